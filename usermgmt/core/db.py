@@ -1,0 +1,154 @@
+"""Engines, units of work and the translation of driver errors into domain errors.
+
+SQLite: WAL, foreign keys on, a busy timeout, and write transactions that start
+with ``BEGIN IMMEDIATE`` so read-then-write sequences from several threads
+cannot lose updates (pysqlite's deferred BEGIN lets two writers read the same
+row and both write). Read transactions use a plain deferred ``BEGIN``.
+
+PostgreSQL: psycopg 3, READ COMMITTED; services lock the rows they
+read-then-write with ``SELECT … FOR UPDATE`` or use atomic updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from usermgmt.core.errors import (
+    Conflict,
+    DatabaseUnavailable,
+    DomainError,
+    SchemaOutOfDate,
+)
+
+WRITE_OPTION = "usermgmt_write"
+SQLITE_BUSY_TIMEOUT_S = 30
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, safe to print and log."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return "(unparsable database URL)"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def _sqlite_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        pool_size=20,
+        max_overflow=20,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
+        # Take transaction control away from pysqlite; we emit BEGIN ourselves.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+_SCHEMA_HINTS = ("no such table", "no such column", "does not exist", "undefinedtable")
+
+
+def translate_db_error(exc: sa_exc.DBAPIError | sa_exc.SQLAlchemyError) -> DomainError:
+    """Map a driver error to a domain error without leaking SQL or credentials."""
+    message = str(getattr(exc, "orig", exc)).lower()
+    if isinstance(exc, sa_exc.IntegrityError):
+        return Conflict("The change conflicts with existing data")
+    if any(h in message for h in _SCHEMA_HINTS) and isinstance(
+        exc, (sa_exc.OperationalError, sa_exc.ProgrammingError)
+    ):
+        return SchemaOutOfDate()
+    if "database is locked" in message:
+        return DatabaseUnavailable("Database is busy; try again")
+    return DatabaseUnavailable()
+
+
+class Database:
+    """One engine and two session factories: read (deferred) and write (immediate)."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.dialect = self.engine.dialect.name
+        write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write = sessionmaker(bind=write_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: commits on success, rolls back everything on error."""
+        with _translated(), self._write() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read transaction (deferred BEGIN on SQLite, so readers never queue)."""
+        with _translated(), self._read() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers a trivial query."""
+        with _translated(), self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except DomainError:
+        raise
+    except sa_exc.DBAPIError as exc:
+        raise translate_db_error(exc) from None
+    except sa_exc.OperationalError as exc:  # pragma: no cover - DBAPIError covers most
+        raise translate_db_error(exc) from None

@@ -1,0 +1,321 @@
+"""SQLAlchemy models. Migrations (usermgmt/migrations) are the only way the schema changes;
+a test proves autogenerate finds no difference between these models and the migrations.
+
+Design notes:
+- Emails and usernames are normalised to lower case before they are stored, so a
+  plain unique constraint gives case-insensitive uniqueness on both databases.
+- ``users.search_text`` is a maintained lower-case haystack of email, username
+  and names: one column for the substring search, trigram-indexed on PostgreSQL.
+- Timestamps are UTC. SQLite keeps them naive; they come back timezone-aware.
+- Secrets (refresh, reset, verification and invitation tokens) are stored only as
+  SHA-256 hex digests; passwords only as bcrypt hashes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    Uuid,
+    event,
+)
+from sqlalchemy import DateTime as _DateTime
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both databases."""
+
+    impl = _DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    username: Mapped[str | None] = mapped_column(String(50), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(100))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+    profile: Mapped[Profile] = relationship(
+        back_populates="user", uselist=False, lazy="joined", cascade="all, delete-orphan"
+    )
+    role_links: Mapped[list[UserRole]] = relationship(
+        back_populates="user", lazy="selectin", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index("ix_users_created_at_id", "created_at", "id"),
+        Index("ix_users_last_login_at_id", "last_login_at", "id"),
+        Index(
+            "ix_users_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted(link.role_name for link in self.role_links)
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def is_locked(self, now: datetime | None = None) -> bool:
+        return self.locked_until is not None and self.locked_until > (now or utcnow())
+
+    def status(self, now: datetime | None = None) -> str:
+        """One word for tables: deleted, inactive, locked, unverified or active."""
+        if self.deleted_at is not None:
+            return "deleted"
+        if not self.is_active:
+            return "inactive"
+        if self.is_locked(now):
+            return "locked"
+        if not self.email_verified:
+            return "unverified"
+        return "active"
+
+
+def build_search_text(*parts: str | None) -> str:
+    return " ".join(p.lower() for p in parts if p)
+
+
+@event.listens_for(User, "before_insert")
+@event.listens_for(User, "before_update")
+def _maintain_search_text(_mapper, _conn, user: User) -> None:
+    user.search_text = build_search_text(user.email, user.username, user.first_name, user.last_name)
+
+
+class Profile(Base):
+    __tablename__ = "user_profiles"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    phone: Mapped[str | None] = mapped_column(String(32))
+    bio: Mapped[str | None] = mapped_column(String(1000))
+    avatar_url: Mapped[str | None] = mapped_column(String(500))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+
+    user: Mapped[User] = relationship(back_populates="profile")
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    description: Mapped[str] = mapped_column(String(200), default="")
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role_name: Mapped[str] = mapped_column(
+        String(32), ForeignKey("roles.name"), primary_key=True, index=True
+    )
+    granted_by: Mapped[str | None] = mapped_column(String(200))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="role_links")
+
+
+class AuthSession(Base):
+    """A refresh-token family: one login on one device."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoke_reason: Mapped[str | None] = mapped_column(String(50))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or utcnow())
+
+
+class RefreshToken(Base):
+    """One refresh token of a family; rotation links it to its successor."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    successor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+class OneTimeToken(Base):
+    """Reset, verification and invitation tokens: hashed, single use, expiring."""
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginThrottle(Base):
+    """Failed-login counter per submitted identifier, whether or not the account exists."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """An append-only, hash-chained audit record. ``seq`` orders the chain."""
+
+    __tablename__ = "audit_events"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    actor_label: Mapped[str] = mapped_column(String(200))
+    target_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_audit_events_actor_id_seq", "actor_id", "seq"),
+        Index("ix_audit_events_target_id_seq", "target_id", "seq"),
+        Index("ix_audit_events_action_seq", "action", "seq"),
+    )
+
+
+class AuditHead(Base):
+    """The chain's tip. Writers lock this single row, so the chain stays linear."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Setting(Base):
+    """Small key/value store: the generated JWT secret lives here."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class MailMessage(Base):
+    """Outgoing mail, recorded in the same transaction as the token it carries."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    template: Mapped[str] = mapped_column(String(50))
+    to_addr: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    context: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    message_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+
+SEEDED_ROLES = {
+    "user": "Signed-in user: own profile only",
+    "moderator": "Reads all users, edits non-admin users (not roles)",
+    "admin": "Everything, including roles, sessions and the audit log",
+}
