@@ -1,0 +1,72 @@
+"""Who is acting and from where. Every service call takes both.
+
+An :class:`Actor` is either a signed-in user (with the roles they hold now) or a
+local operator (``cli:alice``, ``tui:alice``), who may do everything.
+"""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from dataclasses import dataclass, field
+
+from usermgmt.core.errors import PermissionDenied
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    ip: str | None = None
+    request_id: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    label: str
+    user_id: uuid.UUID | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+    is_operator: bool = False
+    session_id: uuid.UUID | None = None
+
+    @classmethod
+    def operator(cls, face: str, os_user: str | None = None) -> Actor:
+        """A local operator of the CLI or TUI, labelled ``<face>:<os user>``."""
+        if os_user is None:
+            try:
+                os_user = getpass.getuser()
+            except (KeyError, OSError):
+                os_user = "unknown"
+        return cls(label=f"{face}:{os_user}", is_operator=True)
+
+    @classmethod
+    def anonymous(cls) -> Actor:
+        return cls(label="anonymous")
+
+    @classmethod
+    def system(cls, what: str = "system") -> Actor:
+        return cls(label=what, is_operator=True)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_operator or "admin" in self.roles
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.is_admin or "moderator" in self.roles
+
+    def is_self(self, user_id: uuid.UUID) -> bool:
+        return self.user_id is not None and self.user_id == user_id
+
+    def require_admin(self) -> None:
+        if not self.is_admin:
+            raise PermissionDenied()
+
+    def require_moderator(self) -> None:
+        if not self.is_moderator:
+            raise PermissionDenied()
+
+    def require_authenticated(self) -> None:
+        if not self.is_operator and self.user_id is None:
+            from usermgmt.core.errors import AuthenticationError
+
+            raise AuthenticationError()

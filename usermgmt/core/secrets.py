@@ -1,0 +1,86 @@
+"""Random tokens, their at-rest digests, and access-token JWTs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+
+from usermgmt.core.errors import AuthenticationError
+from usermgmt.core.models import utcnow
+
+TOKEN_BYTES = 32  # 256 bits
+JWT_ALGORITHM = "HS256"
+ACCESS_TYPE = "access"
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def digest(token: str) -> str:
+    """SHA-256 hex of a high-entropy token: what is stored instead of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def derive_successor(key: bytes, token: str) -> str:
+    """The successor of a refresh token, derived from it with a server key.
+
+    Deterministic so that a rotated-out token presented again inside the grace
+    window gets the *same* successor, although only hashes are stored.
+    Only the holder of ``token`` (and the server) can compute it.
+    """
+    mac = hmac.new(key, b"refresh-successor:" + token.encode("utf-8"), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    jti: str
+    expires_at: datetime
+
+
+def encode_access_token(
+    key: bytes, user_id: uuid.UUID, session_id: uuid.UUID, ttl: int, now: datetime | None = None
+) -> str:
+    now = now or utcnow()
+    claims = {
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "jti": secrets.token_hex(16),
+        "typ": ACCESS_TYPE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+    }
+    return jwt.encode(claims, key, algorithm=JWT_ALGORITHM)
+
+
+def decode_access_token(key: bytes, token: str) -> AccessClaims:
+    """Verify signature (HS256 only), expiry and required claims."""
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "iat", "sub", "sid", "jti", "typ"]},
+        )
+        if claims.get("typ") != ACCESS_TYPE:
+            raise AuthenticationError("Invalid access token")
+        return AccessClaims(
+            user_id=uuid.UUID(claims["sub"]),
+            session_id=uuid.UUID(claims["sid"]),
+            jti=str(claims["jti"]),
+            expires_at=datetime.fromtimestamp(claims["exp"]).astimezone(),
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthenticationError("Access token expired") from None
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise AuthenticationError("Invalid access token") from None

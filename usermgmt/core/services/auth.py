@@ -1,0 +1,424 @@
+"""Authentication: registration, login, token refresh, logout, password and email flows.
+
+bcrypt runs outside any write transaction: a login holds no lock while it
+hashes, so logins scale across cores and never queue behind each other on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from usermgmt.core import audit, passwords, secrets, throttle
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import (
+    AccountDisabled,
+    AccountLocked,
+    AuthenticationError,
+    InvalidCredentials,
+    PermissionDenied,
+    TokenReused,
+    ValidationError,
+)
+from usermgmt.core.models import AuthSession, RefreshToken, User, utcnow
+from usermgmt.core.schemas import (
+    AuthResult,
+    ChangePasswordIn,
+    ForgotPasswordIn,
+    LoginIn,
+    RefreshIn,
+    RefreshResult,
+    RegisterIn,
+    ResetPasswordIn,
+    SelfUpdate,
+    UserCreate,
+    UserOut,
+    VerifyEmailIn,
+    parse,
+    user_out,
+)
+from usermgmt.core.services import credentials, outbox
+from usermgmt.core.services.base import ServiceBase, load_user
+from usermgmt.core.services.users import UserService
+
+
+class AuthService(ServiceBase):
+    def __init__(self, db, settings, keys, users: UserService) -> None:
+        super().__init__(db, settings, keys)
+        self.users = users
+
+    # ---- registration and login -------------------------------------------------
+
+    def register(self, ctx: RequestContext, data: Mapping[str, Any] | RegisterIn) -> AuthResult:
+        if not self.settings.allow_registration:
+            raise PermissionDenied("Registration is disabled")
+        spec = parse(RegisterIn, data)
+        password_hash = self.users._hash_new_password(spec.password)
+        create = UserCreate(
+            email=spec.email,
+            username=spec.username,
+            first_name=spec.first_name,
+            last_name=spec.last_name,
+            roles=["user"],
+        )
+        key = self.keys.jwt_key()  # before the write lock: it may store a new key
+        with self.db.write() as s:
+            user = self.users._insert(s, Actor.anonymous(), create, password_hash)
+            actor = Actor(label=f"user:{user.email}", user_id=user.id, roles=frozenset({"user"}))
+            self.users._queue_verification(s, user)
+            _session, tokens = credentials.open_session(s, self.settings, key, user, ctx)
+            audit.record(s, actor, ctx, "user.registered", user.id, {"user": _public(user)})
+            return AuthResult(user=user_out(user), tokens=tokens)
+
+    def login(self, ctx: RequestContext, data: Mapping[str, Any] | LoginIn) -> AuthResult:
+        """Check credentials; count failures per identifier whether or not it exists."""
+        spec = parse(LoginIn, data)
+        identifier = (spec.email or spec.username or "").strip().lower()
+        if not identifier:
+            raise ValidationError.for_field("email", "Email or username is required")
+        key = throttle.identifier_key(identifier)
+        column = User.email if "@" in identifier else User.username
+        rounds = self.settings.bcrypt_rounds
+
+        with self.db.read() as s:
+            locked = throttle.current_lock(s, key)
+            user = s.execute(select(User).where(column == identifier)).unique()
+            user = user.scalar_one_or_none()
+        if locked is not None:
+            raise _locked(locked)
+
+        stored = user.password_hash if user is not None else None
+        ok = passwords.verify_password(spec.password, stored or passwords.dummy_hash(rounds))
+        ok = ok and stored is not None
+        if not ok:
+            self._record_failure(key, user, ctx)
+            raise InvalidCredentials()
+
+        if user.deleted_at is not None or not user.is_active:
+            raise AccountDisabled()
+        if user.is_locked():
+            raise _locked(user.locked_until)
+        new_hash = (
+            passwords.hash_password(spec.password, rounds)
+            if passwords.needs_rehash(stored, rounds)
+            else None
+        )
+        key = self.keys.jwt_key()
+        with self.db.write() as s:
+            user = load_user(s, user.id, for_update=True)
+            if user.password_hash != stored:  # changed while we were hashing
+                raise InvalidCredentials()
+            throttle.clear(s, key)
+            now = utcnow()
+            user.last_login_at = now
+            if new_hash:
+                user.password_hash = new_hash
+            auth_session, tokens = credentials.open_session(s, self.settings, key, user, ctx)
+            actor = _actor_for(user, auth_session.id)
+            audit.record(
+                s,
+                actor,
+                ctx,
+                "auth.login",
+                user.id,
+                {"session_id": str(auth_session.id), "rehashed": bool(new_hash)},
+            )
+            return AuthResult(user=user_out(user), tokens=tokens)
+
+    def _record_failure(self, key: str, user: User | None, ctx: RequestContext) -> None:
+        s_ = self.settings
+        with self.db.write() as s:
+            _count, locked_until = throttle.record_failure(
+                s, self.db.dialect, key, s_.lockout_threshold, s_.lockout_minutes
+            )
+            if locked_until is not None and user is not None:
+                fresh = load_user(s, user.id, include_deleted=True)
+                if fresh.locked_until is None or fresh.locked_until < locked_until:
+                    fresh.locked_until = locked_until
+                    audit.record(
+                        s,
+                        Actor.system("system:lockout"),
+                        ctx,
+                        "user.locked",
+                        user.id,
+                        {"reason": "too many failed logins", "locked_until": locked_until},
+                    )
+        if locked_until is not None:
+            raise _locked(locked_until)
+
+    # ---- tokens ------------------------------------------------------------
+
+    def refresh(self, ctx: RequestContext, data: Mapping[str, Any] | RefreshIn) -> RefreshResult:
+        """Rotate a refresh token. Reuse after the grace window revokes the whole family."""
+        spec = parse(RefreshIn, data)
+        key = self.keys.jwt_key()
+        reused = False
+        with self.db.write() as s:
+            token = s.execute(
+                select(RefreshToken)
+                .where(RefreshToken.token_hash == secrets.digest(spec.refresh_token))
+                .with_for_update()
+            ).scalar_one_or_none()
+            if token is None:
+                raise AuthenticationError("Invalid refresh token")
+            auth_session = s.execute(
+                select(AuthSession).where(AuthSession.id == token.session_id).with_for_update()
+            ).scalar_one()
+            now = utcnow()
+            if not auth_session.is_live(now) or token.expires_at <= now:
+                raise AuthenticationError("Refresh token expired or revoked")
+            user = load_user(s, auth_session.user_id, include_deleted=True)
+            if user.deleted_at is not None or not user.is_active or user.is_locked(now):
+                raise AuthenticationError("Account is not active")
+
+            successor = secrets.derive_successor(key, spec.refresh_token)
+            if token.rotated_at is None:
+                expires = now + timedelta(seconds=self.settings.refresh_token_ttl)
+                new = RefreshToken(
+                    session_id=auth_session.id,
+                    token_hash=secrets.digest(successor),
+                    parent_id=token.id,
+                    issued_at=now,
+                    expires_at=expires,
+                )
+                s.add(new)
+                s.flush()
+                token.rotated_at = now
+                token.successor_id = new.id
+                auth_session.expires_at = expires
+                auth_session.last_used_at = now
+                audit.record(
+                    s,
+                    _actor_for(user, auth_session.id),
+                    ctx,
+                    "session.refreshed",
+                    user.id,
+                    {"session_id": str(auth_session.id)},
+                )
+            elif now - token.rotated_at <= timedelta(seconds=self.settings.refresh_reuse_grace):
+                pass  # a second tab refreshing at once: same successor
+            else:
+                auth_session.revoked_at = now
+                auth_session.revoke_reason = "token_reused"
+                audit.record(
+                    s,
+                    Actor.system("system:reuse-detection"),
+                    ctx,
+                    "session.revoked",
+                    user.id,
+                    {"session_id": str(auth_session.id), "reason": "refresh token reused"},
+                )
+                reused = True
+            tokens = None
+            if not reused:
+                tokens = credentials.tokens_for(
+                    self.settings, key, user.id, auth_session.id, successor
+                )
+        if reused:  # raised after the commit, so the revocation sticks
+            raise TokenReused()
+        return RefreshResult(tokens=tokens)
+
+    def authenticate_token(self, access_token: str) -> Actor:
+        """Verify an access token and that its session and user are still live (one query)."""
+        claims = secrets.decode_access_token(self.keys.jwt_key(), access_token)
+        now = utcnow()
+        with self.db.read() as s:
+            row = (
+                s.execute(
+                    select(AuthSession.revoked_at, AuthSession.expires_at, User)
+                    .join(User, User.id == AuthSession.user_id)
+                    .where(AuthSession.id == claims.session_id)
+                )
+                .unique()
+                .first()
+            )
+            if row is None:
+                raise AuthenticationError("Session not found")
+            revoked_at, expires_at, user = row
+            if revoked_at is not None or expires_at <= now or user.id != claims.user_id:
+                raise AuthenticationError("Session revoked or expired")
+            if user.deleted_at is not None or not user.is_active or user.is_locked(now):
+                raise AuthenticationError("Account is not active")
+            return _actor_for(user, claims.session_id)
+
+    def logout(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any] | None = None
+    ) -> None:
+        """Revoke the caller's session (and the one a given refresh token belongs to)."""
+        from usermgmt.core.schemas import LogoutIn
+
+        actor.require_authenticated()
+        spec = parse(LogoutIn, data or {})
+        with self.db.write() as s:
+            ids = {actor.session_id} if actor.session_id else set()
+            if spec.refresh_token:
+                token = s.execute(
+                    select(RefreshToken).where(
+                        RefreshToken.token_hash == secrets.digest(spec.refresh_token)
+                    )
+                ).scalar_one_or_none()
+                if token is not None:
+                    ids.add(token.session_id)
+            now = utcnow()
+            for sid in ids:
+                sess = s.get(AuthSession, sid, with_for_update=True)
+                if sess is None or sess.user_id != actor.user_id or sess.revoked_at is not None:
+                    continue
+                sess.revoked_at = now
+                sess.revoke_reason = "logout"
+                audit.record(
+                    s,
+                    actor,
+                    ctx,
+                    "session.revoked",
+                    actor.user_id,
+                    {"session_id": str(sid), "reason": "logout"},
+                )
+
+    # ---- self-service -------------------------------------------------------
+
+    def me(self, actor: Actor) -> UserOut:
+        actor.require_authenticated()
+        with self.db.read() as s:
+            return user_out(load_user(s, actor.user_id))
+
+    def update_me(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any] | SelfUpdate
+    ) -> UserOut:
+        actor.require_authenticated()
+        return self.users.update(actor, ctx, str(actor.user_id), parse(SelfUpdate, data))
+
+    def change_password(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any] | ChangePasswordIn
+    ) -> None:
+        """Change one's own password; every other session is revoked."""
+        actor.require_authenticated()
+        spec = parse(ChangePasswordIn, data)
+        with self.db.read() as s:
+            stored = load_user(s, actor.user_id).password_hash
+        if not passwords.verify_password(spec.current_password, stored):
+            raise ValidationError.for_field("current_password", "Current password is wrong")
+        passwords.check_policy(spec.new_password, "new_password")
+        if spec.new_password == spec.current_password:
+            raise ValidationError.for_field("new_password", "Must differ from the current one")
+        new_hash = passwords.hash_password(spec.new_password, self.settings.bcrypt_rounds)
+        with self.db.write() as s:
+            user = load_user(s, actor.user_id, for_update=True)
+            if user.password_hash != stored:
+                raise ValidationError.for_field("current_password", "Password changed meanwhile")
+            self._set_password(s, user, new_hash, keep=actor.session_id)
+            audit.record(s, actor, ctx, "user.password_changed", user.id, {"password": "changed"})
+
+    def _set_password(self, s: Session, user: User, new_hash: str, keep=None) -> int:
+        now = utcnow()
+        user.password_hash = new_hash
+        user.password_changed_at = now
+        user.updated_at = now
+        revoked = credentials.revoke_sessions(s, user.id, "password_changed", keep=keep)
+        outbox.enqueue(
+            s, self.settings, "password_changed", user.email, user_id=user.id, context={}
+        )
+        return revoked
+
+    def forgot_password(
+        self, ctx: RequestContext, data: Mapping[str, Any] | ForgotPasswordIn
+    ) -> None:
+        """Always succeeds; sends a reset link only when an active account has that email."""
+        spec = parse(ForgotPasswordIn, data)
+        email = spec.email.strip().lower()
+        with self.db.write() as s:
+            user = s.execute(select(User).where(User.email == email)).unique().scalar_one_or_none()
+            if user is None or user.deleted_at is not None or not user.is_active:
+                return
+            raw = credentials.issue_one_time(s, self.settings, user, "reset")
+            outbox.enqueue(
+                s,
+                self.settings,
+                "password_reset",
+                user.email,
+                user_id=user.id,
+                context={"link": outbox.link(self.settings, "/reset-password", raw), "token": raw},
+            )
+            audit.record(s, Actor.anonymous(), ctx, "user.reset_requested", user.id)
+
+    def reset_password(
+        self, ctx: RequestContext, data: Mapping[str, Any] | ResetPasswordIn
+    ) -> None:
+        """Use a reset or invitation token (single use); every session is revoked."""
+        spec = parse(ResetPasswordIn, data)
+        passwords.check_policy(spec.new_password, "new_password")
+        new_hash = passwords.hash_password(spec.new_password, self.settings.bcrypt_rounds)
+        with self.db.write() as s:
+            token = credentials.consume_one_time(s, spec.token, ("reset", "invite"))
+            user = load_user(s, token.user_id, for_update=True)
+            if token.email != user.email:
+                from usermgmt.core.errors import InvalidToken
+
+                raise InvalidToken()
+            if token.purpose == "invite" and user.email_verified_at is None:
+                user.email_verified_at = utcnow()
+            revoked = self._set_password(s, user, new_hash)
+            audit.record(
+                s,
+                Actor(label=f"user:{user.email}", user_id=user.id),
+                ctx,
+                "user.password_reset",
+                user.id,
+                {"password": "changed", "via": token.purpose, "sessions_revoked": revoked},
+            )
+
+    def verify_email(self, ctx: RequestContext, data: Mapping[str, Any] | VerifyEmailIn) -> None:
+        spec = parse(VerifyEmailIn, data)
+        with self.db.write() as s:
+            token = credentials.consume_one_time(s, spec.token, ("verify",))
+            user = load_user(s, token.user_id, for_update=True)
+            if token.email != user.email:
+                from usermgmt.core.errors import InvalidToken
+
+                raise InvalidToken()
+            if user.email_verified_at is None:
+                user.email_verified_at = utcnow()
+                user.updated_at = user.email_verified_at
+            audit.record(
+                s,
+                Actor(label=f"user:{user.email}", user_id=user.id),
+                ctx,
+                "user.email_verified",
+                user.id,
+                {"email_verified": {"before": False, "after": True}},
+            )
+
+    def resend_verification(self, actor: Actor, ctx: RequestContext) -> None:
+        """Queue a new verification mail (the previous link stops working)."""
+        actor.require_authenticated()
+        with self.db.write() as s:
+            user = load_user(s, actor.user_id, for_update=True)
+            if user.email_verified_at is not None:
+                return
+            self.users._queue_verification(s, user)
+            audit.record(s, actor, ctx, "user.verification_sent", user.id)
+
+
+def _actor_for(user: User, session_id) -> Actor:
+    return Actor(
+        label=f"user:{user.email}",
+        user_id=user.id,
+        roles=frozenset(user.roles),
+        session_id=session_id,
+    )
+
+
+def _locked(until) -> AccountLocked:
+    when = until.isoformat().replace("+00:00", "Z")
+    return AccountLocked(
+        "Too many failed logins or locked by an admin; try again later",
+        details={"locked_until": when},
+    )
+
+
+def _public(user: User) -> dict[str, Any]:
+    return {"email": user.email, "username": user.username, "roles": user.roles}

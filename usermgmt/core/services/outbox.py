@@ -1,0 +1,55 @@
+"""Recording outgoing mail in the caller's transaction (delivery is a separate step).
+
+A message is stored as a template name plus its context and rendered when it is
+delivered. A context may hold a one-time link; delivery clears secret entries
+once the server accepted the message (see the mail delivery service).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from usermgmt.core.config import Settings
+from usermgmt.core.models import MailMessage, utcnow
+
+TEMPLATES = ("verify_email", "password_reset", "invitation", "password_changed", "email_changed")
+
+
+def message_id_for(msg_id: uuid.UUID, mail_from: str) -> str:
+    domain = mail_from.rsplit("@", 1)[-1].strip("> ") or "localhost"
+    return f"<{msg_id}@{domain}>"
+
+
+def enqueue(
+    session: Session,
+    settings: Settings,
+    template: str,
+    to_addr: str,
+    *,
+    user_id: uuid.UUID | None,
+    context: dict[str, Any],
+) -> MailMessage:
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown mail template {template!r}")
+    msg_id = uuid.uuid4()
+    msg = MailMessage(
+        id=msg_id,
+        template=template,
+        to_addr=to_addr,
+        user_id=user_id,
+        context=context,
+        message_id=message_id_for(msg_id, settings.mail_from),
+        status="pending",
+        attempts=0,
+        next_attempt_at=utcnow(),
+        created_at=utcnow(),
+    )
+    session.add(msg)
+    return msg
+
+
+def link(settings: Settings, path: str, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}{path}?token={token}"

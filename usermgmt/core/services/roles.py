@@ -1,0 +1,68 @@
+"""Roles: list, grant, revoke, set. Nobody changes their own roles; the last admin stays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from usermgmt.core import audit
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import PermissionDenied, ValidationError
+from usermgmt.core.models import Role, utcnow
+from usermgmt.core.schemas import ROLE_NAMES, RoleOut, RolesIn, UserOut, parse, user_out
+from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
+from usermgmt.core.services.users import _set_roles
+
+
+class RoleService(ServiceBase):
+    def list(self, actor: Actor) -> list[RoleOut]:
+        actor.require_authenticated()
+        with self.db.read() as s:
+            rows = s.execute(select(Role).order_by(Role.name)).scalars()
+            return [RoleOut(name=r.name, description=r.description) for r in rows]
+
+    def grant(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut:
+        return self._change(actor, ctx, user_id, lambda current: current | {_role(role)})
+
+    def revoke(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut:
+        return self._change(actor, ctx, user_id, lambda current: current - {_role(role)})
+
+    def set(self, actor: Actor, ctx: RequestContext, user_id: str, roles) -> UserOut:
+        names = parse(RolesIn, roles if isinstance(roles, dict) else {"roles": list(roles)}).roles
+        return self._change(actor, ctx, user_id, lambda _current: set(names))
+
+    def _change(self, actor: Actor, ctx: RequestContext, user_id: str, compute) -> UserOut:
+        actor.require_admin()
+        uid = parse_uuid(user_id)
+        if uid is not None and actor.is_self(uid) and not actor.is_operator:
+            raise PermissionDenied("You cannot change your own roles")
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True)
+            before = set(user.roles)
+            after = compute(before)
+            if after == before:
+                return user_out(user)
+            _set_roles(s, actor, user, after)
+            user.updated_at = utcnow()
+            s.flush()
+            audit.record(
+                s,
+                actor,
+                ctx,
+                "user.roles_changed",
+                user.id,
+                {"roles": {"before": sorted(before), "after": sorted(after)}},
+            )
+            return user_out(user)
+
+
+def _role(name: str) -> str:
+    name = name.strip().lower()
+    if name not in ROLE_NAMES:
+        raise ValidationError.for_field("role", f"Unknown role; one of {', '.join(ROLE_NAMES)}")
+    return name
+
+
+def role_names(values: Iterable[str]) -> list[str]:
+    return sorted({_role(v) for v in values})

@@ -1,0 +1,53 @@
+"""Sessions of a user: list the live ones, revoke one or all."""
+
+from __future__ import annotations
+
+from usermgmt.core import audit
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import NotFound
+from usermgmt.core.models import AuthSession, utcnow
+from usermgmt.core.schemas import SessionOut
+from usermgmt.core.services import credentials
+from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
+
+
+def session_out(s: AuthSession) -> SessionOut:
+    return SessionOut(
+        id=s.id,
+        created_at=s.created_at,
+        expires_at=s.expires_at,
+        last_used_at=s.last_used_at,
+        revoked_at=s.revoked_at,
+        ip=s.ip,
+        user_agent=s.user_agent,
+    )
+
+
+class SessionService(ServiceBase):
+    def list(self, actor: Actor, user_id: str) -> list[SessionOut]:
+        actor.require_admin()
+        with self.db.read() as s:
+            user = load_user(s, user_id, include_deleted=True)
+            return [session_out(x) for x in credentials.live_sessions(s, user.id)]
+
+    def revoke_all(self, actor: Actor, ctx: RequestContext, user_id: str) -> int:
+        actor.require_admin()
+        with self.db.write() as s:
+            user = load_user(s, user_id, include_deleted=True)
+            count = credentials.revoke_sessions(s, user.id, "revoked_by_admin")
+            audit.record(s, actor, ctx, "session.revoked", user.id, {"all": True, "count": count})
+            return count
+
+    def revoke(self, actor: Actor, ctx: RequestContext, session_id: str) -> None:
+        actor.require_admin()
+        sid = parse_uuid(session_id)
+        with self.db.write() as s:
+            sess = s.get(AuthSession, sid, with_for_update=True) if sid else None
+            if sess is None:
+                raise NotFound("Session not found")
+            if sess.revoked_at is None:
+                sess.revoked_at = utcnow()
+                sess.revoke_reason = "revoked_by_admin"
+                audit.record(
+                    s, actor, ctx, "session.revoked", sess.user_id, {"session_id": str(sid)}
+                )

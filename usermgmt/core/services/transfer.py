@@ -1,0 +1,399 @@
+"""Bulk import and streaming export of users.
+
+Import is one transaction: with ``on_conflict="fail"`` (the default) any bad
+row rolls everything back, and so does a dry run or an interrupt. Rows are
+processed in chunks (one query per chunk to find existing emails/usernames,
+bulk inserts, one audit event per user). Existing bcrypt hashes are stored as
+they are; plaintext passwords are hashed on every core in parallel (bcrypt
+releases the GIL).
+
+Export streams rows with constant memory. It never includes password hashes
+unless asked (``include_password_hash``), so a default round trip loses only
+the passwords.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import insert, select
+
+from usermgmt.core import audit, passwords
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import ValidationError
+from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
+from usermgmt.core.schemas import Email, Name, Username, validation_error_from
+from usermgmt.core.services.base import ServiceBase
+from usermgmt.core.services.roles import role_names
+
+CHUNK = 1000
+OnConflict = Literal["fail", "skip", "update"]
+EXPORT_FIELDS = [
+    "id",
+    "email",
+    "username",
+    "first_name",
+    "last_name",
+    "roles",
+    "is_active",
+    "email_verified",
+    "created_at",
+    "last_login_at",
+    "deleted_at",
+]
+# Columns an export writes that an import reads back but does not apply.
+EXPORT_ONLY = {"id", "created_at", "last_login_at", "deleted_at", "status", "locked_until"}
+
+
+class ImportRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    username: Username | None = None
+    first_name: Name | None = None
+    last_name: Name | None = None
+    roles: list[str] = Field(default_factory=lambda: ["user"])
+    is_active: bool = True
+    email_verified: bool = False
+    password_hash: str | None = None
+    password: str | None = None
+
+    @field_validator(
+        "username", "first_name", "last_name", "password_hash", "password", mode="before"
+    )
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _split_roles(cls, v: Any) -> Any:
+        if v is None or v == "":
+            return ["user"]
+        if isinstance(v, str):
+            v = [p for p in v.replace(",", ";").split(";") if p.strip()]
+        return role_names(v)
+
+    @field_validator("password_hash")
+    @classmethod
+    def _bcrypt(cls, v: str | None) -> str | None:
+        if v is not None and not passwords.is_bcrypt_hash(v):
+            raise ValueError("password_hash must be a bcrypt hash ($2b$…)")
+        return v
+
+
+@dataclass
+class RowError:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    committed: bool = False
+    dry_run: bool = False
+    rows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class _Abort(Exception):
+    """Internal: leave the import transaction without committing."""
+
+
+class TransferService(ServiceBase):
+    def import_users(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        rows: Iterable[tuple[int, dict[str, Any]]],
+        *,
+        on_conflict: OnConflict = "fail",
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+        max_errors: int = 1000,
+    ) -> ImportReport:
+        """Import ``(line_number, record)`` pairs. See the module docstring for the rules."""
+        actor.require_admin()
+        if on_conflict not in ("fail", "skip", "update"):
+            raise ValidationError.for_field("on_conflict", "one of fail, skip, update")
+        report = ImportReport(dry_run=dry_run)
+        seen_emails: set[str] = set()
+        seen_usernames: set[str] = set()
+        pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+        try:
+            with self.db.write() as s:
+                chunk: list[tuple[int, dict[str, Any]]] = []
+                for item in rows:
+                    chunk.append(item)
+                    if len(chunk) >= CHUNK:
+                        self._import_chunk(
+                            s,
+                            actor,
+                            ctx,
+                            chunk,
+                            on_conflict,
+                            report,
+                            seen_emails,
+                            seen_usernames,
+                            pool,
+                        )
+                        if progress:
+                            progress(len(chunk))
+                        chunk = []
+                    if len(report.errors) >= max_errors:
+                        break
+                if chunk:
+                    self._import_chunk(
+                        s, actor, ctx, chunk, on_conflict, report, seen_emails, seen_usernames, pool
+                    )
+                    if progress:
+                        progress(len(chunk))
+                if dry_run or (report.errors and on_conflict == "fail"):
+                    raise _Abort()
+                report.committed = True
+        except _Abort:
+            report.committed = False
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        return report
+
+    def _import_chunk(
+        self, s, actor, ctx, chunk, on_conflict, report, seen_emails, seen_usernames, pool
+    ) -> None:
+        valid: list[tuple[int, ImportRow]] = []
+        for line, record in chunk:
+            report.rows += 1
+            record = {k: v for k, v in record.items() if k not in EXPORT_ONLY}
+            try:
+                row = ImportRow.model_validate(record)
+            except Exception as exc:  # pydantic errors become one readable reason
+                from pydantic import ValidationError as PydanticValidationError
+
+                if not isinstance(exc, PydanticValidationError):
+                    raise
+                err = validation_error_from(exc)
+                report.errors.append(RowError(line, _reason(err)))
+                continue
+            if row.password is not None:
+                problems = passwords.policy_problems(row.password)
+                if problems:
+                    report.errors.append(RowError(line, "password " + "; ".join(problems)))
+                    continue
+            if row.email in seen_emails:
+                report.errors.append(RowError(line, f"email {row.email} appears twice in the file"))
+                continue
+            if row.username and row.username in seen_usernames:
+                report.errors.append(
+                    RowError(line, f"username {row.username} appears twice in the file")
+                )
+                continue
+            seen_emails.add(row.email)
+            if row.username:
+                seen_usernames.add(row.username)
+            valid.append((line, row))
+        if not valid:
+            return
+
+        emails = [r.email for _, r in valid]
+        usernames = [r.username for _, r in valid if r.username]
+        by_email = {
+            u.email: u
+            for u in s.execute(select(User).where(User.email.in_(emails))).unique().scalars()
+        }
+        taken_usernames = (
+            dict(
+                s.execute(select(User.username, User.id).where(User.username.in_(usernames))).all()
+            )
+            if usernames
+            else {}
+        )
+
+        to_hash = [r for _, r in valid if r.password is not None]
+        rounds = self.settings.bcrypt_rounds
+        hashed = dict(
+            zip(
+                (id(r) for r in to_hash),
+                pool.map(lambda r: passwords.hash_password(r.password, rounds), to_hash),
+                strict=True,
+            )
+        )
+
+        now = utcnow()
+        new_users, new_profiles, new_roles, events = [], [], [], []
+        for line, row in valid:
+            pw_hash = hashed.get(id(row), row.password_hash)
+            existing = by_email.get(row.email)
+            owner = taken_usernames.get(row.username) if row.username else None
+            if existing is None:
+                if owner is not None:
+                    report.errors.append(RowError(line, f"username {row.username} is taken"))
+                    continue
+                uid = uuid.uuid4()
+                new_users.append(
+                    {
+                        "id": uid,
+                        "email": row.email,
+                        "username": row.username,
+                        "first_name": row.first_name,
+                        "last_name": row.last_name,
+                        "password_hash": pw_hash,
+                        "password_changed_at": now if pw_hash else None,
+                        "is_active": row.is_active,
+                        "email_verified_at": now if row.email_verified else None,
+                        "created_at": now,
+                        "updated_at": now,
+                        "search_text": build_search_text(
+                            row.email, row.username, row.first_name, row.last_name
+                        ),
+                    }
+                )
+                new_profiles.append({"user_id": uid, "timezone": "UTC", "locale": "en"})
+                new_roles.extend(
+                    {"user_id": uid, "role_name": r, "granted_by": actor.label, "granted_at": now}
+                    for r in row.roles
+                )
+                events.append(
+                    audit.PendingEvent(
+                        "user.imported",
+                        uid,
+                        {
+                            "email": row.email,
+                            "username": row.username,
+                            "roles": row.roles,
+                        },
+                    )
+                )
+                report.created += 1
+            elif on_conflict == "fail":
+                report.errors.append(RowError(line, f"email {row.email} already exists"))
+            elif on_conflict == "skip":
+                report.skipped += 1
+            else:
+                if owner is not None and owner != existing.id:
+                    report.errors.append(RowError(line, f"username {row.username} is taken"))
+                    continue
+                self._update_existing(s, actor, existing, row, pw_hash, events, report)
+        if new_users:
+            s.execute(insert(User), new_users)
+            s.execute(insert(Profile), new_profiles)
+            if new_roles:
+                s.execute(insert(UserRole), new_roles)
+        if events:
+            audit.record_many(s, actor, ctx, events)
+
+    @staticmethod
+    def _update_existing(s, actor, user: User, row: ImportRow, pw_hash, events, report) -> None:
+        from usermgmt.core.services.users import _set_roles, snapshot
+
+        before = snapshot(user)
+        for name in ("username", "first_name", "last_name", "is_active"):
+            setattr(user, name, getattr(row, name))
+        if row.email_verified != user.email_verified:
+            user.email_verified_at = utcnow() if row.email_verified else None
+        if set(row.roles) != set(user.roles):
+            _set_roles(s, actor, user, set(row.roles))
+        if pw_hash and pw_hash != user.password_hash:
+            user.password_hash = pw_hash
+            user.password_changed_at = utcnow()
+        changes = audit.diff(before, snapshot(user))
+        if pw_hash and user.password_changed_at and "password" not in changes:
+            changes["password"] = "set"
+        if changes:
+            user.updated_at = utcnow()
+            s.flush()
+            events.append(audit.PendingEvent("user.updated", user.id, changes))
+            report.updated += 1
+        else:
+            report.skipped += 1
+
+    def export_users(
+        self,
+        actor: Actor,
+        *,
+        include_deleted: bool = False,
+        include_password_hash: bool = False,
+        batch: int = 2000,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield one flat record per user, oldest first, with constant memory."""
+        actor.require_admin()
+        fields = EXPORT_FIELDS + (["password_hash"] if include_password_hash else [])
+        last_created, last_id = None, None
+        while True:
+            with self.db.read() as s:
+                stmt = select(
+                    User.id,
+                    User.email,
+                    User.username,
+                    User.first_name,
+                    User.last_name,
+                    User.is_active,
+                    User.email_verified_at,
+                    User.created_at,
+                    User.last_login_at,
+                    User.deleted_at,
+                    User.password_hash,
+                )
+                if not include_deleted:
+                    stmt = stmt.where(User.deleted_at.is_(None))
+                if last_id is not None:
+                    stmt = stmt.where(
+                        (User.created_at > last_created)
+                        | ((User.created_at == last_created) & (User.id > last_id))
+                    )
+                rows = s.execute(stmt.order_by(User.created_at, User.id).limit(batch)).all()
+                ids = [r.id for r in rows]
+                roles: dict[uuid.UUID, list[str]] = {}
+                if ids:
+                    for uid, name in s.execute(
+                        select(UserRole.user_id, UserRole.role_name).where(
+                            UserRole.user_id.in_(ids)
+                        )
+                    ):
+                        roles.setdefault(uid, []).append(name)
+            if not rows:
+                return
+            for r in rows:
+                record = {
+                    "id": str(r.id),
+                    "email": r.email,
+                    "username": r.username,
+                    "first_name": r.first_name,
+                    "last_name": r.last_name,
+                    "roles": sorted(roles.get(r.id, [])),
+                    "is_active": r.is_active,
+                    "email_verified": r.email_verified_at is not None,
+                    "created_at": _iso(r.created_at),
+                    "last_login_at": _iso(r.last_login_at),
+                    "deleted_at": _iso(r.deleted_at),
+                }
+                if include_password_hash:
+                    record["password_hash"] = r.password_hash
+                yield {k: record[k] for k in fields}
+            last_created, last_id = rows[-1].created_at, rows[-1].id
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    from datetime import UTC
+
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _reason(err: ValidationError) -> str:
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in err.field_errors.items()) or err.message

@@ -1,0 +1,447 @@
+"""Users: create, ensure, read, change, soft delete, restore, lock, set password."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from usermgmt.core import audit, passwords
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import Conflict, EmailExists, NotFound, PermissionDenied, UsernameExists
+from usermgmt.core.models import LoginThrottle, Profile, User, UserRole, utcnow
+from usermgmt.core.schemas import (
+    ProfileIn,
+    SelfUpdate,
+    UserCreate,
+    UserOut,
+    UserPatch,
+    UserQuery,
+    UserReplace,
+    parse,
+    user_out,
+)
+from usermgmt.core.services import credentials, outbox
+from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, parse_uuid
+from usermgmt.core.services.guards import ensure_other_active_admin
+from usermgmt.core.services.user_queries import list_users
+from usermgmt.core.throttle import identifier_key
+
+# An admin lock without a duration lasts until someone unlocks the account.
+LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
+EnsureOutcome = Literal["created", "updated", "unchanged"]
+
+
+def snapshot(user: User) -> dict[str, Any]:
+    """The audited view of a user (never the password hash)."""
+    profile = user.profile
+    data = {
+        "email": user.email,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "is_active": user.is_active,
+        "email_verified": user.email_verified_at is not None,
+        "roles": user.roles,
+        "locked_until": user.locked_until,
+        "deleted_at": user.deleted_at,
+    }
+    if profile is not None:
+        data.update({f"profile.{f}": getattr(profile, f) for f in PROFILE_FIELDS})
+    return audit.redact(data)
+
+
+class UserService(ServiceBase):
+    # ---- reads -------------------------------------------------------------
+
+    def get(self, actor: Actor, user_id: str, *, include_deleted: bool = False) -> UserOut:
+        uid = parse_uuid(user_id)
+        if uid is None:
+            raise NotFound("User not found")
+        if not actor.is_self(uid):
+            actor.require_moderator()
+        if include_deleted:
+            actor.require_admin()
+        with self.db.read() as s:
+            return user_out(load_user(s, uid, include_deleted=include_deleted))
+
+    def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
+        """By UUID, email or username (the CLI's ID_OR_EMAIL_OR_USERNAME)."""
+        actor.require_moderator()
+        with self.db.read() as s:
+            return user_out(self._find(s, ref, include_deleted=include_deleted))
+
+    def _find(self, s: Session, ref: str, *, include_deleted: bool = False) -> User:
+        ref = ref.strip()
+        uid = parse_uuid(ref)
+        if uid is not None:
+            return load_user(s, uid, include_deleted=include_deleted)
+        column = User.email if "@" in ref else User.username
+        user = s.execute(select(User).where(column == ref.lower())).unique().scalar_one_or_none()
+        if user is None or (user.deleted_at is not None and not include_deleted):
+            raise NotFound(f"No user {ref!r}")
+        return user
+
+    def resolve_id(self, actor: Actor, ref: str, *, include_deleted: bool = True) -> str:
+        return str(self.find(actor, ref, include_deleted=include_deleted).id)
+
+    def list(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None):
+        q = parse(UserQuery, query)
+        actor.require_moderator()
+        if q.include_deleted:
+            actor.require_admin()
+        with self.db.read() as s:
+            return list_users(s, q, self.db.dialect)
+
+    # ---- create ------------------------------------------------------------
+
+    def create(
+        self, actor: Actor, ctx: RequestContext, data: UserCreate | Mapping[str, Any]
+    ) -> UserOut:
+        """Admin creation. Without a password the user gets an invitation link."""
+        actor.require_admin()
+        spec = parse(UserCreate, data)
+        password_hash = self._hash_new_password(spec.password)
+        with self.db.write() as s:
+            user = self._insert(s, actor, spec, password_hash)
+            if spec.password is None:
+                raw = credentials.issue_one_time(s, self.settings, user, "invite")
+                outbox.enqueue(
+                    s,
+                    self.settings,
+                    "invitation",
+                    user.email,
+                    user_id=user.id,
+                    context={
+                        "link": outbox.link(self.settings, "/accept-invite", raw),
+                        "token": raw,
+                    },
+                )
+            audit.record(s, actor, ctx, "user.created", user.id, {"user": snapshot(user)})
+            return user_out(user)
+
+    def _hash_new_password(self, password: str | None) -> str | None:
+        if password is None:
+            return None
+        passwords.check_policy(password)
+        return passwords.hash_password(password, self.settings.bcrypt_rounds)
+
+    def _insert(
+        self, s: Session, actor: Actor, spec: UserCreate, password_hash: str | None
+    ) -> User:
+        self._check_unique(s, spec.email, spec.username)
+        now = utcnow()
+        user = User(
+            email=spec.email,
+            username=spec.username,
+            first_name=spec.first_name,
+            last_name=spec.last_name,
+            password_hash=password_hash,
+            password_changed_at=now if password_hash else None,
+            is_active=spec.is_active,
+            email_verified_at=now if spec.email_verified else None,
+            created_at=now,
+            updated_at=now,
+        )
+        user.profile = Profile(**_profile_values(spec.profile))
+        user.role_links = [
+            UserRole(role_name=r, granted_by=actor.label, granted_at=now)
+            for r in sorted(set(spec.roles))
+        ]
+        s.add(user)
+        flush_unique(s)
+        return user
+
+    @staticmethod
+    def _check_unique(
+        s: Session, email: str | None, username: str | None, exclude: Any = None
+    ) -> None:
+        if email is not None:
+            stmt = select(User.id).where(User.email == email)
+            if exclude is not None:
+                stmt = stmt.where(User.id != exclude)
+            if s.execute(stmt).first():
+                raise EmailExists()
+        if username is not None:
+            stmt = select(User.id).where(User.username == username)
+            if exclude is not None:
+                stmt = stmt.where(User.id != exclude)
+            if s.execute(stmt).first():
+                raise UsernameExists()
+
+    def ensure(
+        self, actor: Actor, ctx: RequestContext, data: UserCreate | Mapping[str, Any]
+    ) -> tuple[EnsureOutcome, UserOut]:
+        """Idempotent: create, or update to match what was given, or leave as is.
+
+        Only fields present in ``data`` are compared; roles, when given, must
+        match exactly. A given password is set only if the current one differs.
+        """
+        actor.require_admin()
+        raw = dict(data) if isinstance(data, Mapping) else data.model_dump(exclude_unset=True)
+        spec = parse(UserCreate, raw)
+        given = set(raw)
+        with self.db.read() as s:
+            existing = s.execute(select(User).where(User.email == spec.email)).unique()
+            existing = existing.scalar_one_or_none()
+            password_differs = existing is not None and (
+                spec.password is not None
+                and not passwords.verify_password(spec.password, existing.password_hash)
+            )
+        if existing is None:
+            return "created", self.create(actor, ctx, spec)
+        new_hash = self._hash_new_password(spec.password) if password_differs else None
+        with self.db.write() as s:
+            user = load_user(s, existing.id, for_update=True, include_deleted=True)
+            before = snapshot(user)
+            changes: dict[str, Any] = {}
+            for field in ("username", "first_name", "last_name", "is_active"):
+                if field in given and getattr(user, field) != getattr(spec, field):
+                    changes[field] = getattr(spec, field)
+            if "username" in changes:
+                self._check_unique(s, None, spec.username, exclude=user.id)
+            if "is_active" in changes and not spec.is_active:
+                ensure_other_active_admin(s, user, "deactivate")
+            for field, value in changes.items():
+                setattr(user, field, value)
+            if "email_verified" in given and spec.email_verified != user.email_verified:
+                user.email_verified_at = utcnow() if spec.email_verified else None
+                changes["email_verified"] = spec.email_verified
+            if "roles" in given and set(spec.roles) != set(user.roles):
+                _set_roles(s, actor, user, set(spec.roles))
+                changes["roles"] = sorted(spec.roles)
+            if user.deleted_at is not None:
+                user.deleted_at = None
+                changes["deleted_at"] = None
+            if new_hash is not None:
+                user.password_hash = new_hash
+                user.password_changed_at = utcnow()
+                credentials.revoke_sessions(s, user.id, "password_set")
+                changes["password"] = "changed"
+            if not changes:
+                return "unchanged", user_out(user)
+            user.updated_at = utcnow()
+            flush_unique(s)
+            audit.record(s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user)))
+            return "updated", user_out(user)
+
+    # ---- change ------------------------------------------------------------
+
+    def update(
+        self, actor: Actor, ctx: RequestContext, user_id: str, data: Mapping[str, Any] | Any
+    ) -> UserOut:
+        """PATCH: partial change. A user editing themselves may change names and profile only."""
+        uid = parse_uuid(user_id)
+        if uid is None:
+            raise NotFound("User not found")
+        if actor.is_self(uid) and not actor.is_operator:
+            spec: SelfUpdate = parse(SelfUpdate, data)
+        else:
+            actor.require_moderator()
+            spec = parse(UserPatch, data)
+        fields = spec.model_dump(exclude_unset=True)
+        with self.db.write() as s:
+            user = load_user(s, uid, for_update=True)
+            if not actor.is_admin and not actor.is_self(uid) and "admin" in user.roles:
+                raise PermissionDenied("Only an admin may change an admin's account")
+            return self._apply(s, actor, ctx, user, fields)
+
+    def replace(
+        self, actor: Actor, ctx: RequestContext, user_id: str, data: Mapping[str, Any] | Any
+    ) -> UserOut:
+        """PUT: every editable field replaced; omitted optional fields are cleared."""
+        actor.require_admin()
+        spec = parse(UserReplace, data)
+        fields = spec.model_dump()
+        fields["profile"] = {f: fields["profile"].get(f) for f in PROFILE_FIELDS}
+        fields["profile"]["timezone"] = fields["profile"]["timezone"] or "UTC"
+        fields["profile"]["locale"] = fields["profile"]["locale"] or "en"
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True)
+            return self._apply(s, actor, ctx, user, fields)
+
+    def _apply(
+        self, s: Session, actor: Actor, ctx: RequestContext, user: User, fields: dict[str, Any]
+    ) -> UserOut:
+        before = snapshot(user)
+        old_email = user.email
+        if "email" in fields and fields["email"] != user.email:
+            self._check_unique(s, fields["email"], None, exclude=user.id)
+            user.email = fields["email"]
+            if "email_verified" not in fields:
+                user.email_verified_at = None
+        if "username" in fields and fields["username"] != user.username:
+            self._check_unique(s, None, fields["username"], exclude=user.id)
+            user.username = fields["username"]
+        for name in ("first_name", "last_name"):
+            if name in fields:
+                setattr(user, name, fields[name])
+        if "is_active" in fields and fields["is_active"] != user.is_active:
+            if not fields["is_active"]:
+                ensure_other_active_admin(s, user, "deactivate")
+                credentials.revoke_sessions(s, user.id, "deactivated")
+            user.is_active = fields["is_active"]
+        if "email_verified" in fields and fields["email_verified"] != user.email_verified:
+            user.email_verified_at = utcnow() if fields["email_verified"] else None
+        if fields.get("profile") is not None:
+            if user.profile is None:
+                user.profile = Profile()
+            for name, value in fields["profile"].items():
+                if value is None and name in ("timezone", "locale"):
+                    continue
+                setattr(user.profile, name, value)
+        changes = audit.diff(before, snapshot(user))
+        if not changes:
+            return user_out(user)
+        user.updated_at = utcnow()
+        flush_unique(s)
+        if user.email != old_email:
+            outbox.enqueue(
+                s,
+                self.settings,
+                "email_changed",
+                old_email,
+                user_id=user.id,
+                context={"old_email": old_email, "new_email": user.email},
+            )
+            if user.email_verified_at is None:
+                self._queue_verification(s, user)
+        audit.record(s, actor, ctx, "user.updated", user.id, changes)
+        return user_out(user)
+
+    def _queue_verification(self, s: Session, user: User) -> None:
+        raw = credentials.issue_one_time(s, self.settings, user, "verify")
+        outbox.enqueue(
+            s,
+            self.settings,
+            "verify_email",
+            user.email,
+            user_id=user.id,
+            context={"link": outbox.link(self.settings, "/verify-email", raw), "token": raw},
+        )
+
+    def delete(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
+        """Soft delete: the row stays (restorable, email stays taken), sessions are revoked."""
+        actor.require_admin()
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True)
+            ensure_other_active_admin(s, user, "delete")
+            user.deleted_at = utcnow()
+            user.updated_at = user.deleted_at
+            revoked = credentials.revoke_sessions(s, user.id, "deleted")
+            audit.record(s, actor, ctx, "user.deleted", user.id, {"sessions_revoked": revoked})
+
+    def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
+        actor.require_admin()
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True, include_deleted=True)
+            if user.deleted_at is None:
+                raise Conflict("User is not deleted")
+            user.deleted_at = None
+            user.updated_at = utcnow()
+            audit.record(s, actor, ctx, "user.restored", user.id)
+            return user_out(user)
+
+    def lock(
+        self, actor: Actor, ctx: RequestContext, user_id: str, minutes: int | None = None
+    ) -> UserOut:
+        """Lock the account (until unlocked, or for ``minutes``); its sessions are revoked."""
+        actor.require_admin()
+        if minutes is not None and not 1 <= minutes <= 10_000_000:
+            from usermgmt.core.errors import ValidationError
+
+            raise ValidationError.for_field("minutes", "must be between 1 and 10000000")
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True)
+            ensure_other_active_admin(s, user, "lock")
+            until = utcnow() + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+            before = snapshot(user)
+            user.locked_until = until
+            user.updated_at = utcnow()
+            credentials.revoke_sessions(s, user.id, "locked")
+            audit.record(s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user)))
+            return user_out(user)
+
+    def unlock(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
+        """Clear the account lock and the failed-login counters of its email and username."""
+        actor.require_admin()
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True)
+            before = snapshot(user)
+            user.locked_until = None
+            user.updated_at = utcnow()
+            keys = [identifier_key(user.email)]
+            if user.username:
+                keys.append(identifier_key(user.username))
+            for row in s.execute(
+                select(LoginThrottle).where(LoginThrottle.key.in_(keys))
+            ).scalars():
+                s.delete(row)
+            audit.record(
+                s, actor, ctx, "user.unlocked", user.id, audit.diff(before, snapshot(user))
+            )
+            return user_out(user)
+
+    def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
+        """Operator sets a password: policy applies, all sessions are revoked, user is told."""
+        actor.require_admin()
+        new_hash = self._hash_new_password(password)
+        with self.db.write() as s:
+            user = load_user(s, user_id, for_update=True)
+            user.password_hash = new_hash
+            user.password_changed_at = utcnow()
+            user.updated_at = user.password_changed_at
+            revoked = credentials.revoke_sessions(s, user.id, "password_set")
+            outbox.enqueue(
+                s, self.settings, "password_changed", user.email, user_id=user.id, context={}
+            )
+            audit.record(
+                s,
+                actor,
+                ctx,
+                "user.password_set",
+                user.id,
+                {"password": "changed", "sessions_revoked": revoked},
+            )
+
+    def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
+        """Operator sends a password-reset link to the user's email."""
+        actor.require_admin()
+        with self.db.write() as s:
+            user = load_user(s, user_id)
+            raw = credentials.issue_one_time(s, self.settings, user, "reset")
+            outbox.enqueue(
+                s,
+                self.settings,
+                "password_reset",
+                user.email,
+                user_id=user.id,
+                context={"link": outbox.link(self.settings, "/reset-password", raw), "token": raw},
+            )
+            audit.record(s, actor, ctx, "user.reset_requested", user.id)
+
+
+def _profile_values(profile: ProfileIn | None) -> dict[str, Any]:
+    values = profile.model_dump(exclude_none=True) if profile else {}
+    values.setdefault("timezone", "UTC")
+    values.setdefault("locale", "en")
+    return values
+
+
+def _set_roles(s: Session, actor: Actor, user: User, roles: set[str]) -> None:
+    """Make the user's roles exactly ``roles`` (caller checks permissions and audits)."""
+    current = set(user.roles)
+    if "admin" in current and "admin" not in roles:
+        ensure_other_active_admin(s, user, "demote")
+    now = utcnow()
+    for link in list(user.role_links):
+        if link.role_name not in roles:
+            user.role_links.remove(link)
+    for name in sorted(roles - current):
+        user.role_links.append(
+            UserRole(user_id=user.id, role_name=name, granted_by=actor.label, granted_at=now)
+        )

@@ -1,0 +1,69 @@
+"""Failed-login counting per submitted identifier, atomic on both databases.
+
+The key is a SHA-256 of the lower-cased identifier, so the table never holds the
+emails an attacker tried. Counting uses one ``INSERT … ON CONFLICT DO UPDATE …
+RETURNING``: concurrent failures are all counted, none lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from usermgmt.core.models import LoginThrottle, utcnow
+
+
+def identifier_key(identifier: str) -> str:
+    return hashlib.sha256(identifier.strip().lower().encode("utf-8")).hexdigest()
+
+
+def current_lock(session: Session, key: str, now: datetime | None = None) -> datetime | None:
+    now = now or utcnow()
+    locked = session.execute(
+        select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+    ).scalar_one_or_none()
+    return locked if locked is not None and locked > now else None
+
+
+def record_failure(
+    session: Session, dialect: str, key: str, threshold: int, lock_minutes: int
+) -> tuple[int, datetime | None]:
+    """Count one failure; returns the count and the lock expiry if the lock is on."""
+    now = utcnow()
+    window_start = now - timedelta(minutes=lock_minutes)
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    stmt = insert(LoginThrottle).values(key=key, failed_count=1, last_failed_at=now)
+    table = LoginThrottle.__table__
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            # A failure long after the previous one starts a new window.
+            "failed_count": case(
+                (table.c.last_failed_at < window_start, 1),
+                else_=table.c.failed_count + 1,
+            ),
+            "last_failed_at": now,
+        },
+    ).returning(table.c.failed_count, table.c.locked_until)
+    count, locked_until = session.execute(stmt).one()
+    if locked_until is not None and locked_until > now:
+        return count, locked_until
+    if count >= threshold:
+        locked_until = now + timedelta(minutes=lock_minutes)
+        session.execute(
+            update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=locked_until)
+        )
+        return count, locked_until
+    return count, None
+
+
+def clear(session: Session, key: str) -> None:
+    session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(failed_count=0, locked_until=None)
+    )
