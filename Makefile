@@ -1,0 +1,45 @@
+# Developer and CI entry points. CI runs `bash .ci/run`, which runs `make test`.
+
+PYTHON ?= python3
+VENV := .venv
+PYTEST_ARGS ?=
+PG_INITDB := /usr/lib/postgresql/*/bin/initdb
+
+.PHONY: venv postgres-bin test run lint
+
+# Re-installs only when pyproject.toml changes (or the venv is deleted).
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -e '.[dev]'
+	touch $@
+
+# The test suite starts its own PostgreSQL from the server binaries (see
+# tests/pgserver.py). Install them if missing and we can; in CI, missing
+# binaries are an error rather than a reason to skip the PostgreSQL tests.
+postgres-bin:
+	@if [ -z "$$USERMGMT_PG_BIN$$USERMGMT_TEST_POSTGRES_URL" ] \
+	    && ! ls $(PG_INITDB) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing PostgreSQL server binaries with apt-get"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	  fi; \
+	  if ! ls $(PG_INITDB) >/dev/null 2>&1; then \
+	    if [ "$$CI" = true ]; then \
+	      echo "ERROR: no PostgreSQL server binaries ($(PG_INITDB))" >&2; \
+	      exit 1; \
+	    fi; \
+	    echo "WARNING: no PostgreSQL server binaries; PostgreSQL tests cannot run" >&2; \
+	  fi; \
+	fi
+
+test: venv postgres-bin
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The server on the default embedded SQLite database.
+run: venv
+	$(VENV)/bin/usermgmt serve
+
+lint: venv
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
