@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
 from usermgmt.core.models import User, UserRole, utcnow
-from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, user_out
+from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, UserRows, user_out
 
 SORT_COLUMNS = {
     "created_at": User.created_at,
@@ -90,15 +90,18 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
     return or_(beyond, same, column.is_(None))
 
 
-def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+def count_users(session: Session, q: UserQuery) -> int:
+    """How many users match the filters of ``q`` (its page, cursor and sort are ignored)."""
+    stmt = select(func.count()).select_from(User).where(*user_filters(q))
+    return session.execute(stmt).scalar_one()
+
+
+def page_rows(session: Session, q: UserQuery) -> tuple[list[User], str | None]:
+    """One page of matching users and the cursor of the next page (None at the end)."""
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
-    conds = user_filters(q)
-
-    total = session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
-
-    stmt = select(User).where(*conds)
+    stmt = select(User).where(*user_filters(q))
     if q.cursor:
         value, last_id = decode_cursor(q.cursor, q.sort)
         stmt = stmt.where(_after(column, descending, value, last_id))
@@ -115,6 +118,12 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     if has_more and rows:
         last = rows[-1]
         next_cursor = encode_cursor(q.sort, getattr(last, key), last.id)
+    return rows, next_cursor
+
+
+def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+    total = count_users(session, q)
+    rows, next_cursor = page_rows(session, q)
     return UserPage(
         data=[user_out(u) for u in rows],
         meta=PageMeta(
@@ -125,3 +134,9 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
             next_cursor=next_cursor,
         ),
     )
+
+
+def list_rows(session: Session, q: UserQuery) -> UserRows:
+    """A page without the COUNT: for clients that page on and count once per filter."""
+    rows, next_cursor = page_rows(session, q)
+    return UserRows(data=[user_out(u) for u in rows], next_cursor=next_cursor)
