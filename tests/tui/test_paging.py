@@ -63,13 +63,15 @@ def test_rows_added_after_the_end_was_seen_reopen_it():
     assert cache.height == 11
 
 
-def test_invalidate_forgets_rows_but_keeps_positions():
+def test_invalidated_rows_stay_visible_until_fetched_again():
     cache = PageCache(page_size=10)
     cache.store(0, list(range(10)), "c1")
     cache.set_total(50)
     cache.invalidate()
-    assert not cache.pages and cache.total is None
+    assert cache.row(3) == 3 and not cache.has_page(0) and cache.height == 50
     assert cache.plan(1) == Fetch(1, "c1")
+    cache.store(0, list(range(100, 110)), "c1")
+    assert cache.row(3) == 103 and cache.has_page(0)
 
 
 def test_pages_for_clips_to_the_height():

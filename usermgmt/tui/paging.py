@@ -61,6 +61,7 @@ class PageCache(Generic[R]):
     total: int | None = None  # from a COUNT, if any
     end: int | None = None  # exact row count, once the last page was seen
     extent: int = 0  # rows known to exist
+    stale: set[int] = field(default_factory=set)  # shown until fetched again
 
     # ---- reading -------------------------------------------------------------
 
@@ -86,7 +87,8 @@ class PageCache(Generic[R]):
         return rows[offset] if offset < len(rows) else None
 
     def has_page(self, page: int) -> bool:
-        return page in self.pages
+        """Whether ``page`` is here and current (a stale page is shown but fetched again)."""
+        return page in self.pages and page not in self.stale
 
     def pages_for(self, first: int, last: int) -> range:
         """Page numbers covering rows ``first``..``last`` (inclusive), clipped to the height."""
@@ -115,11 +117,13 @@ class PageCache(Generic[R]):
         """Keep ``rows`` as ``page``, evicting the least recently used pages not in ``keep``."""
         self.pages[page] = rows
         self.pages.move_to_end(page)
+        self.stale.discard(page)
         if len(self.pages) > self.max_pages:
             for old in [p for p in self.pages if p not in keep and p != page]:
                 if len(self.pages) <= self.max_pages:
                     break
                 del self.pages[old]
+                self.stale.discard(old)
         if next_cursor is not None:
             self.cursors[page + 1] = next_cursor
             self.cursors.move_to_end(page + 1)
@@ -143,10 +147,9 @@ class PageCache(Generic[R]):
         self.total = total
 
     def invalidate(self) -> None:
-        """Forget the rows (they changed); keep the cursors, which stay valid positions."""
-        self.pages.clear()
-        self.end = None
-        self.total = None
+        """The rows may have changed: fetch them again, showing the old ones meanwhile
+        (and for as long as the database is away). Cursors stay valid positions."""
+        self.stale = set(self.pages)
 
 
 # ---- the sources of the console ---------------------------------------------
