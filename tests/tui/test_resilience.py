@@ -156,3 +156,32 @@ def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path)
     assert run_tui(settings) == 5
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("usermgmt tui: ")
+
+
+def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(
+    services, make_app, caplog, capsys
+):
+    seed_users(services, 1)
+    app = make_app()
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            secret = "Corr3ct-Horse-Battery"  # a local the traceback would have shown
+
+            def broken() -> None:
+                raise RuntimeError(f"bug near {len(secret)}")
+
+            app.screen.action_refresh = broken
+            with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
+                await pilot.press("ctrl+r")
+                await pilot.pause()
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(scenario())
+    assert app.return_code == 1
+    printed = " ".join(capsys.readouterr().err.split())  # one message, wrapped to the width
+    assert printed.startswith("usermgmt tui: unexpected error (incident ")
+    assert printed.endswith("details in the log (none configured)")
+    assert "Corr3ct" not in printed and "Traceback" not in printed
+    assert "Traceback" in caplog.text

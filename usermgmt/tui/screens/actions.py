@@ -25,7 +25,7 @@ USER_ACTION_BINDINGS = [
     Binding("l", "unlock_user", "Unlock"),
     Binding("p", "password", "Password"),
     Binding("g", "roles", "Roles"),
-    Binding("s", "revoke_sessions", "Revoke sessions"),
+    Binding("s", "revoke_sessions", "Sign out"),
 ]
 
 # Actions that make no sense on a deleted user (the core would say NotFound).

@@ -70,7 +70,7 @@ class AuditScreen(Screen):
                 yield Input(value, placeholder=placeholder, id=f"audit-{key}", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No events match.", id="events")
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> LazyTable:
