@@ -78,7 +78,10 @@ class ImportRow(BaseModel):
             return ["user"]
         if isinstance(v, str):
             v = [p for p in v.replace(",", ";").split(";") if p.strip()]
-        return role_names(v)
+        try:
+            return role_names(v)
+        except ValidationError as exc:  # a row error, not an abort
+            raise ValueError(exc.field_errors["role"][0]) from None
 
     @field_validator("password_hash")
     @classmethod
