@@ -310,3 +310,27 @@ def test_role_change_takes_effect_on_next_request(services, operator, ctx):
     services.users.update(operator, ctx, str(user.id), {"is_active": False})
     with pytest.raises(errors.AuthenticationError):
         actor_of(services, result)
+
+
+def test_trigger_kept_counts_match_real_counts(services, operator, ctx):
+    from sqlalchemy import func, insert, select
+
+    from usermgmt.core.models import User, UserCounts
+
+    made = [make_user(services, operator, ctx, f"u{i}@example.com") for i in range(4)]
+    services.users.delete(operator, ctx, str(made[0].id))
+    services.users.delete(operator, ctx, str(made[1].id))
+    services.users.restore(operator, ctx, str(made[1].id))
+    services.transfer.import_users(
+        operator, ctx, [(2, {"email": "i1@example.com"}), (3, {"email": "i2@example.com"})]
+    )
+    with services.db.write() as s:  # a bulk insert outside the services is counted too
+        s.execute(insert(User), [{"email": "raw@example.com", "search_text": "raw"}])
+    with services.db.read() as s:
+        counts = s.get(UserCounts, 1)
+        live = s.execute(
+            select(func.count()).select_from(User).where(User.deleted_at.is_(None))
+        ).scalar_one()
+    assert (counts.live, counts.deleted) == (live, 1) == (6, 1)
+    assert services.users.list(operator).meta.total == 6
+    assert services.users.list(operator, {"include_deleted": True}).meta.total == 7

@@ -18,7 +18,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.models import User, UserRole, utcnow
+from usermgmt.core.models import User, UserCounts, UserRole, utcnow
 from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, user_out
 
 SORT_COLUMNS = {
@@ -90,13 +90,22 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
     return or_(beyond, same, column.is_(None))
 
 
+def _total(session: Session, q: UserQuery, conds: list[Any]) -> int:
+    """Count matches; an unfiltered listing reads the trigger-kept counts instead."""
+    if not (q.search and q.search.strip()) and not q.role and not q.status:
+        counts = session.get(UserCounts, 1)
+        if counts is not None:
+            return counts.live + (counts.deleted if q.include_deleted else 0)
+    return session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
+
+
 def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
     conds = user_filters(q)
 
-    total = session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
+    total = _total(session, q, conds)
 
     stmt = select(User).where(*conds)
     if q.cursor:
