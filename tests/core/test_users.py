@@ -334,3 +334,28 @@ def test_trigger_kept_counts_match_real_counts(services, operator, ctx):
     assert (counts.live, counts.deleted) == (live, 1) == (6, 1)
     assert services.users.list(operator).meta.total == 6
     assert services.users.list(operator, {"include_deleted": True}).meta.total == 7
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "email", "last_login_at"])
+def test_rare_match_plan_returns_the_same_pages(services, operator, ctx, monkeypatch, sort):
+    from usermgmt.core.services import user_queries
+
+    _seed_people(services, operator, ctx)
+    login(services, ctx, "jane@example.com")
+
+    def walk(query):
+        pages, cursor = [], None
+        while True:
+            page = services.users.list(operator, {**query, "cursor": cursor})
+            pages.append([u.id for u in page.data])
+            cursor = page.meta.next_cursor
+            if cursor is None:
+                return pages, page.meta.total
+
+    query = {"search": "smith", "limit": 1, "sort": sort}
+    monkeypatch.setattr(user_queries, "WALK_LIMIT", 10**9)
+    walked = walk(query)
+    monkeypatch.setattr(user_queries, "WALK_LIMIT", 0)
+    gathered = walk(query)
+    assert walked == gathered and gathered[1] == 2
+    assert services.users.list(operator, {"search": "no-such-text"}).data == []

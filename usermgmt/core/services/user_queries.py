@@ -99,25 +99,30 @@ def _total(session: Session, q: UserQuery, conds: list[Any]) -> int:
     return session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
 
 
+# Walking the sort index and filtering is fast while matches are common; when an
+# index walk would visit more rows than this to fill a page, the matches are
+# gathered by one scan and sorted instead (a rare short term no trigram serves).
+WALK_LIMIT = 50_000
+
+
 def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
     conds = user_filters(q)
-
     total = _total(session, q, conds)
 
-    stmt = select(User).where(*conds)
+    page_conds = list(conds)
     if q.cursor:
         value, last_id = decode_cursor(q.cursor, q.sort)
-        stmt = stmt.where(_after(column, descending, value, last_id))
-    direction = column.desc() if descending else column.asc()
-    if key == "last_login_at":
-        direction = direction.nulls_last()
-    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
-    if not q.cursor:
-        stmt = stmt.offset((q.page - 1) * q.limit)
-    rows = list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
+        page_conds.append(_after(column, descending, value, last_id))
+    rows: list[User] = []
+    if total:
+        source = User
+        if conds and _rare(session, q, total):
+            source = _materialized_matches(page_conds, dialect)
+            page_conds = []
+        rows = _page(session, q, source, page_conds, column, key, descending)
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None
@@ -134,3 +139,30 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
             next_cursor=next_cursor,
         ),
     )
+
+
+def _rare(session: Session, q: UserQuery, total: int) -> bool:
+    counts = session.get(UserCounts, 1)
+    population = (counts.live + counts.deleted) if counts else total
+    return population * (q.limit + 1) / total > WALK_LIMIT
+
+
+def _materialized_matches(conds: list[Any], dialect: str):
+    """The matching ids gathered by one scan, so the page sorts them instead of walking."""
+    matches = select(User.id).where(*conds).cte("matches")
+    if dialect == "postgresql":
+        matches = matches.prefix_with("MATERIALIZED")
+    return matches
+
+
+def _page(session, q, source, conds, column, key, descending) -> list[User]:
+    stmt = select(User).where(*conds)
+    if source is not User:
+        stmt = stmt.where(User.id.in_(select(source.c.id)))
+    direction = column.desc() if descending else column.asc()
+    if key == "last_login_at":
+        direction = direction.nulls_last()
+    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
+    if not q.cursor:
+        stmt = stmt.offset((q.page - 1) * q.limit)
+    return list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
