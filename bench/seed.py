@@ -281,6 +281,9 @@ def seed_postgres(url: str, n: int, batch: int = 100_000) -> None:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute("ALTER TABLE users SET (autovacuum_enabled = false)")
+        # Building the trigram index once after the load is far faster than
+        # maintaining it row by row during COPY.
+        cur.execute("DROP INDEX IF EXISTS ix_users_search_text_trgm")
         done = 0
         while done < n:
             chunk = list(rows(min(batch, n - done), start=done))
@@ -296,6 +299,10 @@ def seed_postgres(url: str, n: int, batch: int = 100_000) -> None:
                 for r in chunk:
                     copy.write_row((r[0], "user", "bench", r[8]))
             done += len(chunk)
+        cur.execute("SET maintenance_work_mem = '512MB'")
+        cur.execute(
+            "CREATE INDEX ix_users_search_text_trgm ON users USING gin (search_text gin_trgm_ops)"
+        )
         cur.execute("ALTER TABLE users RESET (autovacuum_enabled)")
         conn.commit()
         conn.autocommit = True
