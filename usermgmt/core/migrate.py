@@ -17,6 +17,19 @@ from usermgmt.core.errors import SchemaOutOfDate
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+def include_object_for(dialect: str):
+    """Alembic's include_object: dialect-conditional indexes exist only on their dialect."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        if type_ == "table" and name == "alembic_version":
+            return False
+        if type_ == "index" and not reflected and getattr(obj, "_ddl_if", None) is not None:
+            return obj._ddl_if.dialect in (None, dialect)
+        return True
+
+    return include
+
+
 def alembic_config(db: Database) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
