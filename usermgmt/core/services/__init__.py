@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from usermgmt.core.config import Settings, load_settings
 from usermgmt.core.db import Database
+from usermgmt.core.mail.delivery import MailService
 from usermgmt.core.services.audit_log import AuditService
 from usermgmt.core.services.auth import AuthService
 from usermgmt.core.services.base import KeyRing
@@ -28,6 +29,7 @@ class Services:
     audit: AuditService
     maintenance: MaintenanceService
     transfer: TransferService
+    mail: MailService
 
     def close(self) -> None:
         self.db.dispose()
@@ -64,4 +66,5 @@ def build_services(
         audit=AuditService(db, settings, keys),
         maintenance=MaintenanceService(db, settings, keys),
         transfer=TransferService(db, settings, keys),
+        mail=MailService(db, settings, keys),
     )
