@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from usermgmt.core.config import Settings, load_settings
 from usermgmt.core.db import Database
-from usermgmt.core.mail.delivery import MailService
 from usermgmt.core.services.audit_log import AuditService
 from usermgmt.core.services.auth import AuthService
 from usermgmt.core.services.base import KeyRing
@@ -15,6 +15,9 @@ from usermgmt.core.services.roles import RoleService
 from usermgmt.core.services.sessions import SessionService
 from usermgmt.core.services.transfer import TransferService
 from usermgmt.core.services.users import UserService
+
+if TYPE_CHECKING:  # imported in build_services: the mail package imports services modules
+    from usermgmt.core.mail.delivery import MailService
 
 
 @dataclass
@@ -44,6 +47,7 @@ def build_services(
     schema behind the code raises SchemaOutOfDate (which names the fix).
     """
     from usermgmt.core import migrate
+    from usermgmt.core.mail.delivery import MailService
 
     settings = settings or load_settings()
     db = Database(settings.database_url, pool_size=pool_size)
