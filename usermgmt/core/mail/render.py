@@ -15,6 +15,7 @@ edited template applies to the next message without a restart.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import string
 from collections.abc import Mapping
@@ -183,6 +184,20 @@ def build_message(
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
-    msg.set_content(rendered.text)
-    msg.add_alternative(rendered.html, subtype="html")
+    msg.set_content(rendered.text, cte=transfer_encoding(rendered.text))
+    msg.add_alternative(rendered.html, subtype="html", cte=transfer_encoding(rendered.html))
+    # A boundary derived from the Message-ID keeps a rebuilt message byte-identical.
+    msg.set_boundary("=_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:40])
     return msg
+
+
+def transfer_encoding(text: str) -> str:
+    """7bit for ASCII, 8bit for other UTF-8; quoted-printable only for lines over 998 bytes.
+
+    Never the library's default quoted-printable for ordinary text: it would break
+    the link across lines and turn ``token=`` into ``token=3D`` in the raw message,
+    and people do read links straight out of ``.eml`` files.
+    """
+    if any(len(line.encode("utf-8")) > 998 for line in text.splitlines()):
+        return "quoted-printable"
+    return "7bit" if text.isascii() else "8bit"

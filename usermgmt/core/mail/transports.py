@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
+from email.policy import default as DEFAULT_POLICY
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -227,8 +227,11 @@ class _SmtpSession:
     def send(self, message: EmailMessage) -> str:
         if self._smtp is None:
             self._smtp = self._connect()
+        options: list[str] = []
+        if _has_8bit(message) and self._smtp.has_extn("8bitmime"):
+            options.append("BODY=8BITMIME")
         try:
-            refused = self._smtp.send_message(message)
+            refused = self._smtp.send_message(message, mail_options=options)
         except (smtplib.SMTPException, OSError) as exc:
             # Server-side refusals keep the server usable; a broken connection does not.
             down = isinstance(exc, OSError | smtplib.SMTPServerDisconnected)
@@ -245,6 +248,10 @@ class _SmtpSession:
         if self._smtp is not None:
             _close_quietly(self._smtp)
             self._smtp = None
+
+
+def _has_8bit(message: EmailMessage) -> bool:
+    return any(part.get("Content-Transfer-Encoding") == "8bit" for part in message.walk())
 
 
 def _decode(reply: bytes | str) -> str:
@@ -282,11 +289,12 @@ class FileTransport:
 
     def path_for(self, message_id: str) -> Path:
         stem = "".join(c if c.isalnum() or c in "@.-_" else "_" for c in message_id.strip("<>"))
+        stem = stem.lstrip(".")  # no hidden files, no "..": the name stays in the folder
         return self.directory / f"{stem or 'message'}.eml"
 
     def send(self, message: EmailMessage) -> str:
         target = self.path_for(str(message["Message-ID"] or ""))
-        data = message.as_bytes(policy=SMTP_POLICY)
+        data = message.as_bytes(policy=DEFAULT_POLICY)  # LF line ends: readable with cat
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
