@@ -59,6 +59,11 @@ def build_services(
             raise
     keys = KeyRing(db, settings)
     users = UserService(db, settings, keys)
+    try:  # a bad SMTP URL or template override is a ConfigurationError here
+        mail = MailService(db, settings, keys)
+    except Exception:
+        db.dispose()
+        raise
     return Services(
         settings=settings,
         db=db,
@@ -70,5 +75,5 @@ def build_services(
         audit=AuditService(db, settings, keys),
         maintenance=MaintenanceService(db, settings, keys),
         transfer=TransferService(db, settings, keys),
-        mail=MailService(db, settings, keys),
+        mail=mail,
     )
