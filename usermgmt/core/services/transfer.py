@@ -78,7 +78,10 @@ class ImportRow(BaseModel):
             return ["user"]
         if isinstance(v, str):
             v = [p for p in v.replace(",", ";").split(";") if p.strip()]
-        return role_names(v)
+        try:
+            return role_names(v)
+        except ValidationError as exc:  # a row error, not an abort
+            raise ValueError(exc.field_errors["role"][0]) from None
 
     @field_validator("password_hash")
     @classmethod
@@ -305,11 +308,10 @@ class TransferService(ServiceBase):
             user.email_verified_at = utcnow() if row.email_verified else None
         if set(row.roles) != set(user.roles):
             _set_roles(s, actor, user, set(row.roles))
+        changes = audit.diff(before, snapshot(user))
         if pw_hash and pw_hash != user.password_hash:
             user.password_hash = pw_hash
             user.password_changed_at = utcnow()
-        changes = audit.diff(before, snapshot(user))
-        if pw_hash and user.password_changed_at and "password" not in changes:
             changes["password"] = "set"
         if changes:
             user.updated_at = utcnow()
