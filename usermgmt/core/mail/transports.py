@@ -191,7 +191,9 @@ class _SmtpSession:
             text = "recipient refused: " + "; ".join(parts)
         elif isinstance(exc, smtplib.SMTPResponseException):
             text = f"{type(exc).__name__}: {exc.smtp_code} {_decode(exc.smtp_error)}"
-        elif isinstance(exc, TimeoutError):
+        elif isinstance(exc, TimeoutError) or (
+            isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc)
+        ):
             text = f"timed out after {self._t.config.timeout:g}s"
         else:
             text = f"{type(exc).__name__}: {exc}"
@@ -233,10 +235,14 @@ class _SmtpSession:
         try:
             refused = self._smtp.send_message(message, mail_options=options)
         except (smtplib.SMTPException, OSError) as exc:
-            # Server-side refusals keep the server usable; a broken connection does not.
-            down = isinstance(exc, OSError | smtplib.SMTPServerDisconnected)
-            _close_quietly(self._smtp)
-            self._smtp = None
+            # A refusal (a reply code) leaves the server usable; a broken connection does not.
+            # (SMTPException subclasses OSError, hence the order of the checks.)
+            down = isinstance(exc, smtplib.SMTPServerDisconnected) or not isinstance(
+                exc, smtplib.SMTPException
+            )
+            if down:
+                _close_quietly(self._smtp)
+                self._smtp = None
             raise DeliveryError(self._describe(exc), server_down=down) from None
         if refused:  # only possible with several recipients; we send to one
             raise DeliveryError(
