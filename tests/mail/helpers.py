@@ -33,19 +33,25 @@ class Received:
 
 @dataclass
 class Handler:
-    """Collects accepted messages; ``reject_rcpt`` makes it refuse every recipient."""
+    """Collects accepted messages; ``reject_rcpt`` / ``reject_data`` make it refuse."""
 
     reject_rcpt: str | None = None
+    reject_data: str | None = None
+    reject_to: set[str] = field(default_factory=set)
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.reject_rcpt:
             return self.reject_rcpt
+        if address in self.reject_to:
+            return "550 5.1.1 No such mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.reject_data:
+            return self.reject_data
         msg = message_from_bytes(envelope.content, policy=policy.default)
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), msg))

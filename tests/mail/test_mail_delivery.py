@@ -206,6 +206,20 @@ def test_rejecting_server_dead_letters_after_max_attempts(make_services, clock, 
     assert services.mail.list(operator, status="failed").data == []
 
 
+def test_one_refused_recipient_does_not_hold_up_the_others(smtp_services, smtp_server):
+    services = smtp_services
+    services.mail.batch_size = 10
+    smtp_server.handler.reject_to = {"u1@example.com"}
+    enqueue_many(services, 4)
+    report = services.mail.deliver_pending()
+    assert (report.sent, report.failed, report.retried) == (3, 0, 1)
+    assert sorted(r.rcpt_tos[0] for r in smtp_server.received) == [
+        "u0@example.com", "u2@example.com", "u3@example.com",
+    ]  # fmt: skip
+    (refused,) = [r for r in rows(services) if r.status == "pending"]
+    assert refused.to_addr == "u1@example.com" and "550" in refused.last_error
+
+
 def test_wrong_smtp_password_is_retried_and_not_leaked(make_services, caplog):
     server = SmtpServer(authenticator=check_login, auth_require_tls=False).start()
     try:

@@ -188,3 +188,32 @@ def test_file_transport_unwritable_folder_is_server_down(tmp_path):
     with pytest.raises(DeliveryError) as info, FileTransport(blocker).session() as conn:
         conn.send(sample())
     assert info.value.server_down and "cannot write" in info.value.message
+
+
+def test_a_server_that_never_answers_times_out():
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (backlog) but never greets
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        transport = SmtpTransport.from_url(f"smtp://127.0.0.1:{port}?timeout=0.5")
+        with pytest.raises(DeliveryError) as info, transport.session() as conn:
+            conn.send(sample())
+    assert info.value.server_down and "timed out after 0.5s" in info.value.message
+
+
+def test_refusal_after_data_keeps_the_session_usable():
+    server = SmtpServer().start()
+    server.handler.reject_data = "451 4.3.0 Try again later"
+    try:
+        transport = SmtpTransport.from_url(server.url)
+        with transport.session() as conn:
+            with pytest.raises(DeliveryError) as info:
+                conn.send(sample("<first@example.com>"))
+            server.handler.reject_data = None
+            conn.send(sample("<second@example.com>"))
+    finally:
+        server.stop()
+    assert not info.value.server_down and "451" in info.value.message
+    assert server.handler.message_ids() == ["<second@example.com>"]
