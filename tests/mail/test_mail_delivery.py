@@ -97,6 +97,8 @@ def test_reset_link_arrives_and_works(smtp_services, smtp_server, operator, ctx,
     assert "token" not in sent.context and "link" not in sent.context
     assert sent.lease_until is None
     assert all(token not in r.getMessage() for r in caplog.records)
+    (logged,) = [r for r in caplog.records if getattr(r, "mail_id", None) == str(sent.id)]
+    assert logged.mail_template == "password_reset" and logged.mail_to == "ada@example.com"
 
 
 def test_every_template_renders_text_and_html(smtp_services, smtp_server, operator, ctx):

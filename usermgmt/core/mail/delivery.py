@@ -112,6 +112,19 @@ def backoff(attempts: int, *, base: timedelta = BACKOFF_BASE, cap: timedelta = B
     return timedelta(seconds=min(seconds, cap.total_seconds()))
 
 
+def _log_fields(item: _Claimed, *, attempts: int | None, worker: str) -> dict[str, Any]:
+    """Structured fields for JSON logs (never the context: it may hold a token)."""
+    fields = {
+        "mail_id": str(item.id),
+        "mail_template": item.template,
+        "mail_to": item.to_addr,
+        "worker": worker,
+    }
+    if attempts is not None:
+        fields["attempts"] = attempts
+    return fields
+
+
 def _mail_out(row: MailMessage) -> MailOut:
     return MailOut(
         id=row.id,
@@ -287,6 +300,7 @@ class MailService(ServiceBase):
             self.transport.name,
             where,
             worker,
+            extra=_log_fields(item, attempts=None, worker=worker),
         )
 
     def _record_failure(
@@ -322,6 +336,7 @@ class MailService(ServiceBase):
                 error,
                 worker,
                 item.id,
+                extra=_log_fields(item, attempts=attempts, worker=worker),
             )
         else:
             report.retried += 1
@@ -334,6 +349,7 @@ class MailService(ServiceBase):
                 error,
                 retry_at.isoformat(timespec="seconds"),
                 worker,
+                extra=_log_fields(item, attempts=attempts, worker=worker),
             )
 
     # ---- operators -------------------------------------------------------------
