@@ -118,14 +118,19 @@ class TransferService(ServiceBase):
         self,
         actor: Actor,
         ctx: RequestContext,
-        rows: Iterable[tuple[int, dict[str, Any]]],
+        rows: Iterable[tuple[int, dict[str, Any] | RowError]],
         *,
         on_conflict: OnConflict = "fail",
         dry_run: bool = False,
         progress: Callable[[int], None] | None = None,
         max_errors: int = 1000,
     ) -> ImportReport:
-        """Import ``(line_number, record)`` pairs. See the module docstring for the rules."""
+        """Import ``(line_number, record)`` pairs. See the module docstring for the rules.
+
+        A reader that cannot parse a row (malformed JSON, a wrong field count)
+        passes a :class:`RowError` as its record: it is reported and counted
+        like any other bad row.
+        """
         actor.require_admin()
         if on_conflict not in ("fail", "skip", "update"):
             raise ValidationError.for_field("on_conflict", "one of fail, skip, update")
@@ -176,6 +181,9 @@ class TransferService(ServiceBase):
         valid: list[tuple[int, ImportRow]] = []
         for line, record in chunk:
             report.rows += 1
+            if isinstance(record, RowError):
+                report.errors.append(record)
+                continue
             record = {k: v for k, v in record.items() if k not in EXPORT_ONLY}
             try:
                 row = ImportRow.model_validate(record)
