@@ -295,12 +295,12 @@ class TransferService(ServiceBase):
                     continue
                 self._update_existing(s, actor, existing, row, pw_hash, events, report)
         if new_users:
-            s.execute(insert(User), new_users)
-            s.execute(insert(Profile), new_profiles)
+            s.execute(insert(User.__table__), new_users)
+            s.execute(insert(Profile.__table__), new_profiles)
             if new_roles:
-                s.execute(insert(UserRole), new_roles)
+                s.execute(insert(UserRole.__table__), new_roles)
         if events:
-            audit.record_many(s, actor, ctx, events)
+            audit.append_bulk(s, actor, ctx, events)
 
     @staticmethod
     def _update_existing(s, actor, user: User, row: ImportRow, pw_hash, events, report) -> None:
