@@ -26,7 +26,7 @@ from sqlalchemy import insert, select
 
 from usermgmt.core import audit, passwords
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import ValidationError
+from usermgmt.core.errors import Conflict, ValidationError
 from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
 from usermgmt.core.schemas import Email, Name, Username, validation_error_from
 from usermgmt.core.services.base import ServiceBase
@@ -293,7 +293,7 @@ class TransferService(ServiceBase):
                 if owner is not None and owner != existing.id:
                     report.errors.append(RowError(line, f"username {row.username} is taken"))
                     continue
-                self._update_existing(s, actor, existing, row, pw_hash, events, report)
+                self._update_existing(s, actor, line, existing, row, pw_hash, events, report)
         if new_users:
             s.execute(insert(User.__table__), new_users)
             s.execute(insert(Profile.__table__), new_profiles)
@@ -303,21 +303,43 @@ class TransferService(ServiceBase):
             audit.append_bulk(s, actor, ctx, events)
 
     @staticmethod
-    def _update_existing(s, actor, user: User, row: ImportRow, pw_hash, events, report) -> None:
+    def _update_existing(
+        s, actor, line: int, user: User, row: ImportRow, pw_hash, events, report
+    ) -> None:
+        """Change the fields the row gives (a column missing from the file changes
+        nothing), under the rules of users.update: the last active admin stays,
+        and a deactivated user's sessions end."""
+        from usermgmt.core.services import credentials
+        from usermgmt.core.services.guards import ensure_other_active_admin
         from usermgmt.core.services.users import _set_roles, snapshot
 
+        given = row.model_fields_set
+        deactivate = "is_active" in given and not row.is_active and user.is_active
+        demote = "roles" in given and "admin" in user.roles and "admin" not in row.roles
+        try:
+            if deactivate:
+                ensure_other_active_admin(s, user, "deactivate")
+            if demote:
+                ensure_other_active_admin(s, user, "demote")
+        except Conflict as exc:
+            report.errors.append(RowError(line, exc.message))
+            return
         before = snapshot(user)
         for name in ("username", "first_name", "last_name", "is_active"):
-            setattr(user, name, getattr(row, name))
-        if row.email_verified != user.email_verified:
+            if name in given:
+                setattr(user, name, getattr(row, name))
+        if "email_verified" in given and row.email_verified != user.email_verified:
             user.email_verified_at = utcnow() if row.email_verified else None
-        if set(row.roles) != set(user.roles):
+        if "roles" in given and set(row.roles) != set(user.roles):
             _set_roles(s, actor, user, set(row.roles))
-        if pw_hash and pw_hash != user.password_hash:
+        if deactivate:
+            credentials.revoke_sessions(s, user.id, "deactivated")
+        password_changed = bool(pw_hash) and pw_hash != user.password_hash
+        if password_changed:
             user.password_hash = pw_hash
             user.password_changed_at = utcnow()
         changes = audit.diff(before, snapshot(user))
-        if pw_hash and user.password_changed_at and "password" not in changes:
+        if password_changed:
             changes["password"] = "set"
         if changes:
             user.updated_at = utcnow()
