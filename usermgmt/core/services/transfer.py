@@ -7,9 +7,12 @@ bulk inserts, one audit event per user). Existing bcrypt hashes are stored as
 they are; plaintext passwords are hashed on every core in parallel (bcrypt
 releases the GIL).
 
-Export streams rows with constant memory. It never includes password hashes
-unless asked (``include_password_hash``), so a default round trip loses only
-the passwords.
+Export streams rows with constant memory: account fields, roles and profile.
+It never includes password hashes unless asked (``include_password_hash``).
+Import reads an export back; what it does not apply (``EXPORT_ONLY``: ids,
+timestamps, the deleted and locked state) is system state, not user data, so
+a round trip loses only the passwords when their hashes were left out.
+With ``on_conflict="update"`` only the fields a row gives are changed.
 """
 
 from __future__ import annotations
@@ -28,11 +31,23 @@ from usermgmt.core import audit, passwords
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import Conflict, ValidationError
 from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
-from usermgmt.core.schemas import Email, Name, Username, validation_error_from
+from usermgmt.core.schemas import (
+    AvatarUrl,
+    Bio,
+    Email,
+    Locale,
+    Name,
+    Phone,
+    TimezoneName,
+    Username,
+    validation_error_from,
+)
 from usermgmt.core.services.base import ServiceBase
 from usermgmt.core.services.roles import role_names
 
 CHUNK = 1000
+PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
+PROFILE_DEFAULTS = {"timezone": "UTC", "locale": "en"}
 OnConflict = Literal["fail", "skip", "update"]
 EXPORT_FIELDS = [
     "id",
@@ -43,6 +58,7 @@ EXPORT_FIELDS = [
     "roles",
     "is_active",
     "email_verified",
+    *PROFILE_FIELDS,
     "created_at",
     "last_login_at",
     "deleted_at",
@@ -63,9 +79,20 @@ class ImportRow(BaseModel):
     email_verified: bool = False
     password_hash: str | None = None
     password: str | None = None
+    phone: Phone | None = None
+    bio: Bio | None = None
+    avatar_url: AvatarUrl | None = None
+    timezone: TimezoneName | None = None
+    locale: Locale | None = None
 
     @field_validator(
-        "username", "first_name", "last_name", "password_hash", "password", mode="before"
+        "username",
+        "first_name",
+        "last_name",
+        "password_hash",
+        "password",
+        *PROFILE_FIELDS,
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
@@ -268,7 +295,10 @@ class TransferService(ServiceBase):
                         ),
                     }
                 )
-                new_profiles.append({"user_id": uid, "timezone": "UTC", "locale": "en"})
+                profile = {f: getattr(row, f) for f in PROFILE_FIELDS}
+                for name, default in PROFILE_DEFAULTS.items():
+                    profile[name] = profile[name] or default
+                new_profiles.append({"user_id": uid, **profile})
                 new_roles.extend(
                     {"user_id": uid, "role_name": r, "granted_by": actor.label, "granted_at": now}
                     for r in row.roles
@@ -332,6 +362,13 @@ class TransferService(ServiceBase):
             user.email_verified_at = utcnow() if row.email_verified else None
         if "roles" in given and set(row.roles) != set(user.roles):
             _set_roles(s, actor, user, set(row.roles))
+        profile_given = [f for f in PROFILE_FIELDS if f in given]
+        if profile_given:
+            if user.profile is None:
+                user.profile = Profile(**PROFILE_DEFAULTS)
+            for name in profile_given:
+                value = getattr(row, name)
+                setattr(user.profile, name, value or PROFILE_DEFAULTS.get(name, value))
         if deactivate:
             credentials.revoke_sessions(s, user.id, "deactivated")
         password_changed = bool(pw_hash) and pw_hash != user.password_hash
@@ -375,7 +412,8 @@ class TransferService(ServiceBase):
                     User.last_login_at,
                     User.deleted_at,
                     User.password_hash,
-                )
+                    *(getattr(Profile, f) for f in PROFILE_FIELDS),
+                ).outerjoin(Profile, Profile.user_id == User.id)
                 if not include_deleted:
                     stmt = stmt.where(User.deleted_at.is_(None))
                 if last_id is not None:
@@ -405,6 +443,7 @@ class TransferService(ServiceBase):
                     "roles": sorted(roles.get(r.id, [])),
                     "is_active": r.is_active,
                     "email_verified": r.email_verified_at is not None,
+                    **{f: getattr(r, f) for f in PROFILE_FIELDS},
                     "created_at": _iso(r.created_at),
                     "last_login_at": _iso(r.last_login_at),
                     "deleted_at": _iso(r.deleted_at),
