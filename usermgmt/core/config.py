@@ -135,10 +135,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**clean)
     except PydanticValidationError as exc:
         problems = []
+        field_errors: dict[str, list[str]] = {}
         for err in exc.errors():
             name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
-        raise ConfigurationError("; ".join(problems)) from None
+            field_errors.setdefault(name, []).append(err["msg"])
+        raise ConfigurationError("; ".join(problems), field_errors=field_errors) from None
 
 
 def describe_settings(
