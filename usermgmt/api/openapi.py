@@ -68,6 +68,12 @@ def _query_parameters(model: type[BaseModel], defs: dict[str, Any]) -> list[dict
     params = []
     for name, prop in schema["properties"].items():
         prop = _strip_nullable(copy.deepcopy(prop))
+        if prop.get("format") == "date-time":
+            # pydantic also takes a date or a Unix timestamp here: say so honestly.
+            prop = {
+                "type": "string",
+                "description": "ISO 8601 date-time (a date or a Unix timestamp also work)",
+            }
         description = prop.pop("description", None) or prop.get("title", "")
         prop.pop("title", None)
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}

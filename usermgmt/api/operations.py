@@ -58,6 +58,13 @@ def operation(**kwargs) -> callable:
             if op.rate_limit:
                 resource.limiter.hit(op.rate_limit, scope, ctx.client_ip or "unknown")
             ctx.query = parse(op.query, req.params)
+            if op.body is not None and op.body_required and ctx.body is None:
+                raise ApiError(
+                    400,
+                    "VALIDATION_ERROR",
+                    "A JSON request body is required",
+                    field_errors={"body": ["Field required"]},
+                )
             if op.body is None and ctx.body:
                 raise ApiError(
                     400,
