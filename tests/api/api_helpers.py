@@ -123,8 +123,18 @@ class RestartableCluster(pgserver.PostgresCluster):
     """A private cluster that can be stopped and started again on the same data and port."""
 
     def halt(self) -> None:
-        assert self.base_dir is not None
-        self._stop_process(self.base_dir)
+        """A normal (fast) shutdown: the cluster runs with synchronous_commit=off, so an
+        immediate stop could lose the last commits, which is not what this simulates."""
+        assert self.base_dir is not None and self._process is not None
+        subprocess.run(
+            self._argv("pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w"),
+            **self._subprocess_kwargs(self.base_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+        self._process.wait(timeout=60)
+        self._process = None
 
     def resume(self) -> None:
         assert self.base_dir is not None and self.port is not None
