@@ -246,6 +246,17 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RateLimitCounter(Base):
+    """Fixed-window request counters of the API's rate limits (the ``database`` store),
+    shared by every server on one database."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class AuditEvent(Base):
     """An append-only, hash-chained audit record. ``seq`` orders the chain."""
 

@@ -12,13 +12,14 @@ import json
 import math
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.models import User, UserCounts, UserRole, utcnow
+from usermgmt.core.models import Profile, User, UserCounts, UserRole, utcnow
 from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, user_out
 
 SORT_COLUMNS = {
@@ -166,3 +167,54 @@ def _page(session, q, source, conds, column, key, descending) -> list[User]:
     if not q.cursor:
         stmt = stmt.offset((q.page - 1) * q.limit)
     return list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
+
+
+# ---- hot read paths: column queries, no ORM identity map --------------------------
+# Reading one user (GET /users/{id}, /auth/me) and checking an access token happen
+# on nearly every API request; loading ORM entities (user, joined profile,
+# selectin roles) costs several times more than these plain column queries.
+
+_USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.username,
+    User.first_name,
+    User.last_name,
+    User.is_active,
+    User.email_verified_at,
+    User.locked_until,
+    User.last_login_at,
+    User.created_at,
+    User.updated_at,
+    User.deleted_at,
+)
+_PROFILE_COLUMNS = (
+    Profile.phone,
+    Profile.bio,
+    Profile.avatar_url,
+    Profile.timezone,
+    Profile.locale,
+)
+# Built once with a bound parameter, so SQLAlchemy's statement cache key is memoised.
+_USER_BY_ID = (
+    select(*_USER_COLUMNS, *_PROFILE_COLUMNS, UserRole.role_name)
+    .outerjoin(Profile, Profile.user_id == User.id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(User.id == bindparam("user_id", type_=User.id.type))
+)
+
+
+def user_out_by_id(session: Session, user_id: uuid.UUID, *, include_deleted: bool = False):
+    """The UserOut of one user in one query, or None (missing, or deleted unless asked)."""
+    rows = session.execute(_USER_BY_ID, {"user_id": user_id}).all()
+    if not rows or (rows[0].deleted_at is not None and not include_deleted):
+        return None
+    first = rows[0]
+    view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
+    view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
+    view.profile = (
+        SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
+        if first.timezone is not None
+        else None
+    )
+    return user_out(view)

@@ -27,7 +27,7 @@ from usermgmt.core.schemas import (
 from usermgmt.core.services import credentials, outbox
 from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
-from usermgmt.core.services.user_queries import list_users
+from usermgmt.core.services.user_queries import list_users, user_out_by_id
 from usermgmt.core.throttle import identifier_key
 
 # An admin lock without a duration lasts until someone unlocks the account.
@@ -67,7 +67,10 @@ class UserService(ServiceBase):
         if include_deleted:
             actor.require_admin()
         with self.db.read() as s:
-            return user_out(load_user(s, uid, include_deleted=include_deleted))
+            found = user_out_by_id(s, uid, include_deleted=include_deleted)
+        if found is None:
+            raise NotFound("User not found")
+        return found
 
     def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
         """By UUID, email or username (the CLI's ID_OR_EMAIL_OR_USERNAME)."""
