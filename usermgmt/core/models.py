@@ -246,6 +246,17 @@ class LoginThrottle(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class RateLimitCounter(Base):
+    """Fixed-window request counters of the API's rate limits (the ``database`` store),
+    shared by every server on one database."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class AuditEvent(Base):
     """An append-only, hash-chained audit record. ``seq`` orders the chain."""
 
@@ -281,6 +292,19 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class UserCounts(Base):
+    """Live and soft-deleted user counts, kept exact by database triggers (migration 0002).
+
+    Lets an unfiltered listing report ``total`` without counting a million rows.
+    """
+
+    __tablename__ = "user_counts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    live: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    deleted: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
 
 
 class Setting(Base):

@@ -69,12 +69,19 @@ class WriteModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=4096)
 
 
+Phone = Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,32}$")]
+Bio = Annotated[str, Field(max_length=1000)]
+AvatarUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://\S+$")]
+TimezoneName = Annotated[str, Field(min_length=1, max_length=64)]
+Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")]
+
+
 class ProfileIn(WriteModel):
-    phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,32}$")] | None = None
-    bio: Annotated[str, Field(max_length=1000)] | None = None
-    avatar_url: Annotated[str, Field(max_length=500, pattern=r"^https?://\S+$")] | None = None
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+    phone: Phone | None = None
+    bio: Bio | None = None
+    avatar_url: AvatarUrl | None = None
+    timezone: TimezoneName | None = None
+    locale: Locale | None = None
 
 
 class SelfUpdate(WriteModel):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core import audit, passwords, secrets, throttle
@@ -20,11 +20,12 @@ from usermgmt.core.errors import (
     AccountLocked,
     AuthenticationError,
     InvalidCredentials,
+    NotFound,
     PermissionDenied,
     TokenReused,
     ValidationError,
 )
-from usermgmt.core.models import AuthSession, RefreshToken, User, utcnow
+from usermgmt.core.models import AuthSession, RefreshToken, User, UserRole, utcnow
 from usermgmt.core.schemas import (
     AuthResult,
     ChangePasswordIn,
@@ -43,6 +44,7 @@ from usermgmt.core.schemas import (
 )
 from usermgmt.core.services import credentials, outbox
 from usermgmt.core.services.base import ServiceBase, load_user
+from usermgmt.core.services.user_queries import user_out_by_id
 from usermgmt.core.services.users import UserService
 
 
@@ -107,7 +109,7 @@ class AuthService(ServiceBase):
             if passwords.needs_rehash(stored, rounds)
             else None
         )
-        key = self.keys.jwt_key()
+        jwt_key = self.keys.jwt_key()
         with self.db.write() as s:
             user = load_user(s, user.id, for_update=True)
             if user.password_hash != stored:  # changed while we were hashing
@@ -117,7 +119,7 @@ class AuthService(ServiceBase):
             user.last_login_at = now
             if new_hash:
                 user.password_hash = new_hash
-            auth_session, tokens = credentials.open_session(s, self.settings, key, user, ctx)
+            auth_session, tokens = credentials.open_session(s, self.settings, jwt_key, user, ctx)
             actor = _actor_for(user, auth_session.id)
             audit.record(
                 s,
@@ -227,23 +229,24 @@ class AuthService(ServiceBase):
         claims = secrets.decode_access_token(self.keys.jwt_key(), access_token)
         now = utcnow()
         with self.db.read() as s:
-            row = (
-                s.execute(
-                    select(AuthSession.revoked_at, AuthSession.expires_at, User)
-                    .join(User, User.id == AuthSession.user_id)
-                    .where(AuthSession.id == claims.session_id)
-                )
-                .unique()
-                .first()
-            )
-            if row is None:
-                raise AuthenticationError("Session not found")
-            revoked_at, expires_at, user = row
-            if revoked_at is not None or expires_at <= now or user.id != claims.user_id:
-                raise AuthenticationError("Session revoked or expired")
-            if user.deleted_at is not None or not user.is_active or user.is_locked(now):
-                raise AuthenticationError("Account is not active")
-            return _actor_for(user, claims.session_id)
+            rows = s.execute(_TOKEN_CHECK, {"session_id": claims.session_id}).all()
+        if not rows:
+            raise AuthenticationError("Session not found")
+        row = rows[0]
+        if row.revoked_at is not None or row.expires_at <= now or row.user_id != claims.user_id:
+            raise AuthenticationError("Session revoked or expired")
+        if (
+            row.deleted_at is not None
+            or not row.is_active
+            or (row.locked_until is not None and row.locked_until > now)
+        ):
+            raise AuthenticationError("Account is not active")
+        return Actor(
+            label=f"user:{row.email}",
+            user_id=row.user_id,
+            roles=frozenset(r.role_name for r in rows if r.role_name is not None),
+            session_id=claims.session_id,
+        )
 
     def logout(
         self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any] | None = None
@@ -284,7 +287,10 @@ class AuthService(ServiceBase):
     def me(self, actor: Actor) -> UserOut:
         actor.require_authenticated()
         with self.db.read() as s:
-            return user_out(load_user(s, actor.user_id))
+            found = user_out_by_id(s, actor.user_id)
+        if found is None:
+            raise NotFound("User not found")
+        return found
 
     def update_me(
         self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any] | SelfUpdate
@@ -401,6 +407,24 @@ class AuthService(ServiceBase):
                 return
             self.users._queue_verification(s, user)
             audit.record(s, actor, ctx, "user.verification_sent", user.id)
+
+
+# Session, user and roles of an access token in one round trip (one row per role).
+_TOKEN_CHECK = (
+    select(
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        User.id.label("user_id"),
+        User.email,
+        User.deleted_at,
+        User.is_active,
+        User.locked_until,
+        UserRole.role_name,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(AuthSession.id == bindparam("session_id", type_=AuthSession.id.type))
+)
 
 
 def _actor_for(user: User, session_id) -> Actor:

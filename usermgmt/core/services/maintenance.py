@@ -13,7 +13,13 @@ from sqlalchemy import delete, func, or_, select
 
 from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.models import AuthSession, MailMessage, OneTimeToken, utcnow
+from usermgmt.core.models import (
+    AuthSession,
+    MailMessage,
+    OneTimeToken,
+    RateLimitCounter,
+    utcnow,
+)
 from usermgmt.core.services.base import ServiceBase
 
 BATCH = 1000
@@ -54,6 +60,11 @@ class MaintenanceService(ServiceBase):
                 MailMessage,
                 MailMessage.id,
                 (MailMessage.status == "sent") & (MailMessage.sent_at < now - retention),
+            ),
+            "rate_limit_counters": (
+                RateLimitCounter,
+                RateLimitCounter.key,
+                RateLimitCounter.expires_at < now,
             ),
         }
 

@@ -12,13 +12,14 @@ import json
 import math
 import uuid
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.models import User, UserRole, utcnow
+from usermgmt.core.models import Profile, User, UserCounts, UserRole, utcnow
 from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, UserRows, user_out
 
 SORT_COLUMNS = {
@@ -91,20 +92,48 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
 
 
 def count_users(session: Session, q: UserQuery) -> int:
-    """How many users match the filters of ``q`` (its page, cursor and sort are ignored)."""
+    """How many users match the filters of ``q`` (its page, cursor and sort are ignored).
+
+    An unfiltered count reads the trigger-kept counts instead of counting rows.
+    """
+    if not (q.search and q.search.strip()) and not q.role and not q.status:
+        counts = session.get(UserCounts, 1)
+        if counts is not None:
+            return counts.live + (counts.deleted if q.include_deleted else 0)
     stmt = select(func.count()).select_from(User).where(*user_filters(q))
     return session.execute(stmt).scalar_one()
 
 
-def page_rows(session: Session, q: UserQuery) -> tuple[list[User], str | None]:
-    """One page of matching users and the cursor of the next page (None at the end)."""
+# Walking the sort index and filtering is fast while matches are common; when an
+# index walk would visit more rows than this to fill a page, the matches are
+# gathered by one scan and sorted instead (a rare short term no trigram serves).
+WALK_LIMIT = 50_000
+
+
+def page_rows(
+    session: Session, q: UserQuery, dialect: str, total: int | None = None
+) -> tuple[list[User], str | None]:
+    """One page of matching users and the cursor of the next page (None at the end).
+
+    ``total``, when the caller knows it, picks the plan: no query when nothing
+    matches, one scan and a sort when matches are rare.
+    """
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
-    stmt = select(User).where(*user_filters(q))
-    if q.cursor:
+    conds = user_filters(q)
+    page_conds = list(conds)
+    if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
-        stmt = stmt.where(_after(column, descending, value, last_id))
+        page_conds.append(_after(column, descending, value, last_id))
+    if total == 0:
+        return [], None
+    stmt = select(User)
+    if total is not None and conds and _rare(session, q, total):
+        matches = _materialized_matches(page_conds, dialect)
+        stmt = stmt.where(User.id.in_(select(matches.c.id)))
+    else:
+        stmt = stmt.where(*page_conds)
     direction = column.desc() if descending else column.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()
@@ -121,9 +150,23 @@ def page_rows(session: Session, q: UserQuery) -> tuple[list[User], str | None]:
     return rows, next_cursor
 
 
+def _rare(session: Session, q: UserQuery, total: int) -> bool:
+    counts = session.get(UserCounts, 1)
+    population = (counts.live + counts.deleted) if counts else total
+    return population * (q.limit + 1) / total > WALK_LIMIT
+
+
+def _materialized_matches(conds: list[Any], dialect: str):
+    """The matching ids gathered by one scan, so the page sorts them instead of walking."""
+    matches = select(User.id).where(*conds).cte("matches")
+    if dialect == "postgresql":
+        matches = matches.prefix_with("MATERIALIZED")
+    return matches
+
+
 def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     total = count_users(session, q)
-    rows, next_cursor = page_rows(session, q)
+    rows, next_cursor = page_rows(session, q, dialect, total)
     return UserPage(
         data=[user_out(u) for u in rows],
         meta=PageMeta(
@@ -136,7 +179,58 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     )
 
 
-def list_rows(session: Session, q: UserQuery) -> UserRows:
+def list_rows(session: Session, q: UserQuery, dialect: str, total: int | None = None) -> UserRows:
     """A page without the COUNT: for clients that page on and count once per filter."""
-    rows, next_cursor = page_rows(session, q)
+    rows, next_cursor = page_rows(session, q, dialect, total)
     return UserRows(data=[user_out(u) for u in rows], next_cursor=next_cursor)
+
+
+# ---- hot read paths: column queries, no ORM identity map --------------------------
+# Reading one user (GET /users/{id}, /auth/me) and checking an access token happen
+# on nearly every API request; loading ORM entities (user, joined profile,
+# selectin roles) costs several times more than these plain column queries.
+
+_USER_COLUMNS = (
+    User.id,
+    User.email,
+    User.username,
+    User.first_name,
+    User.last_name,
+    User.is_active,
+    User.email_verified_at,
+    User.locked_until,
+    User.last_login_at,
+    User.created_at,
+    User.updated_at,
+    User.deleted_at,
+)
+_PROFILE_COLUMNS = (
+    Profile.phone,
+    Profile.bio,
+    Profile.avatar_url,
+    Profile.timezone,
+    Profile.locale,
+)
+# Built once with a bound parameter, so SQLAlchemy's statement cache key is memoised.
+_USER_BY_ID = (
+    select(*_USER_COLUMNS, *_PROFILE_COLUMNS, UserRole.role_name)
+    .outerjoin(Profile, Profile.user_id == User.id)
+    .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(User.id == bindparam("user_id", type_=User.id.type))
+)
+
+
+def user_out_by_id(session: Session, user_id: uuid.UUID, *, include_deleted: bool = False):
+    """The UserOut of one user in one query, or None (missing, or deleted unless asked)."""
+    rows = session.execute(_USER_BY_ID, {"user_id": user_id}).all()
+    if not rows or (rows[0].deleted_at is not None and not include_deleted):
+        return None
+    first = rows[0]
+    view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
+    view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
+    view.profile = (
+        SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
+        if first.timezone is not None
+        else None
+    )
+    return user_out(view)

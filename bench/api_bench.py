@@ -1,0 +1,384 @@
+"""API throughput against a bare Falcon app on the same waitress settings, in one run.
+
+    .venv/bin/python bench/api_bench.py [--users N] [--duration S] [--backends sqlite,postgres]
+
+For each database (SQLite file; PostgreSQL in a throwaway cluster from
+tests/pgserver.py, or USERMGMT_BENCH_POSTGRES_URL), seeds N users with bulk
+inserts (one bcrypt hash shared by every row), starts the real server
+(``python -m usermgmt.api.server``, what ``usermgmt serve`` runs) and drives
+it with wrk (Debian package ``wrk``) at 16 connections from a separate
+process. A bare Falcon app returning a constant JSON body is served by
+waitress with the same thread count and measured the same way. Prints
+requests/s, p50 and p99 for each, and the ratios against the targets:
+
+  GET /api/v1/users/{id} (authenticated)  >= 40% of bare, p99 < 30 ms, 0 errors
+  GET /api/v1/users?search=...            >= 25% of bare
+  POST /api/v1/auth/login                 >= 80% of raw bcrypt.checkpw on all cores
+
+Figures only: nothing here passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+PASSWORD = "Bench-Passw0rd-42"
+API = "/api/v1"
+
+
+# ---- the bare app ------------------------------------------------------------------
+
+
+def bare_app():
+    import falcon
+
+    class Constant:
+        body = json.dumps({"status": "ok", "hello": "world"}).encode()
+
+        def on_get(self, req, resp):
+            resp.content_type = falcon.MEDIA_JSON
+            resp.data = self.body
+
+    app = falcon.App()
+    app.add_route("/", Constant())
+    return app
+
+
+def serve_bare(port: int, threads: int) -> None:
+    import logging
+
+    from waitress import serve
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    serve(bare_app(), host="127.0.0.1", port=port, threads=threads, ident="bare")
+
+
+# ---- seeding --------------------------------------------------------------------
+
+
+def seed(database_url: str, users: int, rounds: int) -> dict:
+    """Schema, an admin (through the core) and ``users`` more rows by bulk insert."""
+    import bcrypt
+    from sqlalchemy import insert
+
+    from usermgmt.core.config import load_settings
+    from usermgmt.core.context import Actor, RequestContext
+    from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
+    from usermgmt.core.services import build_services
+
+    services = build_services(load_settings(database_url=database_url, bcrypt_rounds=rounds))
+    admin = services.users.create(
+        Actor.operator("cli", "bench"),
+        RequestContext(),
+        {"email": "bench-admin@example.com", "password": PASSWORD, "roles": ["admin"]},
+    )
+    shared_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode()
+    first = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Ken", "Margaret"]
+    last = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Thompson"]
+    now = utcnow()
+    started = time.perf_counter()
+    batch = 5000
+    target_id = None
+    with services.db.write() as s:
+        for start in range(0, users, batch):
+            rows, profiles, roles = [], [], []
+            for i in range(start, min(start + batch, users)):
+                uid = uuid.uuid4()
+                target_id = target_id or uid
+                email = f"user{i:06d}@example.com"
+                username = f"user{i:06d}"
+                fn, ln = first[i % len(first)], last[i % len(last)]
+                rows.append(
+                    {
+                        "id": uid,
+                        "email": email,
+                        "username": username,
+                        "password_hash": shared_hash,
+                        "first_name": fn,
+                        "last_name": ln,
+                        "is_active": True,
+                        "created_at": now,
+                        "updated_at": now,
+                        "search_text": build_search_text(email, username, fn, ln),
+                    }
+                )
+                profiles.append({"user_id": uid, "timezone": "UTC", "locale": "en"})
+                roles.append(
+                    {"user_id": uid, "role_name": "user", "granted_by": "bench", "granted_at": now}
+                )
+            s.execute(insert(User), rows)
+            s.execute(insert(Profile), profiles)
+            s.execute(insert(UserRole), roles)
+    seconds = time.perf_counter() - started
+    if services.db.is_postgres:
+        from sqlalchemy import text
+
+        with services.db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+    else:
+        from sqlalchemy import text
+
+        with services.db.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    login = services.auth.login(
+        RequestContext(ip="127.0.0.1"), {"email": "bench-admin@example.com", "password": PASSWORD}
+    )
+    services.close()
+    print(f"  seeded {users:,} users in {seconds:.1f}s", flush=True)
+    return {
+        "admin_token": login.tokens.access_token,
+        "admin_id": str(admin.id),
+        "target_id": str(target_id),
+    }
+
+
+# ---- processes and wrk ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_up(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not come up")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+WRK_RE = {
+    "rps": re.compile(r"Requests/sec:\s+([\d.]+)"),
+    "p50": re.compile(r"^\s+50%\s+([\d.]+)(us|ms|s)\s*$", re.M),
+    "p99": re.compile(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", re.M),
+    "non2xx": re.compile(r"Non-2xx or 3xx responses:\s+(\d+)"),
+    "sock": re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"),
+    "total": re.compile(r"(\d+) requests in"),
+}
+UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, args, *, headers=(), script: str | None = None, duration=None) -> dict:
+    cmd = ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{duration or args.duration}s"]
+    cmd += ["--latency", "--timeout", "10s"]
+    for header in headers:
+        cmd += ["-H", header]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    result = {"rps": float(WRK_RE["rps"].search(out).group(1))}
+    for key in ("p50", "p99"):
+        match = WRK_RE[key].search(out)
+        result[key] = float(match.group(1)) * UNIT_MS[match.group(2)] if match else float("nan")
+    errors = 0
+    if match := WRK_RE["non2xx"].search(out):
+        errors += int(match.group(1))
+    if match := WRK_RE["sock"].search(out):
+        errors += sum(int(x) for x in match.groups())
+    result["errors"] = errors
+    result["requests"] = int(WRK_RE["total"].search(out).group(1))
+    return result
+
+
+def raw_bcrypt_rate(rounds: int, seconds: float = 5.0) -> float:
+    """checkpw per second with one thread per core (bcrypt releases the GIL)."""
+    import bcrypt
+
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds))
+    cores = os.cpu_count() or 1
+    stop_at = time.perf_counter() + seconds
+    counts = [0] * cores
+
+    def work(i: int) -> None:
+        while time.perf_counter() < stop_at:
+            bcrypt.checkpw(PASSWORD.encode(), hashed)
+            counts[i] += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(cores) as pool:
+        list(pool.map(work, range(cores)))
+    return sum(counts) / (time.perf_counter() - started)
+
+
+# ---- one backend ------------------------------------------------------------------------
+
+
+def run_backend(name: str, database_url: str, args, bare: dict, workdir: Path) -> list[tuple]:
+    print(f"\n[{name}] seeding", flush=True)
+    seeded = seed(database_url, args.users, args.bcrypt_rounds)
+    port = free_port()
+    env = {
+        **os.environ,
+        "USERMGMT_DATABASE_URL": database_url,
+        "USERMGMT_RATE_LIMIT_LOGIN": "off",
+        "USERMGMT_RATE_LIMIT_AUTH": "off",
+        "USERMGMT_BCRYPT_ROUNDS": str(args.bcrypt_rounds),
+        "USERMGMT_LOG_LEVEL": "INFO",
+        "USERMGMT_DATA_DIR": str(workdir / "data"),
+    }
+    log = open(workdir / f"server-{name}.log", "wb")  # noqa: SIM115
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "usermgmt.api.server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--threads",
+            str(args.threads),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    rows = []
+    try:
+        wait_up(base + "/health/live", server)
+        auth = f"Authorization: Bearer {seeded['admin_token']}"
+        target = f"{base}{API}/users/{seeded['target_id']}"
+        wrk(target, args, headers=[auth], duration=2)  # warm-up
+        get = wrk(target, args, headers=[auth])
+        search = wrk(f"{base}{API}/users?search=user04242&limit=20", args, headers=[auth])
+        script = workdir / "login.lua"
+        body = json.dumps({"email": "user000001@example.com", "password": PASSWORD})
+        script.write_text(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(body)}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+        login = wrk(f"{base}{API}/auth/login", args, script=str(script))
+        rows.append((name, "GET /users/{id} (auth)", get, get["rps"] / bare["rps"], 0.40))
+        rows.append((name, "GET /users?search=", search, search["rps"] / bare["rps"], 0.25))
+        rows.append((name, "POST /auth/login", login, login["rps"] / args.bcrypt_rate, 0.80))
+    finally:
+        stop(server)
+        log.close()
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads (both servers)")
+    parser.add_argument("--bcrypt-rounds", type=int, default=10)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--bare-server", nargs=2, type=int, metavar=("PORT", "THREADS"))
+    args = parser.parse_args()
+    if args.bare_server:
+        serve_bare(*args.bare_server)
+        return 0
+    if shutil.which("wrk") is None:
+        print("wrk is required: apt-get install -y wrk", file=sys.stderr)
+        return 1
+
+    workdir = Path(tempfile.mkdtemp(prefix="usermgmt-bench-"))
+    print(
+        f"cores: {os.cpu_count()}, waitress threads: {args.threads}, "
+        f"connections: {args.connections}, {args.duration}s per run, users: {args.users:,}"
+    )
+    port = free_port()
+    bare_proc = subprocess.Popen(
+        [sys.executable, __file__, "--bare-server", str(port), str(args.threads)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_up(f"http://127.0.0.1:{port}/", bare_proc)
+        wrk(f"http://127.0.0.1:{port}/", args, duration=2)
+        bare = wrk(f"http://127.0.0.1:{port}/", args)
+    finally:
+        stop(bare_proc)
+    print(f"bare Falcon app: {bare['rps']:.0f} req/s", flush=True)
+    args.bcrypt_rate = raw_bcrypt_rate(args.bcrypt_rounds)
+    print(
+        f"raw bcrypt.checkpw (cost {args.bcrypt_rounds}, {os.cpu_count()} threads): "
+        f"{args.bcrypt_rate:.1f}/s",
+        flush=True,
+    )
+
+    rows: list[tuple] = []
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    cluster = None
+    try:
+        for backend in backends:
+            if backend == "sqlite":
+                url = f"sqlite:///{workdir / 'bench.db'}"
+            else:
+                import pgserver
+
+                admin = os.environ.get("USERMGMT_BENCH_POSTGRES_URL")
+                if not admin:
+                    cluster = pgserver.PostgresCluster().start()
+                    admin = cluster.admin_url
+                name = f"bench_{uuid.uuid4().hex[:8]}"
+                pgserver.create_database(admin, name)
+                url = pgserver.url_for(admin, name)
+            rows += run_backend(backend, url, args, bare, workdir)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+    print()
+    header = f"{'backend':9} {'endpoint':26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+    header += f"{'errors':>7} {'ratio':>7} {'target':>7}"
+    print(header)
+    print("-" * len(header))
+    print(
+        f"{'-':9} {'bare Falcon app':26} {bare['rps']:9.0f} {bare['p50']:8.2f} "
+        f"{bare['p99']:8.2f} {bare['errors']:7d} {'':>7} {'':>7}"
+    )
+    print(
+        f"{'-':9} {'raw bcrypt.checkpw':26} {args.bcrypt_rate:9.1f} {'':>8} {'':>8} "
+        f"{'':>7} {'':>7} {'':>7}"
+    )
+    for backend, label, r, ratio, target in rows:
+        print(
+            f"{backend:9} {label:26} {r['rps']:9.1f} {r['p50']:8.2f} {r['p99']:8.2f} "
+            f"{r['errors']:7d} {ratio:6.0%} {'>=' + format(target, '.0%'):>7}"
+        )
+    print("\nratios: API endpoints against the bare app; login against raw bcrypt.checkpw")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

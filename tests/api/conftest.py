@@ -1,0 +1,98 @@
+"""Fixtures for the REST API tests: a Falcon test client over real services (both databases)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pgserver
+import pytest
+from api_helpers import Api, LiveServer, RestartableCluster, free_port, wait_ready
+
+
+@pytest.fixture
+def make_api(make_services):
+    def make(**overrides) -> Api:
+        overrides.setdefault("rate_limit_login", "off")
+        overrides.setdefault("rate_limit_auth", "off")
+        return Api(make_services(**overrides))
+
+    return make
+
+
+@pytest.fixture
+def api(make_api) -> Api:
+    return make_api()
+
+
+@pytest.fixture
+def admin(api, operator, ctx) -> tuple[str, str]:
+    return api.make_user(operator, ctx, "root@example.com", roles=("admin",), username="root")
+
+
+@pytest.fixture
+def user(api, operator, ctx) -> tuple[str, str]:
+    return api.make_user(operator, ctx, "ada@example.com", username="ada", first_name="Ada")
+
+
+@pytest.fixture
+def moderator(api, operator, ctx) -> tuple[str, str]:
+    return api.make_user(operator, ctx, "mod@example.com", roles=("moderator",))
+
+
+@pytest.fixture
+def start_server(tmp_path):
+    """Start `python -m usermgmt.api.server` on a free loopback port; stopped at teardown."""
+    started: list[LiveServer] = []
+
+    def start(database_url: str, *, wait: bool = True, env=None, args=()) -> LiveServer:
+        port = free_port()
+        log_path = tmp_path / f"server-{port}.log"
+        environment = {
+            **os.environ,
+            "USERMGMT_DATABASE_URL": database_url,
+            "USERMGMT_RATE_LIMIT_LOGIN": "off",
+            "USERMGMT_RATE_LIMIT_AUTH": "off",
+            **(env or {}),
+        }
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "usermgmt.api.server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    *args,
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=environment,
+            )
+        server = LiveServer(process, port, log_path)
+        started.append(server)
+        if wait:
+            wait_ready(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture
+def private_cluster():
+    if pgserver.find_pg_bin() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("PostgreSQL server binaries not found (CI=true requires them)")
+        pytest.skip("PostgreSQL server binaries not found")
+    cluster = RestartableCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

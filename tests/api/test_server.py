@@ -1,0 +1,184 @@
+"""A real `python -m usermgmt.api.server` process on loopback: start-up, shutdown,
+two processes on one PostgreSQL, and the database going away and coming back."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pgserver
+import pytest
+from api_helpers import API, STRONG_PASSWORD
+
+from usermgmt.core import migrate
+from usermgmt.core.config import load_settings
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.db import Database
+from usermgmt.core.services import build_services
+
+pytestmark = pytest.mark.slow
+
+
+def call(url: str, method: str = "GET", body=None, token: str | None = None, timeout=30):
+    """(status, headers, parsed JSON or text) without raising on HTTP errors."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, headers, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, exc.headers, exc.read()
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode()
+    return status, headers, payload
+
+
+def seed_user(database_url: str, email: str, roles=("user",)) -> None:
+    services = build_services(load_settings(database_url=database_url))
+    try:
+        services.users.create(
+            Actor.operator("cli", "test"),
+            RequestContext(),
+            {"email": email, "password": STRONG_PASSWORD, "roles": list(roles)},
+        )
+    finally:
+        services.close()
+
+
+def test_start_serve_and_sigterm_finishes_the_request_in_flight(start_server, tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    # A high bcrypt cost makes a login slow enough to be in flight when SIGTERM lands.
+    server = start_server(url, env={"USERMGMT_BCRYPT_ROUNDS": "14"})
+    assert f"{server.url}/docs" in server.log()
+    status, headers, body = call(server.url + "/health")
+    assert status == 200 and body["status"] == "ok"
+    assert headers["X-Request-ID"]
+
+    result = {}
+
+    def slow_login():
+        result["response"] = call(
+            server.url + f"{API}/auth/login",
+            "POST",
+            {"email": "nobody@example.com", "password": "Wrong-Passw0rd"},
+            timeout=60,
+        )
+
+    worker = threading.Thread(target=slow_login)
+    worker.start()
+    time.sleep(0.5)  # let the request reach a server thread
+    server.process.send_signal(signal.SIGTERM)
+    worker.join(timeout=60)
+    assert server.process.wait(timeout=60) == 0
+    status, _headers, body = result["response"]
+    assert status == 401 and body["error"]["code"] == "INVALID_CREDENTIALS"
+    log = server.log()
+    assert "shutting down" in log and "server stopped" in log
+    # One JSON line per request, with the route and the request id.
+    access = [
+        json.loads(line)
+        for line in log.splitlines()
+        if line.startswith("{") and '"usermgmt.api.access"' in line
+    ]
+    assert {a["route"] for a in access} >= {"/health", f"{API}/auth/login"}
+    assert all(a["request_id"] for a in access)
+    assert "Wrong-Passw0rd" not in log
+
+
+def test_refuses_a_schema_that_is_behind(start_server, tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    migrate.upgrade(db, "0001")
+    db.dispose()
+    server = start_server(url, wait=False)
+    assert server.process.wait(timeout=60) == 5
+    assert "usermgmt db upgrade" in server.log()
+
+
+def test_waitress_body_limit_answers_with_the_error_body(start_server, tmp_path):
+    server = start_server(
+        f"sqlite:///{tmp_path / 'limit.db'}", env={"USERMGMT_MAX_BODY_BYTES": "2048"}
+    )
+    big = {"email": "a@example.com", "password": "x" * 5000}
+    status, headers, body = call(server.url + f"{API}/auth/login", "POST", big)
+    assert status == 413
+    assert body["error"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert body["error"]["request_id"] == headers["X-Request-ID"]
+
+
+@pytest.mark.postgres
+def test_two_processes_on_one_postgres_behave_as_one(start_server, pg_admin_url, pg_template):
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pgserver.create_database(pg_admin_url, name, template=pg_template)
+    url = pgserver.url_for(pg_admin_url, name)
+    try:
+        seed_user(url, "two@example.com")
+        shared = {
+            "USERMGMT_RATE_LIMIT_LOGIN": "4/minute",
+            "USERMGMT_RATE_LIMIT_STORAGE": "database",
+        }
+        first = start_server(url, env=shared)
+        second = start_server(url, env=shared)
+        login = {"email": "two@example.com", "password": STRONG_PASSWORD}
+        status, _h, body = call(first.url + f"{API}/auth/login", "POST", login)
+        assert status == 200
+        token = body["tokens"]["access_token"]
+        assert call(second.url + f"{API}/auth/me", token=token)[0] == 200
+        assert call(first.url + f"{API}/auth/logout", "POST", token=token)[0] == 204
+        status, _h, body = call(second.url + f"{API}/auth/me", token=token)
+        assert status == 401 and body["error"]["code"] == "UNAUTHORIZED"
+        # The login limit is counted across both processes (4 per minute in all).
+        wrong = {"email": "two@example.com", "password": "Wrong-Passw0rd"}
+        statuses = [
+            call(s.url + f"{API}/auth/login", "POST", wrong)[0] for s in (second, first, second)
+        ]
+        assert statuses == [401, 401, 401]
+        status, headers, body = call(first.url + f"{API}/auth/login", "POST", wrong)
+        assert status == 429 and int(headers["Retry-After"]) >= 1
+        first.stop()
+        second.stop()
+    finally:
+        pgserver.drop_database(pg_admin_url, name)
+
+
+@pytest.mark.postgres
+def test_database_down_is_503_and_recovers_without_restart(start_server, private_cluster):
+    pgserver.create_database(private_cluster.admin_url, "live")
+    url = pgserver.url_for(private_cluster.admin_url, "live")
+    seed_user(url, "down@example.com")
+    server = start_server(url)
+    login = {"email": "down@example.com", "password": STRONG_PASSWORD}
+    status, _h, body = call(server.url + f"{API}/auth/login", "POST", login)
+    assert status == 200
+    token = body["tokens"]["access_token"]
+    assert call(server.url + "/health/ready")[0] == 200
+
+    private_cluster.halt()
+    status, headers, body = call(server.url + "/health/ready")
+    assert status == 503
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert body["error"]["details"]["ready"] is False
+    assert headers["Retry-After"]
+    status, _h, body = call(server.url + f"{API}/auth/me", token=token)
+    assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert call(server.url + "/health/live")[0] == 200
+
+    private_cluster.resume()
+    for _ in range(100):  # bounded: the pool reconnects on its own
+        if call(server.url + "/health/ready")[0] == 200:
+            break
+        time.sleep(0.2)
+    assert call(server.url + "/health/ready")[0] == 200
+    assert call(server.url + f"{API}/auth/me", token=token)[0] == 200
+    assert server.process.poll() is None  # never restarted

@@ -1,0 +1,100 @@
+"""The Falcon application: explicit composition over the core services.
+
+``create_app(services)`` builds everything from what it is given; nothing here
+reads the environment or connects to a database at import time.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from usermgmt.api import openapi
+from usermgmt.api import resources as r
+from usermgmt.api.errors import install_error_handling
+from usermgmt.api.metrics import Metrics
+from usermgmt.api.middleware import (
+    AuthMiddleware,
+    BodyMiddleware,
+    ClientIpResolver,
+    RequestContextMiddleware,
+)
+from usermgmt.api.ratelimit import RateLimiter
+
+API = r.API
+
+
+def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[str, object]]:
+    def make(cls):
+        return cls(services, limiter, metrics)
+
+    return [
+        (f"{API}/auth/register", make(r.RegisterResource)),
+        (f"{API}/auth/login", make(r.LoginResource)),
+        (f"{API}/auth/refresh", make(r.RefreshResource)),
+        (f"{API}/auth/logout", make(r.LogoutResource)),
+        (f"{API}/auth/me", make(r.MeResource)),
+        (f"{API}/auth/change-password", make(r.ChangePasswordResource)),
+        (f"{API}/auth/forgot-password", make(r.ForgotPasswordResource)),
+        (f"{API}/auth/reset-password", make(r.ResetPasswordResource)),
+        (f"{API}/auth/verify-email", make(r.VerifyEmailResource)),
+        (f"{API}/auth/resend-verification", make(r.ResendVerificationResource)),
+        (f"{API}/users", make(r.UsersResource)),
+        (f"{API}/users/{{user_id}}", make(r.UserResource)),
+        (f"{API}/users/{{user_id}}/restore", make(r.RestoreResource)),
+        (f"{API}/users/{{user_id}}/lock", make(r.LockResource)),
+        (f"{API}/users/{{user_id}}/unlock", make(r.UnlockResource)),
+        (f"{API}/users/{{user_id}}/roles", make(r.UserRolesResource)),
+        (f"{API}/users/{{user_id}}/sessions", make(r.UserSessionsResource)),
+        (f"{API}/audit", make(r.AuditResource)),
+        (f"{API}/roles", make(r.RolesResource)),
+        ("/health", make(r.HealthResource)),
+        ("/health/live", make(r.LiveResource)),
+        ("/health/ready", make(r.ReadyResource)),
+        ("/metrics", make(r.MetricsResource)),
+    ]
+
+
+def create_app(
+    services,
+    *,
+    limiter: RateLimiter | None = None,
+    metrics: Metrics | None = None,
+) -> falcon.App:
+    """Build the WSGI app over ``services`` (a ``usermgmt.core.services.Services``).
+
+    ``limiter`` defaults to one built from the settings (``rate_limit_storage``);
+    ``metrics`` to a fresh registry of this app's own.
+    """
+    settings = services.settings
+    metrics = metrics or Metrics()
+    limiter = limiter or RateLimiter(settings, db=services.db)
+    resolver = ClientIpResolver(settings.trusted_proxy_list)
+
+    middleware: list[object] = [RequestContextMiddleware(metrics, resolver)]
+    if settings.cors_origin_list:
+        middleware.append(
+            falcon.CORSMiddleware(
+                allow_origins=settings.cors_origin_list,
+                expose_headers=["X-Request-ID", "Retry-After", "Location"],
+            )
+        )
+    middleware += [AuthMiddleware(services.auth), BodyMiddleware(settings.max_body_bytes)]
+
+    app = falcon.App(middleware=middleware)
+    app.req_options.strip_url_path_trailing_slash = False
+    install_error_handling(app)
+
+    routes = route_table(services, limiter, metrics)
+    docs = r.DocsResource()
+    spec = r.OpenApiResource(b"")
+    document = openapi.build_openapi(
+        [*routes, ("/openapi.json", spec), ("/docs", docs)],
+        max_body_bytes=settings.max_body_bytes,
+    )
+    spec.document = openapi.render(document)
+    for path, resource in routes:
+        app.add_route(path, resource)
+    app.add_route("/openapi.json", spec)
+    app.add_route("/docs", docs)
+    app.add_route("/docs/{name}", docs, suffix="file")
+    return app

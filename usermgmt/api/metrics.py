@@ -1,0 +1,77 @@
+"""Prometheus metrics, in a registry of the app's own (so tests can build many apps).
+
+Each server process exposes its own counters at ``/metrics``; with several
+processes, scrape each one (Prometheus sums them), as usual for
+multi-process deployments.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "usermgmt_http_requests",
+            "HTTP requests served, by method, route template and status",
+            ("method", "route", "status"),
+            registry=r,
+        )
+        self.latency = Histogram(
+            "usermgmt_http_request_duration_seconds",
+            "Time to serve a request, by method, route template and status",
+            ("method", "route", "status"),
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter(
+            "usermgmt_http_errors",
+            "Error responses (4xx and 5xx) by error code",
+            ("status", "code"),
+            registry=r,
+        )
+        self.logins = Counter(
+            "usermgmt_logins",
+            "Login attempts by outcome",
+            ("outcome",),
+            registry=r,
+        )
+        self.lockouts = Counter(
+            "usermgmt_login_lockouts",
+            "Login attempts answered 423 because the identifier or account is locked",
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "usermgmt_rate_limited",
+            "Requests refused with 429, by limit",
+            ("limit",),
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "usermgmt_server_queue_depth",
+            "Requests waiting for a free server thread (last reported by waitress)",
+            registry=r,
+        )
+        self.queue_events = Counter(
+            "usermgmt_server_queue_events",
+            "Times a request had to wait for a free server thread",
+            registry=r,
+        )
+        for outcome in ("success", "invalid_credentials", "locked", "disabled", "error"):
+            self.logins.labels(outcome)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        code = str(status)
+        self.requests.labels(method, route, code).inc()
+        self.latency.labels(method, route, code).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

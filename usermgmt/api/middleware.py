@@ -1,0 +1,213 @@
+"""Cross-cutting work: request id, client IP, auth, request bodies, headers, logs, metrics.
+
+Order (process_request/process_resource run top to bottom, process_response
+bottom to top): :class:`RequestContextMiddleware` is first, so its response
+hook runs last and sees the final status for the log line, the metrics and
+the headers; CORS (only when origins are configured); :class:`AuthMiddleware`;
+:class:`BodyMiddleware`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+
+import falcon
+
+from usermgmt.api.errors import ApiError
+from usermgmt.api.jsonio import BODY_METHODS, read_body
+from usermgmt.api.metrics import Metrics
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import AuthenticationError
+
+access_log = logging.getLogger("usermgmt.api.access")
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _parse_ip(value: str):
+    value = value.strip()
+    if value.startswith("[") and "]" in value:  # [v6]:port
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:  # v4:port
+        value = value.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        return None
+
+
+class ClientIpResolver:
+    """The socket peer, unless it is a trusted proxy: then X-Forwarded-For, rightmost untrusted.
+
+    Trusted proxies are addresses or networks (``10.0.0.0/8``).
+    """
+
+    def __init__(self, trusted: Iterable[str]) -> None:
+        self.networks = [ipaddress.ip_network(t.strip(), strict=False) for t in trusted]
+
+    def _trusted(self, ip) -> bool:
+        return ip is not None and any(ip in net for net in self.networks)
+
+    def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
+        if not self.networks or not forwarded_for:
+            return peer
+        peer_ip = _parse_ip(peer or "")
+        if not self._trusted(peer_ip):
+            return peer
+        hops = [h for h in forwarded_for.split(",") if h.strip()]
+        client = peer
+        for hop in reversed(hops):
+            ip = _parse_ip(hop)
+            if ip is None:  # garbage from an untrusted client: stop believing
+                break
+            client = str(ip)
+            if not self._trusted(ip):
+                break
+        return client
+
+
+class RequestContextMiddleware:
+    """Request id, client IP, timing; on the way out: headers, one log line, metrics."""
+
+    def __init__(self, metrics: Metrics, resolver: ClientIpResolver, *, hsts: bool = True) -> None:
+        self.metrics = metrics
+        self.resolver = resolver
+        self.hsts = hsts
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ctx = req.context
+        ctx.started = time.perf_counter()
+        given = req.get_header("X-Request-ID")
+        ctx.request_id = given if given and REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        ctx.client_ip = self.resolver.resolve(req.remote_addr, req.get_header("X-Forwarded-For"))
+        ctx.actor = Actor.anonymous()
+        ctx.request_context = RequestContext(
+            ip=ctx.client_ip,
+            request_id=ctx.request_id,
+            user_agent=(req.user_agent or None) and req.user_agent[:300],
+        )
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool
+    ) -> None:
+        ctx = req.context
+        request_id = getattr(ctx, "request_id", None) or uuid.uuid4().hex
+        resp.set_header("X-Request-ID", request_id)
+        for name, value in SECURITY_HEADERS.items():
+            resp.set_header(name, value)
+        path = req.path
+        if path == "/docs" or path.startswith("/docs/"):
+            resp.set_header("Content-Security-Policy", DOCS_CSP)
+        else:
+            resp.set_header("Content-Security-Policy", API_CSP)
+        if path.startswith("/api/"):
+            resp.set_header("Cache-Control", "no-store")
+        if self.hsts and req.scheme == "https":
+            resp.set_header("Strict-Transport-Security", "max-age=31536000")
+
+        status = resp.status_code
+        route = req.uri_template or "unmatched"
+        method = req.method if req.method in KNOWN_METHODS else "OTHER"
+        seconds = time.perf_counter() - getattr(ctx, "started", time.perf_counter())
+        self.metrics.observe(method, route, status, seconds)
+        if status >= 400:
+            self.metrics.errors.labels(str(status), getattr(ctx, "error_code", "ERROR")).inc()
+        actor = getattr(ctx, "actor", None)
+        user_id = str(actor.user_id) if actor is not None and actor.user_id else None
+        access_log.info(
+            "%s %s %s",
+            method,
+            route,
+            status,
+            extra={
+                "method": method,
+                "route": route,
+                "path": path,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "request_id": request_id,
+                "user_id": user_id,
+                "ip": getattr(ctx, "client_ip", None),
+            },
+        )
+
+
+def _has_responder(req: falcon.Request, resource) -> bool:
+    return resource is not None and hasattr(resource, "on_" + req.method.lower())
+
+
+class AuthMiddleware:
+    """Checks the bearer token with the core on every request to a non-public resource.
+
+    Public resources (``public = True``: register, login, refresh, password
+    reset, verification, health, docs) ignore the Authorization header.
+    """
+
+    def __init__(self, auth_service) -> None:
+        self.auth = auth_service
+
+    def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
+        if (
+            getattr(resource, "public", False)
+            or req.method == "OPTIONS"
+            or not _has_responder(req, resource)
+        ):
+            return
+        header = req.get_header("Authorization")
+        if not header:
+            raise AuthenticationError("Authentication required (Authorization: Bearer <token>)")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > 4096:
+            raise AuthenticationError("Expected Authorization: Bearer <access token>")
+        req.context.actor = self.auth.authenticate_token(token)
+
+
+class BodyMiddleware:
+    """Reads and checks the JSON body of POST/PUT/PATCH before any responder runs."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+
+    def process_request(self, req: falcon.Request, resp) -> None:
+        # A declared length over the limit is refused before routing or reading.
+        if req.content_length is not None and req.content_length > self.max_bytes:
+            from usermgmt.api.jsonio import too_large
+
+            raise too_large(self.max_bytes)
+
+    def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
+        req.context.body = None
+        if req.method in BODY_METHODS and _has_responder(req, resource):
+            req.context.body = read_body(req, self.max_bytes)
+
+
+def require_no_body(req: falcon.Request) -> None:
+    if req.context.body:
+        raise ApiError(
+            400,
+            "VALIDATION_ERROR",
+            "This operation takes no request body",
+            field_errors={"body": ["Unknown or forbidden field"]},
+        )

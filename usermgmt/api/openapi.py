@@ -1,0 +1,222 @@
+"""The OpenAPI 3.1 document, built from the routes' :class:`Op` declarations and the
+same pydantic models the API and the core validate with."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from usermgmt import __version__
+from usermgmt.api.operations import Op
+from usermgmt.api.schemas import ErrorBody, NoQuery
+
+REF = "#/components/schemas/{model}"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+ERROR_TEXT = {
+    400: "VALIDATION_ERROR (or INVALID_TOKEN): bad body, query or token",
+    401: "UNAUTHORIZED, INVALID_CREDENTIALS or TOKEN_REUSED",
+    403: "FORBIDDEN or ACCOUNT_DISABLED",
+    404: "NOT_FOUND (also for a malformed id or a deleted user)",
+    409: "EMAIL_EXISTS, USERNAME_EXISTS or CONFLICT",
+    413: "PAYLOAD_TOO_LARGE: body over the configured limit",
+    415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json",
+    423: "ACCOUNT_LOCKED: details.locked_until",
+    429: "RATE_LIMITED: see Retry-After",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE: the database does not answer",
+}
+SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
+RAW_CONTENT = {
+    "/metrics": ("text/plain", {"type": "string"}),
+    "/openapi.json": ("application/json", {"type": "object"}),
+    "/docs": ("text/html", {"type": "string"}),
+}
+INFO_DESCRIPTION = """User management REST API.
+
+Authenticate with `Authorization: Bearer <access token>` (from login, register
+or refresh). Every error has the body `{"error": {code, message, details?,
+field_errors?, request_id, timestamp}}`; every response carries `X-Request-ID`.
+Write bodies are JSON objects; unknown fields are refused with 400, as are
+unknown query parameters.
+"""
+
+
+def _strip_nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """`X | None` -> X, for query parameters (a query string has no null)."""
+    options = schema.get("anyOf")
+    if options and len(options) == 2 and {"type": "null"} in options:
+        other = next(o for o in options if o != {"type": "null"})
+        rest = {k: v for k, v in schema.items() if k != "anyOf"}
+        if rest.get("default", 0) is None:
+            rest.pop("default")
+        return {**other, **rest}
+    return schema
+
+
+def _query_parameters(model: type[BaseModel], defs: dict[str, Any]) -> list[dict[str, Any]]:
+    if model is NoQuery:
+        return []
+    schema = model.model_json_schema(ref_template=REF)
+    for name, sub in schema.get("$defs", {}).items():
+        defs.setdefault(name, sub)
+    required = set(schema.get("required", ()))
+    params = []
+    for name, prop in schema["properties"].items():
+        prop = _strip_nullable(copy.deepcopy(prop))
+        if prop.get("format") == "date-time":
+            # pydantic also takes a date or a Unix timestamp here: say so honestly.
+            prop = {
+                "type": "string",
+                "description": "ISO 8601 date-time (a date or a Unix timestamp also work)",
+            }
+        description = prop.pop("description", None) or prop.get("title", "")
+        prop.pop("title", None)
+        param = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if description:
+            param["description"] = description
+        params.append(param)
+    return params
+
+
+def _collect_models(routes) -> tuple[list, list]:
+    inputs: list[type[BaseModel]] = []
+    outputs: list[type[BaseModel]] = [ErrorBody]
+    for _path, resource in routes:
+        for method in METHODS:
+            op: Op | None = getattr(getattr(resource, f"on_{method}", None), "op", None)
+            if op is None:
+                continue
+            if op.body and op.body not in inputs:
+                inputs.append(op.body)
+            if op.response and op.response not in outputs:
+                outputs.append(op.response)
+    return inputs, outputs
+
+
+def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
+    """``routes``: (path, resource) pairs, as added to the Falcon app."""
+    inputs, outputs = _collect_models(routes)
+    keys, schema = models_json_schema(
+        [(m, "validation") for m in inputs] + [(m, "serialization") for m in outputs],
+        ref_template=REF,
+    )
+    defs: dict[str, Any] = dict(schema.get("$defs", {}))
+    ref_in = {m: keys[(m, "validation")] for m in inputs}
+    ref_out = {m: keys[(m, "serialization")] for m in outputs}
+    error_ref = ref_out[ErrorBody]
+    request_id_header = {"$ref": "#/components/headers/X-Request-ID"}
+
+    paths: dict[str, Any] = {}
+    for path, resource in routes:
+        item: dict[str, Any] = {}
+        public = getattr(resource, "public", False)
+        for method in METHODS:
+            responder = getattr(resource, f"on_{method}", None)
+            op: Op | None = getattr(responder, "op", None)
+            if op is None:
+                continue
+            has_body = method in ("post", "put", "patch")
+            params = [
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                    "description": "The user's id (a malformed id is a 404)",
+                }
+                for name in _path_names(path)
+            ]
+            params += _query_parameters(op.query, defs)
+            success: dict[str, Any] = {
+                "description": SUCCESS_TEXT.get(op.success, "Success"),
+                "headers": {"X-Request-ID": request_id_header},
+            }
+            for header in op.success_headers:
+                success["headers"][header] = {"schema": {"type": "string"}}
+            if op.response is not None:
+                success["content"] = {"application/json": {"schema": ref_out[op.response]}}
+            elif path in RAW_CONTENT:
+                media, raw_schema = RAW_CONTENT[path]
+                success["content"] = {media: {"schema": raw_schema}}
+            responses: dict[str, Any] = {str(op.success): success}
+            for code in op.all_errors(public=public, has_body=has_body):
+                response = {
+                    "description": ERROR_TEXT[code],
+                    "headers": {"X-Request-ID": request_id_header},
+                    "content": {"application/json": {"schema": error_ref}},
+                }
+                if code == 429:
+                    response["headers"]["Retry-After"] = {
+                        "description": "Seconds to wait before retrying",
+                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                    }
+                responses[str(code)] = response
+            operation: dict[str, Any] = {
+                "operationId": _operation_id(method, path),
+                "summary": op.summary,
+                "tags": [op.tag],
+                "responses": responses,
+                "security": [] if public else [{"bearerAuth": []}],
+            }
+            if op.description:
+                operation["description"] = op.description
+            if params:
+                operation["parameters"] = params
+            if op.body is not None:
+                operation["requestBody"] = {
+                    "required": op.body_required,
+                    "content": {"application/json": {"schema": ref_in[op.body]}},
+                }
+            item[method] = operation
+        if item:
+            paths[path] = item
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "usermgmt API",
+            "version": __version__,
+            "description": INFO_DESCRIPTION
+            + f"\nRequest bodies are limited to {max_body_bytes} bytes.",
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "auth", "description": "Registration, login, tokens, self-service"},
+            {"name": "users", "description": "User administration"},
+            {"name": "audit", "description": "The audit log"},
+            {"name": "roles", "description": "Roles"},
+            {"name": "operations", "description": "Health, metrics and documentation"},
+        ],
+        "paths": paths,
+        "components": {
+            "schemas": defs,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+            "headers": {
+                "X-Request-ID": {
+                    "description": "The request id (the caller's if sane, else generated)",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+    }
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [p.strip("{}").replace("-", "_") for p in path.split("/") if p and p not in ("api",)]
+    words = [w for w in words if w != "v1"]
+    return method + "_" + "_".join(words or ["root"])
+
+
+def render(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()

@@ -1,0 +1,80 @@
+"""One declaration per operation: what it takes, returns and can fail with.
+
+The :func:`operation` decorator puts an :class:`Op` on a responder and does
+the per-operation edge work (rate limit, query validation, refusing a body
+where none is taken). ``openapi.py`` reads the same declarations, so the
+served document and the behaviour cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from usermgmt.api.errors import ApiError
+from usermgmt.api.schemas import NoQuery
+from usermgmt.core.schemas import parse
+
+# Statuses any operation can answer: bad query/body, unexpected error, database down.
+COMMON_ERRORS = (400, 500, 503)
+
+
+@dataclass(frozen=True)
+class Op:
+    summary: str
+    tag: str
+    success: int = 200
+    response: type[BaseModel] | None = None
+    body: type[BaseModel] | None = None
+    body_required: bool = True
+    query: type[BaseModel] = NoQuery
+    errors: tuple[int, ...] = ()
+    rate_limit: str | None = None  # 'login' or 'auth'
+    description: str = ""
+    success_headers: tuple[str, ...] = field(default_factory=tuple)
+
+    def all_errors(self, *, public: bool, has_body: bool) -> list[int]:
+        codes = set(COMMON_ERRORS) | set(self.errors)
+        if not public:
+            codes.add(401)
+        if has_body:
+            codes |= {413, 415}
+        if self.rate_limit:
+            codes.add(429)
+        return sorted(codes)
+
+
+def operation(**kwargs) -> callable:
+    op = Op(**kwargs)
+
+    def decorate(responder):
+        scope = responder.__qualname__
+
+        @functools.wraps(responder)
+        def wrapper(resource, req, resp, **params):
+            ctx = req.context
+            if op.rate_limit:
+                resource.limiter.hit(op.rate_limit, scope, ctx.client_ip or "unknown")
+            ctx.query = parse(op.query, req.params)
+            if op.body is not None and op.body_required and ctx.body is None:
+                raise ApiError(
+                    400,
+                    "VALIDATION_ERROR",
+                    "A JSON request body is required",
+                    field_errors={"body": ["Field required"]},
+                )
+            if op.body is None and ctx.body:
+                raise ApiError(
+                    400,
+                    "VALIDATION_ERROR",
+                    "This operation takes no request body",
+                    field_errors={k: ["Unknown or forbidden field"] for k in ctx.body},
+                )
+            return responder(resource, req, resp, **params)
+
+        wrapper.op = op
+        return wrapper
+
+    return decorate

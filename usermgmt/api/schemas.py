@@ -1,0 +1,53 @@
+"""The few shapes that exist only at the HTTP edge (everything else is core.schemas)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from usermgmt.core.schemas import WriteModel
+
+
+class LockIn(WriteModel):
+    """Optional body of POST /users/{id}/lock: a duration; without it, until unlocked."""
+
+    minutes: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+
+class UserGetQuery(WriteModel):
+    include_deleted: bool = False
+
+
+class NoQuery(WriteModel):
+    """Operations without query parameters refuse any (strict, like write bodies)."""
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
+    field_errors: dict[str, list[str]] | None = None
+    request_id: str | None
+    timestamp: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    timestamp: str
+    version: str
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ok"]
+    ready: Literal[True]
+    database: Literal["ok"]
+    timestamp: str

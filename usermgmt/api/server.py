@@ -1,0 +1,306 @@
+"""Serving the API with waitress: start-up checks, JSON logs, graceful shutdown.
+
+``serve(settings, host, port, threads)`` is what ``usermgmt serve`` calls.
+``python -m usermgmt.api.server --host … --port …`` does the same from the
+environment's settings.
+
+Shutdown (SIGTERM or SIGINT): the listening sockets close at once (new
+connections are refused), requests already being served run to completion
+and their responses are flushed, idle keep-alive connections are closed, then
+the process exits 0. A drain that takes longer than ``DRAIN_SECONDS`` is cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 5
+DRAIN_SECONDS = 30.0
+# A queue deeper than this is logged (at most once per QUEUE_LOG_INTERVAL seconds).
+QUEUE_LOG_THRESHOLD = 50
+QUEUE_LOG_INTERVAL = 60.0
+
+_STANDARD_RECORD_KEYS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message and any extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD_RECORD_KEYS and not key.startswith("_"):
+                data[key] = value
+        if record.exc_info:
+            # Server-side log only: clients never see it.
+            data["exception"] = self.formatException(record.exc_info)
+        return json.dumps(data, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str | None = "json") -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    if fmt == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    else:
+        handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # waitress logs through 'waitress' (and 'waitress.queue'); the root handler formats them.
+    logging.getLogger("waitress").setLevel(level)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+class QueueDepthFilter(logging.Filter):
+    """Turns waitress's 'Task queue depth is N' warnings into metrics.
+
+    Every warning updates the gauge and the counter; a line reaches the log only
+    when the queue is deep (>= QUEUE_LOG_THRESHOLD), at most once a minute.
+    """
+
+    def __init__(self, metrics) -> None:
+        super().__init__()
+        self.metrics = metrics
+        self._last_logged = 0.0
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        depth = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if not isinstance(depth, int):
+            return True
+        self.metrics.queue_depth.set(depth)
+        self.metrics.queue_events.inc()
+        now = time.monotonic()
+        with self._lock:
+            if depth < QUEUE_LOG_THRESHOLD or now - self._last_logged < QUEUE_LOG_INTERVAL:
+                return False
+            self._last_logged = now
+        record.queue_depth = depth
+        return True
+
+
+def _json_error_task_class():
+    """A waitress ErrorTask whose body is the contract's JSON error (413 from waitress etc.)."""
+    from waitress.task import ErrorTask
+
+    from usermgmt.api.errors import STATUS_CODES, error_body
+    from usermgmt.api.middleware import SECURITY_HEADERS
+
+    class JsonErrorTask(ErrorTask):
+        def execute(self) -> None:
+            e = self.request.error
+            code = STATUS_CODES.get(e.code) or "_".join(e.reason.upper().split())
+            message = e.reason
+            if e.code == 413:
+                message = "Request body is too large"
+            body = json.dumps(error_body(code, message, uuid.uuid4().hex)).encode()
+            request_id = json.loads(body)["error"]["request_id"]
+            self.status = f"{e.code} {e.reason}"
+            self.response_headers.extend(
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                    ("X-Request-ID", request_id),
+                    *SECURITY_HEADERS.items(),
+                ]
+            )
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    return JsonErrorTask
+
+
+def _listeners(socket_map: dict) -> list:
+    from waitress.server import BaseWSGIServer
+
+    return [d for d in list(socket_map.values()) if isinstance(d, BaseWSGIServer)]
+
+
+def _busy(dispatcher, socket_map: dict) -> bool:
+    from waitress.channel import HTTPChannel
+
+    if dispatcher.queue or dispatcher.active_count:
+        return True
+    for channel in list(socket_map.values()):
+        if isinstance(channel, HTTPChannel) and (channel.requests or channel.total_outbufs_len):
+            return True
+    return False
+
+
+def _close_idle_channels(socket_map: dict) -> None:
+    from waitress.channel import HTTPChannel
+
+    for channel in list(socket_map.values()):
+        if (
+            isinstance(channel, HTTPChannel)
+            and not channel.requests
+            and not channel.total_outbufs_len
+        ):
+            channel.handle_close()
+
+
+def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None) -> int:
+    """Build services and the app, check the schema, serve until SIGTERM/SIGINT; exit code."""
+    from waitress import create_server, wasyncore
+
+    from usermgmt.api.app import create_app
+    from usermgmt.api.metrics import Metrics
+    from usermgmt.core.db import mask_url
+    from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
+    from usermgmt.core.services import build_services
+
+    configure_logging(settings.log_level, settings.log_format or "json")
+    log = logging.getLogger("usermgmt.api.server")
+    threads = threads or 8
+    try:
+        services = build_services(settings, pool_size=threads + 2)
+    except SchemaOutOfDate as exc:
+        log.error(str(exc))
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except ServiceUnavailable as exc:
+        log.error(
+            "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
+        )
+        print(f"error: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    try:
+        metrics = Metrics()
+        app = create_app(services, metrics=metrics)
+    except ConfigurationError as exc:
+        services.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    queue_filter = QueueDepthFilter(metrics)
+    logging.getLogger("waitress.queue").addFilter(queue_filter)
+
+    socket_map: dict = {}
+    server = create_server(
+        app,
+        map=socket_map,
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=settings.max_body_bytes,
+        ident="usermgmt",
+        clear_untrusted_proxy_headers=False,
+        channel_timeout=60,
+    )
+    error_task = _json_error_task_class()
+    from waitress.channel import HTTPChannel
+
+    class Channel(HTTPChannel):
+        error_task_class = error_task
+
+    for listener in _listeners(socket_map):
+        listener.channel_class = Channel
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    base = f"http://{_display_host(socket_map)}"
+    print(f"usermgmt API serving on {base}  (threads: {threads})", flush=True)
+    print(f"  docs:    {base}/docs", flush=True)
+    print(f"  openapi: {base}/openapi.json", flush=True)
+    log.info(
+        "server started",
+        extra={
+            "url": base,
+            "threads": threads,
+            "database": mask_url(settings.database_url),
+            "max_body_bytes": settings.max_body_bytes,
+        },
+    )
+    adj = server.adj
+    try:
+        while not stop.is_set():
+            wasyncore.loop(
+                timeout=adj.asyncore_loop_timeout,
+                map=socket_map,
+                use_poll=adj.asyncore_use_poll,
+                count=1,
+            )
+        log.info("shutting down: finishing requests in flight")
+        for listener in _listeners(socket_map):
+            wasyncore.dispatcher.close(listener)  # stop accepting; keep the wake-up trigger
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while time.monotonic() < deadline:
+            _close_idle_channels(socket_map)
+            if not _busy(server.task_dispatcher, socket_map):
+                break
+            wasyncore.loop(timeout=0.05, map=socket_map, use_poll=adj.asyncore_use_poll, count=1)
+        else:
+            log.warning("drain timed out; closing remaining connections")
+    finally:
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        for channel in list(socket_map.values()):
+            with contextlib.suppress(OSError):
+                channel.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        services.close()
+    log.info("server stopped")
+    print("usermgmt API stopped", flush=True)
+    return EXIT_OK
+
+
+def _display_host(socket_map: dict) -> str:
+    listeners = _listeners(socket_map)
+    if not listeners:
+        return "127.0.0.1"
+    first = listeners[0]
+    host = first.effective_host
+    if ":" in str(host):
+        host = f"[{host}]"
+    return f"{host}:{first.effective_port}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from usermgmt.core.config import load_settings
+    from usermgmt.core.errors import ConfigurationError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m usermgmt.api.server", description="Serve the usermgmt REST API."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    return serve(settings, host=args.host, port=args.port, threads=args.threads)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
