@@ -1,18 +1,20 @@
 """SVG snapshots of the main screens (users, detail, form, audit).
 
 Deterministic by construction: a fixed terminal size, the app's and the core's
-clocks frozen, the ids counted while the data is seeded, the database at a
-fixed relative path (the top bar shows it), no blinking cursor.
+clocks frozen, random bytes counted while the data is seeded (ids, tokens),
+the database at a fixed relative path (the top bar shows it), no blinking
+cursor.
 SQLite only: the screens do not depend on the database. Update with
 ``pytest tests/tui/test_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 import shutil
 import sys
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -21,11 +23,9 @@ from tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
 
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.models import User
 from usermgmt.core.services import build_services
 from usermgmt.tui.app import UserMgmtApp
 
-VERSION_BITS = 0x4000_8000_0000_0000_0000
 PEOPLE = [
     ("ada@example.com", "ada", "Ada", "Lovelace", ["admin"]),
     ("grace@example.com", "grace", "Grace", "Hopper", ["moderator", "user"]),
@@ -52,13 +52,11 @@ def snapshot_services(sqlite_template, tmp_path, monkeypatch):
         if name.startswith("usermgmt.core") and hasattr(module, "utcnow"):
             monkeypatch.setattr(module, "utcnow", lambda: clock["now"])
     with pytest.MonkeyPatch.context() as mp:
-        # distinct leading digits (the audit screen shows 8), version-4 shaped
-        ids = (
-            uuid.UUID(int=(((0x5EED + n * 0x1011) & 0xFFFF) << 112) | VERSION_BITS | n)
-            for n in itertools.count()
+        # uuid4() (user, event and session ids) and token bytes come from os.urandom
+        counter = itertools.count()
+        mp.setattr(
+            os, "urandom", lambda n: hashlib.sha256(str(next(counter)).encode()).digest()[:n]
         )
-        mp.setattr(User.__table__.c.id.default, "arg", lambda _ctx: next(ids))
-        mp.setattr(uuid, "uuid4", lambda: next(ids))
 
         op, ctx = Actor.operator("cli", "seed"), RequestContext(request_id="seed")
         made = []
