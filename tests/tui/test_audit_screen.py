@@ -95,7 +95,7 @@ def test_audit_pages_on_by_seq(services, make_app, operator, ctx):
     users = seed_users(services, 25)
 
     async def scenario():
-        app = make_app(page_size=10)
+        app = make_app(page_size=4)
         async with app.run_test(size=(120, 20)) as pilot:
             await settle(pilot)
             await pilot.press("a")

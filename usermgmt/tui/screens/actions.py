@@ -46,6 +46,28 @@ class UserActions:
 
     # ---- which keys apply to the highlighted user ---------------------------------
 
+    def action_state(self) -> tuple[bool, bool, bool]:
+        """What decides which user keys apply: (a user highlighted, deleted, locked)."""
+        user = self.current_user()
+        if user is None:
+            return (False, False, False)
+        locked = user.locked_until is not None and user.locked_until > self.app.now()
+        return (True, user.deleted_at is not None, locked)
+
+    def user_loading(self) -> bool:
+        """True while the highlighted row is still being fetched (keys stay as they are)."""
+        return False
+
+    def refresh_user_bindings(self) -> None:
+        """Refresh the footer only when the applicable keys change: rebuilding it on every
+        cursor move costs a recompose (and memory churn) per keystroke."""
+        if self.user_loading():
+            return
+        state = self.action_state()
+        if state != getattr(self, "_binding_state", None):
+            self._binding_state = state
+            self.refresh_bindings()  # type: ignore[attr-defined]
+
     def check_user_action(self, action: str) -> bool | None:
         user = self.current_user()
         if user is None:

@@ -178,7 +178,7 @@ class DetailScreen(UserActions, Screen[bool]):
         profile.rstrip()
         self.query_one("#profile", Static).update(profile)
         self.query_one("#roles", Static).update("\n".join(user.roles) or "(none)")
-        self.refresh_bindings()
+        self.refresh_user_bindings()
 
     # ---- actions -------------------------------------------------------------------
 

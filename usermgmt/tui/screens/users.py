@@ -137,11 +137,14 @@ class UsersScreen(UserActions, Screen):
     def current_user(self) -> UserOut | None:
         return self.table.cursor_value
 
+    def user_loading(self) -> bool:
+        return self.table.cursor_value is None and self.table.row_count > 0
+
     def user_changed(self, user: UserOut | None) -> None:
         self.table.reload()
 
     def on_lazy_table_highlighted(self, message: LazyTable.Highlighted) -> None:
-        self.refresh_bindings()
+        self.refresh_user_bindings()
         self.update_status()
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:
