@@ -56,6 +56,7 @@ class UsersScreen(UserActions, Screen):
     BINDINGS = [
         Binding("slash", "search", "Search", key_display="/"),
         Binding("escape", "to_table", "Back to the table"),
+        Binding("down", "to_table", "Back to the table", show=False),
         *USER_ACTION_BINDINGS,
         Binding("a", "audit", "Audit"),
         Binding("f", "filters", "Filters", show=False),
@@ -73,6 +74,7 @@ class UsersScreen(UserActions, Screen):
         super().__init__()
         self.filter = UserFilter()
         self._search_timer: Timer | None = None
+        self._follow = None  # the id of a user to keep the cursor on after a reload
 
     # ---- layout ------------------------------------------------------------------------
 
@@ -141,6 +143,9 @@ class UsersScreen(UserActions, Screen):
         return self.table.cursor_value is None and self.table.row_count > 0
 
     def user_changed(self, user: UserOut | None) -> None:
+        """Reload; the cursor follows the user acted on if it is still on screen (a new
+        user appears at the top of the default order: the cursor goes there)."""
+        self._follow = user.id if user is not None else None
         self.table.reload()
 
     def on_lazy_table_highlighted(self, message: LazyTable.Highlighted) -> None:
@@ -148,6 +153,14 @@ class UsersScreen(UserActions, Screen):
         self.update_status()
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:
+        if self._follow is not None and not self.table.loading:
+            follow, self._follow = self._follow, None
+            cache = self.table.cache
+            for page in sorted(p for p in cache.pages if cache.has_page(p)):
+                for offset, row in enumerate(cache.pages[page]):
+                    if row.id == follow:
+                        self.table.move_cursor(page * cache.page_size + offset)
+                        break
         self.update_status()
 
     def on_lazy_table_selected(self, message: LazyTable.Selected) -> None:
