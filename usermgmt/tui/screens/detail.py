@@ -232,6 +232,7 @@ class DetailScreen(UserActions, Screen[bool]):
                     lambda: app.services.sessions.revoke(app.actor, app.request_context(), sid),
                     lambda _none: self._done(f"Revoked the session from {where}.", None),
                     group="user-action",
+                    exclusive=False,
                 )
 
         app.push_screen(

@@ -33,6 +33,7 @@ COLUMNS = [
     Column("last_login", "Last login", width=12, sort="last_login_at"),
     Column("created", "Created", width=10, sort="created_at"),
 ]
+TO_TABLE = "From the search box or a filter back to the table"
 # `o` cycles through these; the first direction is the useful one.
 SORT_CYCLE = ["-created_at", "email", "username", "-last_login_at"]
 SORT_NAMES = {
@@ -55,10 +56,10 @@ class UsersScreen(UserActions, Screen):
     AUTO_FOCUS = "#users"
     BINDINGS = [
         Binding("slash", "search", "Search", key_display="/"),
-        Binding("escape", "to_table", "Back to the table"),
-        Binding("down", "to_table", "Back to the table", show=False),
+        Binding("escape", "to_table", "To the table", tooltip=TO_TABLE),
+        Binding("down", "to_table", "To the table", show=False, tooltip=TO_TABLE),
         *USER_ACTION_BINDINGS,
-        Binding("a", "audit", "Audit"),
+        Binding("a", "audit", "Audit", tooltip="The audit log, newest first"),
         Binding("f", "filters", "Filters", show=False),
         Binding("x", "toggle_deleted", "Show / hide deleted users", show=False),
         Binding("o", "sort_next", "Sort by the next column", show=False),
