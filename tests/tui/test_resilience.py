@@ -187,3 +187,27 @@ def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(
     assert printed.endswith("details in the log (none configured)")
     assert "Corr3ct" not in printed and "Traceback" not in printed
     assert "Traceback" in caplog.text
+
+
+def test_a_services_factory_is_retried_until_the_database_answers(ui_services):
+    seed_users(ui_services, 2)
+    attempts = []
+
+    def factory():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise DatabaseUnavailable()
+        return ui_services
+
+    async def scenario():
+        app = UserMgmtApp(factory, os_user="tester", retry_delays=(0.01,))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.screen.query("#users"), "the users screen")
+            await settle(pilot)
+            assert app.online and len(attempts) == 3
+            assert app.screen.query_one("#users", LazyTable).row_count == 2
+            assert toasts(app, "error") == [
+                "Database is unavailable. Retrying in the background; nothing you see is lost."
+            ]
+
+    asyncio.run(scenario())

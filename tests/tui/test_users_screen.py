@@ -194,3 +194,24 @@ def test_keys_shown_follow_the_highlighted_user(ui_services, make_ui_app, operat
             assert "lock_user" in actions() and "unlock_user" not in actions()
 
     asyncio.run(scenario())
+
+
+def test_a_fast_scroll_does_not_pile_up_queries(services, make_app):
+    seed_users(services, 150)
+
+    async def scenario():
+        app = make_app(page_size=5)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#users", LazyTable)
+            most = 0
+            for row in range(0, 150, 7):  # like dragging the scrollbar down
+                table.move_cursor(row)
+                most = max(most, len(table._in_flight))
+                await pilot.pause(0)
+            assert most <= 8
+            await settle(pilot)
+            assert table.cursor_row == 147
+            assert table.cursor_value.email == "user002@example.com"
+
+    asyncio.run(scenario())
