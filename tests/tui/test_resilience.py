@@ -155,9 +155,25 @@ def test_unexpected_error_is_a_modal_without_traceback(
 
 def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path):
     settings = load_settings(database_url=f"postgresql+psycopg://nobody@127.0.0.1:1/{uuid.uuid4()}")
-    assert run_tui(settings) == 5
+    assert run_tui(settings, headless=True) == 5
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("usermgmt tui: ")
+    assert err == "usermgmt tui: Database is unavailable\n"
+
+
+def test_start_up_with_the_schema_behind_exits_5(sqlite_template, tmp_path, capsys):
+    import shutil
+
+    from usermgmt.core import migrate
+    from usermgmt.core.db import Database
+
+    path = tmp_path / "old.db"
+    shutil.copy(sqlite_template, path)
+    db = Database(f"sqlite:///{path}")
+    migrate.downgrade(db, "0001")
+    db.dispose()
+    assert run_tui(load_settings(database_url=f"sqlite:///{path}"), headless=True) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("usermgmt tui: Database schema is at 0001") and err.count("\n") == 1
 
 
 def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(

@@ -69,7 +69,12 @@ class UserMgmtApp(App[int]):
         retry_delays: Sequence[float] = RETRY_DELAYS,
         search_debounce: float = 0.2,
         page_size: int = PAGE_SIZE,
+        retry_start: bool = True,
     ) -> None:
+        """``services``: built Services, or a factory called in a worker at start (the
+        console shows "connecting…" meanwhile). If the factory finds the database
+        unavailable the console retries, or with ``retry_start=False`` ends with
+        ``start_error`` set and return code 5."""
         super().__init__()
         if isinstance(services, Services):
             self._services: Services | None = services
@@ -81,6 +86,8 @@ class UserMgmtApp(App[int]):
         self.retry_delays = tuple(retry_delays) or RETRY_DELAYS
         self.search_debounce = search_debounce
         self.page_size = page_size
+        self.retry_start = retry_start
+        self.start_error: str | None = None
         self._reconnecting = False
         self.log_path = "the log (none configured)"
 
@@ -111,6 +118,9 @@ class UserMgmtApp(App[int]):
         if self._services is not None:
             self._start()
         else:
+            from textual.widgets import Static
+
+            self.screen.mount(Static("Connecting to the database…", id="connecting"))
             self._build_services()
 
     @work(thread=True, exclusive=True, group="build-services", exit_on_error=False)
@@ -121,12 +131,25 @@ class UserMgmtApp(App[int]):
             try:
                 services = self._factory()
             except ServiceUnavailable as exc:
+                if not self.retry_start:
+                    self.call_from_thread(self._start_failed, exc.message, EXIT_UNAVAILABLE)
+                    return
                 self.call_from_thread(self._offline, exc)
                 if self._sleep(worker, delay):
                     return
                 continue
+            except Exception as exc:  # a bug while starting: logged, one line, exit 1
+                incident = uuid.uuid4().hex[:8]
+                log.error("start failed (incident %s)", incident, exc_info=exc)
+                message = f"unexpected error (incident {incident}); details in {self.log_path}"
+                self.call_from_thread(self._start_failed, message, EXIT_UNEXPECTED)
+                return
             self.call_from_thread(self._built, services)
             return
+
+    def _start_failed(self, message: str, code: int) -> None:
+        self.start_error = message
+        self.exit(return_code=code)
 
     def _built(self, services: Services) -> None:
         self._services = services
@@ -326,21 +349,29 @@ def _log_to_file(settings: Settings) -> str:
     return str(path)
 
 
-def run_tui(settings: Settings) -> int:
-    """Build the services, run the console, return the exit code (5: database unavailable)."""
+def run_tui(settings: Settings, *, headless: bool = False) -> int:
+    """Run the console; return the exit code (5: database unavailable or schema behind).
+
+    The services are built (connect, check the schema) in a thread while the
+    console starts, which saves the time of one of the two; a failure ends the
+    console with one line on stderr, as if it had never started.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from usermgmt.core.services import build_services
 
-    try:
-        services = build_services(settings)
-    except ServiceUnavailable as exc:
-        print(f"usermgmt tui: {exc.message}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    app = UserMgmtApp(services)
-    app.log_path = _log_to_file(settings)
-    try:
-        app.run()
-    finally:
-        services.close()
+    log_path = _log_to_file(settings)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usermgmt-tui-start") as pool:
+        building = pool.submit(build_services, settings)
+        app = UserMgmtApp(building.result, retry_start=False)
+        app.log_path = log_path
+        try:
+            app.run(headless=headless)
+        finally:
+            if building.exception() is None:  # waits if the user quit while connecting
+                building.result().close()
+    if app.start_error:
+        print(f"usermgmt tui: {app.start_error}", file=sys.stderr)
     return app.return_code or EXIT_OK
 
 
