@@ -141,7 +141,10 @@ def probe(url: str, spawned_at: float) -> None:
 async def _users_table(pilot):
     from usermgmt.tui.screens.users import UsersScreen
 
-    await until(pilot, lambda: isinstance(pilot.app.screen, UsersScreen))
+    await until(
+        pilot,
+        lambda: isinstance(pilot.app.screen, UsersScreen) and pilot.app.screen.query("#users"),
+    )
     return pilot.app.screen.query_one("#users")
 
 

@@ -25,19 +25,21 @@ class TopBar(Horizontal):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title = title
+        self._state = Label("", id="top-state")
 
     def compose(self) -> ComposeResult:
         app = self.app
         yield Label(f"usermgmt · {self.title}", id="top-title")
         where = f"{app.database_label}  ·  {app.actor.label}"  # type: ignore[attr-defined]
         yield Label(where, id="top-where", markup=False)
-        yield Label("", id="top-state")
+        yield self._state
 
     def on_mount(self) -> None:
         self.watch(self.app, "online", self._show_state)
 
     def _show_state(self, online: bool) -> None:
-        state = self.query_one("#top-state", Label)
+        # The label is held, not queried: the watch fires at once, maybe before it mounts.
+        state = self._state
         state.update("● connected" if online else "○ database unavailable, retrying…")
         state.set_class(online, "-online")
         state.set_class(not online, "-offline")
