@@ -158,6 +158,9 @@ def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path)
     assert run_tui(settings, headless=True) == 5
     err = capsys.readouterr().err
     assert err == "usermgmt tui: Database is unavailable\n"
+    tui_log = logging.getLogger("usermgmt.tui")  # its file log is gone with the console
+    assert tui_log.propagate and not tui_log.handlers
+    assert (tmp_path / "data" / "tui.log").exists()
 
 
 def test_start_up_with_the_schema_behind_exits_5(sqlite_template, tmp_path, capsys):

@@ -12,7 +12,8 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -332,8 +333,10 @@ class UserMgmtApp(App[int]):
         self._close_messages_no_wait()
 
 
-def _log_to_file(settings: Settings) -> str:
-    """Tracebacks of unexpected errors go to tui.log in the data dir, never to the screen."""
+@contextmanager
+def _file_logging(settings: Settings) -> Iterator[str]:
+    """While the console runs, its log (tracebacks of unexpected errors) goes to tui.log in
+    the data dir, never to the terminal; the logger is left as it was afterwards."""
     from usermgmt.core.config import data_dir
 
     path = Path(data_dir()) / "tui.log"
@@ -343,10 +346,17 @@ def _log_to_file(settings: Settings) -> str:
     except OSError:
         handler, path = logging.NullHandler(), Path("(no log: data dir not writable)")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    level, propagate = log.level, log.propagate
     log.addHandler(handler)
     log.setLevel(settings.log_level)
     log.propagate = False
-    return str(path)
+    try:
+        yield str(path)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 def run_tui(settings: Settings, *, headless: bool = False) -> int:
@@ -360,8 +370,10 @@ def run_tui(settings: Settings, *, headless: bool = False) -> int:
 
     from usermgmt.core.services import build_services
 
-    log_path = _log_to_file(settings)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usermgmt-tui-start") as pool:
+    with (
+        _file_logging(settings) as log_path,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="usermgmt-tui-start") as pool,
+    ):
         building = pool.submit(build_services, settings)
         app = UserMgmtApp(building.result, retry_start=False)
         app.log_path = log_path
