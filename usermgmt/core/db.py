@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -132,6 +132,16 @@ class Database:
         """A read transaction (deferred BEGIN on SQLite, so readers never queue)."""
         with _translated(), self._read() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection for a single-statement read on a hot path (no ORM session).
+
+        One statement sees one snapshot, so no explicit transaction is needed; the
+        connection is rolled back when it returns to the pool.
+        """
+        with _translated(), self.engine.connect() as conn:
+            yield conn
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers a trivial query."""

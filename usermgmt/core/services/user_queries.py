@@ -163,9 +163,12 @@ _USER_BY_ID = (
 )
 
 
-def user_out_by_id(session: Session, user_id: uuid.UUID, *, include_deleted: bool = False):
-    """The UserOut of one user in one query, or None (missing, or deleted unless asked)."""
-    rows = session.execute(_USER_BY_ID, {"user_id": user_id}).all()
+def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
+    """The UserOut of one user in one query, or None (missing, or deleted unless asked).
+
+    ``conn`` is a Connection or a Session (anything with ``execute``).
+    """
+    rows = conn.execute(_USER_BY_ID, {"user_id": user_id}).all()
     if not rows or (rows[0].deleted_at is not None and not include_deleted):
         return None
     first = rows[0]

@@ -66,8 +66,8 @@ class UserService(ServiceBase):
             actor.require_moderator()
         if include_deleted:
             actor.require_admin()
-        with self.db.read() as s:
-            found = user_out_by_id(s, uid, include_deleted=include_deleted)
+        with self.db.connect() as conn:
+            found = user_out_by_id(conn, uid, include_deleted=include_deleted)
         if found is None:
             raise NotFound("User not found")
         return found
