@@ -183,6 +183,7 @@ def test_rate_limits_with_retry_after(make_api, operator, ctx):
         api.simulate_post(f"{API}/auth/forgot-password", json={"email": "rl@example.com"})
     forgot = api.simulate_post(f"{API}/auth/forgot-password", json={"email": "rl@example.com"})
     assert_error(forgot, 429, "RATE_LIMITED")
+    assert 'usermgmt_rate_limited_total{limit="login"} 1.0' in api.simulate_get("/metrics").text
     # Each endpoint has its own bucket.
     refresh = api.simulate_post(f"{API}/auth/refresh", json={"refresh_token": "x"})
     assert_error(refresh, 401, "UNAUTHORIZED")
