@@ -111,6 +111,13 @@ class Database:
         self.dialect = self.engine.dialect.name
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Single-statement reads need no transaction: on PostgreSQL, autocommit
+        # saves the BEGIN and ROLLBACK round trips (SQLite keeps its own BEGIN).
+        self._single = (
+            self.engine
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._write = sessionmaker(bind=write_engine, expire_on_commit=False)
 
     @property
@@ -140,7 +147,7 @@ class Database:
         One statement sees one snapshot, so no explicit transaction is needed; the
         connection is rolled back when it returns to the pool.
         """
-        with _translated(), self.engine.connect() as conn:
+        with _translated(), self._single.connect() as conn:
             yield conn
 
     def ping(self) -> None:
