@@ -15,7 +15,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
@@ -28,6 +28,10 @@ SORT_COLUMNS = {
     "username": User.username,
     "last_login_at": User.last_login_at,
 }
+
+
+# Below this many matches, a filtered SQLite page is cheaper by scan-and-sort.
+FEW_MATCHES = 1000
 
 
 def escape_like(term: str) -> str:
@@ -99,25 +103,34 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
 
     total = session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
 
-    stmt = select(User).where(*conds)
+    order_col, order_id = column, User.id
+    if dialect == "sqlite" and q.search and total <= FEW_MATCHES:
+        # For a term few rows match, SQLite would walk the whole sort index and look
+        # up the table row of each entry (seconds on 100,000 users). Unary + (a no-op
+        # in SQLite) keeps the index out: one scan and a small sort. With many
+        # matches the index walk stops early, so it is kept.
+        order_col = literal_column(f"+users.{column.key}", type_=column.type)
+        order_id = literal_column("+users.id", type_=User.id.type)
+    stmt = select(User.id, column.label("sort_key")).where(*conds)
     if q.cursor:
         value, last_id = decode_cursor(q.cursor, q.sort)
         stmt = stmt.where(_after(column, descending, value, last_id))
-    direction = column.desc() if descending else column.asc()
+    direction = order_col.desc() if descending else order_col.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()
-    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
+    stmt = stmt.order_by(direction, order_id.desc() if descending else order_id.asc())
     if not q.cursor:
         stmt = stmt.offset((q.page - 1) * q.limit)
-    rows = list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
+    rows = session.execute(stmt.limit(q.limit + 1)).all()
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None
     if has_more and rows:
-        last = rows[-1]
-        next_cursor = encode_cursor(q.sort, getattr(last, key), last.id)
+        next_cursor = encode_cursor(q.sort, rows[-1].sort_key, rows[-1].id)
+    ids = [r.id for r in rows]
+    users = _user_outs(session.execute(_USERS_BY_IDS, {"user_ids": ids}).all()) if ids else {}
     return UserPage(
-        data=[user_out(u) for u in rows],
+        data=[users[i] for i in ids],
         meta=PageMeta(
             total=total,
             page=None if q.cursor else q.page,
@@ -155,12 +168,33 @@ _PROFILE_COLUMNS = (
     Profile.locale,
 )
 # Built once with a bound parameter, so SQLAlchemy's statement cache key is memoised.
-_USER_BY_ID = (
+_USER_ROWS = (
     select(*_USER_COLUMNS, *_PROFILE_COLUMNS, UserRole.role_name)
     .outerjoin(Profile, Profile.user_id == User.id)
     .outerjoin(UserRole, UserRole.user_id == User.id)
-    .where(User.id == bindparam("user_id", type_=User.id.type))
 )
+# Built once with bound parameters, so SQLAlchemy's statement cache key is memoised.
+_USER_BY_ID = _USER_ROWS.where(User.id == bindparam("user_id", type_=User.id.type))
+_USERS_BY_IDS = _USER_ROWS.where(User.id.in_(bindparam("user_ids", expanding=True)))
+
+
+def _user_outs(rows) -> dict[uuid.UUID, Any]:
+    """UserOut per user id from (user, profile, role) rows, one row per role."""
+    grouped: dict[uuid.UUID, list] = {}
+    for row in rows:
+        grouped.setdefault(row.id, []).append(row)
+    out = {}
+    for user_id, group in grouped.items():
+        first = group[0]
+        view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
+        view.roles = sorted({r.role_name for r in group if r.role_name is not None})
+        view.profile = (
+            SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
+            if first.timezone is not None
+            else None
+        )
+        out[user_id] = user_out(view)
+    return out
 
 
 def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
@@ -171,12 +205,4 @@ def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
     rows = conn.execute(_USER_BY_ID, {"user_id": user_id}).all()
     if not rows or (rows[0].deleted_at is not None and not include_deleted):
         return None
-    first = rows[0]
-    view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
-    view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
-    view.profile = (
-        SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
-        if first.timezone is not None
-        else None
-    )
-    return user_out(view)
+    return _user_outs(rows)[rows[0].id]
