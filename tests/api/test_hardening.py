@@ -262,3 +262,16 @@ def test_ready_is_503_when_the_database_does_not_answer(api, monkeypatch):
     monkeypatch.setattr(api.services.db, "ping", down)
     error = assert_error(api.simulate_get("/health/ready"), 503, "SERVICE_UNAVAILABLE")
     assert error["details"]["ready"] is False
+
+
+def test_purge_deletes_expired_rate_limit_counters(services, operator, ctx):
+    from usermgmt.core.ratelimit_store import DatabaseRateLimitStorage
+
+    store = DatabaseRateLimitStorage(services.db)
+    assert store.incr("login/1.2.3.4", 0) == 1  # expires at once
+    assert store.incr("login/5.6.7.8", 60) == 1
+    assert store.get("login/1.2.3.4") == 0
+    assert store.get("login/5.6.7.8") == 1
+    report = services.maintenance.purge(operator, ctx)
+    assert report.counts["rate_limit_counters"] == 1
+    assert store.get("login/5.6.7.8") == 1

@@ -18,8 +18,7 @@ from collections.abc import Iterable
 
 import falcon
 
-from usermgmt.api.errors import ApiError
-from usermgmt.api.jsonio import BODY_METHODS, read_body
+from usermgmt.api.jsonio import BODY_METHODS, read_body, too_large
 from usermgmt.api.metrics import Metrics
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import AuthenticationError
@@ -134,7 +133,9 @@ class RequestContextMiddleware:
         if status >= 400:
             self.metrics.errors.labels(str(status), getattr(ctx, "error_code", "ERROR")).inc()
         actor = getattr(ctx, "actor", None)
-        user_id = str(actor.user_id) if actor is not None and actor.user_id else None
+        user_id = actor.user_id if actor is not None else None
+        user_id = user_id or getattr(ctx, "actor_user_id", None)  # set by a successful login
+        user_id = str(user_id) if user_id else None
         access_log.info(
             "%s %s %s",
             method,
@@ -193,21 +194,9 @@ class BodyMiddleware:
     def process_request(self, req: falcon.Request, resp) -> None:
         # A declared length over the limit is refused before routing or reading.
         if req.content_length is not None and req.content_length > self.max_bytes:
-            from usermgmt.api.jsonio import too_large
-
             raise too_large(self.max_bytes)
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         req.context.body = None
         if req.method in BODY_METHODS and _has_responder(req, resource):
             req.context.body = read_body(req, self.max_bytes)
-
-
-def require_no_body(req: falcon.Request) -> None:
-    if req.context.body:
-        raise ApiError(
-            400,
-            "VALIDATION_ERROR",
-            "This operation takes no request body",
-            field_errors={"body": ["Unknown or forbidden field"]},
-        )
