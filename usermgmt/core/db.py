@@ -28,6 +28,7 @@ from usermgmt.core.errors import (
 )
 
 WRITE_OPTION = "usermgmt_write"
+SINGLE_OPTION = "usermgmt_single_statement"
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -77,9 +78,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        if conn.get_execution_options().get(WRITE_OPTION):
+        options = conn.get_execution_options()
+        if options.get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get(SINGLE_OPTION):  # one statement is its own transaction
             conn.exec_driver_sql("BEGIN")
 
     return engine
@@ -112,9 +114,9 @@ class Database:
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         # Single-statement reads need no transaction: on PostgreSQL, autocommit
-        # saves the BEGIN and ROLLBACK round trips (SQLite keeps its own BEGIN).
+        # saves the BEGIN and ROLLBACK round trips; on SQLite no BEGIN is sent.
         self._single = (
-            self.engine
+            self.engine.execution_options(**{SINGLE_OPTION: True})
             if self.dialect == "sqlite"
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
