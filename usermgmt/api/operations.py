@@ -52,6 +52,7 @@ def operation(**kwargs) -> callable:
 
     def decorate(responder):
         scope = responder.__qualname__
+        no_params = op.query()  # the answer to an empty query string, built once
 
         @functools.wraps(responder)
         def wrapper(resource, req, resp, **params):
@@ -62,7 +63,7 @@ def operation(**kwargs) -> callable:
                 except RateLimited:
                     resource.metrics.rate_limited.labels(op.rate_limit).inc()
                     raise
-            ctx.query = parse(op.query, req.params)
+            ctx.query = parse(op.query, req.params) if req.params else no_params
             if op.body is not None and op.body_required and ctx.body is None:
                 raise ApiError(
                     400,
