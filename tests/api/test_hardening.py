@@ -125,6 +125,9 @@ def test_security_headers_and_no_cors_by_default(api):
     assert "Strict-Transport-Security" not in result.headers
     https = api.simulate_get("/health", protocol="https")
     assert https.headers["Strict-Transport-Security"].startswith("max-age=")
+    # X-Forwarded-Proto counts only from a trusted proxy.
+    spoofed = api.simulate_get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in spoofed.headers
 
 
 def test_cors_when_configured(make_api):
@@ -162,6 +165,8 @@ def test_client_ip_resolution():
 
 def test_trusted_proxy_ip_reaches_the_session(make_api, operator, ctx):
     api = make_api(trusted_proxies="127.0.0.1")
+    proxied = api.simulate_get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" in proxied.headers
     api.make_user(operator, ctx, "p@example.com")
     login = api.login("p@example.com", headers={"X-Forwarded-For": "203.0.113.9"})
     uid = login.json["user"]["id"]

@@ -68,6 +68,9 @@ class ClientIpResolver:
     def _trusted(self, ip) -> bool:
         return ip is not None and any(ip in net for net in self.networks)
 
+    def is_trusted_peer(self, peer: str | None) -> bool:
+        return bool(self.networks) and self._trusted(_parse_ip(peer or ""))
+
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
         if not self.networks or not forwarded_for:
             return peer
@@ -122,7 +125,7 @@ class RequestContextMiddleware:
             resp.set_header("Content-Security-Policy", API_CSP)
         if path.startswith("/api/"):
             resp.set_header("Cache-Control", "no-store")
-        if self.hsts and req.scheme == "https":
+        if self.hsts and _is_https(req, self.resolver):
             resp.set_header("Strict-Transport-Security", "max-age=31536000")
 
         status = resp.status_code
@@ -152,6 +155,18 @@ class RequestContextMiddleware:
                 "ip": getattr(ctx, "client_ip", None),
             },
         )
+
+
+def _is_https(req: falcon.Request, resolver: ClientIpResolver) -> bool:
+    """HTTPS on the socket, or said so by a trusted proxy (X-Forwarded-Proto)."""
+    if req.scheme == "https":
+        return True
+    proto = req.get_header("X-Forwarded-Proto")
+    return (
+        proto is not None
+        and proto.split(",")[0].strip().lower() == "https"
+        and resolver.is_trusted_peer(req.remote_addr)
+    )
 
 
 def _has_responder(req: falcon.Request, resource) -> bool:
