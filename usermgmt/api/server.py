@@ -175,40 +175,48 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     configure_logging(settings.log_level, settings.log_format or "json")
     log = logging.getLogger("usermgmt.api.server")
     threads = threads or 8
+    if not 1 <= threads <= 256:
+        print("error: VALIDATION_ERROR: --threads must be between 1 and 256", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         services = build_services(settings, pool_size=threads + 2)
     except SchemaOutOfDate as exc:
         log.error(str(exc))
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except ServiceUnavailable as exc:
         log.error(
             "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
         )
-        print(f"error: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
         return EXIT_UNAVAILABLE
     try:
         metrics = Metrics()
         app = create_app(services, metrics=metrics)
     except ConfigurationError as exc:
         services.close()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     queue_filter = QueueDepthFilter(metrics)
     logging.getLogger("waitress.queue").addFilter(queue_filter)
 
     socket_map: dict = {}
-    server = create_server(
-        app,
-        map=socket_map,
-        host=host,
-        port=port,
-        threads=threads,
-        max_request_body_size=settings.max_body_bytes,
-        ident="usermgmt",
-        clear_untrusted_proxy_headers=False,
-        channel_timeout=60,
-    )
+    try:
+        server = create_server(
+            app,
+            map=socket_map,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=settings.max_body_bytes,
+            ident="usermgmt",
+            clear_untrusted_proxy_headers=False,
+            channel_timeout=60,
+        )
+    except (OSError, ValueError) as exc:  # port taken, bad host, no permission
+        services.close()
+        print(f"error: VALIDATION_ERROR: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     error_task = _json_error_task_class()
     from waitress.channel import HTTPChannel
 
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return serve(settings, host=args.host, port=args.port, threads=args.threads)
 
