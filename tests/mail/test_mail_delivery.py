@@ -403,3 +403,19 @@ def test_enqueue_listeners_fire_once_per_commit_and_never_on_rollback(services):
     enqueue_many(services, 1)
     assert calls == [1]
     assert len(rows(services)) == 4
+
+
+def test_postgres_claims_skip_rows_another_deliverer_holds(smtp_services, smtp_server, backend):
+    if backend != "postgres":
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite serialises claims")
+    from sqlalchemy import text
+
+    services = smtp_services
+    enqueue_many(services, 3)
+    with services.db.engine.connect() as conn, conn.begin():
+        # Another deliverer is in the middle of claiming two of the rows.
+        conn.execute(text("SELECT id FROM mail_outbox ORDER BY created_at LIMIT 2 FOR UPDATE"))
+        report = services.mail.deliver_pending()  # neither waits nor takes them
+        assert report.sent == 1
+    assert services.mail.deliver_pending().sent == 2
+    assert len(set(smtp_server.handler.message_ids())) == 3
