@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -260,6 +260,13 @@ class UserPage(BaseModel):
     meta: PageMeta
 
 
+class UserRows(BaseModel):
+    """A page of users without a total (``UserService.list_rows``)."""
+
+    data: list[UserOut]
+    next_cursor: str | None
+
+
 class SessionOut(BaseModel):
     id: uuid.UUID
     created_at: Timestamp
@@ -333,6 +340,20 @@ def validation_error_from(exc: PydanticValidationError) -> ValidationError:
         field_errors.setdefault(loc, []).append(msg)
     summary = "; ".join(f"{k}: {v[0]}" for k, v in field_errors.items())
     return ValidationError(f"Invalid input ({summary})", field_errors=field_errors)
+
+
+def user_status(user: UserOut, now: datetime | None = None) -> str:
+    """One word for tables, by the rule of ``models.User.status``: deleted, inactive,
+    locked, unverified or active (faces show it without re-deriving the rule)."""
+    if user.deleted_at is not None:
+        return "deleted"
+    if not user.is_active:
+        return "inactive"
+    if user.locked_until is not None and user.locked_until > (now or datetime.now(UTC)):
+        return "locked"
+    if not user.email_verified:
+        return "unverified"
+    return "active"
 
 
 def user_out(user: Any) -> UserOut:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
 from usermgmt.core.models import Profile, User, UserCounts, UserRole, utcnow
-from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, user_out
+from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, UserRows, user_out
 
 SORT_COLUMNS = {
     "created_at": User.created_at,
@@ -91,13 +91,17 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
     return or_(beyond, same, column.is_(None))
 
 
-def _total(session: Session, q: UserQuery, conds: list[Any]) -> int:
-    """Count matches; an unfiltered listing reads the trigger-kept counts instead."""
+def count_users(session: Session, q: UserQuery) -> int:
+    """How many users match the filters of ``q`` (its page, cursor and sort are ignored).
+
+    An unfiltered count reads the trigger-kept counts instead of counting rows.
+    """
     if not (q.search and q.search.strip()) and not q.role and not q.status:
         counts = session.get(UserCounts, 1)
         if counts is not None:
             return counts.live + (counts.deleted if q.include_deleted else 0)
-    return session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
+    stmt = select(func.count()).select_from(User).where(*user_filters(q))
+    return session.execute(stmt).scalar_one()
 
 
 # Walking the sort index and filtering is fast while matches are common; when an
@@ -106,40 +110,44 @@ def _total(session: Session, q: UserQuery, conds: list[Any]) -> int:
 WALK_LIMIT = 50_000
 
 
-def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+def page_rows(
+    session: Session, q: UserQuery, dialect: str, total: int | None = None
+) -> tuple[list[User], str | None]:
+    """One page of matching users and the cursor of the next page (None at the end).
+
+    ``total``, when the caller knows it, picks the plan: no query when nothing
+    matches, one scan and a sort when matches are rare.
+    """
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
     conds = user_filters(q)
-    total = _total(session, q, conds)
-
+    if total == 0:
+        return [], None
     page_conds = list(conds)
     if q.cursor:
         value, last_id = decode_cursor(q.cursor, q.sort)
         page_conds.append(_after(column, descending, value, last_id))
-    rows: list[User] = []
-    if total:
-        source = User
-        if conds and _rare(session, q, total):
-            source = _materialized_matches(page_conds, dialect)
-            page_conds = []
-        rows = _page(session, q, source, page_conds, column, key, descending)
+    stmt = select(User)
+    if total is not None and conds and _rare(session, q, total):
+        matches = _materialized_matches(page_conds, dialect)
+        stmt = stmt.where(User.id.in_(select(matches.c.id)))
+    else:
+        stmt = stmt.where(*page_conds)
+    direction = column.desc() if descending else column.asc()
+    if key == "last_login_at":
+        direction = direction.nulls_last()
+    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
+    if not q.cursor:
+        stmt = stmt.offset((q.page - 1) * q.limit)
+    rows = list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
         next_cursor = encode_cursor(q.sort, getattr(last, key), last.id)
-    return UserPage(
-        data=[user_out(u) for u in rows],
-        meta=PageMeta(
-            total=total,
-            page=None if q.cursor else q.page,
-            limit=q.limit,
-            total_pages=math.ceil(total / q.limit) if total else 0,
-            next_cursor=next_cursor,
-        ),
-    )
+    return rows, next_cursor
 
 
 def _rare(session: Session, q: UserQuery, total: int) -> bool:
@@ -156,17 +164,25 @@ def _materialized_matches(conds: list[Any], dialect: str):
     return matches
 
 
-def _page(session, q, source, conds, column, key, descending) -> list[User]:
-    stmt = select(User).where(*conds)
-    if source is not User:
-        stmt = stmt.where(User.id.in_(select(source.c.id)))
-    direction = column.desc() if descending else column.asc()
-    if key == "last_login_at":
-        direction = direction.nulls_last()
-    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
-    if not q.cursor:
-        stmt = stmt.offset((q.page - 1) * q.limit)
-    return list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
+def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+    total = count_users(session, q)
+    rows, next_cursor = page_rows(session, q, dialect, total)
+    return UserPage(
+        data=[user_out(u) for u in rows],
+        meta=PageMeta(
+            total=total,
+            page=None if q.cursor else q.page,
+            limit=q.limit,
+            total_pages=math.ceil(total / q.limit) if total else 0,
+            next_cursor=next_cursor,
+        ),
+    )
+
+
+def list_rows(session: Session, q: UserQuery, dialect: str, total: int | None = None) -> UserRows:
+    """A page without the COUNT: for clients that page on and count once per filter."""
+    rows, next_cursor = page_rows(session, q, dialect, total)
+    return UserRows(data=[user_out(u) for u in rows], next_cursor=next_cursor)
 
 
 # ---- hot read paths: column queries, no ORM identity map --------------------------
