@@ -122,12 +122,12 @@ def page_rows(
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
     conds = user_filters(q)
-    if total == 0:
-        return [], None
     page_conds = list(conds)
-    if q.cursor:
+    if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
         page_conds.append(_after(column, descending, value, last_id))
+    if total == 0:
+        return [], None
     stmt = select(User)
     if total is not None and conds and _rare(session, q, total):
         matches = _materialized_matches(page_conds, dialect)
