@@ -107,7 +107,7 @@ class AuthService(ServiceBase):
             if passwords.needs_rehash(stored, rounds)
             else None
         )
-        key = self.keys.jwt_key()
+        jwt_key = self.keys.jwt_key()
         with self.db.write() as s:
             user = load_user(s, user.id, for_update=True)
             if user.password_hash != stored:  # changed while we were hashing
@@ -117,7 +117,7 @@ class AuthService(ServiceBase):
             user.last_login_at = now
             if new_hash:
                 user.password_hash = new_hash
-            auth_session, tokens = credentials.open_session(s, self.settings, key, user, ctx)
+            auth_session, tokens = credentials.open_session(s, self.settings, jwt_key, user, ctx)
             actor = _actor_for(user, auth_session.id)
             audit.record(
                 s,
