@@ -13,7 +13,7 @@ import typer
 
 from usermgmt import __version__
 from usermgmt.cli import state
-from usermgmt.cli.commands import audit, db, roles, sessions, tokens, users
+from usermgmt.cli.commands import audit, db, mail, roles, sessions, tokens, users
 from usermgmt.cli.errors import UsermgmtGroup
 from usermgmt.cli.output import Output, OutputOption, render_one
 
@@ -37,6 +37,7 @@ SUB_APPS: list[tuple[str, typer.Typer]] = [
     ("sessions", sessions.app),
     ("audit", audit.app),
     ("tokens", tokens.app),
+    ("mail", mail.app),
     ("db", db.app),
 ]
 
