@@ -8,6 +8,10 @@ Shutdown (SIGTERM or SIGINT): the listening sockets close at once (new
 connections are refused), requests already being served run to completion
 and their responses are flushed, idle keep-alive connections are closed, then
 the process exits 0. A drain that takes longer than ``DRAIN_SECONDS`` is cut.
+
+While serving, a background thread delivers the mail outbox (see
+usermgmt.core.mail); it stops after the drain, letting a message in flight be
+recorded as sent.
 """
 
 from __future__ import annotations
@@ -170,6 +174,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     from usermgmt.api.metrics import Metrics
     from usermgmt.core.db import mask_url
     from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
+    from usermgmt.core.mail import BackgroundDeliverer
     from usermgmt.core.services import build_services
 
     configure_logging(settings.log_level, settings.log_format or "json")
@@ -236,6 +241,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     print(f"usermgmt API serving on {base}  (threads: {threads})", flush=True)
     print(f"  docs:    {base}/docs", flush=True)
     print(f"  openapi: {base}/openapi.json", flush=True)
+    print(f"  mail:    {services.mail.transport.describe()}", flush=True)
     log.info(
         "server started",
         extra={
@@ -245,6 +251,9 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
             "max_body_bytes": settings.max_body_bytes,
         },
     )
+    # Delivers the outbox (reset links, verification, notices) while we serve.
+    deliverer = BackgroundDeliverer(services)
+    deliverer.start()
     adj = server.adj
     try:
         while not stop.is_set():
@@ -272,6 +281,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
                 channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        deliverer.stop()  # lets the message in flight be recorded
         services.close()
     log.info("server stopped")
     print("usermgmt API stopped", flush=True)

@@ -16,9 +16,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.context import Actor, RequestContext
@@ -128,6 +129,42 @@ def record_many(
         head.seq, head.hash = seq, prev
         session.flush()
     return written
+
+
+def append_bulk(
+    session: Session, actor: Actor, ctx: RequestContext, events: Iterable[PendingEvent]
+) -> int:
+    """Like :func:`record_many` for thousands of events (bulk import): one multi-row
+    INSERT instead of ORM objects, which cost more than the rest of an import row.
+    Returns how many events were written."""
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    seq, prev = head.seq, head.hash
+    for pending in events:
+        seq += 1
+        row = {
+            "seq": seq,
+            "id": uuid.uuid4(),
+            "at": now,
+            "action": pending.action,
+            "actor_id": actor.user_id,
+            "actor_label": actor.label[:200],
+            "target_id": pending.target_id,
+            "ip": ctx.ip,
+            "request_id": ctx.request_id,
+            "changes": redact(pending.changes or {}),
+            "prev_hash": prev,
+        }
+        row["hash"] = prev = compute_hash(SimpleNamespace(**row))
+        rows.append(row)
+    if rows:
+        session.execute(insert(AuditEvent.__table__), rows)
+        head.seq, head.hash = seq, prev
+        session.flush()
+    return len(rows)
 
 
 @dataclass(frozen=True)

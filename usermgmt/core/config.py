@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import DirectoryPath, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     mail_dir: Path | None = None
     mail_from: str = "usermgmt@localhost"
+    mail_templates_dir: DirectoryPath | None = None
     mail_max_attempts: int = Field(8, ge=1, le=100)
     mail_retention_days: int = Field(30, ge=0, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -134,10 +135,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**clean)
     except PydanticValidationError as exc:
         problems = []
+        field_errors: dict[str, list[str]] = {}
         for err in exc.errors():
             name = ENV_PREFIX + "_".join(str(p) for p in err["loc"]).upper()
             problems.append(f"{name}: {err['msg']}")
-        raise ConfigurationError("; ".join(problems)) from None
+            field_errors.setdefault(name, []).append(err["msg"])
+        raise ConfigurationError("; ".join(problems), field_errors=field_errors) from None
 
 
 def describe_settings(

@@ -11,6 +11,7 @@ read-then-write with ``SELECT … FOR UPDATE`` or use atomic updates.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,7 @@ from usermgmt.core.errors import (
     SchemaOutOfDate,
 )
 
+log = logging.getLogger("usermgmt.db")
 WRITE_OPTION = "usermgmt_write"
 SINGLE_OPTION = "usermgmt_single_statement"
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -57,7 +59,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(parsed.database).expanduser().parent
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(
+                f"Cannot create the directory of the SQLite database {directory}: {exc.strerror}"
+            ) from None
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
@@ -87,7 +95,9 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-_SCHEMA_HINTS = ("no such table", "no such column", "does not exist", "undefinedtable")
+# SQLite's words and PostgreSQL's SQLSTATEs for "the schema lacks this".
+_SQLITE_SCHEMA_HINTS = ("no such table", "no such column")
+_PG_SCHEMA_STATES = {"42P01", "42703"}  # undefined_table, undefined_column
 
 
 def translate_db_error(exc: sa_exc.DBAPIError | sa_exc.SQLAlchemyError) -> DomainError:
@@ -95,9 +105,8 @@ def translate_db_error(exc: sa_exc.DBAPIError | sa_exc.SQLAlchemyError) -> Domai
     message = str(getattr(exc, "orig", exc)).lower()
     if isinstance(exc, sa_exc.IntegrityError):
         return Conflict("The change conflicts with existing data")
-    if any(h in message for h in _SCHEMA_HINTS) and isinstance(
-        exc, (sa_exc.OperationalError, sa_exc.ProgrammingError)
-    ):
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if sqlstate in _PG_SCHEMA_STATES or any(h in message for h in _SQLITE_SCHEMA_HINTS):
         return SchemaOutOfDate()
     if "database is locked" in message:
         return DatabaseUnavailable("Database is busy; try again")
@@ -168,6 +177,9 @@ def _translated() -> Iterator[None]:
     except DomainError:
         raise
     except sa_exc.DBAPIError as exc:
-        raise translate_db_error(exc) from None
+        error = translate_db_error(exc)
+        log.warning("database error mapped to %s: %s", error.code, type(exc.orig).__name__)
+        log.debug("database error detail", exc_info=exc)
+        raise error from None
     except sa_exc.OperationalError as exc:  # pragma: no cover - DBAPIError covers most
         raise translate_db_error(exc) from None

@@ -1,30 +1,79 @@
-"""Schema management through Alembic: upgrade, downgrade, current revision and checks."""
+"""Schema management through Alembic: upgrade, downgrade, current revision and checks.
+
+Every command checks the schema before it runs, so that check must be cheap:
+the current revision is read from ``alembic_version`` with one query and the
+head from the migration files' ``revision``/``down_revision`` lines, without
+importing Alembic (which costs more than the rest of a short command). Alembic
+itself is imported only to migrate, or when the files name more than one head.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from usermgmt.core.db import Database, _translated
 from usermgmt.core.errors import SchemaOutOfDate
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+VERSION_TABLE = "alembic_version"
+_ASSIGNMENT = r"^{name}(?:[ \t]*:[^=\n]*)?[ \t]*=[ \t]*(.+)$"
+_REVISION_RE = re.compile(_ASSIGNMENT.format(name="revision"), re.MULTILINE)
+_DOWN_REVISION_RE = re.compile(_ASSIGNMENT.format(name="down_revision"), re.MULTILINE)
+_QUOTED_RE = re.compile(r"[\"']([^\"']+)[\"']")
+
+
+def include_object_for(dialect: str):
+    """Alembic's include_object: dialect-conditional indexes exist only on their dialect."""
+
+    def include(obj, name, type_, reflected, compare_to) -> bool:
+        if type_ == "table" and name == "alembic_version":
+            return False
+        if type_ == "index" and not reflected and getattr(obj, "_ddl_if", None) is not None:
+            return obj._ddl_if.dialect in (None, dialect)
+        return True
+
+    return include
 
 
 def alembic_config(db: Database) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest revision of the migration scripts."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        revision = _REVISION_RE.search(source)
+        down = _DOWN_REVISION_RE.search(source)
+        if revision is None or down is None:
+            return _alembic_head()
+        revisions.update(_QUOTED_RE.findall(revision.group(1)))
+        parents.update(_QUOTED_RE.findall(down.group(1)))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else _alembic_head()
+
+
+def _alembic_head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return ScriptDirectory.from_config(cfg).get_current_head()
@@ -42,23 +91,28 @@ class SchemaState:
 
 def schema_state(db: Database) -> SchemaState:
     with _translated(), db.engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = None
+        if inspect(conn).has_table(VERSION_TABLE):
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
+            current = ",".join(sorted(versions)) or None
     return SchemaState(current, head_revision())
 
 
-def _run(db: Database, fn, *args) -> None:
+def _run(db: Database, fn_name: str, *args) -> None:
+    from alembic import command
+
     cfg = alembic_config(db)
     with _translated(), db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        fn(cfg, *args)
+        getattr(command, fn_name)(cfg, *args)
 
 
 def upgrade(db: Database, revision: str = "head") -> None:
-    _run(db, command.upgrade, revision)
+    _run(db, "upgrade", revision)
 
 
 def downgrade(db: Database, revision: str) -> None:
-    _run(db, command.downgrade, revision)
+    _run(db, "downgrade", revision)
 
 
 def is_empty(db: Database) -> bool:

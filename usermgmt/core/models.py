@@ -294,6 +294,19 @@ class AuditHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class UserCounts(Base):
+    """Live and soft-deleted user counts, kept exact by database triggers (migration 0002).
+
+    Lets an unfiltered listing report ``total`` without counting a million rows.
+    """
+
+    __tablename__ = "user_counts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    live: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    deleted: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+
+
 class Setting(Base):
     """Small key/value store: the generated JWT secret lives here."""
 

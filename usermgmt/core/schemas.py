@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -69,12 +69,19 @@ class WriteModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=4096)
 
 
+Phone = Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,32}$")]
+Bio = Annotated[str, Field(max_length=1000)]
+AvatarUrl = Annotated[str, Field(max_length=500, pattern=r"^https?://\S+$")]
+TimezoneName = Annotated[str, Field(min_length=1, max_length=64)]
+Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")]
+
+
 class ProfileIn(WriteModel):
-    phone: Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,32}$")] | None = None
-    bio: Annotated[str, Field(max_length=1000)] | None = None
-    avatar_url: Annotated[str, Field(max_length=500, pattern=r"^https?://\S+$")] | None = None
-    timezone: Annotated[str, Field(min_length=1, max_length=64)] | None = None
-    locale: Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")] | None = None
+    phone: Phone | None = None
+    bio: Bio | None = None
+    avatar_url: AvatarUrl | None = None
+    timezone: TimezoneName | None = None
+    locale: Locale | None = None
 
 
 class SelfUpdate(WriteModel):
@@ -253,6 +260,13 @@ class UserPage(BaseModel):
     meta: PageMeta
 
 
+class UserRows(BaseModel):
+    """A page of users without a total (``UserService.list_rows``)."""
+
+    data: list[UserOut]
+    next_cursor: str | None
+
+
 class SessionOut(BaseModel):
     id: uuid.UUID
     created_at: Timestamp
@@ -326,6 +340,20 @@ def validation_error_from(exc: PydanticValidationError) -> ValidationError:
         field_errors.setdefault(loc, []).append(msg)
     summary = "; ".join(f"{k}: {v[0]}" for k, v in field_errors.items())
     return ValidationError(f"Invalid input ({summary})", field_errors=field_errors)
+
+
+def user_status(user: UserOut, now: datetime | None = None) -> str:
+    """One word for tables, by the rule of ``models.User.status``: deleted, inactive,
+    locked, unverified or active (faces show it without re-deriving the rule)."""
+    if user.deleted_at is not None:
+        return "deleted"
+    if not user.is_active:
+        return "inactive"
+    if user.locked_until is not None and user.locked_until > (now or datetime.now(UTC)):
+        return "locked"
+    if not user.email_verified:
+        return "unverified"
+    return "active"
 
 
 def user_out(user: Any) -> UserOut:

@@ -5,17 +5,11 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from usermgmt.core.migrate import include_object_for
 from usermgmt.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def include_object(obj, name, type_, reflected, compare_to):
-    # Dialect-conditional indexes (the PostgreSQL trigram index) exist only there.
-    if type_ == "index" and not reflected and getattr(obj, "_ddl_if", None) is not None:
-        return obj._ddl_if.dialect in (None, context.get_context().dialect.name)
-    return True
 
 
 def _configure(connection) -> None:
@@ -24,7 +18,7 @@ def _configure(connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_object=include_object,
+        include_object=include_object_for(connection.dialect.name),
     )
 
 

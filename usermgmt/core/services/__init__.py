@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from usermgmt.core.config import Settings, load_settings
 from usermgmt.core.db import Database
@@ -14,6 +15,9 @@ from usermgmt.core.services.roles import RoleService
 from usermgmt.core.services.sessions import SessionService
 from usermgmt.core.services.transfer import TransferService
 from usermgmt.core.services.users import UserService
+
+if TYPE_CHECKING:  # imported in build_services: the mail package imports services modules
+    from usermgmt.core.mail.delivery import MailService
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Services:
     audit: AuditService
     maintenance: MaintenanceService
     transfer: TransferService
+    mail: MailService
 
     def close(self) -> None:
         self.db.dispose()
@@ -42,6 +47,7 @@ def build_services(
     schema behind the code raises SchemaOutOfDate (which names the fix).
     """
     from usermgmt.core import migrate
+    from usermgmt.core.mail.delivery import MailService
 
     settings = settings or load_settings()
     db = Database(settings.database_url, pool_size=pool_size)
@@ -53,6 +59,11 @@ def build_services(
             raise
     keys = KeyRing(db, settings)
     users = UserService(db, settings, keys)
+    try:  # a bad SMTP URL or template override is a ConfigurationError here
+        mail = MailService(db, settings, keys)
+    except Exception:
+        db.dispose()
+        raise
     return Services(
         settings=settings,
         db=db,
@@ -64,4 +75,5 @@ def build_services(
         audit=AuditService(db, settings, keys),
         maintenance=MaintenanceService(db, settings, keys),
         transfer=TransferService(db, settings, keys),
+        mail=mail,
     )

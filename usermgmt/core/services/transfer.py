@@ -7,9 +7,12 @@ bulk inserts, one audit event per user). Existing bcrypt hashes are stored as
 they are; plaintext passwords are hashed on every core in parallel (bcrypt
 releases the GIL).
 
-Export streams rows with constant memory. It never includes password hashes
-unless asked (``include_password_hash``), so a default round trip loses only
-the passwords.
+Export streams rows with constant memory: account fields, roles and profile.
+It never includes password hashes unless asked (``include_password_hash``).
+Import reads an export back; what it does not apply (``EXPORT_ONLY``: ids,
+timestamps, the deleted and locked state) is system state, not user data, so
+a round trip loses only the passwords when their hashes were left out.
+With ``on_conflict="update"`` only the fields a row gives are changed.
 """
 
 from __future__ import annotations
@@ -26,13 +29,25 @@ from sqlalchemy import insert, select
 
 from usermgmt.core import audit, passwords
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import ValidationError
+from usermgmt.core.errors import Conflict, ValidationError
 from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
-from usermgmt.core.schemas import Email, Name, Username, validation_error_from
+from usermgmt.core.schemas import (
+    AvatarUrl,
+    Bio,
+    Email,
+    Locale,
+    Name,
+    Phone,
+    TimezoneName,
+    Username,
+    validation_error_from,
+)
 from usermgmt.core.services.base import ServiceBase
 from usermgmt.core.services.roles import role_names
 
 CHUNK = 1000
+PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
+PROFILE_DEFAULTS = {"timezone": "UTC", "locale": "en"}
 OnConflict = Literal["fail", "skip", "update"]
 EXPORT_FIELDS = [
     "id",
@@ -43,6 +58,7 @@ EXPORT_FIELDS = [
     "roles",
     "is_active",
     "email_verified",
+    *PROFILE_FIELDS,
     "created_at",
     "last_login_at",
     "deleted_at",
@@ -63,9 +79,20 @@ class ImportRow(BaseModel):
     email_verified: bool = False
     password_hash: str | None = None
     password: str | None = None
+    phone: Phone | None = None
+    bio: Bio | None = None
+    avatar_url: AvatarUrl | None = None
+    timezone: TimezoneName | None = None
+    locale: Locale | None = None
 
     @field_validator(
-        "username", "first_name", "last_name", "password_hash", "password", mode="before"
+        "username",
+        "first_name",
+        "last_name",
+        "password_hash",
+        "password",
+        *PROFILE_FIELDS,
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
@@ -78,7 +105,12 @@ class ImportRow(BaseModel):
             return ["user"]
         if isinstance(v, str):
             v = [p for p in v.replace(",", ";").split(";") if p.strip()]
-        return role_names(v)
+        if not isinstance(v, list) or not all(isinstance(r, str) for r in v):
+            raise ValueError("roles must be role names (a list, or ';'-separated)")
+        try:
+            return role_names(v)
+        except ValidationError as exc:  # one bad row, not a failed import
+            raise ValueError("; ".join(exc.field_errors.get("role", [exc.message]))) from None
 
     @field_validator("password_hash")
     @classmethod
@@ -118,14 +150,19 @@ class TransferService(ServiceBase):
         self,
         actor: Actor,
         ctx: RequestContext,
-        rows: Iterable[tuple[int, dict[str, Any]]],
+        rows: Iterable[tuple[int, dict[str, Any] | RowError]],
         *,
         on_conflict: OnConflict = "fail",
         dry_run: bool = False,
         progress: Callable[[int], None] | None = None,
         max_errors: int = 1000,
     ) -> ImportReport:
-        """Import ``(line_number, record)`` pairs. See the module docstring for the rules."""
+        """Import ``(line_number, record)`` pairs. See the module docstring for the rules.
+
+        A reader that cannot parse a row (malformed JSON, a wrong field count)
+        passes a :class:`RowError` as its record: it is reported and counted
+        like any other bad row.
+        """
         actor.require_admin()
         if on_conflict not in ("fail", "skip", "update"):
             raise ValidationError.for_field("on_conflict", "one of fail, skip, update")
@@ -176,6 +213,9 @@ class TransferService(ServiceBase):
         valid: list[tuple[int, ImportRow]] = []
         for line, record in chunk:
             report.rows += 1
+            if isinstance(record, RowError):
+                report.errors.append(record)
+                continue
             record = {k: v for k, v in record.items() if k not in EXPORT_ONLY}
             try:
                 row = ImportRow.model_validate(record)
@@ -260,7 +300,10 @@ class TransferService(ServiceBase):
                         ),
                     }
                 )
-                new_profiles.append({"user_id": uid, "timezone": "UTC", "locale": "en"})
+                profile = {f: getattr(row, f) for f in PROFILE_FIELDS}
+                for name, default in PROFILE_DEFAULTS.items():
+                    profile[name] = profile[name] or default
+                new_profiles.append({"user_id": uid, **profile})
                 new_roles.extend(
                     {"user_id": uid, "role_name": r, "granted_by": actor.label, "granted_at": now}
                     for r in row.roles
@@ -285,31 +328,60 @@ class TransferService(ServiceBase):
                 if owner is not None and owner != existing.id:
                     report.errors.append(RowError(line, f"username {row.username} is taken"))
                     continue
-                self._update_existing(s, actor, existing, row, pw_hash, events, report)
+                self._update_existing(s, actor, line, existing, row, pw_hash, events, report)
         if new_users:
-            s.execute(insert(User), new_users)
-            s.execute(insert(Profile), new_profiles)
+            s.execute(insert(User.__table__), new_users)
+            s.execute(insert(Profile.__table__), new_profiles)
             if new_roles:
-                s.execute(insert(UserRole), new_roles)
+                s.execute(insert(UserRole.__table__), new_roles)
         if events:
-            audit.record_many(s, actor, ctx, events)
+            audit.append_bulk(s, actor, ctx, events)
 
     @staticmethod
-    def _update_existing(s, actor, user: User, row: ImportRow, pw_hash, events, report) -> None:
+    def _update_existing(
+        s, actor, line: int, user: User, row: ImportRow, pw_hash, events, report
+    ) -> None:
+        """Change the fields the row gives (a column missing from the file changes
+        nothing), under the rules of users.update: the last active admin stays,
+        and a deactivated user's sessions end."""
+        from usermgmt.core.services import credentials
+        from usermgmt.core.services.guards import ensure_other_active_admin
         from usermgmt.core.services.users import _set_roles, snapshot
 
+        given = row.model_fields_set
+        deactivate = "is_active" in given and not row.is_active and user.is_active
+        demote = "roles" in given and "admin" in user.roles and "admin" not in row.roles
+        try:
+            if deactivate:
+                ensure_other_active_admin(s, user, "deactivate")
+            if demote:
+                ensure_other_active_admin(s, user, "demote")
+        except Conflict as exc:
+            report.errors.append(RowError(line, exc.message))
+            return
         before = snapshot(user)
         for name in ("username", "first_name", "last_name", "is_active"):
-            setattr(user, name, getattr(row, name))
-        if row.email_verified != user.email_verified:
+            if name in given:
+                setattr(user, name, getattr(row, name))
+        if "email_verified" in given and row.email_verified != user.email_verified:
             user.email_verified_at = utcnow() if row.email_verified else None
-        if set(row.roles) != set(user.roles):
+        if "roles" in given and set(row.roles) != set(user.roles):
             _set_roles(s, actor, user, set(row.roles))
-        if pw_hash and pw_hash != user.password_hash:
+        profile_given = [f for f in PROFILE_FIELDS if f in given]
+        if profile_given:
+            if user.profile is None:
+                user.profile = Profile(**PROFILE_DEFAULTS)
+            for name in profile_given:
+                value = getattr(row, name)
+                setattr(user.profile, name, value or PROFILE_DEFAULTS.get(name, value))
+        if deactivate:
+            credentials.revoke_sessions(s, user.id, "deactivated")
+        password_changed = bool(pw_hash) and pw_hash != user.password_hash
+        if password_changed:
             user.password_hash = pw_hash
             user.password_changed_at = utcnow()
         changes = audit.diff(before, snapshot(user))
-        if pw_hash and user.password_changed_at and "password" not in changes:
+        if password_changed:
             changes["password"] = "set"
         if changes:
             user.updated_at = utcnow()
@@ -345,7 +417,8 @@ class TransferService(ServiceBase):
                     User.last_login_at,
                     User.deleted_at,
                     User.password_hash,
-                )
+                    *(getattr(Profile, f) for f in PROFILE_FIELDS),
+                ).outerjoin(Profile, Profile.user_id == User.id)
                 if not include_deleted:
                     stmt = stmt.where(User.deleted_at.is_(None))
                 if last_id is not None:
@@ -375,6 +448,7 @@ class TransferService(ServiceBase):
                     "roles": sorted(roles.get(r.id, [])),
                     "is_active": r.is_active,
                     "email_verified": r.email_verified_at is not None,
+                    **{f: getattr(r, f) for f in PROFILE_FIELDS},
                     "created_at": _iso(r.created_at),
                     "last_login_at": _iso(r.last_login_at),
                     "deleted_at": _iso(r.deleted_at),

@@ -15,12 +15,12 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, literal_column, or_, select
+from sqlalchemy import and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.models import Profile, User, UserRole, utcnow
-from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, user_out
+from usermgmt.core.models import Profile, User, UserCounts, UserRole, utcnow
+from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, UserRows, user_out
 
 SORT_COLUMNS = {
     "created_at": User.created_at,
@@ -28,10 +28,6 @@ SORT_COLUMNS = {
     "username": User.username,
     "last_login_at": User.last_login_at,
 }
-
-
-# Below this many matches, a filtered SQLite page is cheaper by scan-and-sort.
-FEW_MATCHES = 1000
 
 
 def escape_like(term: str) -> str:
@@ -95,42 +91,84 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
     return or_(beyond, same, column.is_(None))
 
 
-def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+def count_users(session: Session, q: UserQuery) -> int:
+    """How many users match the filters of ``q`` (its page, cursor and sort are ignored).
+
+    An unfiltered count reads the trigger-kept counts instead of counting rows.
+    """
+    if not (q.search and q.search.strip()) and not q.role and not q.status:
+        counts = session.get(UserCounts, 1)
+        if counts is not None:
+            return counts.live + (counts.deleted if q.include_deleted else 0)
+    stmt = select(func.count()).select_from(User).where(*user_filters(q))
+    return session.execute(stmt).scalar_one()
+
+
+# Walking the sort index and filtering is fast while matches are common; when an
+# index walk would visit more rows than this to fill a page, the matches are
+# gathered by one scan and sorted instead (a rare short term no trigram serves).
+WALK_LIMIT = 50_000
+
+
+def page_rows(
+    session: Session, q: UserQuery, dialect: str, total: int | None = None
+) -> tuple[list[User], str | None]:
+    """One page of matching users and the cursor of the next page (None at the end).
+
+    ``total``, when the caller knows it, picks the plan: no query when nothing
+    matches, one scan and a sort when matches are rare.
+    """
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
     conds = user_filters(q)
-
-    total = session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
-
-    order_col, order_id = column, User.id
-    if dialect == "sqlite" and q.search and total <= FEW_MATCHES:
-        # For a term few rows match, SQLite would walk the whole sort index and look
-        # up the table row of each entry (seconds on 100,000 users). Unary + (a no-op
-        # in SQLite) keeps the index out: one scan and a small sort. With many
-        # matches the index walk stops early, so it is kept.
-        order_col = literal_column(f"+users.{column.key}", type_=column.type)
-        order_id = literal_column("+users.id", type_=User.id.type)
-    stmt = select(User.id, column.label("sort_key")).where(*conds)
-    if q.cursor:
+    page_conds = list(conds)
+    if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
-        stmt = stmt.where(_after(column, descending, value, last_id))
-    direction = order_col.desc() if descending else order_col.asc()
+        page_conds.append(_after(column, descending, value, last_id))
+    if total == 0:
+        return [], None
+    stmt = select(User)
+    if total is not None and conds and _rare(session, q, total):
+        matches = _materialized_matches(page_conds, dialect)
+        stmt = stmt.where(User.id.in_(select(matches.c.id)))
+    else:
+        stmt = stmt.where(*page_conds)
+    direction = column.desc() if descending else column.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()
-    stmt = stmt.order_by(direction, order_id.desc() if descending else order_id.asc())
+    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
     if not q.cursor:
         stmt = stmt.offset((q.page - 1) * q.limit)
-    rows = session.execute(stmt.limit(q.limit + 1)).all()
+    rows = list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
     next_cursor = None
     if has_more and rows:
-        next_cursor = encode_cursor(q.sort, rows[-1].sort_key, rows[-1].id)
-    ids = [r.id for r in rows]
-    users = _user_outs(session.execute(_USERS_BY_IDS, {"user_ids": ids}).all()) if ids else {}
+        last = rows[-1]
+        next_cursor = encode_cursor(q.sort, getattr(last, key), last.id)
+    return rows, next_cursor
+
+
+def _rare(session: Session, q: UserQuery, total: int) -> bool:
+    counts = session.get(UserCounts, 1)
+    population = (counts.live + counts.deleted) if counts else total
+    return population * (q.limit + 1) / total > WALK_LIMIT
+
+
+def _materialized_matches(conds: list[Any], dialect: str):
+    """The matching ids gathered by one scan, so the page sorts them instead of walking."""
+    matches = select(User.id).where(*conds).cte("matches")
+    if dialect == "postgresql":
+        matches = matches.prefix_with("MATERIALIZED")
+    return matches
+
+
+def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+    total = count_users(session, q)
+    rows, next_cursor = page_rows(session, q, dialect, total)
     return UserPage(
-        data=[users[i] for i in ids],
+        data=[user_out(u) for u in rows],
         meta=PageMeta(
             total=total,
             page=None if q.cursor else q.page,
@@ -139,6 +177,12 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
             next_cursor=next_cursor,
         ),
     )
+
+
+def list_rows(session: Session, q: UserQuery, dialect: str, total: int | None = None) -> UserRows:
+    """A page without the COUNT: for clients that page on and count once per filter."""
+    rows, next_cursor = page_rows(session, q, dialect, total)
+    return UserRows(data=[user_out(u) for u in rows], next_cursor=next_cursor)
 
 
 # ---- hot read paths: column queries, no ORM identity map --------------------------
@@ -168,33 +212,12 @@ _PROFILE_COLUMNS = (
     Profile.locale,
 )
 # Built once with a bound parameter, so SQLAlchemy's statement cache key is memoised.
-_USER_ROWS = (
+_USER_BY_ID = (
     select(*_USER_COLUMNS, *_PROFILE_COLUMNS, UserRole.role_name)
     .outerjoin(Profile, Profile.user_id == User.id)
     .outerjoin(UserRole, UserRole.user_id == User.id)
+    .where(User.id == bindparam("user_id", type_=User.id.type))
 )
-# Built once with bound parameters, so SQLAlchemy's statement cache key is memoised.
-_USER_BY_ID = _USER_ROWS.where(User.id == bindparam("user_id", type_=User.id.type))
-_USERS_BY_IDS = _USER_ROWS.where(User.id.in_(bindparam("user_ids", expanding=True)))
-
-
-def _user_outs(rows) -> dict[uuid.UUID, Any]:
-    """UserOut per user id from (user, profile, role) rows, one row per role."""
-    grouped: dict[uuid.UUID, list] = {}
-    for row in rows:
-        grouped.setdefault(row.id, []).append(row)
-    out = {}
-    for user_id, group in grouped.items():
-        first = group[0]
-        view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
-        view.roles = sorted({r.role_name for r in group if r.role_name is not None})
-        view.profile = (
-            SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
-            if first.timezone is not None
-            else None
-        )
-        out[user_id] = user_out(view)
-    return out
 
 
 def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
@@ -205,4 +228,12 @@ def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
     rows = conn.execute(_USER_BY_ID, {"user_id": user_id}).all()
     if not rows or (rows[0].deleted_at is not None and not include_deleted):
         return None
-    return _user_outs(rows)[rows[0].id]
+    first = rows[0]
+    view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
+    view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
+    view.profile = (
+        SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
+        if first.timezone is not None
+        else None
+    )
+    return user_out(view)

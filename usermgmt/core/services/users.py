@@ -27,7 +27,12 @@ from usermgmt.core.schemas import (
 from usermgmt.core.services import credentials, outbox
 from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
-from usermgmt.core.services.user_queries import list_users, user_out_by_id
+from usermgmt.core.services.user_queries import (
+    count_users,
+    list_rows,
+    list_users,
+    user_out_by_id,
+)
 from usermgmt.core.throttle import identifier_key
 
 # An admin lock without a duration lasts until someone unlocks the account.
@@ -99,6 +104,35 @@ class UserService(ServiceBase):
             actor.require_admin()
         with self.db.read() as s:
             return list_users(s, q, self.db.dialect)
+
+    def list_rows(
+        self,
+        actor: Actor,
+        query: UserQuery | Mapping[str, Any] | None = None,
+        *,
+        total: int | None = None,
+    ):
+        """Like :meth:`list` without the COUNT: ``UserRows(data, next_cursor)``.
+
+        A client that pages through a large result (the console) counts once per
+        filter with :meth:`count` instead of once per page, and may pass that
+        count as ``total`` so a rare match is fetched by one scan, not an index walk.
+        """
+        q = parse(UserQuery, query)
+        actor.require_moderator()
+        if q.include_deleted:
+            actor.require_admin()
+        with self.db.read() as s:
+            return list_rows(s, q, self.db.dialect, total)
+
+    def count(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> int:
+        """How many users match the filters of ``query`` (page, cursor and sort ignored)."""
+        q = parse(UserQuery, query)
+        actor.require_moderator()
+        if q.include_deleted:
+            actor.require_admin()
+        with self.db.read() as s:
+            return count_users(s, q)
 
     # ---- create ------------------------------------------------------------
 

@@ -1,0 +1,49 @@
+"""UserService.list_rows / count / user_status: paging without a COUNT per page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from usermgmt.core.schemas import user_status
+
+
+def _make(services, operator, ctx, n):
+    for i in range(n):
+        services.users.create(
+            operator, ctx, {"email": f"u{i:02d}@example.com", "username": f"user{i:02d}"}
+        )
+
+
+def test_list_rows_pages_with_cursor_and_offset(services, operator, ctx):
+    _make(services, operator, ctx, 7)
+    first = services.users.list_rows(operator, {"limit": 3, "sort": "email"})
+    assert [u.username for u in first.data] == ["user00", "user01", "user02"]
+    second = services.users.list_rows(
+        operator, {"limit": 3, "sort": "email", "cursor": first.next_cursor}
+    )
+    by_offset = services.users.list_rows(operator, {"limit": 3, "sort": "email", "page": 2})
+    assert [u.email for u in second.data] == [u.email for u in by_offset.data]
+    assert second.data[0].email == "u03@example.com"
+    last = services.users.list_rows(operator, {"limit": 3, "sort": "email", "page": 3})
+    assert [u.email for u in last.data] == ["u06@example.com"]
+    assert last.next_cursor is None
+
+
+def test_count_matches_list_total(services, operator, ctx):
+    _make(services, operator, ctx, 5)
+    assert services.users.count(operator, {"search": "user0"}) == 5
+    assert services.users.count(operator, {"search": "u03@"}) == 1
+    page = services.users.list(operator, {"search": "user0", "limit": 2})
+    assert page.meta.total == services.users.count(operator, {"search": "user0", "limit": 2})
+
+
+def test_user_status_follows_the_model_rule(services, operator, ctx):
+    user = services.users.create(operator, ctx, {"email": "s@example.com"})
+    assert user_status(user) == "unverified"
+    locked = services.users.lock(operator, ctx, str(user.id), minutes=5)
+    assert user_status(locked) == "locked"
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert user_status(locked, later) == "unverified"
+    services.users.delete(operator, ctx, str(user.id))
+    deleted = services.users.get(operator, str(user.id), include_deleted=True)
+    assert user_status(deleted) == "deleted"

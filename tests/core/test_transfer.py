@@ -1,0 +1,138 @@
+"""Import and export through the core."""
+
+import bcrypt
+import pytest
+
+from usermgmt.core import errors
+
+from .helpers import STRONG, login
+
+
+def _rows(*records):
+    return list(enumerate(records, start=2))
+
+
+def test_import_creates_users_keeps_hashes_and_hashes_plaintext(services, operator, ctx):
+    existing_hash = bcrypt.hashpw(b"Imp0rted-Secret", bcrypt.gensalt(4)).decode()
+    report = services.transfer.import_users(
+        operator,
+        ctx,
+        _rows(
+            {
+                "email": "a@example.com",
+                "username": "ada",
+                "roles": "user;moderator",
+                "password_hash": existing_hash,
+            },
+            {"email": "b@example.com", "first_name": "B", "password": STRONG},
+            {"email": "c@example.com", "roles": ["admin"]},
+        ),
+    )
+    assert report.committed and report.created == 3 and not report.errors
+    assert login(services, ctx, "a@example.com", "Imp0rted-Secret").user.roles == [
+        "moderator",
+        "user",
+    ]
+    login(services, ctx, "b@example.com")
+    assert services.users.find(operator, "c@example.com").roles == ["admin"]
+    assert services.audit.query(operator, {"action": "user.imported"}).data[0].changes
+    assert services.audit.verify(operator).ok
+
+
+def test_bad_rows_are_reported_and_nothing_written_by_default(services, operator, ctx):
+    report = services.transfer.import_users(
+        operator,
+        ctx,
+        _rows(
+            {"email": "ok@example.com"},
+            {"email": "broken"},
+            {"email": "ok@example.com"},
+            {"email": "p@example.com", "password": "weak"},
+            {"email": "h@example.com", "password_hash": "plaintext"},
+            {"email": "r@example.com", "roles": "emperor"},
+            {"email": "x@example.com", "colour": "blue"},
+        ),
+    )
+    assert not report.committed
+    assert [e.line for e in report.errors] == [3, 4, 5, 6, 7, 8]
+    assert "appears twice" in report.errors[1].reason
+    assert services.users.list(operator).meta.total == 0
+    assert services.audit.query(operator).data == []
+
+
+def test_on_conflict_skip_and_update(services, operator, ctx):
+    services.users.create(operator, ctx, {"email": "a@example.com", "first_name": "Old"})
+    rows = _rows({"email": "a@example.com", "first_name": "New"}, {"email": "b@example.com"})
+    failed = services.transfer.import_users(operator, ctx, rows)
+    assert not failed.committed and "already exists" in failed.errors[0].reason
+    skipped = services.transfer.import_users(operator, ctx, rows, on_conflict="skip")
+    assert (skipped.created, skipped.skipped, skipped.committed) == (1, 1, True)
+    assert services.users.find(operator, "a@example.com").first_name == "Old"
+    updated = services.transfer.import_users(operator, ctx, rows, on_conflict="update")
+    assert (updated.updated, updated.skipped) == (1, 1)
+    assert services.users.find(operator, "a@example.com").first_name == "New"
+
+
+def test_dry_run_writes_nothing(services, operator, ctx):
+    report = services.transfer.import_users(
+        operator, ctx, _rows({"email": "a@example.com"}), dry_run=True
+    )
+    assert report.created == 1 and not report.committed
+    assert services.users.list(operator).meta.total == 0
+
+
+def test_interrupt_commits_nothing(services, operator, ctx):
+    def rows():
+        yield 2, {"email": "a@example.com"}
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        services.transfer.import_users(operator, ctx, rows())
+    assert services.users.list(operator).meta.total == 0
+
+
+def test_export_round_trip(services, operator, ctx):
+    services.transfer.import_users(
+        operator,
+        ctx,
+        _rows(
+            {
+                "email": "a@example.com",
+                "username": "ada",
+                "first_name": "A",
+                "roles": "moderator",
+                "password": STRONG,
+            },
+            {"email": "b@example.com", "last_name": "B", "is_active": False},
+        ),
+    )
+    gone = services.users.create(operator, ctx, {"email": "gone@example.com"})
+    services.users.delete(operator, ctx, str(gone.id))
+    exported = list(services.transfer.export_users(operator))
+    assert sorted(r["email"] for r in exported) == ["a@example.com", "b@example.com"]
+    assert "password_hash" not in exported[0]
+    with_hashes = list(
+        services.transfer.export_users(operator, include_deleted=True, include_password_hash=True)
+    )
+    by_email = {r["email"]: r for r in with_hashes}
+    assert len(by_email) == 3 and by_email["a@example.com"]["password_hash"].startswith("$2b$")
+    # What export wrote, import reads back: nothing changes.
+    rows = [(i + 2, by_email[e]) for i, e in enumerate(["a@example.com", "b@example.com"])]
+    report = services.transfer.import_users(operator, ctx, rows, on_conflict="update")
+    assert report.committed and not report.errors and report.updated == 0
+    assert report.skipped == 2
+
+
+def test_export_streams_in_batches(services, operator, ctx):
+    services.transfer.import_users(
+        operator, ctx, _rows(*({"email": f"u{i}@example.com"} for i in range(25)))
+    )
+    emails = [r["email"] for r in services.transfer.export_users(operator, batch=4)]
+    assert len(emails) == 25 and len(set(emails)) == 25
+
+
+def test_import_requires_admin(services, ctx):
+    from usermgmt.core.context import Actor
+
+    with pytest.raises(errors.PermissionDenied):
+        services.transfer.import_users(Actor.anonymous(), ctx, [])

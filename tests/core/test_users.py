@@ -1,0 +1,362 @@
+"""Users and roles through the core services, on both databases."""
+
+import pytest
+
+from usermgmt.core import errors
+
+from .helpers import STRONG, actor_of, login, make_user
+
+
+def test_create_normalises_and_hides_secrets(services, operator, ctx):
+    user = make_user(services, operator, ctx, "Ada.Lovelace@Example.COM", username="Ada_L")
+    assert user.email == "ada.lovelace@example.com"
+    assert user.username == "ada_l"
+    assert user.roles == ["user"]
+    dumped = user.model_dump_json()
+    assert "password" not in dumped and STRONG not in dumped
+
+
+@pytest.mark.parametrize("variant", ["ADA@example.com", "ada@EXAMPLE.com"])
+def test_email_unique_case_insensitively(services, operator, ctx, variant):
+    make_user(services, operator, ctx, "ada@example.com")
+    with pytest.raises(errors.EmailExists):
+        make_user(services, operator, ctx, variant)
+
+
+def test_username_unique_case_insensitively(services, operator, ctx):
+    make_user(services, operator, ctx, "a@example.com", username="ada")
+    with pytest.raises(errors.UsernameExists):
+        make_user(services, operator, ctx, "b@example.com", username="ADA")
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "x@example.com", "username": "ab"}, "username"),
+        ({"email": "x@example.com", "username": "bad name!"}, "username"),
+        ({"email": "x@example.com", "first_name": "x" * 101}, "first_name"),
+        ({"email": "x@example.com", "password": "short1A"}, "password"),
+        ({"email": "x@example.com", "password": "nouppercase123"}, "password"),
+        ({"email": "x@example.com", "password": "Password1"}, "password"),
+        ({"email": "x@example.com", "password": "A1" + "é" * 40}, "password"),
+        ({"email": "x@example.com", "roles": ["emperor"]}, "roles.0"),
+        ({"email": "x@example.com", "password_hash": "$2b$"}, "password_hash"),
+    ],
+)
+def test_create_validation(services, operator, ctx, data, field):
+    with pytest.raises(errors.ValidationError) as info:
+        services.users.create(operator, ctx, data)
+    assert field in info.value.field_errors
+    assert "é" * 40 not in str(info.value)
+
+
+def test_password_over_72_bytes_names_the_limit(services, operator, ctx):
+    with pytest.raises(errors.ValidationError, match="72 bytes"):
+        services.users.create(operator, ctx, {"email": "x@example.com", "password": "Aa1" * 30})
+
+
+def test_invited_user_without_password_gets_invitation(services, operator, ctx):
+    from sqlalchemy import select
+
+    from usermgmt.core.models import MailMessage
+
+    user = services.users.create(operator, ctx, {"email": "new@example.com"})
+    with services.db.read() as s:
+        mails = s.execute(select(MailMessage).where(MailMessage.user_id == user.id)).scalars()
+        assert [m.template for m in mails] == ["invitation"]
+    with pytest.raises(errors.InvalidCredentials):
+        login(services, ctx, "new@example.com")
+
+
+def test_find_by_id_email_or_username(services, operator, ctx):
+    user = make_user(services, operator, ctx, "ada@example.com", username="ada")
+    for ref in (str(user.id), "ADA@example.com", "ada"):
+        assert services.users.find(operator, ref).id == user.id
+    with pytest.raises(errors.NotFound):
+        services.users.find(operator, "nobody")
+    with pytest.raises(errors.NotFound):
+        services.users.get(operator, "not-a-uuid")
+
+
+def test_ensure_is_idempotent(services, operator, ctx):
+    spec = {"email": "bot@example.com", "first_name": "Bot", "roles": ["user"]}
+    assert services.users.ensure(operator, ctx, spec)[0] == "created"
+    assert services.users.ensure(operator, ctx, spec)[0] == "unchanged"
+    outcome, user = services.users.ensure(operator, ctx, {**spec, "roles": ["moderator"]})
+    assert outcome == "updated" and user.roles == ["moderator"]
+    # Fields not given are left alone.
+    outcome, user = services.users.ensure(operator, ctx, {"email": "bot@example.com"})
+    assert outcome == "unchanged" and user.first_name == "Bot"
+
+
+def test_self_service_cannot_mass_assign(services, operator, ctx):
+    make_user(services, operator, ctx, "ada@example.com")
+    me = actor_of(services, login(services, ctx, "ada@example.com"))
+    for field, value in [("is_active", False), ("email_verified", True), ("roles", ["admin"])]:
+        with pytest.raises(errors.ValidationError) as info:
+            services.users.update(me, ctx, str(me.user_id), {field: value})
+        assert field in info.value.field_errors
+    updated = services.users.update(
+        me, ctx, str(me.user_id), {"first_name": "Ada", "profile": {"bio": "Analyst"}}
+    )
+    assert updated.first_name == "Ada" and updated.profile.bio == "Analyst"
+
+
+def test_permission_matrix(services, operator, ctx):
+    plain = make_user(services, operator, ctx, "user@example.com")
+    other = make_user(services, operator, ctx, "other@example.com")
+    admin = make_user(services, operator, ctx, "admin@example.com", roles=["admin"])
+    make_user(services, operator, ctx, "mod@example.com", roles=["moderator"])
+    user = actor_of(services, login(services, ctx, "user@example.com"))
+    mod = actor_of(services, login(services, ctx, "mod@example.com"))
+
+    assert services.users.get(user, str(plain.id)).id == plain.id
+    with pytest.raises(errors.PermissionDenied):
+        services.users.get(user, str(other.id))
+    with pytest.raises(errors.PermissionDenied):
+        services.users.list(user)
+    assert services.users.list(mod).meta.total == 4
+    assert services.users.update(mod, ctx, str(other.id), {"first_name": "O"}).first_name == "O"
+    with pytest.raises(errors.PermissionDenied):
+        services.users.update(mod, ctx, str(admin.id), {"first_name": "A"})
+    with pytest.raises(errors.PermissionDenied):
+        services.users.delete(mod, ctx, str(other.id))
+    with pytest.raises(errors.PermissionDenied):
+        services.roles.grant(mod, ctx, str(other.id), "admin")
+    with pytest.raises(errors.PermissionDenied):
+        services.users.list(mod, {"include_deleted": True})
+
+
+def test_nobody_changes_their_own_roles(services, operator, ctx):
+    make_user(services, operator, ctx, "a1@example.com", roles=["admin"])
+    make_user(services, operator, ctx, "a2@example.com", roles=["admin"])
+    me = actor_of(services, login(services, ctx, "a1@example.com"))
+    with pytest.raises(errors.PermissionDenied):
+        services.roles.revoke(me, ctx, str(me.user_id), "admin")
+
+
+def test_last_active_admin_is_protected(services, operator, ctx):
+    admin = make_user(services, operator, ctx, "admin@example.com", roles=["admin"])
+    uid = str(admin.id)
+    with pytest.raises(errors.Conflict):
+        services.roles.revoke(operator, ctx, uid, "admin")
+    with pytest.raises(errors.Conflict):
+        services.users.update(operator, ctx, uid, {"is_active": False})
+    with pytest.raises(errors.Conflict):
+        services.users.delete(operator, ctx, uid)
+    second = make_user(services, operator, ctx, "second@example.com", roles=["admin"])
+    services.roles.revoke(operator, ctx, uid, "admin")
+    assert services.users.get(operator, uid).roles == []
+    with pytest.raises(errors.Conflict):
+        services.users.delete(operator, ctx, str(second.id))
+
+
+def test_soft_delete_and_restore(services, operator, ctx):
+    user = make_user(services, operator, ctx, "ada@example.com")
+    result = login(services, ctx, "ada@example.com")
+    services.users.delete(operator, ctx, str(user.id))
+    with pytest.raises(errors.NotFound):
+        services.users.get(operator, str(user.id))
+    with pytest.raises(errors.AuthenticationError):
+        services.auth.authenticate_token(result.tokens.access_token)
+    with pytest.raises(errors.AccountDisabled):
+        login(services, ctx, "ada@example.com")
+    with pytest.raises(errors.EmailExists):  # the email stays taken while restorable
+        make_user(services, operator, ctx, "ada@example.com")
+    deleted = services.users.get(operator, str(user.id), include_deleted=True)
+    assert deleted.deleted_at is not None
+    assert services.users.list(operator, {"include_deleted": True}).meta.total == 1
+    assert services.users.list(operator).meta.total == 0
+    restored = services.users.restore(operator, ctx, str(user.id))
+    assert restored.deleted_at is None
+    with pytest.raises(errors.Conflict):
+        services.users.restore(operator, ctx, str(user.id))
+
+
+def test_lock_and_unlock(services, operator, ctx):
+    user = make_user(services, operator, ctx, "ada@example.com")
+    session = login(services, ctx, "ada@example.com")
+    locked = services.users.lock(operator, ctx, str(user.id), minutes=30)
+    assert locked.locked_until is not None
+    with pytest.raises(errors.AuthenticationError):
+        services.auth.authenticate_token(session.tokens.access_token)
+    with pytest.raises(errors.AccountLocked):
+        login(services, ctx, "ada@example.com")
+    assert services.users.list(operator, {"status": "locked"}).meta.total == 1
+    services.users.unlock(operator, ctx, str(user.id))
+    assert login(services, ctx, "ada@example.com").user.id == user.id
+
+
+def test_email_change_unverifies_and_notifies_old_address(services, operator, ctx):
+    from sqlalchemy import select
+
+    from usermgmt.core.models import MailMessage
+
+    user = make_user(services, operator, ctx, "old@example.com", email_verified=True)
+    changed = services.users.update(operator, ctx, str(user.id), {"email": "New@Example.com"})
+    assert changed.email == "new@example.com" and changed.email_verified is False
+    with services.db.read() as s:
+        sent = {(m.template, m.to_addr) for m in s.execute(select(MailMessage)).scalars()}
+    assert ("email_changed", "old@example.com") in sent
+    assert ("verify_email", "new@example.com") in sent
+
+
+def test_replace_clears_omitted_fields(services, operator, ctx):
+    user = make_user(services, operator, ctx, "ada@example.com", first_name="Ada", last_name="L")
+    replaced = services.users.replace(
+        operator, ctx, str(user.id), {"email": "ada@example.com", "first_name": "Augusta"}
+    )
+    assert replaced.first_name == "Augusta" and replaced.last_name is None
+
+
+def _seed_people(services, operator, ctx):
+    people = [
+        ("smith.john@example.com", "jsmith", "John", "Smith", ["user"]),
+        ("jane@example.com", "jane", "Jane", "Goldsmith", ["moderator"]),
+        ("bob@example.com", "bob_1", "Bob", "Jones", ["user"]),
+        ("alice@example.com", "alice", "Alice", "Liddell", ["admin"]),
+        ("percent@example.com", "pct_50", "Fifty", "Percent%", ["user"]),
+    ]
+    made = []
+    for email, username, first, last, roles in people:
+        made.append(
+            make_user(
+                services,
+                operator,
+                ctx,
+                email,
+                roles=roles,
+                username=username,
+                first_name=first,
+                last_name=last,
+            )
+        )
+    return made
+
+
+def test_list_search_filters_and_sorts(services, operator, ctx):
+    made = _seed_people(services, operator, ctx)
+    emails = lambda page: [u.email for u in page.data]  # noqa: E731
+    assert set(emails(services.users.list(operator, {"search": "SMITH"}))) == {
+        "smith.john@example.com",
+        "jane@example.com",
+    }
+    assert emails(services.users.list(operator, {"search": "%"})) == ["percent@example.com"]
+    assert emails(services.users.list(operator, {"search": "_1"})) == ["bob@example.com"]
+    assert emails(services.users.list(operator, {"role": "admin"})) == ["alice@example.com"]
+    by_email = emails(services.users.list(operator, {"sort": "email"}))
+    assert by_email == sorted(by_email)
+    assert emails(services.users.list(operator, {"sort": "-email"})) == by_email[::-1]
+    newest_first = emails(services.users.list(operator))
+    assert newest_first == [u.email for u in reversed(made)]
+    services.users.update(operator, ctx, str(made[2].id), {"is_active": False})
+    assert emails(services.users.list(operator, {"status": "inactive"})) == ["bob@example.com"]
+    assert services.users.list(operator, {"status": "unverified"}).meta.total == 5
+    with pytest.raises(errors.ValidationError):
+        services.users.list(operator, {"sort": "password_hash"})
+    with pytest.raises(errors.ValidationError):
+        services.users.list(operator, {"limit": 101})
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "email", "-username", "last_login_at"])
+def test_keyset_cursor_walks_every_row_once(services, operator, ctx, sort):
+    _seed_people(services, operator, ctx)
+    login(services, ctx, "bob@example.com")
+    login(services, ctx, "jane@example.com")
+    expected = [u.id for u in services.users.list(operator, {"sort": sort, "limit": 100}).data]
+    seen, cursor = [], None
+    while True:
+        page = services.users.list(operator, {"sort": sort, "limit": 2, "cursor": cursor})
+        assert page.meta.total == 5 and page.meta.total_pages == 3
+        seen += [u.id for u in page.data]
+        cursor = page.meta.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    offset_pages = [
+        u.id
+        for p in (1, 2, 3)
+        for u in services.users.list(operator, {"sort": sort, "limit": 2, "page": p}).data
+    ]
+    assert offset_pages == expected
+
+
+def test_bad_cursor_is_a_validation_error(services, operator, ctx):
+    with pytest.raises(errors.ValidationError):
+        services.users.list(operator, {"cursor": "garbage!"})
+    _seed_people(services, operator, ctx)
+    cursor = services.users.list(operator, {"limit": 1}).meta.next_cursor
+    with pytest.raises(errors.ValidationError):
+        services.users.list(operator, {"limit": 1, "cursor": cursor, "sort": "email"})
+
+
+def test_roles_grant_revoke_set_and_list(services, operator, ctx):
+    user = make_user(services, operator, ctx, "ada@example.com")
+    uid = str(user.id)
+    assert services.roles.grant(operator, ctx, uid, "Moderator").roles == ["moderator", "user"]
+    assert services.roles.revoke(operator, ctx, uid, "user").roles == ["moderator"]
+    assert services.roles.set(operator, ctx, uid, ["admin", "user"]).roles == ["admin", "user"]
+    with pytest.raises(errors.ValidationError):
+        services.roles.grant(operator, ctx, uid, "emperor")
+    assert [r.name for r in services.roles.list(operator)] == ["admin", "moderator", "user"]
+
+
+def test_role_change_takes_effect_on_next_request(services, operator, ctx):
+    user = make_user(services, operator, ctx, "ada@example.com", roles=["moderator"])
+    result = login(services, ctx, "ada@example.com")
+    assert "moderator" in actor_of(services, result).roles
+    services.roles.revoke(operator, ctx, str(user.id), "moderator")
+    assert actor_of(services, result).roles == frozenset()
+    services.users.update(operator, ctx, str(user.id), {"is_active": False})
+    with pytest.raises(errors.AuthenticationError):
+        actor_of(services, result)
+
+
+def test_trigger_kept_counts_match_real_counts(services, operator, ctx):
+    from sqlalchemy import func, insert, select
+
+    from usermgmt.core.models import User, UserCounts
+
+    made = [make_user(services, operator, ctx, f"u{i}@example.com") for i in range(4)]
+    services.users.delete(operator, ctx, str(made[0].id))
+    services.users.delete(operator, ctx, str(made[1].id))
+    services.users.restore(operator, ctx, str(made[1].id))
+    services.transfer.import_users(
+        operator, ctx, [(2, {"email": "i1@example.com"}), (3, {"email": "i2@example.com"})]
+    )
+    with services.db.write() as s:  # a bulk insert outside the services is counted too
+        s.execute(insert(User), [{"email": "raw@example.com", "search_text": "raw"}])
+    with services.db.read() as s:
+        counts = s.get(UserCounts, 1)
+        live = s.execute(
+            select(func.count()).select_from(User).where(User.deleted_at.is_(None))
+        ).scalar_one()
+    assert (counts.live, counts.deleted) == (live, 1) == (6, 1)
+    assert services.users.list(operator).meta.total == 6
+    assert services.users.list(operator, {"include_deleted": True}).meta.total == 7
+
+
+@pytest.mark.parametrize("sort", ["-created_at", "email", "last_login_at"])
+def test_rare_match_plan_returns_the_same_pages(services, operator, ctx, monkeypatch, sort):
+    from usermgmt.core.services import user_queries
+
+    _seed_people(services, operator, ctx)
+    login(services, ctx, "jane@example.com")
+
+    def walk(query):
+        pages, cursor = [], None
+        while True:
+            page = services.users.list(operator, {**query, "cursor": cursor})
+            pages.append([u.id for u in page.data])
+            cursor = page.meta.next_cursor
+            if cursor is None:
+                return pages, page.meta.total
+
+    query = {"search": "smith", "limit": 1, "sort": sort}
+    monkeypatch.setattr(user_queries, "WALK_LIMIT", 10**9)
+    walked = walk(query)
+    monkeypatch.setattr(user_queries, "WALK_LIMIT", 0)
+    gathered = walk(query)
+    assert walked == gathered and gathered[1] == 2
+    assert services.users.list(operator, {"search": "no-such-text"}).data == []

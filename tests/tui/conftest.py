@@ -1,0 +1,41 @@
+"""Fixtures for the console's tests: an app over the real core (both databases)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pgserver
+import pytest
+from tui_helpers import RestartableCluster
+
+from usermgmt.core.context import Actor
+from usermgmt.tui.app import UserMgmtApp
+
+
+@pytest.fixture
+def tui_actor() -> Actor:
+    """The actor the app under test acts as (os user 'tester')."""
+    return Actor.operator("tui", "tester")
+
+
+@pytest.fixture
+def make_app(services) -> Callable[..., UserMgmtApp]:
+    def make(svc=None, **kwargs) -> UserMgmtApp:
+        kwargs.setdefault("os_user", "tester")
+        kwargs.setdefault("retry_delays", (0.05,))
+        kwargs.setdefault("search_debounce", 0.01)
+        return UserMgmtApp(svc or services, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def restartable_pg():
+    """A dedicated cluster for the database-goes-away test (the shared one must stay up)."""
+    if pgserver.external_admin_url() or pgserver.find_pg_bin() is None:
+        pytest.skip("needs local PostgreSQL server binaries to stop and start a cluster")
+    cluster = RestartableCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,0 +1,104 @@
+"""Helpers for the console's tests (a module of its own: ``conftest`` is not importable
+by name when every test directory has one)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pgserver
+
+from usermgmt.core.context import Actor, RequestContext
+
+SIZE = (120, 36)
+
+
+def seed_users(services, n: int, *, prefix: str = "user") -> list:
+    """``n`` users through the core (bcrypt rounds are 4 in tests; no passwords here)."""
+    op, ctx = Actor.operator("cli", "seed"), RequestContext(request_id="seed")
+    return [
+        services.users.create(
+            op,
+            ctx,
+            {
+                "email": f"{prefix}{i:03d}@example.com",
+                "username": f"{prefix}{i:03d}",
+                "first_name": prefix.title(),
+                "last_name": f"N{i:03d}",
+            },
+        )
+        for i in range(n)
+    ]
+
+
+async def settle(pilot, rounds: int = 200) -> None:
+    """Let workers finish and their results reach the UI (bounded; never a fixed sleep)."""
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in app.workers):
+                return
+    raise AssertionError("workers did not settle")
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], what: str, rounds: int = 400) -> None:
+    """Pump the app until ``predicate()`` holds (bounded number of short pauses)."""
+    for _ in range(rounds):
+        if predicate():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def text_of(widget) -> str:
+    """The plain text a Static / Label shows."""
+    content = widget.content
+    return content.plain if hasattr(content, "plain") else str(content)
+
+
+def toasts(app, severity: str | None = None) -> list[str]:
+    """Messages of the notifications shown so far (optionally of one severity)."""
+    return [n.message for n in app._notifications if severity in (None, n.severity)]
+
+
+FIXED_NOW = datetime(2025, 3, 17, 9, 30, tzinfo=UTC)
+
+
+class RestartableCluster(pgserver.PostgresCluster):
+    """A PostgresCluster that can be stopped and started again on the same data dir and port.
+
+    tests/pgserver.py deletes the data dir on stop(); here ``pause()`` only stops
+    the server and ``resume()`` starts it again where it was, which is what an
+    operator sees when the database restarts.
+    """
+
+    def pause(self) -> None:
+        assert self.base_dir is not None and self._process is not None
+        process, self._process = self._process, None
+        subprocess.run(
+            self._argv("pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w"),
+            **self._subprocess_kwargs(self.base_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+        process.wait(timeout=30)
+
+    def resume(self) -> None:
+        assert self.base_dir is not None and self.port is not None
+        settings = {**pgserver.SERVER_SETTINGS, "unix_socket_directories": self.base_dir}
+        options = [f"--{key}={value}" for key, value in settings.items()]
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                self._argv("postgres", "-D", self.data_dir, "-p", self.port, *options),
+                **self._subprocess_kwargs(self.base_dir),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if not self._wait_until_accepting():
+            raise pgserver.PostgresStartError(self._log_tail())

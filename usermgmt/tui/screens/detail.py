@@ -1,0 +1,219 @@
+"""One user: profile, roles, live sessions and their recent audit events; every action."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from usermgmt.core.errors import DomainError, NotFound
+from usermgmt.core.schemas import AuditEventOut, SessionOut, UserOut
+from usermgmt.tui import formatting as fmt
+from usermgmt.tui.app import DatabaseBack
+from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
+from usermgmt.tui.widgets.bars import StatusLine, TopBar
+
+if TYPE_CHECKING:
+    from usermgmt.tui.app import UserMgmtApp
+
+RECENT_EVENTS = 20
+STATUS_COLOR = {
+    "good": "$text-success",
+    "warn": "$text-warning",
+    "bad": "$text-error",
+    "muted": "$text-muted",
+}
+
+
+@dataclass(frozen=True)
+class Detail:
+    user: UserOut
+    sessions: list[SessionOut]
+    events: list[AuditEventOut]
+
+
+class DetailScreen(UserActions, Screen[bool]):
+    """Dismisses with True if anything was changed here (the list then reloads)."""
+
+    HELP_TITLE = "User detail"
+    AUTO_FOCUS = "#events"
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        *(b for b in USER_ACTION_BINDINGS if b.action != "new_user"),
+        Binding("a", "audit", "All events"),
+        Binding("ctrl+r,f5", "refresh", "Refresh", show=False),
+    ]
+
+    app: UserMgmtApp
+
+    def __init__(self, user: UserOut) -> None:
+        super().__init__()
+        self.user = user
+        self.detail: Detail | None = None
+        self.changed = False
+
+    def compose(self) -> ComposeResult:
+        yield TopBar("User")
+        yield Static("", id="detail-title")
+        with Horizontal(id="detail-top"):
+            yield Static("", id="profile", classes="box")
+            with Vertical(id="detail-side"):
+                yield Static("", id="roles", classes="box")
+                sessions = DataTable(id="sessions", classes="box", cursor_type="row")
+                sessions.border_title = "Sessions"
+                yield sessions
+        events = DataTable(id="events", classes="box", cursor_type="row")
+        events.border_title = "Recent audit events"
+        yield events
+        yield StatusLine(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#profile", Static).border_title = "Profile"
+        self.query_one("#roles", Static).border_title = "Roles"
+        sessions = self.query_one("#sessions", DataTable)
+        sessions.add_columns("Started", "Last used", "Expires", "IP", "Client")
+        events = self.query_one("#events", DataTable)
+        events.add_column("When", width=19)
+        events.add_column("Action", width=20)
+        events.add_column("By", width=24)
+        events.add_column("Changes", width=70)
+        self.show_user(self.user)
+        events.focus()
+        self.load()
+
+    # ---- data ------------------------------------------------------------------------
+
+    def load(self) -> None:
+        app, uid = self.app, str(self.user.id)
+
+        def job() -> Detail:
+            services = app.services
+            user = services.users.get(app.actor, uid, include_deleted=True)
+            sessions = services.sessions.list(app.actor, uid)
+            events = services.audit.query(app.actor, {"target_id": uid, "limit": RECENT_EVENTS})
+            return Detail(user, sessions, events.data)
+
+        self.query_one("#status-line", StatusLine).update("loading…")
+        app.run_core(self, job, self.show_detail, failed=self._failed, group="detail")
+
+    def _failed(self, exc: DomainError) -> bool:
+        self.query_one("#status-line", StatusLine).update("")
+        if isinstance(exc, NotFound):
+            self.app.notify(f"{self.user.email} no longer exists.", severity="warning")
+            self.dismiss(True)
+            return True
+        return False
+
+    def show_detail(self, detail: Detail) -> None:
+        self.detail = detail
+        self.show_user(detail.user)
+        now = self.app.now()
+        sessions = self.query_one("#sessions", DataTable)
+        sessions.clear()
+        for s in detail.sessions:
+            sessions.add_row(
+                fmt.ago(s.created_at, now),
+                fmt.ago(s.last_used_at, now),
+                fmt.ago(s.expires_at, now),
+                s.ip or "—",
+                s.user_agent or "—",
+            )
+        sessions.border_title = f"Sessions ({len(detail.sessions)} live)"
+        events = self.query_one("#events", DataTable)
+        events.clear()
+        for e in detail.events:
+            events.add_row(
+                fmt.stamp(e.at), e.action, e.actor_label, fmt.summarize_changes(e.changes)
+            )
+        events.border_title = f"Recent audit events ({len(detail.events)} newest)"
+        self.query_one("#status-line", StatusLine).update(
+            f"id {detail.user.id}  ·  updated {fmt.stamp_ago(detail.user.updated_at, now)}"
+        )
+
+    def show_user(self, user: UserOut) -> None:
+        self.user = user
+        now = self.app.now()
+        word = fmt.status(user, now)
+        color = STATUS_COLOR[fmt.STATUS_STYLE[word]]
+        title = f"[b]{escape(user.email)}[/b]  [{color}]{word}[/]  {escape(fmt.full_name(user))}"
+        self.query_one("#detail-title", Static).update(title)
+        p = user.profile
+        rows = [
+            ("Username", user.username or "—"),
+            ("First name", user.first_name or "—"),
+            ("Last name", user.last_name or "—"),
+            ("Status", word),
+            ("Active", "yes" if user.is_active else "no"),
+            ("Email verified", "yes" if user.email_verified else "no"),
+            ("Locked", fmt.lock_text(user, now)),
+            ("Last login", fmt.stamp_ago(user.last_login_at, now)),
+            ("Created", fmt.stamp_ago(user.created_at, now)),
+            ("Deleted", fmt.stamp_ago(user.deleted_at, now, never="no")),
+            ("Phone", p.phone or "—"),
+            ("Timezone", p.timezone),
+            ("Locale", p.locale),
+            ("Avatar", p.avatar_url or "—"),
+            ("Bio", p.bio or "—"),
+        ]
+        profile = Text()
+        for label, value in rows:
+            profile.append(f"{label:<15}", "dim")
+            profile.append(f"{value}\n")
+        profile.rstrip()
+        self.query_one("#profile", Static).update(profile)
+        self.query_one("#roles", Static).update("\n".join(user.roles) or "(none)")
+        self.refresh_bindings()
+
+    # ---- actions -------------------------------------------------------------------
+
+    def current_user(self) -> UserOut | None:
+        return self.user
+
+    def user_changed(self, user: UserOut | None) -> None:
+        self.changed = True
+        if user is not None:
+            self.show_user(user)
+        self.load()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.check_user_action(action)
+
+    def on_database_back(self, message: DatabaseBack) -> None:
+        self.load()
+
+    def action_back(self) -> None:
+        self.dismiss(self.changed)
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    def action_audit(self) -> None:
+        from usermgmt.tui.screens.audit import AuditScreen
+
+        self.app.push_screen(AuditScreen(target=self.user))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        from usermgmt.tui.screens.event import EventScreen
+
+        if event.data_table.id == "events" and self.detail is not None:
+            self.app.push_screen(EventScreen(self.detail.events[event.cursor_row]))
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        for binding in USER_ACTION_BINDINGS:
+            if binding.action != "new_user" and self.check_user_action(binding.action):
+                yield SystemCommand(
+                    f"{binding.description}: {self.user.email}",
+                    f"({binding.key})",
+                    getattr(self, f"action_{binding.action}"),
+                )
+        yield SystemCommand("All audit events of this user", "(a)", self.action_audit)
+        yield SystemCommand("Back to the users", "(escape)", self.action_back)

@@ -1,0 +1,103 @@
+"""`l` on an unlocked user: lock until unlocked, or for a number of minutes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from usermgmt.core.errors import DomainError, ValidationError
+from usermgmt.core.schemas import UserOut
+from usermgmt.tui.widgets.form import FormField
+
+if TYPE_CHECKING:
+    from usermgmt.tui.app import UserMgmtApp
+
+
+class LockScreen(ModalScreen[UserOut | None]):
+    BINDINGS = [
+        Binding("ctrl+s", "lock", "Lock"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    app: UserMgmtApp
+
+    def __init__(self, user: UserOut) -> None:
+        super().__init__()
+        self.user = user
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="lock-form"):
+            yield Label("Lock user?", classes="dialog-title")
+            yield Static(
+                f"{self.user.email} cannot sign in while locked, and is signed out everywhere now.",
+                classes="dialog-body",
+                markup=False,
+            )
+            yield FormField(
+                "Minutes (empty: until unlocked with l)",
+                Input(placeholder="until unlocked", id="minutes", type="integer"),
+                key="minutes",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Lock (ctrl+s)", id="lock", variant="error")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_lock()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "lock":
+            self.action_lock()
+        else:
+            self.dismiss(None)
+
+    def action_lock(self) -> None:
+        if self.busy:
+            return
+        field = self.query_one("#field-minutes", FormField)
+        field.set_error(None)
+        text = self.query_one("#minutes", Input).value.strip()
+        try:
+            minutes = int(text) if text else None
+        except ValueError:
+            field.set_error(["A whole number of minutes, or empty"])
+            return
+        self.busy = True
+        app, uid = self.app, str(self.user.id)
+
+        def done(user: UserOut) -> None:
+            how = f"for {minutes} minutes" if minutes else "until unlocked"
+            app.notify(f"Locked {user.email} {how}.")
+            self.dismiss(user)
+
+        app.run_core(
+            self,
+            lambda: app.services.users.lock(app.actor, app.request_context(), uid, minutes),
+            done,
+            failed=self._failed,
+            group="form",
+        )
+
+    def _failed(self, exc: DomainError) -> bool:
+        self.busy = False
+        if isinstance(exc, ValidationError):
+            self.query_one("#field-minutes", FormField).set_error(
+                [m for msgs in exc.field_errors.values() for m in msgs] or [exc.message]
+            )
+            self.query_one("#minutes", Input).focus()
+            return True
+        return False
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,129 @@
+"""`p`: set a password (typed twice, masked) or email a reset link instead."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from usermgmt.core.errors import DomainError, ValidationError
+from usermgmt.core.schemas import UserOut
+from usermgmt.tui.widgets.form import FormField
+
+if TYPE_CHECKING:
+    from usermgmt.tui.app import UserMgmtApp
+
+
+class PasswordScreen(ModalScreen[str | None]):
+    """Dismisses with what was done ("set" or "reset link sent"), or None."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "set_password", "Set password"),
+        Binding("ctrl+l", "send_link", "Send reset link"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    app: UserMgmtApp
+
+    def __init__(self, user: UserOut) -> None:
+        super().__init__()
+        self.user = user
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="password-form"):
+            yield Label(f"Password of {self.user.email}", classes="dialog-title")
+            yield Static(
+                "Setting a password signs the user out everywhere and emails them a notice. "
+                "Or send a reset link and let them choose one.",
+                classes="dialog-body",
+            )
+            yield FormField("New password", Input(password=True, id="new-password"), key="password")
+            yield FormField("Repeat it", Input(password=True, id="repeat-password"), key="repeat")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Set password (ctrl+s)", id="set", variant="primary")
+                yield Button("Send reset link (ctrl+l)", id="link")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#new-password", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "new-password":
+            self.query_one("#repeat-password", Input).focus()
+        else:
+            self.action_set_password()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "set":
+            self.action_set_password()
+        elif event.button.id == "link":
+            self.action_send_link()
+        else:
+            self.dismiss(None)
+
+    def _fields(self) -> tuple[FormField, FormField]:
+        return self.query_one("#field-password", FormField), self.query_one(
+            "#field-repeat", FormField
+        )
+
+    def action_set_password(self) -> None:
+        if self.busy:
+            return
+        new_field, repeat_field = self._fields()
+        new_field.set_error(None)
+        repeat_field.set_error(None)
+        password = self.query_one("#new-password", Input).value
+        if not password:
+            new_field.set_error(["Type the new password, or send a reset link instead"])
+            return
+        if password != self.query_one("#repeat-password", Input).value:
+            repeat_field.set_error(["The two passwords differ"])
+            self.query_one("#repeat-password", Input).focus()
+            return
+        self.busy = True
+        app, uid = self.app, str(self.user.id)
+        app.run_core(
+            self,
+            lambda: app.services.users.set_password(
+                app.actor, app.request_context(), uid, password
+            ),
+            lambda _none: self._finish(f"Password of {self.user.email} set; sessions revoked."),
+            failed=self._failed,
+            group="form",
+        )
+
+    def action_send_link(self) -> None:
+        if self.busy:
+            return
+        self.busy = True
+        app, uid = self.app, str(self.user.id)
+        app.run_core(
+            self,
+            lambda: app.services.users.send_reset_link(app.actor, app.request_context(), uid),
+            lambda _none: self._finish(f"Reset link sent to {self.user.email}."),
+            failed=self._failed,
+            group="form",
+        )
+
+    def _finish(self, message: str) -> None:
+        self.app.notify(message)
+        self.dismiss(message)
+
+    def _failed(self, exc: DomainError) -> bool:
+        self.busy = False
+        if isinstance(exc, ValidationError):
+            messages = [m for msgs in exc.field_errors.values() for m in msgs] or [exc.message]
+            self._fields()[0].set_error(messages)
+            self.query_one("#new-password", Input).focus()
+            return True
+        return False
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

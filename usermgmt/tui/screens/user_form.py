@@ -1,0 +1,261 @@
+"""New user (`n`) and edit user (`e`): one form, validation messages under their fields.
+
+The form only collects what was typed; every rule (email format, username
+characters, password policy, uniqueness) is the core's, and its
+``ValidationError.field_errors`` land under the matching field. Editing sends
+only the fields that changed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Static
+
+from usermgmt.core.errors import DomainError, EmailExists, UsernameExists, ValidationError
+from usermgmt.core.schemas import ROLE_NAMES, UserOut
+from usermgmt.tui.widgets.form import FormField
+
+if TYPE_CHECKING:
+    from usermgmt.tui.app import UserMgmtApp
+
+# Input fields: (core field, label, placeholder)
+CREATE_FIELDS = [
+    ("email", "Email *", "alice@example.com"),
+    ("username", "Username", "3-50 of a-z 0-9 _ . -"),
+    ("first_name", "First name", ""),
+    ("last_name", "Last name", ""),
+]
+EDIT_PROFILE_FIELDS = [
+    ("profile.phone", "Phone", "+44 20 7946 0000"),
+    ("profile.timezone", "Timezone", "Europe/London"),
+    ("profile.locale", "Locale", "en_GB"),
+    ("profile.avatar_url", "Avatar URL", "https://…"),
+]
+
+
+def field_id(key: str) -> str:
+    return "in-" + key.replace(".", "-")
+
+
+class UserFormScreen(ModalScreen[UserOut | None]):
+    """Create when ``user`` is None, else edit that user."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    app: UserMgmtApp
+
+    def __init__(self, user: UserOut | None = None) -> None:
+        super().__init__()
+        self.user = user
+        self.saving = False
+        self._invite = False
+
+    @property
+    def creating(self) -> bool:
+        return self.user is None
+
+    # ---- layout -----------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        user = self.user
+        title = "New user" if user is None else f"Edit {user.email}"
+        with Vertical(classes="dialog -form", id="user-form"):
+            yield Label(title, classes="dialog-title")
+            with Grid(classes="form-grid"):
+                for key, label, placeholder in CREATE_FIELDS:
+                    value = "" if user is None else (getattr(user, key) or "")
+                    yield FormField(
+                        label,
+                        Input(value, placeholder=placeholder, id=field_id(key)),
+                        key=key,
+                    )
+                if user is None:
+                    yield FormField(
+                        "Password (empty: email an invitation)",
+                        Input(password=True, id=field_id("password")),
+                        key="password",
+                    )
+                    yield FormField(
+                        "Roles",
+                        Horizontal(
+                            *(
+                                Checkbox(r, r == "user", id=f"role-{r}", compact=True)
+                                for r in ROLE_NAMES
+                            ),
+                            classes="checks",
+                        ),
+                        key="roles",
+                    )
+                else:
+                    for key, label, placeholder in EDIT_PROFILE_FIELDS:
+                        value = getattr(user.profile, key.split(".", 1)[1]) or ""
+                        yield FormField(
+                            label,
+                            Input(value, placeholder=placeholder, id=field_id(key)),
+                            key=key,
+                        )
+                yield FormField(
+                    "Account",
+                    Horizontal(
+                        Checkbox(
+                            "Active",
+                            True if user is None else user.is_active,
+                            id="is_active",
+                            compact=True,
+                        ),
+                        Checkbox(
+                            "Email verified",
+                            False if user is None else user.email_verified,
+                            id="email_verified",
+                            compact=True,
+                        ),
+                        classes="checks",
+                    ),
+                    key="account",
+                )
+            yield Static("", id="form-error", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(
+                    "Create (ctrl+s)" if user is None else "Save (ctrl+s)",
+                    id="save",
+                    variant="primary",
+                )
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(f"#{field_id('email')}", Input).focus()
+
+    # ---- collecting ----------------------------------------------------------------
+
+    def _text(self, key: str) -> str:
+        return self.query_one(f"#{field_id(key)}", Input).value.strip()
+
+    def _checked(self, widget_id: str) -> bool:
+        return self.query_one(f"#{widget_id}", Checkbox).value
+
+    def collect(self) -> dict[str, Any]:
+        """What to send: for create, everything given; for edit, only what changed."""
+        if self.user is None:
+            data: dict[str, Any] = {"email": self._text("email")}
+            for key in ("username", "first_name", "last_name"):
+                if value := self._text(key):
+                    data[key] = value
+            password = self.query_one(f"#{field_id('password')}", Input).value
+            if password:
+                data["password"] = password
+            data["roles"] = [r for r in ROLE_NAMES if self._checked(f"role-{r}")]
+            data["is_active"] = self._checked("is_active")
+            data["email_verified"] = self._checked("email_verified")
+            return data
+        user = self.user
+        changes: dict[str, Any] = {}
+        for key in ("email", "username", "first_name", "last_name"):
+            value = self._text(key) or None
+            if value != (getattr(user, key) or None):
+                changes[key] = value
+        profile: dict[str, Any] = {}
+        for key, _label, _ph in EDIT_PROFILE_FIELDS:
+            name = key.split(".", 1)[1]
+            value = self._text(key) or None
+            if value != (getattr(user.profile, name) or None):
+                profile[name] = value
+        if profile:
+            changes["profile"] = profile
+        for key in ("is_active", "email_verified"):
+            if self._checked(key) != getattr(user, key):
+                changes[key] = self._checked(key)
+        return changes
+
+    # ---- saving ----------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        if self.saving:
+            return
+        data = self.collect()
+        self.clear_errors()
+        if self.user is not None and not data:
+            self.app.notify("Nothing changed.")
+            self.dismiss(None)
+            return
+        self.saving = True
+        self._invite = self.user is None and "password" not in data
+        self.query_one("#save", Button).disabled = True
+        app, user = self.app, self.user
+        if user is None:
+
+            def job() -> UserOut:
+                return app.services.users.create(app.actor, app.request_context(), data)
+        else:
+            uid = str(user.id)
+
+            def job() -> UserOut:
+                return app.services.users.update(app.actor, app.request_context(), uid, data)
+
+        app.run_core(self, job, self._saved, failed=self._failed, group="form")
+
+    def _saved(self, saved: UserOut) -> None:
+        if self.user is None:
+            how = " An invitation email is on its way." if self._invite else ""
+            self.app.notify(f"Created {saved.email}.{how}")
+        else:
+            self.app.notify(f"Saved {saved.email}.")
+        self.dismiss(saved)
+
+    def _failed(self, exc: DomainError) -> bool:
+        self.saving = False
+        self.query_one("#save", Button).disabled = False
+        if isinstance(exc, ValidationError):
+            self.show_errors(exc.field_errors or {"": [exc.message]})
+            return True
+        if isinstance(exc, EmailExists):
+            self.show_errors({"email": [exc.message]})
+        elif isinstance(exc, UsernameExists):
+            self.show_errors({"username": [exc.message]})
+        return False  # still a toast, by the error table
+
+    def clear_errors(self) -> None:
+        for field in self.query(FormField):
+            field.set_error(None)
+        self.query_one("#form-error", Static).update("")
+
+    def show_errors(self, field_errors: dict[str, list[str]]) -> None:
+        fields = {f.key: f for f in self.query(FormField)}
+        unplaced: list[str] = []
+        first: FormField | None = None
+        for key, messages in field_errors.items():
+            parts = key.split(".")
+            target = fields.get(key) or fields.get(".".join(parts[:2])) or fields.get(parts[0])
+            if target is None:
+                unplaced.extend(f"{key}: {m}" if key else m for m in messages)
+                continue
+            target.set_error(messages)
+            first = first or target
+        self.query_one("#form-error", Static).update("\n".join(unplaced))
+        if first is not None:
+            focusable = first.query(Input).first() if first.query(Input) else None
+            if focusable is not None:
+                focusable.focus()
+
+    # ---- buttons and keys -----------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,57 @@
+"""The bar at the top (where am I, which database, who am I, is it up) and the status line."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Label, Static
+
+
+class TopBar(Horizontal):
+    DEFAULT_CSS = """
+    TopBar {
+        dock: top;
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        & > #top-title { text-style: bold; color: $text-accent; padding: 0 1; width: auto; }
+        & > #top-where { color: $text-muted; width: 1fr; padding: 0 1; }
+        & > #top-state { width: auto; padding: 0 1; }
+        & > #top-state.-online { color: $text-success; }
+        & > #top-state.-offline { color: $text-error; text-style: bold; }
+    }
+    """
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title = title
+
+    def compose(self) -> ComposeResult:
+        app = self.app
+        yield Label(f"usermgmt · {self.title}", id="top-title")
+        where = f"{app.database_label}  ·  {app.actor.label}"  # type: ignore[attr-defined]
+        yield Label(where, id="top-where", markup=False)
+        yield Label("", id="top-state")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "online", self._show_state)
+
+    def _show_state(self, online: bool) -> None:
+        state = self.query_one("#top-state", Label)
+        state.update("● connected" if online else "○ database unavailable, retrying…")
+        state.set_class(online, "-online")
+        state.set_class(not online, "-offline")
+
+
+class StatusLine(Static):
+    DEFAULT_CSS = """
+    StatusLine {
+        height: 1;
+        padding: 0 1;
+        background: $panel;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, text: str = "", *, id: str | None = None) -> None:
+        super().__init__(text, id=id, markup=False)
