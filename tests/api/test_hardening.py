@@ -6,10 +6,11 @@ import json
 import logging
 
 import pytest
-from api_helpers import API, STRONG_PASSWORD, Api, assert_error
 
 from usermgmt.api.middleware import ClientIpResolver
 from usermgmt.api.ratelimit import RateLimiter
+
+from .api_helpers import API, STRONG_PASSWORD, Api, assert_error
 
 
 def test_falcon_own_errors_have_the_contract_body(api):

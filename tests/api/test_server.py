@@ -13,13 +13,14 @@ import uuid
 
 import pgserver
 import pytest
-from api_helpers import API, STRONG_PASSWORD
 
 from usermgmt.core import migrate
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
 from usermgmt.core.services import build_services
+
+from .api_helpers import API, STRONG_PASSWORD
 
 pytestmark = pytest.mark.slow
 
