@@ -90,15 +90,12 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
     return or_(beyond, same, column.is_(None))
 
 
-def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+def page_rows(session: Session, q: UserQuery) -> tuple[list[User], str | None]:
+    """One page of users in ``q``'s order, and the cursor of the next page (None at the end)."""
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
-    conds = user_filters(q)
-
-    total = session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
-
-    stmt = select(User).where(*conds)
+    stmt = select(User).where(*user_filters(q))
     if q.cursor:
         value, last_id = decode_cursor(q.cursor, q.sort)
         stmt = stmt.where(_after(column, descending, value, last_id))
@@ -115,6 +112,13 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     if has_more and rows:
         last = rows[-1]
         next_cursor = encode_cursor(q.sort, getattr(last, key), last.id)
+    return rows, next_cursor
+
+
+def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
+    conds = user_filters(q)
+    total = session.execute(select(func.count()).select_from(User).where(*conds)).scalar_one()
+    rows, next_cursor = page_rows(session, q)
     return UserPage(
         data=[user_out(u) for u in rows],
         meta=PageMeta(
