@@ -32,23 +32,29 @@ class Run:
         return lines[-1] if lines else ""
 
 
+def _invoke(*args: str, input: str | bytes | None = None) -> Run:
+    result = CliRunner().invoke(app, list(args), input=input, prog_name=PROG_NAME)
+    # Every error is mapped to an exit code; nothing escapes the CLI.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return Run(result.exit_code, result.stdout, result.stderr)
+
+
 @pytest.fixture
 def cli(database_url):
     """``cli("users", "list", input=...)`` runs the CLI in-process against the test database."""
-    runner = CliRunner()
 
     def invoke(*args: str, input: str | bytes | None = None, url: str | None = None) -> Run:
-        result = runner.invoke(
-            app,
-            ["--database-url", url or database_url, *args],
-            input=input,
-            prog_name=PROG_NAME,
-        )
-        # Every error is mapped to an exit code; nothing escapes the CLI.
-        assert result.exception is None or isinstance(result.exception, SystemExit), (
-            result.exception
-        )
-        return Run(result.exit_code, result.stdout, result.stderr)
+        return _invoke("--database-url", url or database_url, *args, input=input)
+
+    return invoke
+
+
+@pytest.fixture
+def cli_at():
+    """``cli_at(url, "users", "list")``: the CLI against any URL (tests that need no fixture DB)."""
+
+    def invoke(url: str, *args: str, input: str | bytes | None = None) -> Run:
+        return _invoke("--database-url", url, *args, input=input)
 
     return invoke
 

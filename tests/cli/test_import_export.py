@@ -48,6 +48,7 @@ def test_csv_with_roles_and_hashes(cli, tmp_path, services, operator):
     run = cli("users", "import", path)
     assert run.exit_code == 0, run.stderr
     assert "2 created" in run.stdout
+    assert run.stderr == ""  # no progress bar or note off a terminal
     rows = exported(services, operator)
     assert rows["ann@example.com"]["roles"] == ["admin", "moderator"]
     assert rows["ann@example.com"]["password_hash"] == HASH  # kept as it is

@@ -10,6 +10,7 @@ Only the part between the two markers is generated; the rest of the file
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,7 @@ def help_text(path: list[str]) -> str:
     return result.stdout.rstrip() + "\n"
 
 
+@functools.cache
 def reference() -> str:
     parts = [BEGIN, "", "## Command reference", ""]
     for path, _command in commands():

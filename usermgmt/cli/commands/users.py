@@ -6,6 +6,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -332,8 +333,8 @@ def list_users(
 ) -> None:
     """List users, newest first.
 
-    Pages through the core as needed, so --limit may be larger than a page and
-    --all with -o jsonl or csv streams any number of users in constant memory.
+    --limit may be larger than a page of the core; --all with -o jsonl or csv
+    streams any number of users in constant memory.
 
     \b
     Examples:
@@ -358,19 +359,14 @@ def list_users(
     total = first.meta.total
 
     def records() -> Iterator[dict[str, Any]]:
-        page, remaining = first, want
-        while True:
-            data = page.data if remaining is None else page.data[:remaining]
-            for user in data:
+        data = first.data if want is None else first.data[:want]
+        for user in data:
+            yield user_record(user)
+        remaining = None if want is None else want - len(data)
+        if first.meta.next_cursor and remaining != 0:
+            rest = svc.users.stream(actor, {**query, "cursor": first.meta.next_cursor})
+            for user in islice(rest, remaining):
                 yield user_record(user)
-            if remaining is not None:
-                remaining -= len(data)
-                if remaining <= 0:
-                    return
-            if not page.meta.next_cursor:
-                return
-            size = PAGE_SIZE if remaining is None else min(PAGE_SIZE, remaining)
-            page = svc.users.list(actor, {**query, "limit": size, "cursor": page.meta.next_cursor})
 
     caption = None
     if want is not None and total > want:
