@@ -47,3 +47,43 @@ def test_user_status_follows_the_model_rule(services, operator, ctx):
     services.users.delete(operator, ctx, str(user.id))
     deleted = services.users.get(operator, str(user.id), include_deleted=True)
     assert user_status(deleted) == "deleted"
+
+
+def test_skip_jumps_after_a_cursor_or_from_the_top(services, operator, ctx):
+    _make(services, operator, ctx, 12)
+    everyone = [u.email for u in services.users.list(operator, {"sort": "email"}).data]
+    first = services.users.list_rows(operator, {"limit": 3, "sort": "email"})
+    after = services.users.list_rows(
+        operator, {"limit": 3, "sort": "email", "cursor": first.next_cursor}, skip=4
+    )
+    assert [u.email for u in after.data] == everyone[7:10]
+    from_top = services.users.list_rows(operator, {"limit": 3, "sort": "-email"}, skip=10)
+    assert [u.email for u in from_top.data] == everyone[1::-1]
+    assert from_top.next_cursor is None
+    with_page = services.users.list_rows(operator, {"limit": 3, "sort": "email", "page": 2}, skip=1)
+    assert [u.email for u in with_page.data] == everyone[4:7]
+    assert with_page.next_cursor is not None
+
+
+def test_offset_pages_match_keyset_pages_with_filters(services, operator, ctx):
+    _make(services, operator, ctx, 9)
+    q = {"limit": 2, "sort": "-created_at", "search": "user0"}
+    pages, cursor = [], None
+    while True:
+        page = services.users.list_rows(operator, {**q, **({"cursor": cursor} if cursor else {})})
+        pages.append([u.id for u in page.data])
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    for n, ids in enumerate(pages):
+        by_offset = services.users.list_rows(operator, q, skip=2 * n)
+        assert [u.id for u in by_offset.data] == ids
+
+
+def test_skip_is_bounded(services, operator):
+    import pytest
+
+    from usermgmt.core.errors import ValidationError
+
+    with pytest.raises(ValidationError):
+        services.users.list_rows(operator, {}, skip=-1)

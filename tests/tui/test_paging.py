@@ -5,12 +5,26 @@ from __future__ import annotations
 from usermgmt.tui.paging import Fetch, PageCache
 
 
-def test_first_page_then_keyset_then_offset_for_a_jump():
+def test_first_page_then_keyset_then_a_jump_from_the_nearest_cursor():
     cache = PageCache(page_size=10)
     assert cache.plan(0) == Fetch(0, None)
+    assert cache.plan(3) == Fetch(3, None, 30)  # nothing known yet: skip from the top
     cache.store(0, list(range(10)), "c1")
     assert cache.plan(1) == Fetch(1, "c1")  # the next page by keyset cursor
-    assert cache.plan(7) == Fetch(7, None)  # a jump by offset
+    assert cache.plan(7) == Fetch(7, "c1", 60)  # a jump: skip from the nearest cursor
+    cache.store(4, list(range(40, 50)), "c5")
+    assert cache.plan(7) == Fetch(7, "c5", 20)
+
+
+def test_pages_near_the_end_are_fetched_backwards_when_the_order_allows():
+    cache = PageCache(page_size=10, can_reverse=True)
+    cache.set_total(1005)
+    assert cache.plan(100) == Fetch(100, None, 0, reverse=True, limit=5)  # the last 5 rows
+    assert cache.plan(98) == Fetch(98, None, 15, reverse=True, limit=10)
+    assert cache.plan(3) == Fetch(3, None, 30)  # nearer the top: forwards
+    cache.store(100, list(range(1000, 1005)), None, reverse=True)
+    assert 101 not in cache.cursors and cache.height == 1005
+    assert PageCache(page_size=10, can_reverse=False, total=1005).plan(100).reverse is False
 
 
 def test_no_offset_source_only_pages_on_from_known_cursors():
@@ -63,13 +77,15 @@ def test_rows_added_after_the_end_was_seen_reopen_it():
     assert cache.height == 11
 
 
-def test_invalidate_forgets_rows_but_keeps_positions():
+def test_invalidated_rows_stay_visible_until_fetched_again():
     cache = PageCache(page_size=10)
     cache.store(0, list(range(10)), "c1")
     cache.set_total(50)
     cache.invalidate()
-    assert not cache.pages and cache.total is None
+    assert cache.row(3) == 3 and not cache.has_page(0) and cache.height == 50
     assert cache.plan(1) == Fetch(1, "c1")
+    cache.store(0, list(range(100, 110)), "c1")
+    assert cache.row(3) == 103 and cache.has_page(0)
 
 
 def test_pages_for_clips_to_the_height():

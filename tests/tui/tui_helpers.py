@@ -12,6 +12,9 @@ import pgserver
 from usermgmt.core.context import Actor, RequestContext
 
 SIZE = (120, 36)
+# tests/conftest.py's STRONG_PASSWORD: `from conftest import …` finds this directory's
+# conftest first, so the value is repeated here.
+STRONG_PASSWORD = "Corr3ct-Horse-Battery"
 
 
 def seed_users(services, n: int, *, prefix: str = "user") -> list:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     Uuid,
     event,
+    text,
 )
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -99,6 +100,15 @@ class User(Base):
 
     __table_args__ = (
         Index("ix_users_created_at_id", "created_at", "id"),
+        # The default listing (live users, newest first) and offsets into it, from the
+        # index alone (migration 0004).
+        Index(
+            "ix_users_live_created_at_id",
+            "created_at",
+            "id",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
         Index("ix_users_last_login_at_id", "last_login_at", "id"),
         Index(
             "ix_users_search_text_trgm",

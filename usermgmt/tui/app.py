@@ -82,6 +82,7 @@ class UserMgmtApp(App[int]):
         self.search_debounce = search_debounce
         self.page_size = page_size
         self._reconnecting = False
+        self.log_path = "the log (none configured)"
 
     # ---- services and context -------------------------------------------------------
 
@@ -289,21 +290,40 @@ class UserMgmtApp(App[int]):
     def on_unmount(self) -> None:
         self._reconnecting = False
 
+    # ---- bugs in the UI thread ---------------------------------------------------------
 
-def _log_to_file(settings: Settings) -> None:
+    def _handle_exception(self, error: Exception) -> None:
+        """A bug in a handler ends the app (Textual's rule); the traceback goes to the log."""
+        self._incident = uuid.uuid4().hex[:8]
+        log.error("fatal error (incident %s)", self._incident, exc_info=error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        """One line on the terminal instead of Textual's traceback, which shows locals
+        (a password typed into a form can be one)."""
+        self.bell()
+        incident = getattr(self, "_incident", "?")
+        self._exit_renderables.append(
+            f"usermgmt tui: unexpected error (incident {incident}); details in {self.log_path}"
+        )
+        self._close_messages_no_wait()
+
+
+def _log_to_file(settings: Settings) -> str:
     """Tracebacks of unexpected errors go to tui.log in the data dir, never to the screen."""
     from usermgmt.core.config import data_dir
 
+    path = Path(data_dir()) / "tui.log"
     try:
-        path = Path(data_dir()) / "tui.log"
         path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
-        handler = logging.NullHandler()
+        handler, path = logging.NullHandler(), Path("(no log: data dir not writable)")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(settings.log_level)
     log.propagate = False
+    return str(path)
 
 
 def run_tui(settings: Settings) -> int:
@@ -315,12 +335,13 @@ def run_tui(settings: Settings) -> int:
     except ServiceUnavailable as exc:
         print(f"usermgmt tui: {exc.message}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    _log_to_file(settings)
+    app = UserMgmtApp(services)
+    app.log_path = _log_to_file(settings)
     try:
-        result = UserMgmtApp(services).run()
+        app.run()
     finally:
         services.close()
-    return EXIT_OK if result is None else int(result)
+    return app.return_code or EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover - manual runs: python -m usermgmt.tui.app

@@ -3,8 +3,11 @@
 A :class:`PageCache` keeps at most ``max_pages`` pages of rows (least recently
 used go first), so the memory held never depends on the size of the table.
 A page is fetched by keyset cursor when the page before it has been seen (its
-``next_cursor`` is kept, a few hundred bytes per page) and otherwise, when the
-source allows it, by offset — a jump costs one query, not one per page.
+``next_cursor`` is kept, a few hundred bytes per page). Otherwise, when the
+source allows it, a jump is one query that skips rows from the nearest position
+known above (a cursor), or from the end in the reverse order, whichever skips
+fewer — so jumping 10,000 rows down costs 10,000 skipped index entries wherever
+you are, and the last page costs what the first does.
 
 Sources run in worker threads; the cache itself is only touched on the UI
 thread.
@@ -12,6 +15,7 @@ thread.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,8 +37,8 @@ class Source(Protocol[R_co]):
     page_size: int
     can_offset: bool
 
-    def fetch(self, page: int, cursor: str | None) -> tuple[list[R_co], str | None]:
-        """Page ``page`` (0-based): by ``cursor`` if given, else by offset."""
+    def fetch(self, fetch: Fetch) -> tuple[list[R_co], str | None]:
+        """The rows of ``fetch.page`` and the cursor of the page after it."""
         ...
 
     def count(self) -> int | None:
@@ -44,16 +48,22 @@ class Source(Protocol[R_co]):
 
 @dataclass(frozen=True)
 class Fetch:
-    """How to fetch one page: by keyset cursor, or (cursor None) by offset."""
+    """How to fetch one page: after ``cursor`` (None: from the first row) skip ``skip``
+    rows; with ``reverse``, in the opposite order from the end (``skip`` rows from the
+    last, ``limit`` rows), the rows then turned round."""
 
     page: int
     cursor: str | None
+    skip: int = 0
+    reverse: bool = False
+    limit: int | None = None
 
 
 @dataclass
 class PageCache(Generic[R]):
     page_size: int = PAGE_SIZE
     can_offset: bool = True
+    can_reverse: bool = False
     max_pages: int = 12
     max_cursors: int | None = 20_000
     pages: OrderedDict[int, list[R]] = field(default_factory=OrderedDict)
@@ -61,6 +71,7 @@ class PageCache(Generic[R]):
     total: int | None = None  # from a COUNT, if any
     end: int | None = None  # exact row count, once the last page was seen
     extent: int = 0  # rows known to exist
+    stale: set[int] = field(default_factory=set)  # shown until fetched again
 
     # ---- reading -------------------------------------------------------------
 
@@ -86,7 +97,8 @@ class PageCache(Generic[R]):
         return rows[offset] if offset < len(rows) else None
 
     def has_page(self, page: int) -> bool:
-        return page in self.pages
+        """Whether ``page`` is here and current (a stale page is shown but fetched again)."""
+        return page in self.pages and page not in self.stale
 
     def pages_for(self, first: int, last: int) -> range:
         """Page numbers covering rows ``first``..``last`` (inclusive), clipped to the height."""
@@ -103,23 +115,44 @@ class PageCache(Generic[R]):
         if cursor is not None:
             self.cursors.move_to_end(page)
             return Fetch(page, cursor)
-        if self.can_offset:
-            return Fetch(page, None)
-        return None
+        if not self.can_offset:
+            return None
+        size = self.page_size
+        known = max((k for k in self.cursors if k < page), default=None)
+        forward = Fetch(page, self.cursors[known], (page - known) * size) if known else None
+        forward = forward or Fetch(page, None, page * size)
+        if self.can_reverse and self.exact:
+            start = page * size
+            end = min(start + size, self.height)
+            if end > start and self.height - end < forward.skip:
+                return Fetch(page, None, self.height - end, reverse=True, limit=end - start)
+        return forward
 
     # ---- writing -------------------------------------------------------------
 
     def store(
-        self, page: int, rows: list[R], next_cursor: str | None, keep: frozenset[int] = frozenset()
+        self,
+        page: int,
+        rows: list[R],
+        next_cursor: str | None,
+        keep: frozenset[int] = frozenset(),
+        *,
+        reverse: bool = False,
     ) -> None:
-        """Keep ``rows`` as ``page``, evicting the least recently used pages not in ``keep``."""
+        """Keep ``rows`` as ``page``, evicting the least recently used pages not in ``keep``.
+
+        A page fetched in reverse says nothing about what follows it (its cursor
+        runs the other way), so it sets neither a cursor nor the end.
+        """
         self.pages[page] = rows
         self.pages.move_to_end(page)
+        self.stale.discard(page)
         if len(self.pages) > self.max_pages:
             for old in [p for p in self.pages if p not in keep and p != page]:
                 if len(self.pages) <= self.max_pages:
                     break
                 del self.pages[old]
+                self.stale.discard(old)
         if next_cursor is not None:
             self.cursors[page + 1] = next_cursor
             self.cursors.move_to_end(page + 1)
@@ -127,6 +160,9 @@ class PageCache(Generic[R]):
                 while len(self.cursors) > self.max_cursors:
                     self.cursors.popitem(last=False)
         start = page * self.page_size
+        if reverse:
+            self.extent = max(self.extent, start + len(rows))
+            return
         if next_cursor is None:
             # The last page. A page with rows is authoritative; an empty page past
             # the end (the count was stale) only ever lowers the end.
@@ -143,10 +179,9 @@ class PageCache(Generic[R]):
         self.total = total
 
     def invalidate(self) -> None:
-        """Forget the rows (they changed); keep the cursors, which stay valid positions."""
-        self.pages.clear()
-        self.end = None
-        self.total = None
+        """The rows may have changed: fetch them again, showing the old ones meanwhile
+        (and for as long as the database is away). Cursors stay valid positions."""
+        self.stale = set(self.pages)
 
 
 # ---- the sources of the console ---------------------------------------------
@@ -183,8 +218,19 @@ class UserFilter:
         return ", ".join(parts)
 
 
+# How long a page of a filtered query waits for the count that runs beside it: with
+# the count the core fetches rare matches by one scan instead of walking the sort
+# index; a count slower than this means common matches, for which the walk is fast.
+COUNT_WAIT_S = 0.06
+
+
 class UserSource:
-    """Users matching a filter, through ``services.users.list_rows`` / ``count``."""
+    """Users matching a filter, through ``services.users.list_rows`` / ``count``.
+
+    Its count and its pages run in worker threads side by side; the first page
+    of a narrowing filter (search, role, status) waits briefly for the count and
+    passes it on as ``total`` (see COUNT_WAIT_S).
+    """
 
     can_offset = True
 
@@ -195,18 +241,40 @@ class UserSource:
         self.actor = actor
         self.filter = flt
         self.page_size = page_size
+        self._total: int | None = None
+        self._counted = threading.Event()
 
-    def fetch(self, page: int, cursor: str | None) -> tuple[list[UserOut], str | None]:
-        q = {**self.filter.query(), "limit": self.page_size}
-        if cursor is not None:
-            q["cursor"] = cursor
-        else:
-            q["page"] = page + 1
-        result = self.services.users.list_rows(self.actor, q)
+    @property
+    def narrows(self) -> bool:
+        f = self.filter
+        return bool(f.search.strip() or f.role or f.status)
+
+    @property
+    def can_reverse(self) -> bool:
+        """Whether the opposite sort lists the same rows backwards (NULLS LAST both ways
+        for the last login does not)."""
+        return self.filter.sort.lstrip("-") != "last_login_at"
+
+    def fetch(self, fetch: Fetch) -> tuple[list[UserOut], str | None]:
+        sort = self.filter.sort
+        if fetch.reverse:
+            sort = sort[1:] if sort.startswith("-") else f"-{sort}"
+        q = {**self.filter.query(), "sort": sort, "limit": fetch.limit or self.page_size}
+        if fetch.cursor is not None:
+            q["cursor"] = fetch.cursor
+        if self.narrows:
+            self._counted.wait(COUNT_WAIT_S)
+        result = self.services.users.list_rows(self.actor, q, total=self._total, skip=fetch.skip)
+        if fetch.reverse:
+            return result.data[::-1], None
         return result.data, result.next_cursor
 
     def count(self) -> int | None:
-        return self.services.users.count(self.actor, self.filter.query())
+        try:
+            self._total = self.services.users.count(self.actor, self.filter.query())
+        finally:
+            self._counted.set()
+        return self._total
 
 
 @dataclass(frozen=True)
@@ -238,10 +306,12 @@ class AuditSource:
         self.filter = flt if isinstance(flt, AuditFilter) else AuditFilter(**flt)
         self.page_size = page_size
 
-    def fetch(self, page: int, cursor: str | None) -> tuple[list[AuditEventOut], str | None]:
+    can_reverse = False
+
+    def fetch(self, fetch: Fetch) -> tuple[list[AuditEventOut], str | None]:
         q = {**self.filter.query(), "limit": self.page_size}
-        if cursor is not None:
-            q["cursor"] = cursor
+        if fetch.cursor is not None:
+            q["cursor"] = fetch.cursor
         result = self.services.audit.query(self.actor, q)
         return result.data, result.meta.next_cursor
 

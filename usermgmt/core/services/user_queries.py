@@ -111,12 +111,13 @@ WALK_LIMIT = 50_000
 
 
 def page_rows(
-    session: Session, q: UserQuery, dialect: str, total: int | None = None
+    session: Session, q: UserQuery, dialect: str, total: int | None = None, skip: int = 0
 ) -> tuple[list[User], str | None]:
     """One page of matching users and the cursor of the next page (None at the end).
 
     ``total``, when the caller knows it, picks the plan: no query when nothing
-    matches, one scan and a sort when matches are rare.
+    matches, one scan and a sort when matches are rare. ``skip`` passes over that
+    many more rows first (after the cursor, or after the page's offset).
     """
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
@@ -128,7 +129,8 @@ def page_rows(
         page_conds.append(_after(column, descending, value, last_id))
     if total == 0:
         return [], None
-    stmt = select(User)
+    offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
+    stmt = select(User.id) if offset else select(User)
     if total is not None and conds and _rare(session, q, total):
         matches = _materialized_matches(page_conds, dialect)
         stmt = stmt.where(User.id.in_(select(matches.c.id)))
@@ -137,9 +139,13 @@ def page_rows(
     direction = column.desc() if descending else column.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()
-    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
-    if not q.cursor:
-        stmt = stmt.offset((q.page - 1) * q.limit)
+    order = (direction, User.id.desc() if descending else User.id.asc())
+    stmt = stmt.order_by(*order)
+    if offset:
+        # Skip over ids alone (an index walk), then load only the page's users:
+        # skipping whole users (joined profile and all) costs ten times more.
+        page_ids = stmt.offset(offset).limit(q.limit + 1).subquery("page_ids")
+        stmt = select(User).join(page_ids, page_ids.c.id == User.id).order_by(*order)
     rows = list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
     has_more = len(rows) > q.limit
     rows = rows[: q.limit]
@@ -179,9 +185,11 @@ def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     )
 
 
-def list_rows(session: Session, q: UserQuery, dialect: str, total: int | None = None) -> UserRows:
+def list_rows(
+    session: Session, q: UserQuery, dialect: str, total: int | None = None, skip: int = 0
+) -> UserRows:
     """A page without the COUNT: for clients that page on and count once per filter."""
-    rows, next_cursor = page_rows(session, q, dialect, total)
+    rows, next_cursor = page_rows(session, q, dialect, total, skip)
     return UserRows(data=[user_out(u) for u in rows], next_cursor=next_cursor)
 
 

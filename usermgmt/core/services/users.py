@@ -11,7 +11,14 @@ from sqlalchemy.orm import Session
 
 from usermgmt.core import audit, passwords
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import Conflict, EmailExists, NotFound, PermissionDenied, UsernameExists
+from usermgmt.core.errors import (
+    Conflict,
+    EmailExists,
+    NotFound,
+    PermissionDenied,
+    UsernameExists,
+    ValidationError,
+)
 from usermgmt.core.models import LoginThrottle, Profile, User, UserRole, utcnow
 from usermgmt.core.schemas import (
     ProfileIn,
@@ -41,6 +48,7 @@ from usermgmt.core.throttle import identifier_key
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
 EnsureOutcome = Literal["created", "updated", "unchanged"]
+MAX_SKIP = 100_000_000  # what the deepest page number allows
 
 
 def snapshot(user: User) -> dict[str, Any]:
@@ -113,19 +121,24 @@ class UserService(ServiceBase):
         query: UserQuery | Mapping[str, Any] | None = None,
         *,
         total: int | None = None,
+        skip: int = 0,
     ):
         """Like :meth:`list` without the COUNT: ``UserRows(data, next_cursor)``.
 
         A client that pages through a large result (the console) counts once per
         filter with :meth:`count` instead of once per page, and may pass that
         count as ``total`` so a rare match is fetched by one scan, not an index walk.
+        ``skip`` passes over that many more rows first, after the cursor (a jump
+        from a known position costs the rows jumped, not the rows above it).
         """
         q = parse(UserQuery, query)
+        if not 0 <= skip <= MAX_SKIP:
+            raise ValidationError.for_field("skip", f"must be between 0 and {MAX_SKIP}")
         actor.require_moderator()
         if q.include_deleted:
             actor.require_admin()
         with self.db.read() as s:
-            return list_rows(s, q, self.db.dialect, total)
+            return list_rows(s, q, self.db.dialect, total, skip)
 
     def count(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> int:
         """How many users match the filters of ``query`` (page, cursor and sort ignored)."""

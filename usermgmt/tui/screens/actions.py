@@ -25,7 +25,7 @@ USER_ACTION_BINDINGS = [
     Binding("l", "unlock_user", "Unlock"),
     Binding("p", "password", "Password"),
     Binding("g", "roles", "Roles"),
-    Binding("s", "revoke_sessions", "Revoke sessions"),
+    Binding("s", "revoke_sessions", "Sign out"),
 ]
 
 # Actions that make no sense on a deleted user (the core would say NotFound).
@@ -45,6 +45,28 @@ class UserActions:
         raise NotImplementedError
 
     # ---- which keys apply to the highlighted user ---------------------------------
+
+    def action_state(self) -> tuple[bool, bool, bool]:
+        """What decides which user keys apply: (a user highlighted, deleted, locked)."""
+        user = self.current_user()
+        if user is None:
+            return (False, False, False)
+        locked = user.locked_until is not None and user.locked_until > self.app.now()
+        return (True, user.deleted_at is not None, locked)
+
+    def user_loading(self) -> bool:
+        """True while the highlighted row is still being fetched (keys stay as they are)."""
+        return False
+
+    def refresh_user_bindings(self) -> None:
+        """Refresh the footer only when the applicable keys change: rebuilding it on every
+        cursor move costs a recompose (and memory churn) per keystroke."""
+        if self.user_loading():
+            return
+        state = self.action_state()
+        if state != getattr(self, "_binding_state", None):
+            self._binding_state = state
+            self.refresh_bindings()  # type: ignore[attr-defined]
 
     def check_user_action(self, action: str) -> bool | None:
         user = self.current_user()

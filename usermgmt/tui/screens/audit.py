@@ -70,7 +70,7 @@ class AuditScreen(Screen):
                 yield Input(value, placeholder=placeholder, id=f"audit-{key}", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No events match.", id="events")
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> LazyTable:
@@ -105,7 +105,7 @@ class AuditScreen(Screen):
         return self.query_one(f"#audit-{key}", Input).value.strip()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        event.input.remove_class("-invalid")
+        event.input.remove_class("-bad-filter")
         if self._timer is not None:
             self._timer.stop()
         self._timer = self.set_timer(self.app.search_debounce * 2, self.apply_filters)
@@ -170,7 +170,7 @@ class AuditScreen(Screen):
         return False
 
     def _invalid(self, key: str, message: str) -> None:
-        self.query_one(f"#audit-{key}", Input).add_class("-invalid")
+        self.query_one(f"#audit-{key}", Input).add_class("-bad-filter")
         self.query_one("#status-line", StatusLine).update(f"{key}: {message}")
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:
@@ -209,7 +209,7 @@ class AuditScreen(Screen):
             for key, _ in FILTER_INPUTS:
                 box = self.query_one(f"#audit-{key}", Input)
                 box.value = ""
-                box.remove_class("-invalid")
+                box.remove_class("-bad-filter")
         self._filtered(AuditFilter())
         self.table.focus()
 

@@ -74,20 +74,14 @@ class DetailScreen(UserActions, Screen[bool]):
         events.border_title = "Recent audit events"
         yield events
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#profile", Static).border_title = "Profile"
         self.query_one("#roles", Static).border_title = "Roles"
         sessions = self.query_one("#sessions", DataTable)
         sessions.add_columns("Started", "Last used", "Expires", "IP", "Client")
-        events = self.query_one("#events", DataTable)
-        events.add_column("When", width=19)
-        events.add_column("Action", width=20)
-        events.add_column("By", width=24)
-        events.add_column("Changes", width=70)
         self.show_user(self.user)
-        events.focus()
         self.load()
 
     # ---- data ------------------------------------------------------------------------
@@ -128,16 +122,29 @@ class DetailScreen(UserActions, Screen[bool]):
                 s.user_agent or "—",
             )
         sessions.border_title = f"Sessions ({len(detail.sessions)} live)"
-        events = self.query_one("#events", DataTable)
-        events.clear()
-        for e in detail.events:
-            events.add_row(
-                fmt.stamp(e.at), e.action, e.actor_label, fmt.summarize_changes(e.changes)
-            )
-        events.border_title = f"Recent audit events ({len(detail.events)} newest)"
+        self.show_events(detail.events)
         self.query_one("#status-line", StatusLine).update(
             f"id {detail.user.id}  ·  updated {fmt.stamp_ago(detail.user.updated_at, now)}"
         )
+
+    def show_events(self, events_out: list[AuditEventOut]) -> None:
+        """The events table, its Changes column as wide as the screen allows (no h-scroll)."""
+        events = self.query_one("#events", DataTable)
+        events.clear(columns=True)
+        changes_width = max(self.size.width - (19 + 20 + 24) - 4 * 2 - 6, 20)
+        events.add_column("When", width=19)
+        events.add_column("Action", width=20)
+        events.add_column("By", width=24)
+        events.add_column("Changes", width=changes_width)
+        for e in events_out:
+            events.add_row(
+                fmt.stamp(e.at), e.action, e.actor_label, fmt.summarize_changes(e.changes)
+            )
+        events.border_title = f"Recent audit events ({len(events_out)} newest)"
+
+    def on_resize(self) -> None:
+        if self.detail is not None:
+            self.show_events(self.detail.events)
 
     def show_user(self, user: UserOut) -> None:
         self.user = user
@@ -171,7 +178,7 @@ class DetailScreen(UserActions, Screen[bool]):
         profile.rstrip()
         self.query_one("#profile", Static).update(profile)
         self.query_one("#roles", Static).update("\n".join(user.roles) or "(none)")
-        self.refresh_bindings()
+        self.refresh_user_bindings()
 
     # ---- actions -------------------------------------------------------------------
 

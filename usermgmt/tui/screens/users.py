@@ -57,7 +57,7 @@ class UsersScreen(UserActions, Screen):
         Binding("slash", "search", "Search", key_display="/"),
         Binding("escape", "to_table", "Back to the table"),
         *USER_ACTION_BINDINGS,
-        Binding("a", "audit", "Audit log"),
+        Binding("a", "audit", "Audit"),
         Binding("f", "filters", "Filters", show=False),
         Binding("x", "toggle_deleted", "Show / hide deleted users", show=False),
         Binding("o", "sort_next", "Sort by the next column", show=False),
@@ -95,7 +95,7 @@ class UsersScreen(UserActions, Screen):
             yield Checkbox("deleted", id="deleted", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No users match.", id="users")
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def table(self) -> LazyTable:
@@ -137,11 +137,14 @@ class UsersScreen(UserActions, Screen):
     def current_user(self) -> UserOut | None:
         return self.table.cursor_value
 
+    def user_loading(self) -> bool:
+        return self.table.cursor_value is None and self.table.row_count > 0
+
     def user_changed(self, user: UserOut | None) -> None:
         self.table.reload()
 
     def on_lazy_table_highlighted(self, message: LazyTable.Highlighted) -> None:
-        self.refresh_bindings()
+        self.refresh_user_bindings()
         self.update_status()
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:

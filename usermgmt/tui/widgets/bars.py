@@ -55,3 +55,11 @@ class StatusLine(Static):
 
     def __init__(self, text: str = "", *, id: str | None = None) -> None:
         super().__init__(text, id=id, markup=False)
+        self._text = text
+
+    def update(self, content="", *, layout: bool = False) -> None:
+        """One line of fixed height: no layout pass (it would re-render the whole screen on
+        every cursor move); nothing at all if the text is unchanged."""
+        if content != self._text:
+            self._text = content
+            super().update(content, layout=layout)

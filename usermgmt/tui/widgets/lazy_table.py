@@ -18,6 +18,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -25,7 +26,7 @@ from textual.strip import Strip
 from textual.worker import get_current_worker
 
 from usermgmt.core.errors import DomainError
-from usermgmt.tui.paging import PageCache, Source
+from usermgmt.tui.paging import Fetch, PageCache, Source
 
 MAX_IN_FLIGHT = 3
 SCROLL_FETCH_DELAY = 0.03  # coalesce the fetches of a fast scroll or a scrollbar drag
@@ -173,6 +174,11 @@ class LazyTable(ScrollView, can_focus=True):
         self._widths: list[int] = []
         self._layout_width = -1
         self._highlighted_key: tuple[int, int, Any] | None = None
+        self._styles: dict[str, Style] = {}
+        # Rendered rows by (index, under the cursor, loaded); cleared when data,
+        # width, focus or styles change. A cursor move re-renders two rows, not all.
+        self._strips: LRUCache[tuple[int, bool, bool], Strip] = LRUCache(512)
+        self._strips_for: tuple[int, bool] = (-1, False)
 
     # ---- the data ----------------------------------------------------------------
 
@@ -201,6 +207,7 @@ class LazyTable(ScrollView, can_focus=True):
         self.cache = PageCache(
             page_size=source.page_size,
             can_offset=source.can_offset,
+            can_reverse=source.can_reverse,
             max_pages=self.max_pages,
             max_cursors=20_000 if source.can_offset else None,
         )
@@ -217,6 +224,7 @@ class LazyTable(ScrollView, can_focus=True):
 
     def _restart(self) -> None:
         self._generation += 1
+        self._strips.clear()
         self._in_flight.clear()
         self.workers.cancel_group(self, "lazy-table-pages")
         self._sync_size()
@@ -262,8 +270,10 @@ class LazyTable(ScrollView, can_focus=True):
         if generation == self._generation:
             self.post_message(self.LoadFailed(self, error))
 
-    def _window(self) -> list[int]:
-        """Pages to have: the visible ones first, the cursor's, then half a page each way.
+    def _window(self) -> tuple[list[int], list[int]]:
+        """Pages to have: (the visible ones and the cursor's, a page either side).
+
+        A whole page of margin keeps a page down (or up) ahead of the fetches.
 
         Never more than the cache holds, so fetching the window cannot evict a
         page of the window (which would fetch it again, forever).
@@ -272,38 +282,49 @@ class LazyTable(ScrollView, can_focus=True):
         bottom = top + max(self._body_height() - 1, 0)
         cache = self.cache
         visible = list(cache.pages_for(top, bottom))
-        margin = cache.page_size // 2
-        around = list(cache.pages_for(top - margin, bottom + margin))
-        cursor_page = [self.cursor_row // cache.page_size] if cache.height else []
-        return list(dict.fromkeys(visible + cursor_page + around))[: cache.max_pages]
+        if cache.height and (cursor_page := self.cursor_row // cache.page_size) not in visible:
+            visible.append(cursor_page)
+        margin = cache.page_size
+        around = [p for p in cache.pages_for(top - margin, bottom + margin) if p not in visible]
+        visible = visible[: cache.max_pages]
+        return visible, around[: cache.max_pages - len(visible)]
 
     def _fetch_wanted(self) -> None:
+        """Start fetching missing pages: visible ones first, the margin once they are in.
+
+        Pages after a jump are fetched side by side, each skipping from the nearest
+        known cursor: skipping ids is cheap, and waiting for one page to bring the
+        next one's cursor would double the latency.
+        """
         self._fetch_timer = None
         if self.source is None or self.paused:
             return
-        for page in self._window():
-            if len(self._in_flight) >= MAX_IN_FLIGHT:
+        visible, around = self._window()
+        cache, in_flight = self.cache, self._in_flight
+        candidates = visible if any(not cache.has_page(p) for p in visible) else around
+        for page in sorted(candidates):
+            if len(in_flight) >= MAX_IN_FLIGHT:
                 break
-            if page in self._in_flight or self.cache.has_page(page):
+            if page in in_flight or cache.has_page(page):
                 continue
-            plan = self.cache.plan(page)
+            plan = cache.plan(page)
             if plan is None:
                 continue
-            self._in_flight.add(page)
-            self._fetch(page, plan.cursor)
+            in_flight.add(page)
+            self._fetch(plan)
 
     def _fetch_soon(self) -> None:
         if self._fetch_timer is None:
             self._fetch_timer = self.set_timer(SCROLL_FETCH_DELAY, self._fetch_wanted)
 
-    def _fetch(self, page: int, cursor: str | None) -> None:
-        source, generation = self.source, self._generation
+    def _fetch(self, plan: Fetch) -> None:
+        source, generation, page = self.source, self._generation, plan.page
         assert source is not None
 
         def job() -> None:
             worker = get_current_worker()
             try:
-                rows, next_cursor = source.fetch(page, cursor)
+                rows, next_cursor = source.fetch(plan)
             except DomainError as exc:
                 self.app.call_from_thread(self._fetch_failed, generation, page, exc)
                 return
@@ -311,7 +332,7 @@ class LazyTable(ScrollView, can_focus=True):
                 self.app.call_from_thread(self._fetch_failed, generation, page, exc)
                 return
             if not worker.is_cancelled:
-                self.app.call_from_thread(self._stored, generation, page, rows, next_cursor)
+                self.app.call_from_thread(self._stored, generation, plan, rows, next_cursor)
 
         self.run_worker(job, thread=True, group="lazy-table-pages")
 
@@ -321,11 +342,16 @@ class LazyTable(ScrollView, can_focus=True):
         self._in_flight.discard(page)
         self.post_message(self.LoadFailed(self, error))
 
-    def _stored(self, generation: int, page: int, rows: list, next_cursor: str | None) -> None:
+    def _stored(self, generation: int, plan: Fetch, rows: list, next_cursor: str | None) -> None:
         if generation != self._generation:
             return
+        page = plan.page
         self._in_flight.discard(page)
-        self.cache.store(page, rows, next_cursor, keep=frozenset(self._window()))
+        self._strips.clear()
+        visible, around = self._window()
+        self.cache.store(
+            page, rows, next_cursor, keep=frozenset(visible + around), reverse=plan.reverse
+        )
         self._sync_size()
         if self.cursor_row >= self.cache.height:
             self.cursor_row = max(self.cache.height - 1, 0)
@@ -391,6 +417,14 @@ class LazyTable(ScrollView, can_focus=True):
         if round(old_value) != round(new_value):
             self._fetch_soon()
 
+    def on_mount(self) -> None:
+        # Cells may show times relative to now ("5m ago"): render them afresh each minute.
+        self.set_interval(60, self._rerender)
+
+    def _rerender(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
     def on_resize(self, event: events.Resize) -> None:
         self._sync_size()
         self._fetch_soon()
@@ -442,23 +476,42 @@ class LazyTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._layout_width = -1
+        self._styles.clear()
+        self._strips.clear()
+
+    def _style(self, name: str) -> Style:
+        """A component's rich style, resolved once per style change (not once per cell)."""
+        style = self._styles.get(name)
+        if style is None:
+            base = self.rich_style
+            style = base if name == "base" else base + self.get_component_rich_style(name)
+            self._styles[name] = style
+        return style
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        if (width, self.has_focus) != self._strips_for:
+            self._strips.clear()
+            self._styles.clear()
+            self._strips_for = (width, self.has_focus)
         if y == 0:
-            return self._header(width, base)
+            return self._header(width)
         index = round(self.scroll_y) + y - 1
         height = self.cache.height
         if height == 0 and y == 1 and not self._in_flight and self.cache.exact:
-            style = base + self.get_component_rich_style("lazy-table--empty")
+            style = self._style("lazy-table--empty")
             return Strip([Segment(fit(" " + self.empty_text, width), style)], width)
         if index >= height:
-            return Strip.blank(width, base)
-        return self._row(index, self.cache.row(index), width, base)
+            return Strip.blank(width, self._style("base"))
+        row = self.cache.row(index)
+        key = (index, index == self.cursor_row, row is not None)
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._row(index, row, width)
+        return strip
 
-    def _header(self, width: int, base: Style) -> Strip:
-        style = base + self.get_component_rich_style("lazy-table--header")
+    def _header(self, width: int) -> Strip:
+        style = self._style("lazy-table--header")
         segments = [Segment(" ", style)]
         for column, w in zip(self.columns, self._layout(width), strict=True):
             label = column.label
@@ -467,23 +520,22 @@ class LazyTable(ScrollView, can_focus=True):
             segments.append(Segment(fit(label, w) + " ", style))
         return Strip(segments).adjust_cell_length(width, style)
 
-    def _row(self, index: int, row: Any | None, width: int, base: Style) -> Strip:
+    def _row(self, index: int, row: Any | None, width: int) -> Strip:
         cursor = index == self.cursor_row
-        cursor_style = self.get_component_rich_style("lazy-table--cursor") if cursor else None
+        cursor_style = self._style("lazy-table--cursor") if cursor else None
+        base = self._style("base")
         line_style = base + cursor_style if cursor_style else base
         segments = [Segment(" ", line_style)]
         widths = self._layout(width)
         if row is None:
-            placeholder = line_style + self.get_component_rich_style("lazy-table--placeholder")
+            placeholder = line_style + self._style("lazy-table--placeholder")
             segments.append(Segment(fit("…", widths[0]), placeholder))
             return Strip(segments).adjust_cell_length(width, line_style)
         for column, w in zip(self.columns, widths, strict=True):
             text, style_class = self.render_cell(row, column.key)
-            style = base
-            if style_class:
-                style = style + self.get_component_rich_style(f"lazy-table--{style_class}")
-            if cursor_style:
-                style = style + cursor_style
-            segments.append(Segment(fit(text, w), style))
-            segments.append(Segment(" ", line_style))
+            if cursor:
+                style = line_style  # the cursor row is one colour
+            else:
+                style = self._style(f"lazy-table--{style_class}") if style_class else base
+            segments.append(Segment(fit(text, w) + " ", style))
         return Strip(segments).adjust_cell_length(width, line_style)

@@ -1,0 +1,384 @@
+"""The console with many users: start to first page, search to rows, jumps, memory.
+
+    python bench/tui_bench.py                          # SQLite 100,000 and PostgreSQL 1,000,000
+    python bench/tui_bench.py --backend sqlite --sqlite-users 100000
+    USERMGMT_BENCH_POSTGRES_URL=postgresql+psycopg://… python bench/tui_bench.py --backend postgres
+
+Seeds with bench/seed.py (COPY on PostgreSQL, executemany on SQLite; one shared
+bcrypt hash), then drives the real console headless (``App.run_test``) over the
+real core and prints figures against the targets:
+
+- start -> first page filled: a fresh process (interpreter, imports, services,
+  app) until the first page of rows is on screen; target < 1 s
+- typed search -> rows updated, from the moment the debounce fires; target < 300 ms
+- jump 10,000 rows down (and again, deeper); should stay as fast as a first page
+- page down through 10,000 rows, and the process RSS before and after: flat
+
+Figures are printed, never asserted: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+
+SIZE = (120, 36)
+SEARCHES = [
+    ("common first name", "james"),
+    ("common, two words", "mary.smith"),
+    ("one user by email", ".123457@"),
+    ("rare, short", "bjarne.k"),
+    ("no match", "zzqx"),
+]
+JUMP = 10_000
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Marks:
+    """Timestamps of pages and counts arriving in the LazyTable (patched in, bench only)."""
+
+    def __init__(self) -> None:
+        from usermgmt.tui.widgets.lazy_table import LazyTable
+
+        self.pages: list[tuple[float, str, int, int]] = []
+        self.counts: list[tuple[float, str, int]] = []
+        stored, counted = LazyTable._stored, LazyTable._counted
+        marks = self
+
+        def _stored(table, generation, plan, rows, next_cursor):
+            stored(table, generation, plan, rows, next_cursor)
+            marks.pages.append((time.perf_counter(), table.id, generation, plan.page))
+
+        def _counted(table, generation, total):
+            counted(table, generation, total)
+            marks.counts.append((time.perf_counter(), table.id, generation))
+
+        LazyTable._stored, LazyTable._counted = _stored, _counted
+
+    def page_time(self, table, page: int, after: float) -> float | None:
+        for t, tid, gen, p in self.pages:
+            if tid == table.id and gen == table.generation and p == page and t >= after:
+                return t
+        return None
+
+    def count_time(self, table, after: float) -> float | None:
+        for t, tid, gen in self.counts:
+            if tid == table.id and gen == table.generation and t >= after:
+                return t
+        return None
+
+
+async def until(pilot, predicate, timeout: float = 60.0) -> None:
+    """Poll without disturbing: a plain sleep (pilot.pause() forces a screen update each
+    time, which would compete with the workers for the GIL and inflate every figure)."""
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the console did not get there in time")
+        await asyncio.sleep(0.001)
+
+
+# ---- a fresh process: start to first page -------------------------------------------
+
+
+def probe(url: str, spawned_at: float) -> None:
+    """Run in a child process: time from spawn to the first page of rows on screen."""
+    t_main = time.time()
+    from usermgmt.core.config import load_settings
+    from usermgmt.core.services import build_services
+    from usermgmt.tui.app import UserMgmtApp
+
+    t_imported = time.time()
+    services = build_services(load_settings(database_url=url))
+    t_services = time.time()
+    marks = Marks()
+    app = UserMgmtApp(services, os_user="bench")
+
+    async def run() -> float:
+        async with app.run_test(size=SIZE) as pilot:
+            table = await _users_table(pilot)
+            await until(pilot, lambda: marks.page_time(table, 0, 0) is not None)
+            first = marks.page_time(table, 0, 0)
+            return first - time.perf_counter() + time.time()
+
+    t_page = asyncio.run(run())
+    services.close()
+    print(
+        json.dumps(
+            {
+                "total": t_page - spawned_at,
+                "interpreter": t_main - spawned_at,
+                "imports": t_imported - t_main,
+                "services": t_services - t_imported,
+                "app_to_page": t_page - t_services,
+            }
+        )
+    )
+
+
+async def _users_table(pilot):
+    from usermgmt.tui.screens.users import UsersScreen
+
+    await until(pilot, lambda: isinstance(pilot.app.screen, UsersScreen))
+    return pilot.app.screen.query_one("#users")
+
+
+def cold_start(url: str, runs: int = 3) -> list[dict]:
+    results = []
+    for _ in range(runs):
+        spawned = time.time()
+        out = subprocess.run(
+            [sys.executable, __file__, "--probe", url, str(spawned)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "USERMGMT_DATA_DIR": tempfile.gettempdir()},
+        )
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+# ---- in process: search, jumps, scrolling, memory --------------------------------------
+
+
+async def interact(services) -> dict:
+    from usermgmt.tui.app import UserMgmtApp
+
+    marks = Marks()
+    app = UserMgmtApp(services, os_user="bench")
+    figures: dict = {"search": [], "jumps": []}
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        table = await _users_table(pilot)
+        await until(pilot, lambda: table.cache.exact and table.cache.has_page(0))
+        figures["rows"] = table.row_count
+        figures["rss_start"] = rss_mb()
+
+        fired: list[float] = []
+        set_filter = screen.set_filter
+
+        def timed_set_filter(**changes):
+            fired.append(time.perf_counter())
+            set_filter(**changes)
+
+        screen.set_filter = timed_set_filter
+        search = screen.query_one("#search")
+        for label, term in SEARCHES:
+            for attempt in ("cold", "warm"):
+                fired.clear()
+                search.value = ""
+                await until(pilot, lambda: screen.filter.search == "" and table.cache.has_page(0))
+                fired.clear()
+                search.value = term  # one Changed; the debounce fires set_filter
+                await until(pilot, lambda term=term: fired and screen.filter.search == term)
+                t0 = fired[-1]
+                await until(pilot, lambda t0=t0: marks.page_time(table, 0, t0) is not None)
+                await until(pilot, lambda t0=t0: marks.count_time(table, t0) is not None)
+                timing = {
+                    "rows_ms": (marks.page_time(table, 0, t0) - t0) * 1000,
+                    "count_ms": (marks.count_time(table, t0) - t0) * 1000,
+                }
+                if attempt == "cold":
+                    cold = timing
+                else:
+                    figures["search"].append(
+                        {
+                            "what": f"{label} “{term}”",
+                            **timing,
+                            "cold_rows_ms": cold["rows_ms"],
+                            "matches": table.row_count,
+                        }
+                    )
+                search.value = ""
+        await until(pilot, lambda: screen.filter.search == "" and table.cache.has_page(0))
+        await until(pilot, lambda: table.cache.exact)
+        table.focus()
+
+        # Jumps of 10,000 rows, from the top down.
+        for _ in range(5):
+            target = table.cursor_row + JUMP
+            if target >= table.row_count:
+                break
+            t0 = time.perf_counter()
+            table.move_cursor(target)
+            page = target // table.cache.page_size
+            await until(pilot, lambda p=page, t0=t0: marks.page_time(table, p, t0) is not None)
+            figures["jumps"].append(
+                {"to_row": target, "ms": (marks.page_time(table, page, t0) - t0) * 1000}
+            )
+        t0 = time.perf_counter()
+        table.action_last()
+        last_page = table.cursor_row // table.cache.page_size
+        await until(pilot, lambda: marks.page_time(table, last_page, t0) is not None)
+        figures["jump_end_ms"] = (marks.page_time(table, last_page, t0) - t0) * 1000
+        table.action_first()
+        await until(pilot, lambda: table.cursor_value is not None)
+
+        # Page down through 10,000 rows twice, waiting for each page's rows like a reader:
+        # memory may settle during the first stretch, it must not grow in the second.
+        figures["rss_before_scroll"] = rss_mb()
+        figures["stretches"] = []
+        for stretch in range(2):
+            end = min(JUMP * (stretch + 1), table.row_count - 1)
+            waits = []
+            t_start = time.perf_counter()
+            while table.cursor_row < end:
+                table.action_page_down()
+                t0 = time.perf_counter()
+                await until(pilot, lambda: table.cursor_value is not None)
+                waits.append(time.perf_counter() - t0)
+                await asyncio.sleep(0)
+            figures["stretches"].append(
+                {
+                    "rows": end,
+                    "s": time.perf_counter() - t_start,
+                    "presses": len(waits),
+                    "max_wait_ms": max(waits, default=0) * 1000,
+                    "waited": sum(1 for w in waits if w > 0.002),
+                    "rss": rss_mb(),
+                }
+            )
+        figures["pages_held"] = len(table.cache.pages)
+        figures["cursors_held"] = len(table.cache.cursors)
+    return figures
+
+
+# ---- reporting -----------------------------------------------------------------------
+
+
+def ok(value: float, target: float) -> str:
+    return "ok" if value < target else "OVER"
+
+
+def report(
+    backend: str, users: int, seeded_s: float | None, cold: list[dict], figures: dict
+) -> None:
+    seeded = f"seeded in {seeded_s:.1f} s" if seeded_s is not None else "seeded earlier"
+    print(f"\n== {backend}: {users:,} users ({seeded}) ==")
+    best = min(cold, key=lambda r: r["total"])
+    runs = ", ".join(f"{r['total'] * 1000:.0f}" for r in cold)
+    print(
+        f"start -> first page: {best['total'] * 1000:.0f} ms "
+        f"(best of {len(cold)}; runs {runs} ms) "
+        f"target < 1000 ms: {ok(best['total'], 1.0)}"
+    )
+    print(
+        f"  interpreter {best['interpreter'] * 1000:.0f} ms, imports {best['imports'] * 1000:.0f}"
+        f" ms, services {best['services'] * 1000:.0f} ms, app to rows "
+        f"{best['app_to_page'] * 1000:.0f} ms"
+    )
+    print("typed search -> rows (after the debounce), target < 300 ms:")
+    for s in figures["search"]:
+        print(
+            f"  {s['what']:<34} rows {s['rows_ms']:7.1f} ms {ok(s['rows_ms'], 300):>4}"
+            f" (first time {s['cold_rows_ms']:.1f} ms)"
+            f"   count {s['count_ms']:7.1f} ms   {s['matches']:,} matches"
+        )
+    print("jump 10,000 rows down (to a filled page):")
+    for j in figures["jumps"]:
+        print(f"  to row {j['to_row']:>7,}: {j['ms']:7.1f} ms")
+    print(f"  to the last row ({figures['rows']:,}): {figures['jump_end_ms']:.1f} ms")
+    before = figures["rss_before_scroll"]
+    for st in figures["stretches"]:
+        print(
+            f"page down to row {st['rows']:,}: {st['presses']} presses in {st['s']:.2f} s; "
+            f"waited for rows on {st['waited']}, longest {st['max_wait_ms']:.1f} ms; "
+            f"RSS {st['rss']:.1f} MB ({st['rss'] - before:+.1f} MB)"
+        )
+        before = st["rss"]
+    print(
+        f"memory (RSS): {figures['rss_start']:.1f} MB at start, "
+        f"{figures['rss_before_scroll']:.1f} MB before scrolling; "
+        f"{figures['pages_held']} pages ({figures['pages_held'] * 100} rows) and "
+        f"{figures['cursors_held']} cursors held"
+    )
+
+
+def measure(backend: str, url: str, seeded_s: float | None) -> None:
+    from usermgmt.core.config import load_settings
+    from usermgmt.core.services import build_services
+
+    cold = cold_start(url)
+    services = build_services(load_settings(database_url=url))
+    try:
+        figures = asyncio.run(interact(services))
+    finally:
+        services.close()
+    report(backend, figures["rows"], seeded_s, cold, figures)
+
+
+def measure_only(url: str) -> None:
+    measure("sqlite" if url.startswith("sqlite") else "postgres", url, None)
+
+
+def run_backend(backend: str, users: int, workdir: Path) -> None:
+    import seed
+
+    if backend == "sqlite":
+        path = workdir / f"tui-bench-{users}.db"
+        url = f"sqlite:///{path}"
+        seeded_s = None
+        fresh = not path.exists()
+        t0 = time.perf_counter()
+        seed.migrated(url)  # also brings a database kept from an earlier run up to date
+        if fresh:
+            seed.seed_sqlite(url, users)
+            seeded_s = time.perf_counter() - t0
+        measure(backend, url, seeded_s)
+        return
+    with seed.postgres_database("tui_bench") as url:
+        t0 = time.perf_counter()
+        seed.migrated(url)
+        seed.seed_postgres(url, users)
+        measure(backend, url, time.perf_counter() - t0)
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--probe":
+        probe(sys.argv[2], float(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--sqlite-users", type=int, default=100_000)
+    parser.add_argument("--pg-users", type=int, default=1_000_000)
+    parser.add_argument(
+        "--url",
+        help="measure an already seeded database (no seeding), e.g. from an earlier run",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=ROOT / "bench" / "results",
+        help="where the SQLite database is kept between runs (bench/results is git-ignored)",
+    )
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("USERMGMT_DATA_DIR", str(args.workdir))
+    if args.url:
+        measure_only(args.url)
+        return
+    if args.backend in ("sqlite", "both"):
+        run_backend("sqlite", args.sqlite_users, args.workdir)
+    if args.backend in ("postgres", "both"):
+        run_backend("postgres", args.pg_users, args.workdir)
+
+
+if __name__ == "__main__":
+    main()

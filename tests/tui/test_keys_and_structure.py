@@ -1,0 +1,121 @@
+"""Help, the command palette, and the rules of the house for this face."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from tui_helpers import SIZE, seed_users, settle
+
+from usermgmt.tui.screens.help import HelpScreen
+from usermgmt.tui.screens.user_form import UserFormScreen
+from usermgmt.tui.screens.users import UsersScreen
+
+TUI = Path(__file__).resolve().parents[2] / "usermgmt" / "tui"
+
+
+def test_help_lists_every_key_of_the_screen(services, make_app):
+    seed_users(services, 1)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            rows = [str(w.content) for w in app.screen.query(".help-row")]
+            text = "\n".join(rows)
+            for expected in (
+                "/                  Search",
+                "d                  Delete",
+                "x                  Show / hide deleted users",
+                "o                  Sort by the next column",
+                "ctrl+p             Command palette",
+                "pagedown           Page down",
+            ):
+                assert expected in text
+            await pilot.press("escape")
+            assert isinstance(app.screen, UsersScreen)
+
+    asyncio.run(scenario())
+
+
+def test_command_palette_runs_actions(services, make_app):
+    seed_users(services, 1)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("ctrl+p")
+            await pilot.press(*"new user")
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert isinstance(app.screen, UserFormScreen)
+
+    asyncio.run(scenario())
+
+
+def test_quit_key_quits_but_types_in_the_search(services, make_app):
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("slash", "q")
+            assert app.screen.query_one("#search").value == "q"
+            assert app.is_running
+            await pilot.press("escape", "q")
+            await pilot.pause()
+            assert not app.is_running or app.return_code is not None
+
+    asyncio.run(scenario())
+
+
+FORBIDDEN_CALLS = {"select", "text", "execute", "exec_driver_sql", "scalars", "Session"}
+FORBIDDEN_IMPORTS = ("sqlalchemy", "falcon", "waitress", "typer", "usermgmt.api", "usermgmt.cli")
+
+
+def test_the_console_has_no_sql_and_imports_no_other_face():
+    problems = []
+    for path in TUI.rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = (
+                    [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else [a.name for a in node.names]
+                )
+                problems += [
+                    f"{path.name}: imports {n}" for n in names if n.startswith(FORBIDDEN_IMPORTS)
+                ]
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name in FORBIDDEN_CALLS:
+                    problems.append(f"{path.name}:{node.lineno}: calls {name}()")
+                # a unit of work of its own: services.db.read() / .write()
+                if (
+                    isinstance(func, ast.Attribute)
+                    and func.attr in ("read", "write")
+                    and isinstance(func.value, ast.Attribute)
+                    and func.value.attr == "db"
+                ):
+                    problems.append(f"{path.name}:{node.lineno}: opens a transaction")
+    assert problems == []
+
+
+def test_importing_the_package_does_not_import_textual():
+    code = "import sys, usermgmt.tui; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_styles_ship_with_the_package():
+    assert (TUI / "app.tcss").exists()
+    pyproject = (TUI.parents[1] / "pyproject.toml").read_text()
+    assert '"tui/*.tcss"' in pyproject

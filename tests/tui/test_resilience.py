@@ -1,0 +1,187 @@
+"""The console survives the database going away and coming back, and bugs."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+
+import pgserver
+import pytest
+from tui_helpers import SIZE, seed_users, settle, text_of, toasts, wait_until
+
+from usermgmt.core.config import load_settings
+from usermgmt.core.errors import DatabaseUnavailable
+from usermgmt.core.services import build_services
+from usermgmt.tui.app import UserMgmtApp, run_tui
+from usermgmt.tui.screens.error import ErrorScreen
+from usermgmt.tui.screens.lock import LockScreen
+from usermgmt.tui.widgets.lazy_table import LazyTable
+
+
+class Switch:
+    down = False
+
+    def check(self) -> None:
+        if self.down:
+            raise DatabaseUnavailable()
+
+
+class _Flaky:
+    """Proxy whose methods raise DatabaseUnavailable while the switch is down."""
+
+    def __init__(self, real, switch: Switch) -> None:
+        self._real, self._switch = real, switch
+
+    def __getattr__(self, name):
+        attr = getattr(self._real, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            self._switch.check()
+            return attr(*args, **kwargs)
+
+        return call
+
+
+def flaky(services, switch: Switch):
+    """The real services, with users, audit and the ping going through the switch."""
+    return dataclasses.replace(
+        services,
+        users=_Flaky(services.users, switch),
+        audit=_Flaky(services.audit, switch),
+        db=_Flaky(services.db, switch),
+    )
+
+
+def test_database_gone_and_back(services, make_app):
+    seed_users(services, 3)
+    switch = Switch()
+
+    async def scenario():
+        app = make_app(flaky(services, switch))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#users", LazyTable)
+            assert table.row_count == 3
+            switch.down = True
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: not app.online, "offline")
+            assert toasts(app, "error") == [
+                "Database is unavailable. Retrying in the background; nothing you see is lost."
+            ]
+            assert "database unavailable" in text_of(app.screen.query_one("#top-state"))
+            # The screen stays usable: keys work, an action fails with the toast, no crash.
+            await pilot.press("down", "pagedown", "l")
+            assert isinstance(app.screen, LockScreen)
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: not app.screen.busy, "lock attempt")
+            assert isinstance(app.screen, LockScreen)  # still open, try again later
+            await pilot.press("escape")
+            assert len(toasts(app, "error")) == 1  # one toast per outage, not per call
+            switch.down = False
+            await wait_until(pilot, lambda: app.online, "reconnect")
+            await settle(pilot)
+            assert "The database is back." in toasts(app)
+            assert table.row_count == 3 and table.cursor_value is not None
+            assert "connected" in text_of(app.screen.query_one("#top-state"))
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.postgres
+def test_postgres_restart(restartable_pg, tmp_path):
+    """A real PostgreSQL stopped under the console, then started on the same port and data."""
+    cluster = restartable_pg
+    pgserver.create_database(cluster.admin_url, "tui")
+    services = build_services(
+        load_settings(database_url=pgserver.url_for(cluster.admin_url, "tui"))
+    )
+    seed_users(services, 3)
+
+    async def scenario():
+        app = UserMgmtApp(services, os_user="tester", retry_delays=(0.1,))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#users", LazyTable)
+            assert table.row_count == 3
+            cluster.pause()
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: not app.online, "offline", rounds=1000)
+            await pilot.press("down", "up")
+            cluster.resume()
+            await wait_until(pilot, lambda: app.online, "reconnect", rounds=2000)
+            await settle(pilot)
+            assert table.row_count == 3 and table.cursor_value is not None
+            await pilot.press("l", "ctrl+s")  # writes work again
+            await settle(pilot)
+            assert table.cursor_value.locked_until is not None
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        services.close()
+
+
+def test_unexpected_error_is_a_modal_without_traceback(services, make_app, caplog, monkeypatch):
+    seed_users(services, 1)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+
+            def bug(*_a, **_k):
+                raise ZeroDivisionError("division by zero")
+
+            monkeypatch.setattr(services.users, "get", bug)
+            with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
+                await pilot.press("enter")
+                await settle(pilot)
+            assert isinstance(app.screen, ErrorScreen)
+            body = text_of(app.screen.query_one(".dialog-body"))
+            assert "ZeroDivisionError" in body and "Traceback" not in body
+            assert f"incident {app.screen.incident}" in caplog.text
+            assert "Traceback" in caplog.text  # the details go to the log
+            await pilot.press("escape")
+            assert not isinstance(app.screen, ErrorScreen)
+
+    asyncio.run(scenario())
+
+
+def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path):
+    settings = load_settings(database_url=f"postgresql+psycopg://nobody@127.0.0.1:1/{uuid.uuid4()}")
+    assert run_tui(settings) == 5
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("usermgmt tui: ")
+
+
+def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(
+    services, make_app, caplog, capsys
+):
+    seed_users(services, 1)
+    app = make_app()
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            secret = "Corr3ct-Horse-Battery"  # a local the traceback would have shown
+
+            def broken() -> None:
+                raise RuntimeError(f"bug near {len(secret)}")
+
+            app.screen.action_refresh = broken
+            with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
+                await pilot.press("ctrl+r")
+                await pilot.pause()
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(scenario())
+    assert app.return_code == 1
+    printed = " ".join(capsys.readouterr().err.split())  # one message, wrapped to the width
+    assert printed.startswith("usermgmt tui: unexpected error (incident ")
+    assert printed.endswith("details in the log (none configured)")
+    assert "Corr3ct" not in printed and "Traceback" not in printed
+    assert "Traceback" in caplog.text

@@ -1,0 +1,142 @@
+"""SVG snapshots of the main screens (users, detail, form, audit).
+
+Deterministic by construction: a fixed terminal size, the app's and the core's
+clocks frozen, random bytes counted while the data is seeded (ids, tokens),
+the database at a fixed relative path (the top bar shows it), no blinking
+cursor.
+SQLite only: the screens do not depend on the database. Update with
+``pytest tests/tui/test_snapshots.py --snapshot-update`` and review the SVGs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import shutil
+import sys
+from datetime import timedelta
+
+import pytest
+from textual.widgets import Input
+from tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
+
+from usermgmt.core.config import load_settings
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.services import build_services
+from usermgmt.tui.app import UserMgmtApp
+
+PEOPLE = [
+    ("ada@example.com", "ada", "Ada", "Lovelace", ["admin"]),
+    ("grace@example.com", "grace", "Grace", "Hopper", ["moderator", "user"]),
+    ("alan@example.com", "alan", "Alan", "Turing", ["user"]),
+    ("edsger@example.com", "edsger", "Edsger", "Dijkstra", ["user"]),
+    ("barbara@example.com", "barbara", "Barbara", "Liskov", ["user"]),
+    ("donald@example.com", "donald", "Donald", "Knuth", ["user"]),
+    ("margaret@example.com", "margaret", "Margaret", "Hamilton", ["user"]),
+    ("ken@example.com", None, "Ken", "Thompson", ["user"]),
+]
+
+
+@pytest.fixture
+def snapshot_services(sqlite_template, tmp_path, monkeypatch):
+    """Services over a fresh SQLite file with the same people, times and ids every run."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(sqlite_template, tmp_path / "usermgmt.db")
+    services = build_services(load_settings(database_url="sqlite:///usermgmt.db"))
+
+    # The core's clock stays frozen for the whole test (so "live session" means the same
+    # thing every day); ids are counted while seeding only.
+    clock = {"now": FIXED_NOW - timedelta(days=30)}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("usermgmt.core") and hasattr(module, "utcnow"):
+            monkeypatch.setattr(module, "utcnow", lambda: clock["now"])
+    with pytest.MonkeyPatch.context() as mp:
+        # uuid4() (user, event and session ids) and token bytes come from os.urandom
+        counter = itertools.count()
+        mp.setattr(
+            os, "urandom", lambda n: hashlib.sha256(str(next(counter)).encode()).digest()[:n]
+        )
+
+        op, ctx = Actor.operator("cli", "seed"), RequestContext(request_id="seed")
+        made = []
+        for i, (email, username, first, last, roles) in enumerate(PEOPLE):
+            clock["now"] = FIXED_NOW - timedelta(days=30 - i * 3, hours=i)
+            made.append(
+                services.users.create(
+                    op,
+                    ctx,
+                    {
+                        "email": email,
+                        "username": username,
+                        "first_name": first,
+                        "last_name": last,
+                        "roles": roles,
+                        "email_verified": i % 3 != 2,
+                        "password": STRONG_PASSWORD if i < 2 else None,
+                    },
+                )
+            )
+        clock["now"] = FIXED_NOW - timedelta(hours=5)
+        services.auth.login(
+            RequestContext(ip="192.0.2.10", user_agent="Firefox/128"),
+            {"email": "grace@example.com", "password": STRONG_PASSWORD},
+        )
+        clock["now"] = FIXED_NOW - timedelta(hours=2)
+        services.users.lock(op, ctx, str(made[3].id))
+        services.users.update(
+            op, ctx, str(made[1].id), {"profile": {"timezone": "America/New_York"}}
+        )
+        services.users.delete(op, ctx, str(made[6].id))
+    clock["now"] = FIXED_NOW
+    yield services
+    services.close()
+
+
+def make(services) -> UserMgmtApp:
+    return UserMgmtApp(services, clock=lambda: FIXED_NOW, os_user="operator")
+
+
+def no_blink(app) -> None:
+    for box in app.screen.query(Input):
+        box.cursor_blink = False
+
+
+def test_users_screen(snap_compare, snapshot_services):
+    async def ready(pilot):
+        await settle(pilot)
+
+    assert snap_compare(make(snapshot_services), terminal_size=SIZE, run_before=ready)
+
+
+def test_detail_screen(snap_compare, snapshot_services):
+    async def open_grace(pilot):
+        await settle(pilot)
+        await pilot.press("end", "up", "enter")  # grace: signed in, moderator, a session
+        await settle(pilot)
+
+    assert snap_compare(make(snapshot_services), terminal_size=SIZE, run_before=open_grace)
+
+
+def test_new_user_form_with_errors(snap_compare, snapshot_services):
+    async def bad_input(pilot):
+        await settle(pilot)
+        await pilot.press("n")
+        form = pilot.app.screen
+        form.query_one("#in-email").value = "ada@exampl"
+        form.query_one("#in-username").value = "Ada Lovelace"
+        form.query_one("#in-password").value = "lovelace"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        no_blink(pilot.app)
+
+    assert snap_compare(make(snapshot_services), terminal_size=SIZE, run_before=bad_input)
+
+
+def test_audit_screen(snap_compare, snapshot_services):
+    async def audit(pilot):
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+
+    assert snap_compare(make(snapshot_services), terminal_size=SIZE, run_before=audit)
