@@ -25,10 +25,13 @@ def test_every_contract_command_exists():
         "sessions list", "sessions revoke",
         "audit list", "audit verify",
         "tokens purge",
+        "mail deliver", "mail list", "mail retry",
         "db upgrade", "db downgrade", "db current", "db check",
     }  # fmt: skip
     assert expected <= names, expected - names
-    assert [name for name, _ in SUB_APPS] == ["users", "roles", "sessions", "audit", "tokens", "db"]
+    assert [name for name, _ in SUB_APPS] == [
+        "users", "roles", "sessions", "audit", "tokens", "mail", "db",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p))
