@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,7 @@ SEARCHES = [
     ("no match", "zzqx"),
 ]
 JUMP = 10_000
+SEARCH_RUNS = 5
 
 
 def rss_mb() -> float:
@@ -181,7 +183,8 @@ async def interact(services) -> dict:
         screen.set_filter = timed_set_filter
         search = screen.query_one("#search")
         for label, term in SEARCHES:
-            for attempt in ("cold", "warm"):
+            timings = []
+            for _attempt in range(1 + SEARCH_RUNS):  # the first is cold (database caches)
                 fired.clear()
                 search.value = ""
                 await until(pilot, lambda: screen.filter.search == "" and table.cache.has_page(0))
@@ -191,22 +194,24 @@ async def interact(services) -> dict:
                 t0 = fired[-1]
                 await until(pilot, lambda t0=t0: marks.page_time(table, 0, t0) is not None)
                 await until(pilot, lambda t0=t0: marks.count_time(table, t0) is not None)
-                timing = {
-                    "rows_ms": (marks.page_time(table, 0, t0) - t0) * 1000,
-                    "count_ms": (marks.count_time(table, t0) - t0) * 1000,
-                }
-                if attempt == "cold":
-                    cold = timing
-                else:
-                    figures["search"].append(
-                        {
-                            "what": f"{label} “{term}”",
-                            **timing,
-                            "cold_rows_ms": cold["rows_ms"],
-                            "matches": table.row_count,
-                        }
+                timings.append(
+                    (
+                        (marks.page_time(table, 0, t0) - t0) * 1000,
+                        (marks.count_time(table, t0) - t0) * 1000,
                     )
-                search.value = ""
+                )
+            warm = sorted(timings[1:])
+            figures["search"].append(
+                {
+                    "what": f"{label} “{term}”",
+                    "rows_ms": statistics.median(t[0] for t in warm),
+                    "rows_max_ms": max(t[0] for t in warm),
+                    "count_ms": statistics.median(t[1] for t in warm),
+                    "cold_rows_ms": timings[0][0],
+                    "matches": table.row_count,
+                }
+            )
+            search.value = ""
         await until(pilot, lambda: screen.filter.search == "" and table.cache.has_page(0))
         await until(pilot, lambda: table.cache.exact)
         table.focus()
@@ -284,12 +289,15 @@ def report(
         f" ms, services {best['services'] * 1000:.0f} ms, app to rows "
         f"{best['app_to_page'] * 1000:.0f} ms"
     )
-    print("typed search -> rows (after the debounce), target < 300 ms:")
+    print(
+        f"typed search -> rows, after the debounce (median of {SEARCH_RUNS}, worst, first time),"
+        " target < 300 ms:"
+    )
     for s in figures["search"]:
         print(
-            f"  {s['what']:<34} rows {s['rows_ms']:7.1f} ms {ok(s['rows_ms'], 300):>4}"
-            f" (first time {s['cold_rows_ms']:.1f} ms)"
-            f"   count {s['count_ms']:7.1f} ms   {s['matches']:,} matches"
+            f"  {s['what']:<34} rows {s['rows_ms']:6.1f} ms {ok(s['rows_ms'], 300):>4}"
+            f" (worst {s['rows_max_ms']:.0f}, first {s['cold_rows_ms']:.0f})"
+            f"  count {s['count_ms']:6.1f} ms  {s['matches']:,} matches"
         )
     print("jump 10,000 rows down (to a filled page):")
     for j in figures["jumps"]:

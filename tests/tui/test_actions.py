@@ -37,10 +37,13 @@ async def type_into(pilot, selector: str, text: str) -> None:
 
 
 def test_create_user_through_the_form(services, make_app, operator):
+    seed_users(services, 3)
+
     async def scenario():
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
+            await pilot.press("down", "down")
             await pilot.press("n")
             assert isinstance(app.screen, UserFormScreen)
             await type_into(pilot, "#in-email", "new@example.com")
@@ -49,6 +52,8 @@ def test_create_user_through_the_form(services, make_app, operator):
             await pilot.press("ctrl+s")
             await settle(pilot)
             assert isinstance(app.screen, UsersScreen)
+            table = app.screen.query_one("#users")
+            assert table.cursor_value.email == "new@example.com"  # the cursor follows
             created = services.users.find(operator, "new@example.com")
             assert created.username == "newbie" and created.roles == ["user"]
             event = last_event(services, operator, created.id)
@@ -362,21 +367,45 @@ def test_detail_shows_profile_roles_sessions_and_events(services, make_app, oper
     asyncio.run(scenario())
 
 
-def test_detail_of_a_user_gone_meanwhile(services, make_app, monkeypatch):
-    seed_users(services, 1)
+def test_detail_of_a_user_gone_meanwhile(ui_services, make_ui_app, monkeypatch):
+    seed_users(ui_services, 1)
 
     async def scenario():
-        app = make_app()
+        app = make_ui_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
 
             def gone(*_a, **_k):
                 raise NotFound("User not found")
 
-            monkeypatch.setattr(services.users, "get", gone)
+            monkeypatch.setattr(ui_services.users, "get", gone)
             await pilot.press("enter")
             await settle(pilot)
             assert isinstance(app.screen, UsersScreen)
             assert any("no longer exists" in m for m in toasts(app, "warning"))
 
     asyncio.run(scenario())
+
+
+def test_revoke_one_session_from_the_detail_screen(services, make_app, operator, admin_user):
+    open_session(services, admin_user.id)
+    open_session(services, admin_user.id)
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot)
+            detail = app.screen
+            assert detail.query_one("#sessions").row_count == 2
+            detail.query_one("#sessions").focus()
+            await pilot.press("enter")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.press("y")
+            await settle(pilot)
+            assert detail.query_one("#sessions").row_count == 1
+            assert any("Revoked the session from 127.0.0.1, pytest." in m for m in toasts(app))
+
+    asyncio.run(scenario())
+    assert len(services.sessions.list(operator, str(admin_user.id))) == 1

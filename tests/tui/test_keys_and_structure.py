@@ -17,11 +17,11 @@ from usermgmt.tui.screens.users import UsersScreen
 TUI = Path(__file__).resolve().parents[2] / "usermgmt" / "tui"
 
 
-def test_help_lists_every_key_of_the_screen(services, make_app):
-    seed_users(services, 1)
+def test_help_lists_every_key_of_the_screen(ui_services, make_ui_app):
+    seed_users(ui_services, 1)
 
     async def scenario():
-        app = make_app()
+        app = make_ui_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("question_mark")
@@ -43,11 +43,11 @@ def test_help_lists_every_key_of_the_screen(services, make_app):
     asyncio.run(scenario())
 
 
-def test_command_palette_runs_actions(services, make_app):
-    seed_users(services, 1)
+def test_command_palette_runs_actions(ui_services, make_ui_app):
+    seed_users(ui_services, 1)
 
     async def scenario():
-        app = make_app()
+        app = make_ui_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("ctrl+p")
@@ -60,9 +60,9 @@ def test_command_palette_runs_actions(services, make_app):
     asyncio.run(scenario())
 
 
-def test_quit_key_quits_but_types_in_the_search(services, make_app):
+def test_quit_key_quits_but_types_in_the_search(make_ui_app):
     async def scenario():
-        app = make_app()
+        app = make_ui_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("slash", "q")

@@ -125,18 +125,20 @@ def test_postgres_restart(restartable_pg, tmp_path):
         services.close()
 
 
-def test_unexpected_error_is_a_modal_without_traceback(services, make_app, caplog, monkeypatch):
-    seed_users(services, 1)
+def test_unexpected_error_is_a_modal_without_traceback(
+    ui_services, make_ui_app, caplog, monkeypatch
+):
+    seed_users(ui_services, 1)
 
     async def scenario():
-        app = make_app()
+        app = make_ui_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
 
             def bug(*_a, **_k):
                 raise ZeroDivisionError("division by zero")
 
-            monkeypatch.setattr(services.users, "get", bug)
+            monkeypatch.setattr(ui_services.users, "get", bug)
             with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
                 await pilot.press("enter")
                 await settle(pilot)
@@ -159,10 +161,10 @@ def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path)
 
 
 def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(
-    services, make_app, caplog, capsys
+    ui_services, make_ui_app, caplog, capsys
 ):
-    seed_users(services, 1)
-    app = make_app()
+    seed_users(ui_services, 1)
+    app = make_ui_app()
 
     async def scenario():
         async with app.run_test(size=SIZE) as pilot:
@@ -185,3 +187,27 @@ def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(
     assert printed.endswith("details in the log (none configured)")
     assert "Corr3ct" not in printed and "Traceback" not in printed
     assert "Traceback" in caplog.text
+
+
+def test_a_services_factory_is_retried_until_the_database_answers(ui_services):
+    seed_users(ui_services, 2)
+    attempts = []
+
+    def factory():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise DatabaseUnavailable()
+        return ui_services
+
+    async def scenario():
+        app = UserMgmtApp(factory, os_user="tester", retry_delays=(0.01,))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.screen.query("#users"), "the users screen")
+            await settle(pilot)
+            assert app.online and len(attempts) == 3
+            assert app.screen.query_one("#users", LazyTable).row_count == 2
+            assert toasts(app, "error") == [
+                "Database is unavailable. Retrying in the background; nothing you see is lost."
+            ]
+
+    asyncio.run(scenario())

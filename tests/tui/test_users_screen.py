@@ -60,6 +60,13 @@ def test_lazy_paging_keeps_memory_bounded_and_reaches_the_end(services, make_app
             await pilot.press("home")
             await settle(pilot)
             assert table.cursor_value.email == "user114@example.com"
+            # by email, the end is fetched backwards: the last email, and the rows above it
+            await pilot.press("o", "end")
+            await settle(pilot)
+            assert table.cursor_value.email == "user114@example.com"
+            await pilot.press("up")
+            await settle(pilot)
+            assert table.cursor_value.email == "user113@example.com"
 
     asyncio.run(scenario())
 
@@ -81,6 +88,8 @@ def test_search_as_you_type(services, make_app):
             assert emails(table) == ["zed001@example.com", "zed000@example.com"]
             assert "2 users (search “ZED0”)" in text_of(app.screen.query_one("#status-line"))
             await pilot.press("escape")
+            assert table.has_focus
+            await pilot.press("slash", "down")  # down from the search box: into the table
             assert table.has_focus
             await pilot.press("c")  # clear filters
             await settle(pilot)
@@ -170,12 +179,12 @@ def test_sort_keys_and_header_click(services, make_app):
     asyncio.run(scenario())
 
 
-def test_keys_shown_follow_the_highlighted_user(services, make_app, operator, ctx):
-    users = seed_users(services, 2)
-    services.users.lock(operator, ctx, str(users[1].id))
+def test_keys_shown_follow_the_highlighted_user(ui_services, make_ui_app, operator, ctx):
+    users = seed_users(ui_services, 2)
+    ui_services.users.lock(operator, ctx, str(users[1].id))
 
     async def scenario():
-        app = make_app()
+        app = make_ui_app()
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             actions = lambda: {b.binding.action for b in app.screen.active_bindings.values()}  # noqa: E731
@@ -183,5 +192,26 @@ def test_keys_shown_follow_the_highlighted_user(services, make_app, operator, ct
             assert "restore_user" not in actions()
             await pilot.press("down")
             assert "lock_user" in actions() and "unlock_user" not in actions()
+
+    asyncio.run(scenario())
+
+
+def test_a_fast_scroll_does_not_pile_up_queries(services, make_app):
+    seed_users(services, 150)
+
+    async def scenario():
+        app = make_app(page_size=5)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            table = app.screen.query_one("#users", LazyTable)
+            most = 0
+            for row in range(0, 150, 7):  # like dragging the scrollbar down
+                table.move_cursor(row)
+                most = max(most, len(table._in_flight))
+                await pilot.pause(0)
+            assert most <= 8
+            await settle(pilot)
+            assert table.cursor_row == 147
+            assert table.cursor_value.email == "user002@example.com"
 
     asyncio.run(scenario())

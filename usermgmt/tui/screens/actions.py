@@ -17,15 +17,15 @@ if TYPE_CHECKING:
     from usermgmt.tui.app import UserMgmtApp
 
 USER_ACTION_BINDINGS = [
-    Binding("n", "new_user", "New"),
-    Binding("e", "edit_user", "Edit"),
-    Binding("d", "delete_user", "Delete"),
-    Binding("r", "restore_user", "Restore"),
-    Binding("l", "lock_user", "Lock"),
-    Binding("l", "unlock_user", "Unlock"),
-    Binding("p", "password", "Password"),
-    Binding("g", "roles", "Roles"),
-    Binding("s", "revoke_sessions", "Sign out"),
+    Binding("n", "new_user", "New", tooltip="New user (without a password: an invitation)"),
+    Binding("e", "edit_user", "Edit", tooltip="Edit email, username, names, profile, flags"),
+    Binding("d", "delete_user", "Delete", tooltip="Delete (soft; asks first; r restores)"),
+    Binding("r", "restore_user", "Restore", tooltip="Restore a deleted user"),
+    Binding("l", "lock_user", "Lock", tooltip="Lock: no sign-in, signed out (asks first)"),
+    Binding("l", "unlock_user", "Unlock", tooltip="Unlock, and forget failed sign-ins"),
+    Binding("p", "password", "Password", tooltip="Set a password, or email a reset link"),
+    Binding("g", "roles", "Roles", tooltip="Grant or revoke user, moderator, admin"),
+    Binding("s", "revoke_sessions", "Sign out", tooltip="Revoke every session (asks first)"),
 ]
 
 # Actions that make no sense on a deleted user (the core would say NotFound).
@@ -91,7 +91,8 @@ class UserActions:
         return user
 
     def _core(self, job, done) -> None:
-        self.app.run_core(self, job, done, group="user-action")  # type: ignore[arg-type]
+        # Writes are never exclusive: a second action must not drop the first one's result.
+        self.app.run_core(self, job, done, group="user-action", exclusive=False)  # type: ignore[arg-type]
 
     # ---- the actions ---------------------------------------------------------------
 

@@ -211,8 +211,39 @@ class DetailScreen(UserActions, Screen[bool]):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         from usermgmt.tui.screens.event import EventScreen
 
-        if event.data_table.id == "events" and self.detail is not None:
+        if self.detail is None:
+            return
+        if event.data_table.id == "events":
             self.app.push_screen(EventScreen(self.detail.events[event.cursor_row]))
+        elif event.data_table.id == "sessions" and self.detail.sessions:
+            self.revoke_session(self.detail.sessions[event.cursor_row])
+
+    def revoke_session(self, session: SessionOut) -> None:
+        """Enter on one session: sign the user out of that device only (asks first)."""
+        from usermgmt.tui.screens.confirm import ConfirmScreen
+
+        app, sid = self.app, str(session.id)
+        where = ", ".join(p for p in (session.ip, session.user_agent) if p) or "unknown device"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                app.run_core(
+                    self,
+                    lambda: app.services.sessions.revoke(app.actor, app.request_context(), sid),
+                    lambda _none: self._done(f"Revoked the session from {where}.", None),
+                    group="user-action",
+                    exclusive=False,
+                )
+
+        app.push_screen(
+            ConfirmScreen(
+                "Revoke this session?",
+                f"{self.user.email} is signed out on {where} (started "
+                f"{fmt.stamp(session.created_at)} UTC); other sessions stay.",
+                "Revoke",
+            ),
+            answered,
+        )
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         for binding in USER_ACTION_BINDINGS:

@@ -30,7 +30,7 @@ def _rows(bindings) -> list[tuple[str, str]]:
         keys = [k.strip() for k in binding.key.split(",")]
         if binding.key_display:
             keys = [binding.key_display]
-        entry = seen.setdefault((binding.action, binding.description), [])
+        entry = seen.setdefault((binding.action, binding.tooltip or binding.description), [])
         entry.extend(k.replace("question_mark", "?") for k in keys if k not in entry)
     return [(" / ".join(keys), desc) for (_action, desc), keys in seen.items()]
 

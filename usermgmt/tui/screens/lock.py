@@ -87,6 +87,7 @@ class LockScreen(ModalScreen[UserOut | None]):
             done,
             failed=self._failed,
             group="form",
+            exclusive=False,
         )
 
     def _failed(self, exc: DomainError) -> bool:

@@ -97,6 +97,7 @@ class PasswordScreen(ModalScreen[str | None]):
             lambda _none: self._finish(f"Password of {self.user.email} set; sessions revoked."),
             failed=self._failed,
             group="form",
+            exclusive=False,
         )
 
     def action_send_link(self) -> None:
@@ -110,6 +111,7 @@ class PasswordScreen(ModalScreen[str | None]):
             lambda _none: self._finish(f"Reset link sent to {self.user.email}."),
             failed=self._failed,
             group="form",
+            exclusive=False,
         )
 
     def _finish(self, message: str) -> None:

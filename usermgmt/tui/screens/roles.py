@@ -81,6 +81,7 @@ class RolesScreen(ModalScreen[UserOut | None]):
             done,
             failed=failed,
             group="form",
+            exclusive=False,
         )
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

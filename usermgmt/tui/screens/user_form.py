@@ -199,7 +199,7 @@ class UserFormScreen(ModalScreen[UserOut | None]):
             def job() -> UserOut:
                 return app.services.users.update(app.actor, app.request_context(), uid, data)
 
-        app.run_core(self, job, self._saved, failed=self._failed, group="form")
+        app.run_core(self, job, self._saved, failed=self._failed, group="form", exclusive=False)
 
     def _saved(self, saved: UserOut) -> None:
         if self.user is None:

@@ -33,6 +33,7 @@ COLUMNS = [
     Column("last_login", "Last login", width=12, sort="last_login_at"),
     Column("created", "Created", width=10, sort="created_at"),
 ]
+TO_TABLE = "From the search box or a filter back to the table"
 # `o` cycles through these; the first direction is the useful one.
 SORT_CYCLE = ["-created_at", "email", "username", "-last_login_at"]
 SORT_NAMES = {
@@ -55,9 +56,10 @@ class UsersScreen(UserActions, Screen):
     AUTO_FOCUS = "#users"
     BINDINGS = [
         Binding("slash", "search", "Search", key_display="/"),
-        Binding("escape", "to_table", "Back to the table"),
+        Binding("escape", "to_table", "To the table", tooltip=TO_TABLE),
+        Binding("down", "to_table", "To the table", show=False, tooltip=TO_TABLE),
         *USER_ACTION_BINDINGS,
-        Binding("a", "audit", "Audit"),
+        Binding("a", "audit", "Audit", tooltip="The audit log, newest first"),
         Binding("f", "filters", "Filters", show=False),
         Binding("x", "toggle_deleted", "Show / hide deleted users", show=False),
         Binding("o", "sort_next", "Sort by the next column", show=False),
@@ -73,6 +75,7 @@ class UsersScreen(UserActions, Screen):
         super().__init__()
         self.filter = UserFilter()
         self._search_timer: Timer | None = None
+        self._follow = None  # the id of a user to keep the cursor on after a reload
 
     # ---- layout ------------------------------------------------------------------------
 
@@ -141,6 +144,9 @@ class UsersScreen(UserActions, Screen):
         return self.table.cursor_value is None and self.table.row_count > 0
 
     def user_changed(self, user: UserOut | None) -> None:
+        """Reload; the cursor follows the user acted on if it is still on screen (a new
+        user appears at the top of the default order: the cursor goes there)."""
+        self._follow = user.id if user is not None else None
         self.table.reload()
 
     def on_lazy_table_highlighted(self, message: LazyTable.Highlighted) -> None:
@@ -148,6 +154,14 @@ class UsersScreen(UserActions, Screen):
         self.update_status()
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:
+        if self._follow is not None and not self.table.loading:
+            follow, self._follow = self._follow, None
+            cache = self.table.cache
+            for page in sorted(p for p in cache.pages if cache.has_page(p)):
+                for offset, row in enumerate(cache.pages[page]):
+                    if row.id == follow:
+                        self.table.move_cursor(page * cache.page_size + offset)
+                        break
         self.update_status()
 
     def on_lazy_table_selected(self, message: LazyTable.Selected) -> None:

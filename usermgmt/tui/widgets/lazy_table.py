@@ -25,10 +25,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
-from usermgmt.core.errors import DomainError
 from usermgmt.tui.paging import Fetch, PageCache, Source
 
-MAX_IN_FLIGHT = 3
+MAX_IN_FLIGHT = 3  # fetches at once for the pages in view
+MAX_ALL_IN_FLIGHT = 8  # including those for pages already scrolled away
 SCROLL_FETCH_DELAY = 0.03  # coalesce the fetches of a fast scroll or a scrollbar drag
 
 
@@ -241,11 +241,8 @@ class LazyTable(ScrollView, can_focus=True):
             worker = get_current_worker()
             try:
                 total = source.count()
-            except DomainError as exc:
-                self._report(worker, generation, exc)
-                return
-            except Exception as exc:  # noqa: BLE001 - a bug: shown in the error modal
-                self._report(worker, generation, exc)
+            except Exception as exc:  # noqa: BLE001 - forwarded: the app maps DomainErrors
+                self._report(worker, generation, exc)  # by its table, a bug to the modal
                 return
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._counted, generation, total)
@@ -302,8 +299,11 @@ class LazyTable(ScrollView, can_focus=True):
         visible, around = self._window()
         cache, in_flight = self.cache, self._in_flight
         candidates = visible if any(not cache.has_page(p) for p in visible) else around
+        window = set(visible + around)
         for page in sorted(candidates):
-            if len(in_flight) >= MAX_IN_FLIGHT:
+            # Fetches for pages scrolled away finish on their own and take no slot of the
+            # window, but a scrollbar drag must not start a query per position it passes.
+            if len(in_flight & window) >= MAX_IN_FLIGHT or len(in_flight) >= MAX_ALL_IN_FLIGHT:
                 break
             if page in in_flight or cache.has_page(page):
                 continue
@@ -325,10 +325,7 @@ class LazyTable(ScrollView, can_focus=True):
             worker = get_current_worker()
             try:
                 rows, next_cursor = source.fetch(plan)
-            except DomainError as exc:
-                self.app.call_from_thread(self._fetch_failed, generation, page, exc)
-                return
-            except Exception as exc:  # noqa: BLE001 - a bug: shown in the error modal
+            except Exception as exc:  # noqa: BLE001 - forwarded: the app maps DomainErrors
                 self.app.call_from_thread(self._fetch_failed, generation, page, exc)
                 return
             if not worker.is_cancelled:
