@@ -2,7 +2,7 @@
 
 PYTHON ?= python3
 VENV := .venv
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 PG_INITDB := /usr/lib/postgresql/*/bin/initdb
 
 .PHONY: venv postgres-bin test run lint

@@ -353,6 +353,16 @@ def seed_sqlite(url: str, n: int, batch: int = 50_000) -> None:
     conn.close()
 
 
+def user_count(url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM users")).scalar_one()
+    engine.dispose()
+    return count
+
+
 def migrated(url: str) -> None:
     from usermgmt.core import migrate
     from usermgmt.core.db import Database

@@ -8,7 +8,8 @@ import sys
 
 import pgserver
 import pytest
-from api_helpers import Api, LiveServer, RestartableCluster, free_port, wait_ready
+
+from .api_helpers import Api, LiveServer, RestartableCluster, free_port, wait_ready
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api_helpers import API, OTHER_PASSWORD, STRONG_PASSWORD, assert_error, mail_token
+from .api_helpers import API, OTHER_PASSWORD, STRONG_PASSWORD, assert_error, mail_token
 
 
 def test_register_returns_user_and_tokens_uncached(api):

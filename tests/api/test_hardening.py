@@ -6,10 +6,11 @@ import json
 import logging
 
 import pytest
-from api_helpers import API, STRONG_PASSWORD, Api, assert_error
 
 from usermgmt.api.middleware import ClientIpResolver
 from usermgmt.api.ratelimit import RateLimiter
+
+from .api_helpers import API, STRONG_PASSWORD, Api, assert_error
 
 
 def test_falcon_own_errors_have_the_contract_body(api):
@@ -125,6 +126,9 @@ def test_security_headers_and_no_cors_by_default(api):
     assert "Strict-Transport-Security" not in result.headers
     https = api.simulate_get("/health", protocol="https")
     assert https.headers["Strict-Transport-Security"].startswith("max-age=")
+    # X-Forwarded-Proto counts only from a trusted proxy.
+    spoofed = api.simulate_get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in spoofed.headers
 
 
 def test_cors_when_configured(make_api):
@@ -162,6 +166,8 @@ def test_client_ip_resolution():
 
 def test_trusted_proxy_ip_reaches_the_session(make_api, operator, ctx):
     api = make_api(trusted_proxies="127.0.0.1")
+    proxied = api.simulate_get("/health", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" in proxied.headers
     api.make_user(operator, ctx, "p@example.com")
     login = api.login("p@example.com", headers={"X-Forwarded-For": "203.0.113.9"})
     uid = login.json["user"]["id"]
@@ -183,6 +189,7 @@ def test_rate_limits_with_retry_after(make_api, operator, ctx):
         api.simulate_post(f"{API}/auth/forgot-password", json={"email": "rl@example.com"})
     forgot = api.simulate_post(f"{API}/auth/forgot-password", json={"email": "rl@example.com"})
     assert_error(forgot, 429, "RATE_LIMITED")
+    assert 'usermgmt_rate_limited_total{limit="login"} 1.0' in api.simulate_get("/metrics").text
     # Each endpoint has its own bucket.
     refresh = api.simulate_post(f"{API}/auth/refresh", json={"refresh_token": "x"})
     assert_error(refresh, 401, "UNAUTHORIZED")
@@ -261,3 +268,16 @@ def test_ready_is_503_when_the_database_does_not_answer(api, monkeypatch):
     monkeypatch.setattr(api.services.db, "ping", down)
     error = assert_error(api.simulate_get("/health/ready"), 503, "SERVICE_UNAVAILABLE")
     assert error["details"]["ready"] is False
+
+
+def test_purge_deletes_expired_rate_limit_counters(services, operator, ctx):
+    from usermgmt.core.ratelimit_store import DatabaseRateLimitStorage
+
+    store = DatabaseRateLimitStorage(services.db)
+    assert store.incr("login/1.2.3.4", 0) == 1  # expires at once
+    assert store.incr("login/5.6.7.8", 60) == 1
+    assert store.get("login/1.2.3.4") == 0
+    assert store.get("login/5.6.7.8") == 1
+    report = services.maintenance.purge(operator, ctx)
+    assert report.counts["rate_limit_counters"] == 1
+    assert store.get("login/5.6.7.8") == 1

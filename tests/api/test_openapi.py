@@ -6,13 +6,14 @@ import os
 
 import pytest
 import schemathesis
-from api_helpers import API, STRONG_PASSWORD
 from hypothesis import HealthCheck, settings
 
 from usermgmt.api.app import create_app
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.services import build_services
+
+from .api_helpers import API, STRONG_PASSWORD
 
 METHODS = ("get", "post", "put", "patch", "delete")
 AUTH_PATHS = (

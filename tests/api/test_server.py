@@ -13,13 +13,14 @@ import uuid
 
 import pgserver
 import pytest
-from api_helpers import API, STRONG_PASSWORD
 
 from usermgmt.core import migrate
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
 from usermgmt.core.services import build_services
+
+from .api_helpers import API, STRONG_PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -103,7 +104,23 @@ def test_refuses_a_schema_that_is_behind(start_server, tmp_path):
     db.dispose()
     server = start_server(url, wait=False)
     assert server.process.wait(timeout=60) == 5
+    assert "error: SERVICE_UNAVAILABLE:" in server.log()
     assert "usermgmt db upgrade" in server.log()
+
+
+def test_a_taken_port_is_a_clear_error(start_server, tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = start_server(
+            f"sqlite:///{tmp_path / 'port.db'}", wait=False, args=("--port", str(port))
+        )
+        assert server.process.wait(timeout=60) == 2
+    assert "error: VALIDATION_ERROR: cannot listen on" in server.log()
+    assert "Traceback" not in server.log()
 
 
 def test_waitress_body_limit_answers_with_the_error_body(start_server, tmp_path):

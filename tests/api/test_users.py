@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from api_helpers import API, STRONG_PASSWORD, assert_error
+from .api_helpers import API, STRONG_PASSWORD, assert_error
 
 
 def test_anonymous_gets_401_everywhere_a_user_is_needed(api, user):

@@ -3,10 +3,11 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import STRONG, login, make_user
 from sqlalchemy import text
 
 from usermgmt.core import errors
+
+from .helpers import STRONG, login, make_user
 
 
 def test_every_change_is_audited_once(services, operator, ctx):

@@ -3,12 +3,13 @@
 from datetime import timedelta
 
 import pytest
-from helpers import STRONG, actor_of, login, make_user
 from sqlalchemy import select, update
 
 from usermgmt.core import errors, passwords
 from usermgmt.core.context import RequestContext
 from usermgmt.core.models import MailMessage, RefreshToken, User, utcnow
+
+from .helpers import STRONG, actor_of, login, make_user
 
 
 def _last_mail(services, template):

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
 import pytest
-from helpers import STRONG, login, make_user
 from sqlalchemy import func, select
 
 from usermgmt.core import errors
@@ -17,6 +16,8 @@ from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.models import AuditEvent, LoginThrottle, OneTimeToken, RefreshToken, User
 from usermgmt.core.services import build_services
 from usermgmt.core.throttle import identifier_key
+
+from .helpers import STRONG, login, make_user
 
 
 def _race(make_services, n, fn):

@@ -3,10 +3,11 @@
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from helpers import login, make_user
 from sqlalchemy import func, select, update
 
 from usermgmt.core.models import AuthSession, MailMessage, OneTimeToken, utcnow
+
+from .helpers import login, make_user
 
 
 def _count(services, model):

@@ -68,3 +68,19 @@ def test_schema_behind_is_refused(database_url):
     db.dispose()
     with pytest.raises(SchemaOutOfDate, match="usermgmt db upgrade"):
         build_services(load_settings(database_url=database_url))
+
+
+def test_schema_newer_than_the_code_is_named(database_url):
+    import pytest
+    from sqlalchemy import text
+
+    from usermgmt.core.config import load_settings
+    from usermgmt.core.errors import SchemaOutOfDate
+    from usermgmt.core.services import build_services
+
+    db = Database(database_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    db.dispose()
+    with pytest.raises(SchemaOutOfDate, match="newer than this usermgmt"):
+        build_services(load_settings(database_url=database_url))

@@ -2,9 +2,10 @@
 
 import bcrypt
 import pytest
-from helpers import STRONG, login
 
 from usermgmt.core import errors
+
+from .helpers import STRONG, login
 
 
 def _rows(*records):

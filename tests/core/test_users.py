@@ -1,9 +1,10 @@
 """Users and roles through the core services, on both databases."""
 
 import pytest
-from helpers import STRONG, actor_of, login, make_user
 
 from usermgmt.core import errors
+
+from .helpers import STRONG, actor_of, login, make_user
 
 
 def test_create_normalises_and_hides_secrets(services, operator, ctx):

@@ -340,13 +340,15 @@ def test_list_and_retry_rules(smtp_services, smtp_server, operator, ctx, clock):
         services.mail.retry(actor, RequestContext(), str(pending.id))
 
 
-def test_background_deliverer_sends_and_stops(smtp_services, smtp_server):
+def test_background_deliverer_is_woken_by_a_commit_that_enqueued_mail(
+    smtp_services, smtp_server, operator, ctx
+):
     services = smtp_services
-    deliverer = BackgroundDeliverer(services, interval=0.05)
+    deliverer = BackgroundDeliverer(services, interval=3600)  # it would not poll again
     deliverer.start()
     try:
-        enqueue_many(services, 2)
-        deliverer.wake()
+        enqueue_many(services, 1)
+        services.users.send_reset_link(operator, ctx, str(make_user(services, operator, ctx).id))
         for _ in range(400):
             if len(smtp_server.received) == 2:
                 break
@@ -375,3 +377,45 @@ def test_background_deliverer_survives_a_database_outage(
 
 def _raise_unavailable(size):
     raise DatabaseUnavailable()
+
+
+def test_enqueue_listeners_fire_once_per_commit_and_never_on_rollback(services):
+    calls = []
+
+    def listener():
+        calls.append(1)
+
+    outbox.add_listener(listener)
+    try:
+        with pytest.raises(RuntimeError), services.db.write() as s:
+            outbox.enqueue(
+                s, services.settings, "password_changed", "a@example.com", user_id=None, context={}
+            )
+            raise RuntimeError("rolled back")
+        assert calls == []
+        enqueue_many(services, 3)  # one transaction, three messages
+        assert calls == [1]
+        with services.db.write() as s:
+            pass  # a commit without mail
+        assert calls == [1]
+    finally:
+        outbox.remove_listener(listener)
+    enqueue_many(services, 1)
+    assert calls == [1]
+    assert len(rows(services)) == 4
+
+
+def test_postgres_claims_skip_rows_another_deliverer_holds(smtp_services, smtp_server, backend):
+    if backend != "postgres":
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite serialises claims")
+    from sqlalchemy import text
+
+    services = smtp_services
+    enqueue_many(services, 3)
+    with services.db.engine.connect() as conn, conn.begin():
+        # Another deliverer is in the middle of claiming two of the rows.
+        conn.execute(text("SELECT id FROM mail_outbox ORDER BY created_at LIMIT 2 FOR UPDATE"))
+        report = services.mail.deliver_pending()  # neither waits nor takes them
+        assert report.sent == 1
+    assert services.mail.deliver_pending().sent == 2
+    assert len(set(smtp_server.handler.message_ids())) == 3

@@ -124,9 +124,3 @@ def write_model(resp: falcon.Response, model: BaseModel, status: int = 200) -> N
     resp.status = status
     resp.content_type = falcon.MEDIA_JSON
     resp.data = model.model_dump_json().encode()
-
-
-def write_json(resp: falcon.Response, data: Any, status: int = 200) -> None:
-    resp.status = status
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = json.dumps(data, separators=(",", ":")).encode()

@@ -18,8 +18,7 @@ from collections.abc import Iterable
 
 import falcon
 
-from usermgmt.api.errors import ApiError
-from usermgmt.api.jsonio import BODY_METHODS, read_body
+from usermgmt.api.jsonio import BODY_METHODS, read_body, too_large
 from usermgmt.api.metrics import Metrics
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import AuthenticationError
@@ -68,6 +67,9 @@ class ClientIpResolver:
 
     def _trusted(self, ip) -> bool:
         return ip is not None and any(ip in net for net in self.networks)
+
+    def is_trusted_peer(self, peer: str | None) -> bool:
+        return bool(self.networks) and self._trusted(_parse_ip(peer or ""))
 
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str | None:
         if not self.networks or not forwarded_for:
@@ -123,7 +125,7 @@ class RequestContextMiddleware:
             resp.set_header("Content-Security-Policy", API_CSP)
         if path.startswith("/api/"):
             resp.set_header("Cache-Control", "no-store")
-        if self.hsts and req.scheme == "https":
+        if self.hsts and _is_https(req, self.resolver):
             resp.set_header("Strict-Transport-Security", "max-age=31536000")
 
         status = resp.status_code
@@ -134,7 +136,9 @@ class RequestContextMiddleware:
         if status >= 400:
             self.metrics.errors.labels(str(status), getattr(ctx, "error_code", "ERROR")).inc()
         actor = getattr(ctx, "actor", None)
-        user_id = str(actor.user_id) if actor is not None and actor.user_id else None
+        user_id = actor.user_id if actor is not None else None
+        user_id = user_id or getattr(ctx, "actor_user_id", None)  # set by a successful login
+        user_id = str(user_id) if user_id else None
         access_log.info(
             "%s %s %s",
             method,
@@ -151,6 +155,18 @@ class RequestContextMiddleware:
                 "ip": getattr(ctx, "client_ip", None),
             },
         )
+
+
+def _is_https(req: falcon.Request, resolver: ClientIpResolver) -> bool:
+    """HTTPS on the socket, or said so by a trusted proxy (X-Forwarded-Proto)."""
+    if req.scheme == "https":
+        return True
+    proto = req.get_header("X-Forwarded-Proto")
+    return (
+        proto is not None
+        and proto.split(",")[0].strip().lower() == "https"
+        and resolver.is_trusted_peer(req.remote_addr)
+    )
 
 
 def _has_responder(req: falcon.Request, resource) -> bool:
@@ -193,21 +209,9 @@ class BodyMiddleware:
     def process_request(self, req: falcon.Request, resp) -> None:
         # A declared length over the limit is refused before routing or reading.
         if req.content_length is not None and req.content_length > self.max_bytes:
-            from usermgmt.api.jsonio import too_large
-
             raise too_large(self.max_bytes)
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         req.context.body = None
         if req.method in BODY_METHODS and _has_responder(req, resource):
             req.context.body = read_body(req, self.max_bytes)
-
-
-def require_no_body(req: falcon.Request) -> None:
-    if req.context.body:
-        raise ApiError(
-            400,
-            "VALIDATION_ERROR",
-            "This operation takes no request body",
-            field_errors={"body": ["Unknown or forbidden field"]},
-        )

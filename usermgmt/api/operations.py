@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from usermgmt.api.errors import ApiError
 from usermgmt.api.schemas import NoQuery
+from usermgmt.core.errors import RateLimited
 from usermgmt.core.schemas import parse
 
 # Statuses any operation can answer: bad query/body, unexpected error, database down.
@@ -51,13 +52,18 @@ def operation(**kwargs) -> callable:
 
     def decorate(responder):
         scope = responder.__qualname__
+        no_params = op.query()  # the answer to an empty query string, built once
 
         @functools.wraps(responder)
         def wrapper(resource, req, resp, **params):
             ctx = req.context
             if op.rate_limit:
-                resource.limiter.hit(op.rate_limit, scope, ctx.client_ip or "unknown")
-            ctx.query = parse(op.query, req.params)
+                try:
+                    resource.limiter.hit(op.rate_limit, scope, ctx.client_ip or "unknown")
+                except RateLimited:
+                    resource.metrics.rate_limited.labels(op.rate_limit).inc()
+                    raise
+            ctx.query = parse(op.query, req.params) if req.params else no_params
             if op.body is not None and op.body_required and ctx.body is None:
                 raise ApiError(
                     400,

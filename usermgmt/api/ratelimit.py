@@ -74,10 +74,6 @@ class RateLimiter:
                     details={"retry_after": retry, "limit": str(item)},
                 )
 
-    def reset(self) -> None:
-        if self.storage is not None:
-            self.storage.reset()
-
 
 def _parse(name: str, value: str) -> Limit | None:
     if value == "off":

@@ -158,7 +158,7 @@ class LogoutResource(Resource):
 
 
 class MeResource(Resource):
-    @operation(summary="The signed-in user", tag="auth", response=UserOut)
+    @operation(summary="The signed-in user", tag="auth", response=UserOut, errors=(404,))
     def on_get(self, req, resp):
         write_model(resp, self.services.auth.me(req.context.actor))
 

@@ -8,6 +8,10 @@ Shutdown (SIGTERM or SIGINT): the listening sockets close at once (new
 connections are refused), requests already being served run to completion
 and their responses are flushed, idle keep-alive connections are closed, then
 the process exits 0. A drain that takes longer than ``DRAIN_SECONDS`` is cut.
+
+While serving, a background thread delivers the mail outbox (see
+usermgmt.core.mail); it stops after the drain, letting a message in flight be
+recorded as sent.
 """
 
 from __future__ import annotations
@@ -170,45 +174,54 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     from usermgmt.api.metrics import Metrics
     from usermgmt.core.db import mask_url
     from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
+    from usermgmt.core.mail import BackgroundDeliverer
     from usermgmt.core.services import build_services
 
     configure_logging(settings.log_level, settings.log_format or "json")
     log = logging.getLogger("usermgmt.api.server")
     threads = threads or 8
+    if not 1 <= threads <= 256:
+        print("error: VALIDATION_ERROR: --threads must be between 1 and 256", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         services = build_services(settings, pool_size=threads + 2)
     except SchemaOutOfDate as exc:
         log.error(str(exc))
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except ServiceUnavailable as exc:
         log.error(
             "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
         )
-        print(f"error: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
         return EXIT_UNAVAILABLE
     try:
         metrics = Metrics()
         app = create_app(services, metrics=metrics)
     except ConfigurationError as exc:
         services.close()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     queue_filter = QueueDepthFilter(metrics)
     logging.getLogger("waitress.queue").addFilter(queue_filter)
 
     socket_map: dict = {}
-    server = create_server(
-        app,
-        map=socket_map,
-        host=host,
-        port=port,
-        threads=threads,
-        max_request_body_size=settings.max_body_bytes,
-        ident="usermgmt",
-        clear_untrusted_proxy_headers=False,
-        channel_timeout=60,
-    )
+    try:
+        server = create_server(
+            app,
+            map=socket_map,
+            host=host,
+            port=port,
+            threads=threads,
+            max_request_body_size=settings.max_body_bytes,
+            ident="usermgmt",
+            clear_untrusted_proxy_headers=False,
+            channel_timeout=60,
+        )
+    except (OSError, ValueError) as exc:  # port taken, bad host, no permission
+        services.close()
+        print(f"error: VALIDATION_ERROR: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     error_task = _json_error_task_class()
     from waitress.channel import HTTPChannel
 
@@ -228,6 +241,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     print(f"usermgmt API serving on {base}  (threads: {threads})", flush=True)
     print(f"  docs:    {base}/docs", flush=True)
     print(f"  openapi: {base}/openapi.json", flush=True)
+    print(f"  mail:    {services.mail.transport.describe()}", flush=True)
     log.info(
         "server started",
         extra={
@@ -237,6 +251,9 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
             "max_body_bytes": settings.max_body_bytes,
         },
     )
+    # Delivers the outbox (reset links, verification, notices) while we serve.
+    deliverer = BackgroundDeliverer(services)
+    deliverer.start()
     adj = server.adj
     try:
         while not stop.is_set():
@@ -264,6 +281,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
                 channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        deliverer.stop()  # lets the message in flight be recorded
         services.close()
     log.info("server stopped")
     print("usermgmt API stopped", flush=True)
@@ -297,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigurationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     return serve(settings, host=args.host, port=args.port, threads=args.threads)
 

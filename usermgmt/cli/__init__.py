@@ -1,0 +1,26 @@
+"""The admin CLI (`usermgmt`): Typer commands over the core services.
+
+Layout:
+
+- ``app.py``: the root app, its global options (``--database-url``, ``--debug``),
+  the top-level commands (``info``, ``serve``, ``tui``) and ``SUB_APPS``, the one
+  list of noun sub-apps.
+- ``commands/<noun>.py``: one ``app = typer.Typer()`` per noun.
+- ``output.py``: the ``-o/--output`` and ``-q/--quiet`` options and ``render``,
+  which every command that prints records ends in.
+- ``errors.py``: the one table from domain errors to exit codes, and the group
+  class that prints every error as one line on stderr.
+- ``state.py``: per-invocation state: settings, services, the operator actor.
+
+Adding a noun (for example ``mail``): write ``commands/mail.py`` with
+``app = typer.Typer(help=..., no_args_is_help=True)``, get services with
+``state.services()``, act as ``state.actor()`` with ``state.request_context()``,
+print with ``output.render``, raise domain errors (never print them), and add
+``("mail", mail.app)`` to ``SUB_APPS`` in ``app.py``. Then regenerate the docs:
+``python -m usermgmt.cli.docs --write docs/cli.md``.
+
+Fast start: command modules import only ``typer`` and this package's light
+helpers at module level; the core (SQLAlchemy, pydantic, alembic) is imported
+inside command bodies, and the API server and the TUI only inside ``serve``
+and ``tui``.
+"""

@@ -46,8 +46,10 @@ class Settings(BaseSettings):
     bcrypt_rounds: int = Field(10, ge=4, le=31)
     lockout_threshold: int = Field(5, ge=1, le=1000)
     lockout_minutes: int = Field(15, ge=1, le=100000)
-    rate_limit_login: str = "10/minute"
-    rate_limit_auth: str = "5/minute"
+    # Defaults are known good: validating them would import `limits` (~30 ms) in
+    # every process, including CLI commands that never rate-limit.
+    rate_limit_login: str = Field("10/minute", validate_default=False)
+    rate_limit_auth: str = Field("5/minute", validate_default=False)
     rate_limit_storage: str = "memory://"
     trusted_proxies: str = ""
     cors_origins: str = ""

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,7 @@ from usermgmt.core.errors import (
 
 log = logging.getLogger("usermgmt.db")
 WRITE_OPTION = "usermgmt_write"
+SINGLE_OPTION = "usermgmt_single_statement"
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -85,9 +86,10 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        if conn.get_execution_options().get(WRITE_OPTION):
+        options = conn.get_execution_options()
+        if options.get(WRITE_OPTION):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        elif not options.get(SINGLE_OPTION):  # one statement is its own transaction
             conn.exec_driver_sql("BEGIN")
 
     return engine
@@ -120,6 +122,13 @@ class Database:
         self.dialect = self.engine.dialect.name
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Single-statement reads need no transaction: on PostgreSQL, autocommit
+        # saves the BEGIN and ROLLBACK round trips; on SQLite no BEGIN is sent.
+        self._single = (
+            self.engine.execution_options(**{SINGLE_OPTION: True})
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._write = sessionmaker(bind=write_engine, expire_on_commit=False)
 
     @property
@@ -141,6 +150,16 @@ class Database:
         """A read transaction (deferred BEGIN on SQLite, so readers never queue)."""
         with _translated(), self._read() as session, session.begin():
             yield session
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A plain connection for a single-statement read on a hot path (no ORM session).
+
+        One statement sees one snapshot, so no explicit transaction is needed; the
+        connection is rolled back when it returns to the pool.
+        """
+        with _translated(), self._single.connect() as conn:
+            yield conn
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers a trivial query."""

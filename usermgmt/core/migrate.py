@@ -54,8 +54,8 @@ def alembic_config(db: Database) -> Config:
 
 
 @functools.cache
-def head_revision() -> str:
-    """The newest revision of the migration scripts."""
+def _scan_revisions() -> tuple[frozenset[str], frozenset[str]] | None:
+    """(revisions, parents) read from the scripts without importing Alembic, or None."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
@@ -63,11 +63,25 @@ def head_revision() -> str:
         revision = _REVISION_RE.search(source)
         down = _DOWN_REVISION_RE.search(source)
         if revision is None or down is None:
-            return _alembic_head()
+            return None
         revisions.update(_QUOTED_RE.findall(revision.group(1)))
         parents.update(_QUOTED_RE.findall(down.group(1)))
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else _alembic_head()
+    return frozenset(revisions), frozenset(parents)
+
+
+@functools.cache
+def head_revision() -> str:
+    """The newest revision of the migration scripts."""
+    scanned = _scan_revisions()
+    if scanned is None:
+        return _alembic_head()
+    heads = scanned[0] - scanned[1]
+    return next(iter(heads)) if len(heads) == 1 else _alembic_head()
+
+
+def is_known_revision(revision: str) -> bool:
+    scanned = _scan_revisions()
+    return scanned is None or revision in scanned[0]
 
 
 def _alembic_head() -> str:
@@ -132,6 +146,11 @@ def ensure_schema(db: Database, *, auto_create: bool = True) -> None:
     if state.current is None and auto_create and is_empty(db):
         upgrade(db)
         return
+    if state.current is not None and not all(map(is_known_revision, state.current.split(","))):
+        raise SchemaOutOfDate(
+            f"Database schema is at {state.current}, newer than this usermgmt knows "
+            f"(its newest is {state.head}); use the usermgmt version that migrated it"
+        )
     raise SchemaOutOfDate(
         f"Database schema is at {state.current or 'nothing'}, the code needs {state.head}; "
         "run `usermgmt db upgrade`"

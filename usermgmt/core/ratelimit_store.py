@@ -84,10 +84,5 @@ class DatabaseRateLimitStorage(Storage):
         with self.db.write() as s:
             s.execute(delete(RateLimitCounter).where(RateLimitCounter.key == key))
 
-    def purge_expired(self) -> int:
-        with self.db.write() as s:
-            stmt = delete(RateLimitCounter).where(RateLimitCounter.expires_at <= utcnow())
-            return s.execute(stmt).rowcount
-
 
 __all__ = ["DatabaseRateLimitStorage"]

@@ -31,7 +31,7 @@
   }
 
   function typeOf(schema) {
-    schema = resolve(schema);
+    if (schema && schema.$ref) return schema.$ref.split("/").pop();
     if (schema.anyOf) return schema.anyOf.map(typeOf).join(" | ");
     if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
     if (schema.const !== undefined) return JSON.stringify(schema.const);
@@ -44,7 +44,7 @@
     schema = resolve(schema);
     depth = depth || 0;
     if (depth > 6) return null;
-    if (schema.default !== undefined) return schema.default;
+    if (schema.default !== undefined && schema.default !== null) return schema.default;
     if (schema.const !== undefined) return schema.const;
     if (schema.enum) return schema.enum[0];
     if (schema.anyOf) return example(schema.anyOf.find((s) => s.type !== "null") || {}, depth + 1);
@@ -163,7 +163,7 @@
         el("span", { class: "method m-" + method }, method.toUpperCase()),
         el("span", { class: "path" }, path),
         el("span", {}, op.summary || ""),
-        secured ? el("span", { class: "lock" }, "🔒 token") : null),
+        secured ? el("span", { class: "lock" }, "needs a token") : null),
       el("div", { class: "body" }, parts));
   }
 
@@ -193,6 +193,11 @@
         nav.append(link);
         content.append(renderOperation(path, method, op));
       }
+    }
+    const target = location.hash && document.getElementById(location.hash.slice(1));
+    if (target) {
+      target.open = true;
+      target.scrollIntoView();
     }
   }
 

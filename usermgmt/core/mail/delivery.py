@@ -48,6 +48,7 @@ from usermgmt.core.mail.render import Renderer, TemplateError, build_message, va
 from usermgmt.core.mail.transports import DeliveryError, transport_from_settings
 from usermgmt.core.models import MailMessage, User, utcnow
 from usermgmt.core.schemas import Timestamp
+from usermgmt.core.services import outbox
 from usermgmt.core.services.base import KeyRing, ServiceBase, parse_uuid
 
 log = logging.getLogger("usermgmt.mail")
@@ -409,7 +410,8 @@ class MailService(ServiceBase):
 class BackgroundDeliverer:
     """Runs ``deliver_pending`` in a daemon thread every ``interval`` seconds.
 
-    Started by ``usermgmt serve``; ``wake()`` makes it look now; ``stop()`` lets the
+    Started by ``usermgmt serve``; ``wake()`` makes it look now, and every commit in
+    this process that enqueued mail calls it; ``stop()`` lets the
     batch in flight finish (bounded by ``timeout``). Any number of deliverers, in
     this process or others, may run against one database: claims keep them apart.
     """
@@ -433,6 +435,7 @@ class BackgroundDeliverer:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="usermgmt-mail", daemon=True)
         self._thread.start()
+        outbox.add_listener(self.wake)  # mail enqueued in this process is sent at once
         log.info("mail deliverer started (%s)", self._mail.transport.describe())
 
     def wake(self) -> None:
@@ -442,6 +445,7 @@ class BackgroundDeliverer:
         thread = self._thread
         if thread is None:
             return
+        outbox.remove_listener(self.wake)
         self._stop.set()
         self._wake.set()
         thread.join(timeout)

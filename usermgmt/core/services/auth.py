@@ -228,8 +228,8 @@ class AuthService(ServiceBase):
         """Verify an access token and that its session and user are still live (one query)."""
         claims = secrets.decode_access_token(self.keys.jwt_key(), access_token)
         now = utcnow()
-        with self.db.read() as s:
-            rows = s.execute(_TOKEN_CHECK, {"session_id": claims.session_id}).all()
+        with self.db.connect() as conn:
+            rows = conn.execute(_TOKEN_CHECK, {"session_id": claims.session_id}).all()
         if not rows:
             raise AuthenticationError("Session not found")
         row = rows[0]
@@ -286,8 +286,8 @@ class AuthService(ServiceBase):
 
     def me(self, actor: Actor) -> UserOut:
         actor.require_authenticated()
-        with self.db.read() as s:
-            found = user_out_by_id(s, actor.user_id)
+        with self.db.connect() as conn:
+            found = user_out_by_id(conn, actor.user_id)
         if found is None:
             raise NotFound("User not found")
         return found

@@ -7,15 +7,43 @@ once the server accepted the message (see the mail delivery service).
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from usermgmt.core.config import Settings
 from usermgmt.core.models import MailMessage, utcnow
 
 TEMPLATES = ("verify_email", "password_reset", "invitation", "password_changed", "email_changed")
+
+# Called (in the committing thread) after a transaction that enqueued mail commits:
+# the background deliverer of this process wakes up instead of waiting for its next poll.
+_listeners: list[Callable[[], None]] = []
+_listeners_lock = threading.Lock()
+_HOOKED = "usermgmt_mail_enqueued"
+
+
+def add_listener(callback: Callable[[], None]) -> None:
+    with _listeners_lock:
+        _listeners.append(callback)
+
+
+def remove_listener(callback: Callable[[], None]) -> None:
+    with _listeners_lock:
+        if callback in _listeners:
+            _listeners.remove(callback)
+
+
+def _after_commit(session: Session) -> None:
+    session.info.pop(_HOOKED, None)
+    with _listeners_lock:
+        callbacks = list(_listeners)
+    for callback in callbacks:
+        callback()
 
 
 def message_id_for(msg_id: uuid.UUID, mail_from: str) -> str:
@@ -48,6 +76,9 @@ def enqueue(
         created_at=utcnow(),
     )
     session.add(msg)
+    if not session.info.get(_HOOKED):
+        session.info[_HOOKED] = True
+        event.listen(session, "after_commit", _after_commit, once=True)
     return msg
 
 

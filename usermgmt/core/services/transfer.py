@@ -105,10 +105,12 @@ class ImportRow(BaseModel):
             return ["user"]
         if isinstance(v, str):
             v = [p for p in v.replace(",", ";").split(";") if p.strip()]
+        if not isinstance(v, list) or not all(isinstance(r, str) for r in v):
+            raise ValueError("roles must be role names (a list, or ';'-separated)")
         try:
             return role_names(v)
-        except ValidationError as exc:  # a row error, not an abort
-            raise ValueError(exc.field_errors["role"][0]) from None
+        except ValidationError as exc:  # one bad row, not a failed import
+            raise ValueError("; ".join(exc.field_errors.get("role", [exc.message]))) from None
 
     @field_validator("password_hash")
     @classmethod

@@ -15,7 +15,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
@@ -83,7 +83,16 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
 
 
 def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
-    """Rows strictly after (value, last_id) in the (column NULLS LAST, id) order."""
+    """Rows strictly after (value, last_id) in the (column NULLS LAST, id) order.
+
+    A column that is never NULL gets a row-value comparison, which both
+    databases answer with one index range scan; an OR with ``IS NULL`` would
+    make PostgreSQL filter its way through every earlier row instead.
+    """
+    if not column.nullable:
+        key = tuple_(column, User.id)
+        bound = tuple_(literal(value, column.type), literal(last_id, User.id.type))
+        return key < bound if descending else key > bound
     if value is None:
         return and_(column.is_(None), User.id < last_id if descending else User.id > last_id)
     beyond = column < value if descending else column > value
@@ -228,9 +237,12 @@ _USER_BY_ID = (
 )
 
 
-def user_out_by_id(session: Session, user_id: uuid.UUID, *, include_deleted: bool = False):
-    """The UserOut of one user in one query, or None (missing, or deleted unless asked)."""
-    rows = session.execute(_USER_BY_ID, {"user_id": user_id}).all()
+def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
+    """The UserOut of one user in one query, or None (missing, or deleted unless asked).
+
+    ``conn`` is a Connection or a Session (anything with ``execute``).
+    """
+    rows = conn.execute(_USER_BY_ID, {"user_id": user_id}).all()
     if not rows or (rows[0].deleted_at is not None and not include_deleted):
         return None
     first = rows[0]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -36,8 +36,10 @@ from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, pa
 from usermgmt.core.services.guards import ensure_other_active_admin
 from usermgmt.core.services.user_queries import (
     count_users,
+    decode_cursor,
     list_rows,
     list_users,
+    page_rows,
     user_out_by_id,
 )
 from usermgmt.core.throttle import identifier_key
@@ -79,8 +81,8 @@ class UserService(ServiceBase):
             actor.require_moderator()
         if include_deleted:
             actor.require_admin()
-        with self.db.read() as s:
-            found = user_out_by_id(s, uid, include_deleted=include_deleted)
+        with self.db.connect() as conn:
+            found = user_out_by_id(conn, uid, include_deleted=include_deleted)
         if found is None:
             raise NotFound("User not found")
         return found
@@ -146,6 +148,36 @@ class UserService(ServiceBase):
             actor.require_admin()
         with self.db.read() as s:
             return count_users(s, q)
+
+    def stream(
+        self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None, *, batch: int = 500
+    ) -> Iterator[UserOut]:
+        """Every user matching ``query`` (from its cursor, if any), in its order.
+
+        Unlike ``list`` it does not count: keyset batches, each in its own short
+        read transaction, so any number of users streams in flat memory and time.
+        Permissions and the query are checked now, before the first user.
+        """
+        q = parse(UserQuery, query)
+        actor.require_moderator()
+        if q.include_deleted:
+            actor.require_admin()
+        if q.cursor:
+            decode_cursor(q.cursor, q.sort)  # a bad cursor fails now, not mid-stream
+        q = q.model_copy(update={"limit": batch, "page": 1})
+
+        def users() -> Iterator[UserOut]:
+            nonlocal q
+            while True:
+                with self.db.read() as s:
+                    rows, cursor = page_rows(s, q, self.db.dialect)
+                    batch_out = [user_out(u) for u in rows]
+                yield from batch_out
+                if cursor is None:
+                    return
+                q = q.model_copy(update={"cursor": cursor})
+
+        return users()
 
     # ---- create ------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""REST API tests (a package, so module names are unique across the suite)."""

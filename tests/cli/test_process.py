@@ -1,0 +1,210 @@
+"""`usermgmt` as a real process: exit codes, stdin, pipes, terminals, completion, start-up."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import STRONG_PASSWORD
+
+from usermgmt.core.context import RequestContext
+
+HEAVY_FOR_HELP = ("falcon", "waitress", "textual", "sqlalchemy", "alembic", "pydantic", "rich")
+NEVER_OUTSIDE_SERVE_AND_TUI = ("falcon", "waitress", "textual")
+
+
+def test_exit_codes_and_stdin_password(run_usermgmt, database_url, services):
+    db = ("--database-url", database_url)
+    created = run_usermgmt(
+        *db,
+        "users",
+        "create",
+        "--email",
+        "p@example.com",
+        "--password-stdin",
+        "-q",
+        input=STRONG_PASSWORD + "\n",
+    )
+    assert created.exit_code == 0, created.stderr
+    assert STRONG_PASSWORD not in created.stdout + created.stderr
+    ok = services.auth.login(
+        RequestContext(), {"email": "p@example.com", "password": STRONG_PASSWORD}
+    )
+    assert str(ok.user.id) == created.stdout.strip()
+
+    assert run_usermgmt(*db, "users", "show", "nobody").exit_code == 3
+    dup = run_usermgmt(*db, "users", "create", "--email", "p@example.com", "--no-password")
+    assert (dup.exit_code, dup.stderr) == (4, "error: EMAIL_EXISTS: Email is already registered\n")
+    down = run_usermgmt(
+        "--database-url", "postgresql+psycopg://u:pw@127.0.0.1:9/x", "users", "list"
+    )
+    assert down.exit_code == 5 and "Traceback" not in down.stderr
+    no_tty = run_usermgmt(*db, "users", "create", "--email", "q@example.com")
+    assert no_tty.exit_code == 2
+
+
+def test_piping_into_head_ends_quietly(seed, database_url):
+    seed(2000)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "usermgmt",
+            "--database-url",
+            database_url,
+            "users",
+            "export",
+            "-o",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = proc.stdout.readline()
+    proc.stdout.close()  # like `| head -n 1`
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert first.startswith(b'{"id":')
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr and "Exception" not in stderr
+
+
+def test_python_m_and_the_console_script_agree(run_usermgmt):
+    version = run_usermgmt("--version")
+    assert version.exit_code == 0 and version.stdout.startswith("usermgmt ")
+    script = shutil.which("usermgmt", path=os.path.dirname(sys.executable))
+    assert script is not None
+    same = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    assert same.stdout == version.stdout
+
+
+def _imported_modules(args: list[str]) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "usermgmt", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "usermgmt" in names, proc.stderr[-2000:]
+    return names
+
+
+def test_help_starts_without_heavy_imports():
+    loaded = _imported_modules(["--help"])
+    assert not loaded & set(HEAVY_FOR_HELP), loaded & set(HEAVY_FOR_HELP)
+
+
+def test_simple_commands_never_import_the_api_or_the_tui(tmp_path, run_usermgmt):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run_usermgmt("--database-url", url, "db", "upgrade").exit_code == 0
+    for args in (["users", "show", "nobody"], ["users", "list", "-o", "json"]):
+        loaded = _imported_modules(["--database-url", url, *args])
+        assert not loaded & set(NEVER_OUTSIDE_SERVE_AND_TUI), (args, loaded)
+        assert "alembic" not in loaded  # the schema check needs no Alembic either
+
+
+def test_shell_completion(tmp_path):
+    env = {
+        **os.environ,
+        "_USERMGMT_COMPLETE": "complete_bash",
+        "COMP_WORDS": "usermgmt us",
+        "COMP_CWORD": "1",
+    }
+    script = shutil.which("usermgmt", path=os.path.dirname(sys.executable))
+    out = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["users"]
+    env.update(COMP_WORDS="usermgmt users list --role ", COMP_CWORD="4")
+    out = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["user", "moderator", "admin"]
+    show = subprocess.run(
+        [script, "--show-completion", "bash"], capture_output=True, text=True, timeout=60
+    )
+    assert show.returncode == 0 and "_USERMGMT_COMPLETE=complete_bash" in show.stdout
+
+
+# ---- on a terminal (a pseudo-terminal) ----------------------------------------------------
+
+
+def _on_a_terminal(args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
+    """Run usermgmt with a pty as its terminal; answer each prompt (text to wait for, reply)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execv(sys.executable, [sys.executable, "-m", "usermgmt", *args])
+    screen = b""
+    answered_up_to = 0
+    pending = list(answers)
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            if pending and pending[0][0].encode() in screen[answered_up_to:]:
+                _prompt, reply = pending.pop(0)
+                answered_up_to = len(screen)
+                os.write(fd, reply.encode() + b"\r")
+    finally:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done == 0:  # still waiting for input nobody will give: stop it
+            os.kill(pid, signal.SIGKILL)
+            _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), screen.decode(errors="replace")
+
+
+@pytest.mark.skipif(not hasattr(pty, "fork"), reason="needs a pseudo-terminal")
+def test_a_terminal_is_asked_for_the_password_twice_without_echo(database_url, services, operator):
+    code, screen = _on_a_terminal(
+        ["--database-url", database_url, "users", "create", "--email", "tty@example.com", "-q"],
+        # Click writes "Password:", then getpass turns echo off and writes " ":
+        # answer only after the space, or the reply would be flushed away.
+        [("Password: ", STRONG_PASSWORD), ("Repeat the password: ", STRONG_PASSWORD)],
+    )
+    assert code == 0, screen
+    assert STRONG_PASSWORD not in screen  # no echo
+    assert services.users.find(operator, "tty@example.com").email == "tty@example.com"
+    services.auth.login(RequestContext(), {"email": "tty@example.com", "password": STRONG_PASSWORD})
+
+
+@pytest.mark.skipif(not hasattr(pty, "fork"), reason="needs a pseudo-terminal")
+def test_delete_asks_on_a_terminal(database_url, services, operator, ctx):
+    services.users.create(operator, ctx, {"email": "keep@example.com"})
+    code, screen = _on_a_terminal(
+        ["--database-url", database_url, "users", "delete", "keep@example.com"],
+        [("Delete user keep@example.com", "n")],
+    )
+    assert code == 1 and "Nothing was changed" in screen
+    assert services.users.find(operator, "keep@example.com")
+    code, screen = _on_a_terminal(
+        ["--database-url", database_url, "users", "delete", "keep@example.com"],
+        [("Delete user keep@example.com", "y")],
+    )
+    assert code == 0, screen
+    assert "Deleted user keep@example.com" in screen  # a note, because stderr is a terminal
+
+
+@pytest.mark.skipif(not hasattr(pty, "fork"), reason="needs a pseudo-terminal")
+def test_import_shows_a_progress_bar_on_a_terminal(tmp_path):
+    rows = "".join(f"bar{i}@example.com\n" for i in range(3000))
+    path = tmp_path / "users.csv"
+    path.write_text("email\n" + rows)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    code, screen = _on_a_terminal(["--database-url", url, "users", "import", str(path)], [])
+    assert code == 0, screen
+    assert "Importing" in screen and "3,000 rows: 3,000 created" in screen

@@ -1,0 +1,212 @@
+"""The `usermgmt` command: global options, top-level commands and the noun sub-apps.
+
+To add a noun, write ``usermgmt/cli/commands/<noun>.py`` with an ``app`` and
+add it to ``SUB_APPS`` below (see ``usermgmt/cli/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from usermgmt import __version__
+from usermgmt.cli import state
+from usermgmt.cli.commands import audit, db, mail, roles, sessions, tokens, users
+from usermgmt.cli.errors import UsermgmtGroup
+from usermgmt.cli.output import Output, OutputOption, render_one
+
+PROG_NAME = "usermgmt"
+
+app = typer.Typer(
+    name=PROG_NAME,
+    cls=UsermgmtGroup,
+    epilog="Exit codes: 0 ok, 1 unexpected, 2 usage or bad input, 3 not found, "
+    "4 conflict, 5 database unavailable or schema behind, 6 audit chain broken.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain Click help: starts fast, reads the same in docs
+    pretty_exceptions_show_locals=False,  # a traceback must never show a password
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+# The noun sub-apps, in the order `usermgmt --help` lists them.
+SUB_APPS: list[tuple[str, typer.Typer]] = [
+    ("users", users.app),
+    ("roles", roles.app),
+    ("sessions", sessions.app),
+    ("audit", audit.app),
+    ("tokens", tokens.app),
+    ("mail", mail.app),
+    ("db", db.app),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"{PROG_NAME} {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            metavar="URL",
+            help="sqlite:///path or postgresql+psycopg://user:pass@host/db. "
+            "Default: $USERMGMT_DATABASE_URL, else an SQLite file in the data directory.",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Manage users: accounts, roles, sessions, the audit log and the database.
+
+    Every change is audited as cli:<your OS user>. Records print as a table,
+    or with -o json|jsonl|csv for scripts; -q prints only ids.
+
+    \b
+    Examples:
+      usermgmt users create --email ann@example.com --role admin
+      usermgmt users list --status locked -o json
+      usermgmt --database-url postgresql+psycopg://app@db/users db upgrade
+    """
+    current = state.current()
+    current.database_url = database_url
+    current.debug = debug
+
+
+# ---- info, serve, tui ----------------------------------------------------------
+
+
+@app.command("info")
+def info(output: OutputOption = Output.table) -> None:
+    """Show the version, the database (password masked), its schema and the settings.
+
+    Each setting is shown with where it came from (command line, environment
+    or default); secrets are hidden. Exit 5 if the database cannot be reached.
+
+    \b
+    Examples:
+      usermgmt info
+      usermgmt info -o json | jq .database
+    """
+    from usermgmt.core import migrate
+    from usermgmt.core.config import describe_settings
+    from usermgmt.core.db import mask_url
+    from usermgmt.core.errors import DatabaseUnavailable
+
+    current = state.current()
+    settings = current.settings()
+    database: dict[str, Any] = {
+        "url": mask_url(settings.database_url),
+        "backend": settings.database_url.split(":", 1)[0].split("+", 1)[0],
+    }
+    failure: DatabaseUnavailable | None = None
+    try:
+        schema = migrate.schema_state(current.database())
+        database.update(
+            {
+                "schema": schema.current,
+                "head": schema.head,
+                "up_to_date": schema.up_to_date,
+                "reachable": True,
+            }
+        )
+    except DatabaseUnavailable as exc:
+        failure = exc
+        database.update({"schema": None, "head": migrate.head_revision(), "reachable": False})
+    record = {
+        "version": __version__,
+        "python": sys.version.split()[0],
+        "database": database,
+        "settings": describe_settings(settings, current.overrides),
+    }
+    render_one(record, output=output, human=_info_text)
+    if failure is not None:
+        raise failure
+
+
+def _info_text(record: dict[str, Any]) -> str:
+    from io import StringIO
+
+    from usermgmt.cli.output import Column, render
+
+    db_ = record["database"]
+    if not db_["reachable"]:
+        schema = "unknown (database unreachable)"
+    elif db_["up_to_date"]:
+        schema = f"{db_['schema']} (head)"
+    else:
+        schema = (
+            f"{db_['schema'] or 'empty'}; the code needs {db_['head']}: run `usermgmt db upgrade`"
+        )
+    buf = StringIO()
+    buf.write(f"usermgmt {record['version']} (Python {record['python']})\n")
+    buf.write(f"database: {db_['url']}\n")
+    buf.write(f"schema:   {schema}\n\n")
+    render(
+        record["settings"],
+        output=Output.table,
+        columns=[
+            Column("SETTING", "name", no_wrap=True),
+            Column("VALUE", "value"),
+            Column("SOURCE", "source"),
+        ],
+        stream=buf,
+    )
+    return buf.getvalue().rstrip("\n")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, metavar="PORT")] = 8000,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=256, metavar="N", help="Worker threads.")
+    ] = 8,
+) -> None:
+    """Serve the REST API with waitress until SIGTERM or Ctrl-C.
+
+    \b
+    Examples:
+      usermgmt serve
+      usermgmt serve --host 0.0.0.0 --port 8080 --threads 16
+    """
+    from usermgmt.api.server import serve as run_server
+
+    code = run_server(state.current().settings(), host=host, port=port, threads=threads)
+    raise typer.Exit(code or 0)
+
+
+@app.command("tui")
+def tui() -> None:
+    """Open the terminal console.
+
+    \b
+    Example:
+      usermgmt tui
+    """
+    from usermgmt.tui.app import run_tui
+
+    code = run_tui(state.current().settings())
+    raise typer.Exit(code or 0)
+
+
+for _name, _sub_app in SUB_APPS:
+    app.add_typer(_sub_app, name=_name)
+
+
+def main() -> None:
+    """The console script and `python -m usermgmt`."""
+    app(prog_name=PROG_NAME)

@@ -1,0 +1,315 @@
+"""The output options and the one render step every command that prints records ends in.
+
+- ``table`` (the default, terminal or not): a Rich table for people. Not a
+  terminal means no colour and no truncation.
+- ``json``: one document, an object for one record and an array for lists
+  (written as it streams, so memory stays flat).
+- ``jsonl``: one compact object per line.
+- ``csv``: a header, then one row per record; lists are joined with ``;``,
+  nested objects are JSON, booleans are ``true``/``false``, null is empty.
+- ``-q/--quiet``: only the ids, one per line.
+
+Machine formats carry nothing but the data: notes for people go to stderr
+(and only on a terminal), errors go to stderr (see ``errors.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+from typing import Annotated, Any, TextIO
+
+import typer
+
+from usermgmt.cli.state import current
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+class FileFormat(StrEnum):
+    """Formats of files read by `users import` and written by `users export`."""
+
+    csv = "csv"
+    json = "json"
+    jsonl = "jsonl"
+
+
+def remember_output(value: Enum | str | None) -> Any:
+    """Option callback: errors of this command follow its output format."""
+    if value is not None:
+        current().output = value.value if isinstance(value, Enum) else value
+    return value
+
+
+OUTPUT_HELP = "table for people; json (one document), jsonl (one object per line) or csv."
+
+OutputOption = Annotated[
+    Output,
+    typer.Option(
+        "--output",
+        "-o",
+        help=OUTPUT_HELP,
+        callback=remember_output,
+        case_sensitive=False,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one per line.")]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table: a header and a key (dotted for nested) or a function."""
+
+    header: str
+    value: str | Callable[[Mapping[str, Any]], Any]
+    no_wrap: bool = False
+
+    def get(self, record: Mapping[str, Any]) -> Any:
+        if callable(self.value):
+            return self.value(record)
+        return lookup(record, self.value)
+
+
+def lookup(record: Mapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+def short_time(value: str | None) -> str:
+    """``2024-05-01T12:03:04.123456Z`` as ``2024-05-01 12:03`` (UTC) for tables."""
+    if not value:
+        return ""
+    return value[:16].replace("T", " ")
+
+
+def text_value(value: Any) -> str:
+    """A cell for people: lists joined with commas, nested objects as JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def notice(message: str) -> None:
+    """A note for a person (done, counts): on stderr, and only when stderr is a terminal."""
+    if is_terminal(sys.stderr):
+        sys.stderr.write(message + "\n")
+
+
+# ---- render --------------------------------------------------------------
+
+
+def render(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    output: Output | str,
+    quiet: bool = False,
+    columns: Sequence[Column] = (),
+    id_key: str = "id",
+    csv_fields: Sequence[str] | None = None,
+    caption: str | None = None,
+    empty: str = "Nothing to show.",
+    stream: TextIO | None = None,
+) -> int:
+    """Print a list of records in the chosen format; returns how many were printed.
+
+    ``records`` may be a generator: json, jsonl, csv and quiet output stream it
+    with constant memory.
+    """
+    out = stream if stream is not None else sys.stdout
+    fmt = Output(output)
+    if quiet:
+        return _write_ids(records, out, id_key)
+    if fmt is Output.json:
+        return _write_json_array(records, out)
+    if fmt is Output.jsonl:
+        return _write_jsonl(records, out)
+    if fmt is Output.csv:
+        return _write_csv(records, out, csv_fields)
+    return _write_table(records, out, columns, caption, empty)
+
+
+def render_one(
+    record: Mapping[str, Any],
+    *,
+    output: Output | str,
+    quiet: bool = False,
+    id_key: str = "id",
+    csv_fields: Sequence[str] | None = None,
+    human: Callable[[Mapping[str, Any]], str] | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Print one record: an object in json, one line in jsonl, a header and a row in csv.
+
+    In table format ``human(record)`` is printed if given, else a field/value table.
+    """
+    out = stream if stream is not None else sys.stdout
+    fmt = Output(output)
+    if quiet:
+        _write_ids([record], out, id_key)
+    elif fmt is Output.json:
+        out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+    elif fmt is Output.jsonl:
+        _write_jsonl([record], out)
+    elif fmt is Output.csv:
+        _write_csv([record], out, csv_fields)
+    elif human is not None:
+        out.write(human(record) + "\n")
+    else:
+        _write_fields(record, out)
+    out.flush()
+
+
+def _write_ids(records: Iterable[Mapping[str, Any]], out: TextIO, id_key: str) -> int:
+    n = 0
+    for record in records:
+        out.write(f"{lookup(record, id_key)}\n")
+        n += 1
+    out.flush()
+    return n
+
+
+def _write_json_array(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+    n = 0
+    out.write("[")
+    for record in records:
+        text = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        out.write(("\n  " if n == 0 else ",\n  ") + text)
+        n += 1
+    out.write("\n]\n" if n else "]\n")
+    out.flush()
+    return n
+
+
+def _write_jsonl(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+    n = 0
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    write = out.write
+    for record in records:
+        write(dumps(record) + "\n")
+        n += 1
+    out.flush()
+    return n
+
+
+def _write_csv(
+    records: Iterable[Mapping[str, Any]], out: TextIO, fields: Sequence[str] | None
+) -> int:
+    writer = csv.writer(out, lineterminator="\n")
+    n = 0
+    iterator: Iterator[Mapping[str, Any]] = iter(records)
+    if fields is None:
+        first = next(iterator, None)
+        if first is None:
+            out.flush()
+            return 0
+        fields = list(first.keys())
+        writer.writerow(fields)
+        writer.writerow([csv_value(lookup(first, f)) for f in fields])
+        n = 1
+    else:
+        writer.writerow(fields)
+    for record in iterator:
+        writer.writerow([csv_value(lookup(record, f)) for f in fields])
+        n += 1
+    out.flush()
+    return n
+
+
+def print_rich(renderable: Any, out: TextIO) -> None:
+    """Print a Rich renderable: no colour, no truncation, no trailing blanks off a terminal."""
+    from rich.console import Console
+
+    if is_terminal(out):
+        Console(file=out, highlight=False).print(renderable)
+        return
+    buf = io.StringIO()
+    Console(file=buf, highlight=False, width=100_000, force_terminal=False).print(renderable)
+    out.write("".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines()))
+
+
+def _write_table(
+    records: Iterable[Mapping[str, Any]],
+    out: TextIO,
+    columns: Sequence[Column],
+    caption: str | None,
+    empty: str,
+) -> int:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = list(records)
+    if not rows:
+        out.write(empty + "\n")
+        return 0
+    if not columns:
+        columns = [Column(k, k) for k in rows[0]]
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(column.header, no_wrap=column.no_wrap, overflow="fold")
+    for record in rows:
+        table.add_row(*(Text(text_value(c.get(record))) for c in columns))
+    print_rich(table, out)
+    if caption:
+        print_rich(Text(caption, style="dim"), out)
+    return len(rows)
+
+
+def flatten(record: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in record.items():
+        if isinstance(value, Mapping) and value:
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _write_fields(record: Mapping[str, Any], out: TextIO) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=box.SIMPLE, show_header=False, show_edge=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for key, value in flatten(record):
+        table.add_row(Text(key), Text(text_value(value)))
+    print_rich(table, out)

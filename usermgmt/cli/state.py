@@ -1,0 +1,157 @@
+"""Per-invocation state: global options, settings, services and the operator actor.
+
+One :class:`CliState` is made for each run of the command line (see
+``errors.UsermgmtGroup.main``) and closed when it ends. Everything heavy is
+built on first use, so ``--help`` and commands that need no database never
+import the core's database layer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from usermgmt.core.errors import ConfigurationError, DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from usermgmt.core.config import Settings
+    from usermgmt.core.context import Actor, RequestContext
+    from usermgmt.core.db import Database
+    from usermgmt.core.services import Services
+
+DATABASE_URL_SETTING = "USERMGMT_DATABASE_URL"
+
+
+class CliState:
+    def __init__(self) -> None:
+        self.database_url: str | None = None
+        self.debug = False
+        # The -o/--output of the running command, so errors can follow it.
+        self.output: str | None = None
+        self._settings: Settings | None = None
+        self._services: Services | None = None
+        self._database: Database | None = None
+        self._actor: Actor | None = None
+        self._request_context: RequestContext | None = None
+
+    # ---- settings and database -------------------------------------------
+
+    def settings(self) -> Settings:
+        """The effective settings; a bad database URL is 'database unavailable' (exit 5)."""
+        if self._settings is None:
+            from usermgmt.core.config import load_settings
+
+            try:
+                self._settings = load_settings(database_url=self.database_url)
+            except ConfigurationError as exc:
+                problems = exc.field_errors.get(DATABASE_URL_SETTING)
+                if problems:
+                    where = "--database-url" if self.database_url else DATABASE_URL_SETTING
+                    reasons = "; ".join(p.removeprefix("Value error, ") for p in problems)
+                    raise DatabaseUnavailable(f"Bad database URL ({where}): {reasons}") from None
+                raise
+        return self._settings
+
+    @property
+    def overrides(self) -> set[str]:
+        """Settings given on the command line (for `usermgmt info`)."""
+        return {"database_url"} if self.database_url else set()
+
+    def services(self) -> Services:
+        """The core services; an empty database gets its schema, one behind is refused."""
+        if self._services is None:
+            from usermgmt.core.services import build_services
+
+            self._services = build_services(self.settings())
+        return self._services
+
+    def database(self) -> Database:
+        """The database alone, without the schema check (for the `db` commands)."""
+        if self._database is None:
+            from usermgmt.core.db import Database
+
+            self._database = Database(self.settings().database_url)
+        return self._database
+
+    def explain_unavailable(self, message: str, *, unreachable: bool) -> str:
+        """``message`` naming the database (password masked) and, if unreachable, the fix."""
+        if self._settings is None:  # the URL itself was bad; the message says so
+            return message
+        from usermgmt.core.db import mask_url
+
+        url = self._settings.database_url
+        message = f"{message.rstrip('.')} (database: {mask_url(url)})"
+        if unreachable:
+            hint = "check --database-url or USERMGMT_DATABASE_URL"
+            if not url.startswith("sqlite"):
+                hint += " and that the server is running"
+            message += f"; {hint}"
+        return message
+
+    # ---- who acts ----------------------------------------------------------
+
+    def actor(self) -> Actor:
+        if self._actor is None:
+            from usermgmt.core.context import Actor
+
+            self._actor = Actor.operator("cli")
+        return self._actor
+
+    def request_context(self) -> RequestContext:
+        """One context per invocation: every audit event of one run shares its id."""
+        if self._request_context is None:
+            from usermgmt import __version__
+            from usermgmt.core.context import RequestContext
+
+            self._request_context = RequestContext(
+                ip=None,
+                request_id=f"cli-{uuid.uuid4().hex[:16]}",
+                user_agent=f"usermgmt-cli/{__version__}",
+            )
+        return self._request_context
+
+    def close(self) -> None:
+        if self._services is not None:
+            self._services.close()
+            self._services = None
+        if self._database is not None:
+            self._database.dispose()
+            self._database = None
+
+
+_current: ContextVar[CliState | None] = ContextVar("usermgmt_cli_state", default=None)
+
+
+def begin() -> tuple[CliState, Any]:
+    """Make the state of a new invocation current; returns it and a reset token."""
+    state = CliState()
+    return state, _current.set(state)
+
+
+def end(token: Any) -> None:
+    state = _current.get()
+    try:
+        if state is not None:
+            state.close()
+    finally:
+        _current.reset(token)
+
+
+def current() -> CliState:
+    state = _current.get()
+    if state is None:  # a command called outside `usermgmt` (e.g. from Python)
+        state, _token = begin()
+    return state
+
+
+def services() -> Services:
+    return current().services()
+
+
+def actor() -> Actor:
+    return current().actor()
+
+
+def request_context() -> RequestContext:
+    return current().request_context()
