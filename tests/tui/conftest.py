@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import pgserver
 import pytest
-from tui_helpers import RestartableCluster
 
 from usermgmt.core.context import Actor
 from usermgmt.tui.app import UserMgmtApp
+
+from .tui_helpers import RestartableCluster
 
 
 @pytest.fixture

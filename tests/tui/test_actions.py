@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from tui_helpers import SIZE, STRONG_PASSWORD, seed_users, settle, text_of, toasts, wait_until
-
 from usermgmt.core.context import RequestContext
 from usermgmt.core.errors import NotFound
 from usermgmt.core.models import User
@@ -19,6 +17,8 @@ from usermgmt.tui.screens.roles import RolesScreen
 from usermgmt.tui.screens.user_form import UserFormScreen
 from usermgmt.tui.screens.users import UsersScreen
 from usermgmt.tui.widgets.form import FormField
+
+from .tui_helpers import SIZE, STRONG_PASSWORD, seed_users, settle, text_of, toasts, wait_until
 
 
 def last_event(services, operator, user_id):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tui_helpers import SIZE, seed_users, settle, text_of, toasts
-
 from usermgmt.tui.screens.audit import AuditScreen
 from usermgmt.tui.screens.event import EventScreen
 from usermgmt.tui.screens.message import MessageScreen
 from usermgmt.tui.widgets.lazy_table import LazyTable
+
+from .tui_helpers import SIZE, seed_users, settle, text_of, toasts
 
 
 def actions(table: LazyTable) -> list[str]:

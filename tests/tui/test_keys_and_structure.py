@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tui_helpers import SIZE, seed_users, settle
-
 from usermgmt.tui.screens.help import HelpScreen
 from usermgmt.tui.screens.user_form import UserFormScreen
 from usermgmt.tui.screens.users import UsersScreen
+
+from .tui_helpers import SIZE, seed_users, settle
 
 TUI = Path(__file__).resolve().parents[2] / "usermgmt" / "tui"
 

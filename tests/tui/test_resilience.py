@@ -9,7 +9,6 @@ import uuid
 
 import pgserver
 import pytest
-from tui_helpers import SIZE, seed_users, settle, text_of, toasts, wait_until
 
 from usermgmt.core.config import load_settings
 from usermgmt.core.errors import DatabaseUnavailable
@@ -18,6 +17,8 @@ from usermgmt.tui.app import UserMgmtApp, run_tui
 from usermgmt.tui.screens.error import ErrorScreen
 from usermgmt.tui.screens.lock import LockScreen
 from usermgmt.tui.widgets.lazy_table import LazyTable
+
+from .tui_helpers import SIZE, seed_users, settle, text_of, toasts, wait_until
 
 
 class Switch:

@@ -19,12 +19,13 @@ from datetime import timedelta
 
 import pytest
 from textual.widgets import Input
-from tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
 
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.services import build_services
 from usermgmt.tui.app import UserMgmtApp
+
+from .tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
 
 PEOPLE = [
     ("ada@example.com", "ada", "Ada", "Lovelace", ["admin"]),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from tui_helpers import SIZE, seed_users, settle, text_of, wait_until
-
 from usermgmt.tui.screens.users import UsersScreen
 from usermgmt.tui.widgets.lazy_table import LazyTable
+
+from .tui_helpers import SIZE, seed_users, settle, text_of, wait_until
 
 
 def emails(table: LazyTable, n: int | None = None) -> list[str]:

@@ -1,5 +1,4 @@
-"""Helpers for the console's tests (a module of its own: ``conftest`` is not importable
-by name when every test directory has one)."""
+"""Helpers for the console's tests (fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pgserver
+from conftest import STRONG_PASSWORD  # noqa: F401 - re-exported for the tests
 
 from usermgmt.core.context import Actor, RequestContext
 
 SIZE = (120, 36)
-# tests/conftest.py's STRONG_PASSWORD: `from conftest import …` finds this directory's
-# conftest first, so the value is repeated here.
-STRONG_PASSWORD = "Corr3ct-Horse-Battery"
 
 
 def seed_users(services, n: int, *, prefix: str = "user") -> list:

@@ -1,0 +1,1 @@
+"""Console tests (a package, so module names are unique across the suite)."""
