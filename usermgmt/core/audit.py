@@ -92,51 +92,19 @@ def record(
     action: str,
     target_id: uuid.UUID | None = None,
     changes: dict[str, Any] | None = None,
-) -> AuditEvent:
+) -> None:
     """Append one event to the chain inside the caller's transaction."""
-    return record_many(session, actor, ctx, [PendingEvent(action, target_id, changes)])[0]
+    record_many(session, actor, ctx, [PendingEvent(action, target_id, changes)])
 
 
 def record_many(
     session: Session, actor: Actor, ctx: RequestContext, events: Iterable[PendingEvent]
-) -> list[AuditEvent]:
-    head = session.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one()
-    now = utcnow()
-    written: list[AuditEvent] = []
-    seq, prev = head.seq, head.hash
-    for pending in events:
-        seq += 1
-        event = AuditEvent(
-            seq=seq,
-            id=uuid.uuid4(),
-            at=now,
-            action=pending.action,
-            actor_id=actor.user_id,
-            actor_label=actor.label[:200],
-            target_id=pending.target_id,
-            ip=ctx.ip,
-            request_id=ctx.request_id,
-            changes=redact(pending.changes or {}),
-            prev_hash=prev,
-        )
-        event.hash = compute_hash(event)
-        prev = event.hash
-        written.append(event)
-    if written:
-        session.add_all(written)
-        head.seq, head.hash = seq, prev
-        session.flush()
-    return written
-
-
-def append_bulk(
-    session: Session, actor: Actor, ctx: RequestContext, events: Iterable[PendingEvent]
 ) -> int:
-    """Like :func:`record_many` for thousands of events (bulk import): one multi-row
-    INSERT instead of ORM objects, which cost more than the rest of an import row.
-    Returns how many events were written."""
+    """Append events to the chain in the caller's transaction; returns how many.
+
+    One multi-row INSERT, not ORM objects: for a bulk import those cost more
+    than the rest of an import row.
+    """
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one()

@@ -335,7 +335,7 @@ class TransferService(ServiceBase):
             if new_roles:
                 s.execute(insert(UserRole.__table__), new_roles)
         if events:
-            audit.append_bulk(s, actor, ctx, events)
+            audit.record_many(s, actor, ctx, events)
 
     @staticmethod
     def _update_existing(
