@@ -181,5 +181,3 @@ def _translated() -> Iterator[None]:
         log.warning("database error mapped to %s: %s", error.code, type(exc.orig).__name__)
         log.debug("database error detail", exc_info=exc)
         raise error from None
-    except sa_exc.OperationalError as exc:  # pragma: no cover - DBAPIError covers most
-        raise translate_db_error(exc) from None

@@ -8,7 +8,6 @@ The common-password list is zxcvbn's bundled list of 30,000 frequent passwords.
 from __future__ import annotations
 
 import functools
-import hmac
 import re
 
 import bcrypt
@@ -85,7 +84,3 @@ def needs_rehash(password_hash: str, rounds: int) -> bool:
 def dummy_hash(rounds: int) -> str:
     """A hash to check against for unknown users, so their login takes as long."""
     return bcrypt.hashpw(b"dummy-password-for-timing", bcrypt.gensalt(rounds)).decode()
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import Conflict
@@ -40,15 +38,3 @@ def ensure_other_active_admin(session: Session, user: User, action: str) -> None
 
 def is_active_account(user: User) -> bool:
     return user.is_active and user.deleted_at is None and not user.is_locked()
-
-
-def count_active_admins(session: Session, exclude: uuid.UUID | None = None) -> int:
-    stmt = (
-        select(func.count())
-        .select_from(User)
-        .join(UserRole, UserRole.user_id == User.id)
-        .where(UserRole.role_name == "admin", User.is_active, User.deleted_at.is_(None))
-    )
-    if exclude is not None:
-        stmt = stmt.where(User.id != exclude)
-    return session.execute(stmt).scalar_one()
