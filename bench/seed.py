@@ -284,6 +284,7 @@ def seed_postgres(url: str, n: int, batch: int = 100_000) -> None:
         # Building the trigram index once after the load is far faster than
         # maintaining it row by row during COPY.
         cur.execute("DROP INDEX IF EXISTS ix_users_search_text_trgm")
+        cur.execute("DROP INDEX IF EXISTS ix_user_search_search_text_trgm")
         done = 0
         while done < n:
             chunk = list(rows(min(batch, n - done), start=done))
@@ -303,12 +304,17 @@ def seed_postgres(url: str, n: int, batch: int = 100_000) -> None:
         cur.execute(
             "CREATE INDEX ix_users_search_text_trgm ON users USING gin (search_text gin_trgm_ops)"
         )
+        cur.execute(
+            "CREATE INDEX ix_user_search_search_text_trgm "
+            "ON user_search USING gin (search_text gin_trgm_ops)"
+        )
         cur.execute("ALTER TABLE users RESET (autovacuum_enabled)")
         conn.commit()
         conn.autocommit = True
         cur.execute("VACUUM ANALYZE users")
         cur.execute("VACUUM ANALYZE user_roles")
         cur.execute("VACUUM ANALYZE user_profiles")
+        cur.execute("VACUUM ANALYZE user_search")
 
 
 def seed_sqlite(url: str, n: int, batch: int = 50_000) -> None:

@@ -360,3 +360,46 @@ def test_rare_match_plan_returns_the_same_pages(services, operator, ctx, monkeyp
     gathered = walk(query)
     assert walked == gathered and gathered[1] == 2
     assert services.users.list(operator, {"search": "no-such-text"}).data == []
+
+
+def test_search_copy_follows_every_write(services, operator, ctx):
+    """user_search (trigger-kept, migration 0005) agrees with users after each kind of write."""
+    from sqlalchemy import insert, select
+
+    from usermgmt.core.models import User, UserSearch
+
+    def found(term, **extra):
+        page = services.users.list(operator, {"search": term, **extra})
+        assert page.meta.total == len(page.data)
+        return sorted(u.email for u in page.data)
+
+    ada = make_user(services, operator, ctx, "ada@example.com", first_name="Ada")
+    bob = make_user(services, operator, ctx, "bob@example.com", last_name="Lovelace")
+    assert found("lovelace") == ["bob@example.com"]
+    services.users.update(operator, ctx, str(bob.id), {"last_name": "Hopper"})
+    assert found("lovelace") == [] and found("hopper") == ["bob@example.com"]
+    services.users.update(operator, ctx, str(ada.id), {"email": "countess@example.com"})
+    assert found("ada@") == [] and found("countess") == ["countess@example.com"]
+    services.users.delete(operator, ctx, str(bob.id))
+    assert found("hopper") == []
+    assert found("hopper", include_deleted=True) == ["bob@example.com"]
+    assert found("hopper", status="unverified") == []
+    services.users.restore(operator, ctx, str(bob.id))
+    assert found("hopper") == found("hopper", status="unverified") == ["bob@example.com"]
+    services.transfer.import_users(operator, ctx, [(2, {"email": "imported@example.com"})])
+    with services.db.write() as s:  # a bulk insert outside the services is copied too
+        s.execute(insert(User), [{"email": "raw@example.com", "search_text": "raw@example.com"}])
+    assert found("example") == [
+        "bob@example.com",
+        "countess@example.com",
+        "imported@example.com",
+        "raw@example.com",
+    ]
+    with services.db.write() as s:  # a hard delete cascades
+        s.execute(User.__table__.delete().where(User.email == "raw@example.com"))
+    with services.db.read() as s:
+        copy = dict(s.execute(select(UserSearch.user_id, UserSearch.search_text)).all())
+        live = dict(
+            s.execute(select(User.id, User.search_text).where(User.deleted_at.is_(None))).all()
+        )
+    assert copy == live and len(copy) == 3

@@ -15,11 +15,11 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, literal, or_, select, tuple_
+from sqlalchemy import Text, and_, bindparam, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.models import Profile, User, UserCounts, UserRole, utcnow
+from usermgmt.core.models import Profile, User, UserCounts, UserRole, UserSearch, utcnow
 from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, UserRows, user_out
 
 SORT_COLUMNS = {
@@ -34,15 +34,36 @@ def escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def search_term(q: UserQuery) -> str | None:
+    """The normalised search term of ``q``, or None when there is nothing to search for."""
+    return (q.search or "").strip().lower() or None
+
+
+def _contains(column, term: str):
+    """``column`` contains ``term`` (LIKE with the wildcards in ``term`` escaped).
+
+    The pattern is written into the SQL text at execution time (the compiled
+    statement is still cached): as a bound parameter, PostgreSQL switches a
+    prepared statement to a generic plan after five runs, and a generic plan
+    that trusts the trigram index walks all of it for a one-letter term (1.1 s
+    at a million users, against 80 ms for the scan the pattern's own plan picks).
+    """
+    pattern = bindparam("search", f"%{escape_like(term)}%", Text, unique=True, literal_execute=True)
+    return column.like(pattern, escape="\\")
+
+
 def user_filters(q: UserQuery) -> list[Any]:
     now = utcnow()
     conds: list[Any] = []
     if not q.include_deleted:
         conds.append(User.deleted_at.is_(None))
-    if q.search:
-        term = q.search.strip().lower()
-        if term:
-            conds.append(User.search_text.like(f"%{escape_like(term)}%", escape="\\"))
+    term = search_term(q)
+    if term and q.include_deleted:
+        conds.append(_contains(User.search_text, term))
+    elif term:  # live users only: the narrow copy (migration 0005) is what's scanned
+        conds.append(
+            User.id.in_(select(UserSearch.user_id).where(_contains(UserSearch.search_text, term)))
+        )
     if q.role:
         conds.append(exists().where(UserRole.user_id == User.id, UserRole.role_name == q.role))
     if q.status == "active":
@@ -103,12 +124,17 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
 def count_users(session: Session, q: UserQuery) -> int:
     """How many users match the filters of ``q`` (its page, cursor and sort are ignored).
 
-    An unfiltered count reads the trigger-kept counts instead of counting rows.
+    An unfiltered count reads the trigger-kept counts instead of counting rows,
+    a search of live users counts in the narrow ``user_search`` copy alone.
     """
-    if not (q.search and q.search.strip()) and not q.role and not q.status:
+    term = search_term(q)
+    if not term and not q.role and not q.status:
         counts = session.get(UserCounts, 1)
         if counts is not None:
             return counts.live + (counts.deleted if q.include_deleted else 0)
+    if term and not q.role and not q.status and not q.include_deleted:
+        stmt = select(func.count()).where(_contains(UserSearch.search_text, term))
+        return session.execute(stmt).scalar_one()
     stmt = select(func.count()).select_from(User).where(*user_filters(q))
     return session.execute(stmt).scalar_one()
 
