@@ -403,3 +403,32 @@ def test_search_copy_follows_every_write(services, operator, ctx):
             s.execute(select(User.id, User.search_text).where(User.deleted_at.is_(None))).all()
         )
     assert copy == live and len(copy) == 3
+
+
+@pytest.mark.parametrize("extra", [{}, {"role": "user"}, {"sort": "email"}])
+def test_short_term_gathered_or_scanned_gives_the_same_pages(
+    services, operator, ctx, monkeypatch, extra
+):
+    """A 1-2 character search is answered from its gathered ids when few, else scanned."""
+    from usermgmt.core.services import user_queries
+
+    _seed_people(services, operator, ctx)
+
+    def walk(query):
+        pages, cursor = [], None
+        while True:
+            page = services.users.list(operator, {**query, "cursor": cursor})
+            pages.append(([u.email for u in page.data], page.meta.total))
+            cursor = page.meta.next_cursor
+            if cursor is None:
+                return pages
+
+    for term in ("sm", "o", "zz"):
+        query = {"search": term, "limit": 1, **extra}
+        gathered = walk(query)
+        monkeypatch.setattr(user_queries, "GATHER_LIMIT", 0)  # every term "common"
+        scanned = walk(query)
+        monkeypatch.undo()
+        assert gathered == scanned
+    assert walk({"search": "sm", "limit": 1})[0][1] == 2
+    assert walk({"search": "zz", "limit": 1}) == [([], 0)]

@@ -52,13 +52,16 @@ def _contains(column, term: str):
     return column.like(pattern, escape="\\")
 
 
-def user_filters(q: UserQuery) -> list[Any]:
+def user_filters(q: UserQuery, matches: list[uuid.UUID] | None = None) -> list[Any]:
+    """The WHERE conditions for ``q``; ``matches``, when given, are the search's ids."""
     now = utcnow()
     conds: list[Any] = []
     if not q.include_deleted:
         conds.append(User.deleted_at.is_(None))
     term = search_term(q)
-    if term and q.include_deleted:
+    if term and matches is not None:
+        conds.append(User.id.in_(matches))
+    elif term and q.include_deleted:
         conds.append(_contains(User.search_text, term))
     elif term:  # live users only: the narrow copy (migration 0005) is what's scanned
         conds.append(
@@ -121,11 +124,12 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
     return or_(beyond, same, column.is_(None))
 
 
-def count_users(session: Session, q: UserQuery) -> int:
+def count_users(session: Session, q: UserQuery, matches: list[uuid.UUID] | None = None) -> int:
     """How many users match the filters of ``q`` (its page, cursor and sort are ignored).
 
     An unfiltered count reads the trigger-kept counts instead of counting rows,
-    a search of live users counts in the narrow ``user_search`` copy alone.
+    a search of live users counts in the narrow ``user_search`` copy alone, or
+    is the number of ``matches`` already gathered.
     """
     term = search_term(q)
     if not term and not q.role and not q.status:
@@ -133,9 +137,11 @@ def count_users(session: Session, q: UserQuery) -> int:
         if counts is not None:
             return counts.live + (counts.deleted if q.include_deleted else 0)
     if term and not q.role and not q.status and not q.include_deleted:
+        if matches is not None:
+            return len(matches)
         stmt = select(func.count()).where(_contains(UserSearch.search_text, term))
         return session.execute(stmt).scalar_one()
-    stmt = select(func.count()).select_from(User).where(*user_filters(q))
+    stmt = select(func.count()).select_from(User).where(*user_filters(q, matches))
     return session.execute(stmt).scalar_one()
 
 
@@ -144,20 +150,47 @@ def count_users(session: Session, q: UserQuery) -> int:
 # gathered by one scan and sorted instead (a rare short term no trigram serves).
 WALK_LIMIT = 50_000
 
+# A term shorter than a trigram gets no help from the index: finding its matches
+# is a scan of user_search (~80 ms at a million users). One scan that stops after
+# GATHER_LIMIT + 1 matches either finds them all (a rare term: that list is the
+# search, so counting and paging it costs next to nothing more) or proves the term
+# common (stopping early; it is then counted by a scan and its page walked).
+GATHER_LIMIT = 5_000
+
+
+def gather_short_term(session: Session, q: UserQuery) -> list[uuid.UUID] | None:
+    """All ids matching a one- or two-character search of live users, if there are few."""
+    term = search_term(q)
+    if not term or len(term) >= 3 or q.include_deleted:
+        return None
+    stmt = (
+        select(UserSearch.user_id)
+        .where(_contains(UserSearch.search_text, term))
+        .limit(GATHER_LIMIT + 1)
+    )
+    ids = list(session.execute(stmt).scalars())
+    return ids if len(ids) <= GATHER_LIMIT else None
+
 
 def page_rows(
-    session: Session, q: UserQuery, dialect: str, total: int | None = None, skip: int = 0
+    session: Session,
+    q: UserQuery,
+    dialect: str,
+    total: int | None = None,
+    skip: int = 0,
+    matches: list[uuid.UUID] | None = None,
 ) -> tuple[list[User], str | None]:
     """One page of matching users and the cursor of the next page (None at the end).
 
     ``total``, when the caller knows it, picks the plan: no query when nothing
     matches, one scan and a sort when matches are rare. ``skip`` passes over that
     many more rows first (after the cursor, or after the page's offset).
+    ``matches`` are the search's ids when already gathered.
     """
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
-    conds = user_filters(q)
+    conds = user_filters(q, matches)
     page_conds = list(conds)
     if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
@@ -166,7 +199,7 @@ def page_rows(
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
     stmt = select(User.id) if offset else select(User)
-    if total is not None and conds and _rare(session, q, total):
+    if matches is None and total is not None and conds and _rare(session, q, total):
         matches = _materialized_matches(page_conds, dialect)
         stmt = stmt.where(User.id.in_(select(matches.c.id)))
     else:
@@ -206,8 +239,9 @@ def _materialized_matches(conds: list[Any], dialect: str):
 
 
 def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
-    total = count_users(session, q)
-    rows, next_cursor = page_rows(session, q, dialect, total)
+    matches = gather_short_term(session, q)
+    total = count_users(session, q, matches)
+    rows, next_cursor = page_rows(session, q, dialect, total, matches=matches)
     return UserPage(
         data=[user_out(u) for u in rows],
         meta=PageMeta(
