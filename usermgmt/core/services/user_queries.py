@@ -64,8 +64,10 @@ def user_filters(q: UserQuery, matches: list[uuid.UUID] | None = None) -> list[A
     elif term and q.include_deleted:
         conds.append(_contains(User.search_text, term))
     elif term:  # live users only: the narrow copy (migration 0005) is what's scanned
+        # EXISTS rather than IN: SQLite builds the whole IN set before the first row
+        # (a second for a one-letter term), PostgreSQL plans both as the same semi-join.
         conds.append(
-            User.id.in_(select(UserSearch.user_id).where(_contains(UserSearch.search_text, term)))
+            exists().where(UserSearch.user_id == User.id, _contains(UserSearch.search_text, term))
         )
     if q.role:
         conds.append(exists().where(UserRole.user_id == User.id, UserRole.role_name == q.role))
