@@ -156,8 +156,14 @@ class PostgresCluster:
     does not leave a server behind (a SIGKILL of the test process still can).
     """
 
-    def __init__(self, bin_dir: Path | None = None, start_timeout: float = 60.0):
+    def __init__(
+        self,
+        bin_dir: Path | None = None,
+        start_timeout: float = 60.0,
+        settings: dict[str, str] | None = None,
+    ):
         self.bin_dir = Path(bin_dir) if bin_dir else find_pg_bin()
+        self.settings = {**SERVER_SETTINGS, **(settings or {})}
         self.start_timeout = start_timeout
         self.port: int | None = None
         self.admin_url: str | None = None
@@ -243,7 +249,7 @@ class PostgresCluster:
         for attempt in range(1, attempts + 1):
             self.port = _free_port()
             self.admin_url = f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
-            settings = {**SERVER_SETTINGS, "unix_socket_directories": self._base()}
+            settings = {**self.settings, "unix_socket_directories": self._base()}
             options = [f"--{key}={value}" for key, value in settings.items()]
             with open(self.log_file, "ab") as log:
                 self._process = subprocess.Popen(
