@@ -52,8 +52,16 @@ def _contains(column, term: str):
     return column.like(pattern, escape="\\")
 
 
-def user_filters(q: UserQuery, matches: list[uuid.UUID] | None = None) -> list[Any]:
-    """The WHERE conditions for ``q``; ``matches``, when given, are the search's ids."""
+def user_filters(
+    q: UserQuery, matches: list[uuid.UUID] | None = None, *, search_copy: bool = True
+) -> list[Any]:
+    """The WHERE conditions for ``q``; ``matches``, when given, are the search's ids.
+
+    A search of live users goes through the narrow ``user_search`` copy unless
+    ``search_copy`` is false: a page that walks the users table in sort order
+    has each row in hand, and testing its own ``search_text`` saves a probe of
+    the copy per row walked (4,600 of 5,900 buffers for ``smith``'s first page).
+    """
     now = utcnow()
     conds: list[Any] = []
     if not q.include_deleted:
@@ -61,7 +69,7 @@ def user_filters(q: UserQuery, matches: list[uuid.UUID] | None = None) -> list[A
     term = search_term(q)
     if term and matches is not None:
         conds.append(User.id.in_(matches))
-    elif term and q.include_deleted:
+    elif term and (q.include_deleted or not search_copy):
         conds.append(_contains(User.search_text, term))
     elif term:  # live users only: the narrow copy (migration 0005) is what's scanned
         # EXISTS rather than IN: SQLite builds the whole IN set before the first row
@@ -192,20 +200,20 @@ def page_rows(
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     column = SORT_COLUMNS[key]
-    conds = user_filters(q, matches)
-    page_conds = list(conds)
+    after = []
     if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
-        page_conds.append(_after(column, descending, value, last_id))
+        after.append(_after(column, descending, value, last_id))
     if total == 0:
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
     stmt = select(User.id) if offset else select(User)
-    if matches is None and total is not None and conds and _rare(session, q, total):
-        matches = _materialized_matches(page_conds, dialect)
-        stmt = stmt.where(User.id.in_(select(matches.c.id)))
+    filtered = search_term(q) or q.role or q.status or not q.include_deleted
+    if matches is None and total is not None and filtered and _rare(session, q, total):
+        gathered = _materialized_matches([*user_filters(q), *after], dialect)
+        stmt = stmt.where(User.id.in_(select(gathered.c.id)))
     else:
-        stmt = stmt.where(*page_conds)
+        stmt = stmt.where(*user_filters(q, matches, search_copy=False), *after)
     direction = column.desc() if descending else column.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()
