@@ -7,12 +7,16 @@ PG_INITDB := /usr/lib/postgresql/*/bin/initdb
 
 .PHONY: venv postgres-bin test run lint
 
-# Re-installs only when pyproject.toml changes (or the venv is deleted).
+# Re-installs only when pyproject.toml or constraints.txt change (or the venv
+# is deleted). constraints.txt pins the exact versions the suite last passed
+# with (the TUI's SVG snapshots depend on textual's and rich's rendering), so a
+# fresh clone tests what was tested; refresh it with
+#   .venv/bin/pip freeze --exclude-editable > constraints.txt
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -e '.[dev]'
+	$(VENV)/bin/python -m pip install -c constraints.txt -e '.[dev]'
 	touch $@
 
 # The test suite starts its own PostgreSQL from the server binaries (see
