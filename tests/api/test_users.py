@@ -261,6 +261,10 @@ def test_audit_and_roles(api, admin, user):
         400,
         "VALIDATION_ERROR",
     )
+    labels = {e["actor_label"] for e in api.simulate_get(f"{API}/audit", headers=auth).json["data"]}
+    for label in labels:  # operators (no actor_id) are found by label
+        by_label = api.simulate_get(f"{API}/audit", headers=auth, params={"actor_label": label})
+        assert {e["actor_label"] for e in by_label.json["data"]} == {label}
     roles = api.simulate_get(f"{API}/roles", headers=auth)
     assert [r["name"] for r in roles.json["data"]] == ["admin", "moderator", "user"]
 

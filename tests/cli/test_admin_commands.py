@@ -79,6 +79,11 @@ def test_audit_list_filters(cli, services, ann):
     assert cli("audit", "list", "--since", "yesterday").exit_code == 2
     assert cli("audit", "list", "--actor", "nobody@example.com").exit_code == 3
     assert "user.updated" in cli("audit", "list").stdout
+    label = events[0]["actor_label"]  # the operator, cli:<os user>, has no user id
+    assert label.startswith("cli:") and events[0]["actor_id"] is None
+    by_label = cli("audit", "list", "--actor", label, "--target", "ann", "-q").stdout.split()
+    assert by_label == [events[0]["id"]]  # ann was created through the core, not the CLI
+    assert cli("audit", "list", "--actor", "cli:nobody", "-o", "json").json() == []
 
 
 def test_audit_list_pages_past_the_core_limit(cli, seed):

@@ -60,6 +60,21 @@ def test_filters_and_cursor(services, operator, ctx):
         services.audit.query(operator, {"cursor": "x"})
 
 
+def test_operator_actions_filter_by_actor_label(services, operator, ctx):
+    from usermgmt.core.context import Actor
+
+    make_user(services, operator, ctx, "a@example.com")
+    make_user(services, Actor.operator("tui", "bob"), ctx, "b@example.com")
+    by_bob = services.audit.query(operator, {"actor_label": "tui:bob"}).data
+    assert [(e.action, e.actor_label, e.actor_id) for e in by_bob] == [
+        ("user.created", "tui:bob", None)
+    ]
+    assert len(services.audit.query(operator, {"actor_label": "cli:tester"}).data) == 1
+    assert services.audit.query(operator, {"actor_label": "cli:nobody"}).data == []
+    with pytest.raises(errors.ValidationError):
+        services.audit.query(operator, {"actor_label": ""})
+
+
 def test_chain_stays_linear_under_concurrent_writers(make_services, services, operator, ctx):
     def create(i):
         svc = make_services()

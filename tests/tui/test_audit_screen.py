@@ -53,6 +53,17 @@ def test_audit_log_newest_first_with_filters(services, make_app, operator, ctx):
             assert screen.query_one("#audit-actor").has_class("-bad-filter")
             assert "no user" in text_of(screen.query_one("#status-line"))
             assert not toasts(app, "warning")
+            # an operator label (no user id) filters by label
+            screen.query_one("#audit-target").value = ""
+            screen.query_one("#audit-actor").value = "cli:tester"
+            await pilot.press("enter")
+            await settle(pilot)
+            assert not screen.query_one("#audit-actor").has_class("-bad-filter")
+            assert actions(table) == ["user.deleted", "user.locked"]  # seeded as cli:seed
+            screen.query_one("#audit-actor").value = "tui:nobody"
+            await pilot.press("enter")
+            await settle(pilot)
+            assert actions(table) == []
             await pilot.press("c")
             await settle(pilot)
             assert len(actions(table)) == 5

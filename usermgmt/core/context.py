@@ -42,6 +42,13 @@ class Actor:
     def anonymous(cls) -> Actor:
         return cls(label="anonymous")
 
+    @staticmethod
+    def is_label(ref: str) -> bool:
+        """Whether a reference to an actor is an audit label (``cli:alice``,
+        ``system:lockout``, ``user:ada@example.com``) rather than a user's id,
+        email or username, none of which can contain a colon."""
+        return ":" in ref
+
     @classmethod
     def system(cls, what: str = "system") -> Actor:
         return cls(label=what, is_operator=True)

@@ -291,6 +291,7 @@ class AuditEvent(Base):
 
     __table_args__ = (
         Index("ix_audit_events_actor_id_seq", "actor_id", "seq"),
+        Index("ix_audit_events_actor_label_seq", "actor_label", "seq"),
         Index("ix_audit_events_target_id_seq", "target_id", "seq"),
         Index("ix_audit_events_action_seq", "action", "seq"),
     )

@@ -195,6 +195,8 @@ class UserQuery(WriteModel):
 
 class AuditQuery(WriteModel):
     actor_id: uuid.UUID | None = None
+    # Operators (cli:<os user>, tui:<os user>) act without a user id.
+    actor_label: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     target_id: uuid.UUID | None = None
     action: Annotated[str, Field(max_length=64)] | None = None
     since: datetime | None = None

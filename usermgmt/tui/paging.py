@@ -280,6 +280,7 @@ class UserSource:
 @dataclass(frozen=True)
 class AuditFilter:
     actor_id: str | None = None
+    actor_label: str | None = None  # an operator: cli:alice, tui:bob, system:lockout
     target_id: str | None = None
     action: str | None = None
     since: str | None = None  # ISO 8601, already parsed and normalised

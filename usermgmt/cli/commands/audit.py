@@ -12,6 +12,7 @@ from usermgmt.cli import state
 from usermgmt.cli.commands.users import resolve
 from usermgmt.cli.errors import usage_error
 from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, render, render_one
+from usermgmt.core.context import Actor
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,7 +58,9 @@ def list_events(
     actor: Annotated[
         str | None,
         typer.Option(
-            "--actor", metavar="ID", help="Events by this user (UUID, email or username)."
+            "--actor",
+            metavar="ID",
+            help="Events by this user (UUID, email or username) or operator (cli:alice).",
         ),
     ] = None,
     target: Annotated[
@@ -94,7 +97,9 @@ def list_events(
         "since": parse_time(since, "--since"),
         "until": parse_time(until, "--until"),
     }
-    if actor:
+    if actor and Actor.is_label(actor):
+        query["actor_label"] = actor
+    elif actor:
         query["actor_id"] = resolve(actor, include_deleted=True)
     if target:
         query["target_id"] = resolve(target, include_deleted=True)

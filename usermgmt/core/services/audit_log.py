@@ -40,6 +40,8 @@ class AuditService(ServiceBase):
         stmt = select(AuditEvent)
         if q.actor_id:
             stmt = stmt.where(AuditEvent.actor_id == q.actor_id)
+        if q.actor_label:
+            stmt = stmt.where(AuditEvent.actor_label == q.actor_label)
         if q.target_id:
             stmt = stmt.where(AuditEvent.target_id == q.target_id)
         if q.action:

@@ -13,6 +13,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input
 
 from usermgmt.core.audit import ChainReport
+from usermgmt.core.context import Actor
 from usermgmt.core.errors import DomainError, NotFound, ValidationError
 from usermgmt.core.schemas import AuditEventOut, UserOut
 from usermgmt.tui import formatting as fmt
@@ -133,6 +134,9 @@ class AuditScreen(Screen):
 
         def job() -> AuditFilter:
             ids: dict[str, str | None] = {}
+            label = refs["actor"] if Actor.is_label(refs["actor"]) else None
+            if label:
+                refs["actor"] = ""
             for key, ref in refs.items():
                 try:
                     ids[key] = app.services.users.resolve_id(app.actor, ref) if ref else None
@@ -140,6 +144,7 @@ class AuditScreen(Screen):
                     raise NotFound(f"{key}: no user {ref!r}", details={"field": key}) from None
             return AuditFilter(
                 actor_id=ids["actor"],
+                actor_label=label,
                 target_id=ids["target"],
                 action=action,
                 since=times["since"],
