@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import pytest
+from sqlalchemy import event
 
 from usermgmt.api.middleware import ClientIpResolver
 from usermgmt.api.ratelimit import RateLimiter
@@ -281,3 +283,28 @@ def test_purge_deletes_expired_rate_limit_counters(services, operator, ctx):
     report = services.maintenance.purge(operator, ctx)
     assert report.counts["rate_limit_counters"] == 1
     assert store.get("login/5.6.7.8") == 1
+
+
+def test_each_request_returns_its_read_connection(api, operator, ctx):
+    """The token check and the read share one pooled connection, given back every time."""
+    uid, token = api.make_user(operator, ctx, "pool@example.com", roles=("admin",))
+    pool = api.services.db.engine.pool
+    checkouts = []
+
+    def count(*_args):
+        checkouts.append(1)
+
+    event.listen(pool, "checkout", count)
+    try:
+        ok = api.simulate_get(f"{API}/users/{uid}", headers=api.bearer(token))
+        assert ok.status_code == 200
+        assert len(checkouts) == 1  # one connection for the token check and the read
+        assert pool.checkedout() == 0
+        for path in (f"{API}/users/{uuid.uuid4()}", f"{API}/users/not-a-uuid", f"{API}/auth/me"):
+            api.simulate_get(path, headers=api.bearer(token))
+            assert pool.checkedout() == 0
+        assert api.simulate_get(f"{API}/auth/me", headers=api.bearer("x.y.z")).status_code == 401
+        assert api.simulate_get("/health").status_code == 200
+        assert pool.checkedout() == 0
+    finally:
+        event.remove(pool, "checkout", count)
