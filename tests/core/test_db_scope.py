@@ -21,7 +21,7 @@ def test_a_scope_shares_one_connection_and_returns_it(services):
             pass
         with db.connect() as second:
             assert second is first
-            assert not second.closed
+            assert not second.conn.closed
         seen = []
         worker = threading.Thread(target=lambda: seen.append(_reader_conn(db)))
         worker.start()
@@ -29,7 +29,7 @@ def test_a_scope_shares_one_connection_and_returns_it(services):
         assert seen[0] is not first  # scopes are per thread
     finally:
         db.close_scope(token)
-    assert first.closed
+    assert first.conn.closed
     with db.connect() as after:
         assert after is not first
 
@@ -64,6 +64,6 @@ def test_a_scope_left_open_is_closed_by_the_next(services):
     with db.connect() as leaked:
         pass
     token = db.open_scope()
-    assert leaked.closed
+    assert leaked.conn.closed
     db.close_scope(token)
     assert db._scope.get() is None
