@@ -308,3 +308,33 @@ def test_each_request_returns_its_read_connection(api, operator, ctx):
         assert pool.checkedout() == 0
     finally:
         event.remove(pool, "checkout", count)
+
+
+def test_json_log_lines_carry_time_extras_and_exceptions():
+    from usermgmt.api.server import JsonFormatter
+
+    formatter = JsonFormatter()
+
+    def record(created, **extra):
+        rec = logging.LogRecord("usermgmt.api.access", logging.INFO, "", 0, "%s!", ("hi",), None)
+        rec.created, rec.msecs = created, (created % 1) * 1000
+        rec.__dict__.update(extra)
+        return rec
+
+    first = json.loads(
+        formatter.format(record(86400.25, status=200, _private=1, who=uuid.UUID(int=1)))
+    )
+    assert first["ts"] == "1970-01-02T00:00:00.250Z"
+    assert (first["message"], first["status"], first["who"]) == ("hi!", 200, str(uuid.UUID(int=1)))
+    assert "_private" not in first and "lineno" not in first
+    # The same second again, then the next: the cached second must not stick.
+    assert json.loads(formatter.format(record(86400.5)))["ts"] == "1970-01-02T00:00:00.500Z"
+    assert json.loads(formatter.format(record(86401.0)))["ts"] == "1970-01-02T00:00:01.000Z"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        failed = record(86402.0)
+        failed.exc_info = sys.exc_info()
+    assert "ValueError: boom" in json.loads(formatter.format(failed))["exception"]
