@@ -338,3 +338,17 @@ def test_json_log_lines_carry_time_extras_and_exceptions():
         failed = record(86402.0)
         failed.exc_info = sys.exc_info()
     assert "ValueError: boom" in json.loads(formatter.format(failed))["exception"]
+
+
+def test_metrics_count_every_observation_per_label_set():
+    from usermgmt.api.metrics import Metrics
+
+    metrics = Metrics()
+    for seconds in (0.001, 0.002, 0.3):
+        metrics.observe("GET", "/health", 200, seconds)
+    metrics.observe("GET", "/health", 503, 0.01)
+    text = metrics.render().decode()
+    assert 'usermgmt_http_requests_total{method="GET",route="/health",status="200"} 3.0' in text
+    assert 'usermgmt_http_requests_total{method="GET",route="/health",status="503"} 1.0' in text
+    count = 'usermgmt_http_request_duration_seconds_count{method="GET",route="/health",'
+    assert count + 'status="200"} 3.0' in text
