@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, exc, select, text, update
 
 from usermgmt.core import errors
 from usermgmt.core.models import User, utcnow
@@ -80,3 +80,25 @@ def test_driver_errors_become_domain_errors(services):
     # The connection is still usable afterwards (on PostgreSQL: autocommit, no aborted block).
     with services.db.connect() as conn:
         assert conn.execute(BY_EMAIL, {"email": "nobody@example.com"}).all() == []
+
+
+def test_planned_rows_answer_like_a_result(services, operator, ctx):
+    make_user(services, operator, ctx, "ada@example.com")
+    make_user(services, operator, ctx, "bob@example.com")
+    every = select(User.email, User.is_active).order_by(User.email)
+    one = BY_EMAIL
+    with services.db.connect() as conn:
+        assert services.db._plan(every) is not None
+        assert conn.execute(every).scalars().all() == ["ada@example.com", "bob@example.com"]
+        assert conn.execute(every).mappings().first() == {
+            "email": "ada@example.com",
+            "is_active": True,
+        }
+        assert conn.execute(one, {"email": "ada@example.com"}).one().email == "ada@example.com"
+        assert conn.execute(one, {"email": "x@example.com"}).one_or_none() is None
+        assert conn.execute(one, {"email": "x@example.com"}).scalar_one_or_none() is None
+        assert conn.execute(every).scalar() == "ada@example.com"
+        with pytest.raises(exc.MultipleResultsFound):
+            conn.execute(every).one_or_none()
+        with pytest.raises(exc.NoResultFound):
+            conn.execute(one, {"email": "x@example.com"}).scalar_one()

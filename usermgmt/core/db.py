@@ -128,7 +128,7 @@ PLAN_CACHE_SIZE = 128
 
 
 class Rows(list):
-    """The rows of a planned read, with the few Result methods the hot paths use."""
+    """The rows of a planned read, with the usual methods of SQLAlchemy's Result."""
 
     def all(self) -> list:
         return list(self)
@@ -136,8 +136,31 @@ class Rows(list):
     def first(self):
         return self[0] if self else None
 
+    def one_or_none(self):
+        if len(self) > 1:
+            raise sa_exc.MultipleResultsFound("Multiple rows where one or none was required")
+        return self.first()
+
+    def one(self):
+        if not self:
+            raise sa_exc.NoResultFound("No row was found when one was required")
+        return self.one_or_none()
+
     def scalar(self):
         return self[0][0] if self else None
+
+    def scalar_one(self):
+        return self.one()[0]
+
+    def scalar_one_or_none(self):
+        row = self.one_or_none()
+        return None if row is None else row[0]
+
+    def scalars(self) -> Rows:
+        return Rows(row[0] for row in self)
+
+    def mappings(self) -> Rows:
+        return Rows(row._asdict() for row in self)
 
 
 class Plan:
