@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import pytest
+from sqlalchemy import event
 
 from usermgmt.api.middleware import ClientIpResolver
 from usermgmt.api.ratelimit import RateLimiter
@@ -281,3 +283,72 @@ def test_purge_deletes_expired_rate_limit_counters(services, operator, ctx):
     report = services.maintenance.purge(operator, ctx)
     assert report.counts["rate_limit_counters"] == 1
     assert store.get("login/5.6.7.8") == 1
+
+
+def test_each_request_returns_its_read_connection(api, operator, ctx):
+    """The token check and the read share one pooled connection, given back every time."""
+    uid, token = api.make_user(operator, ctx, "pool@example.com", roles=("admin",))
+    pool = api.services.db.engine.pool
+    checkouts = []
+
+    def count(*_args):
+        checkouts.append(1)
+
+    event.listen(pool, "checkout", count)
+    try:
+        ok = api.simulate_get(f"{API}/users/{uid}", headers=api.bearer(token))
+        assert ok.status_code == 200
+        assert len(checkouts) == 1  # one connection for the token check and the read
+        assert pool.checkedout() == 0
+        for path in (f"{API}/users/{uuid.uuid4()}", f"{API}/users/not-a-uuid", f"{API}/auth/me"):
+            api.simulate_get(path, headers=api.bearer(token))
+            assert pool.checkedout() == 0
+        assert api.simulate_get(f"{API}/auth/me", headers=api.bearer("x.y.z")).status_code == 401
+        assert api.simulate_get("/health").status_code == 200
+        assert pool.checkedout() == 0
+    finally:
+        event.remove(pool, "checkout", count)
+
+
+def test_json_log_lines_carry_time_extras_and_exceptions():
+    from usermgmt.api.server import JsonFormatter
+
+    formatter = JsonFormatter()
+
+    def record(created, **extra):
+        rec = logging.LogRecord("usermgmt.api.access", logging.INFO, "", 0, "%s!", ("hi",), None)
+        rec.created, rec.msecs = created, (created % 1) * 1000
+        rec.__dict__.update(extra)
+        return rec
+
+    first = json.loads(
+        formatter.format(record(86400.25, status=200, _private=1, who=uuid.UUID(int=1)))
+    )
+    assert first["ts"] == "1970-01-02T00:00:00.250Z"
+    assert (first["message"], first["status"], first["who"]) == ("hi!", 200, str(uuid.UUID(int=1)))
+    assert "_private" not in first and "lineno" not in first
+    # The same second again, then the next: the cached second must not stick.
+    assert json.loads(formatter.format(record(86400.5)))["ts"] == "1970-01-02T00:00:00.500Z"
+    assert json.loads(formatter.format(record(86401.0)))["ts"] == "1970-01-02T00:00:01.000Z"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        failed = record(86402.0)
+        failed.exc_info = sys.exc_info()
+    assert "ValueError: boom" in json.loads(formatter.format(failed))["exception"]
+
+
+def test_metrics_count_every_observation_per_label_set():
+    from usermgmt.api.metrics import Metrics
+
+    metrics = Metrics()
+    for seconds in (0.001, 0.002, 0.3):
+        metrics.observe("GET", "/health", 200, seconds)
+    metrics.observe("GET", "/health", 503, 0.01)
+    text = metrics.render().decode()
+    assert 'usermgmt_http_requests_total{method="GET",route="/health",status="200"} 3.0' in text
+    assert 'usermgmt_http_requests_total{method="GET",route="/health",status="503"} 1.0' in text
+    count = 'usermgmt_http_request_duration_seconds_count{method="GET",route="/health",'
+    assert count + 'status="200"} 3.0' in text

@@ -16,6 +16,7 @@ from usermgmt.api.middleware import (
     AuthMiddleware,
     BodyMiddleware,
     ClientIpResolver,
+    DatabaseScopeMiddleware,
     RequestContextMiddleware,
 )
 from usermgmt.api.ratelimit import RateLimiter
@@ -70,7 +71,10 @@ def create_app(
     limiter = limiter or RateLimiter(settings, db=services.db)
     resolver = ClientIpResolver(settings.trusted_proxy_list)
 
-    middleware: list[object] = [RequestContextMiddleware(metrics, resolver)]
+    middleware: list[object] = [
+        DatabaseScopeMiddleware(services.db),
+        RequestContextMiddleware(metrics, resolver),
+    ]
     if settings.cors_origin_list:
         middleware.append(
             falcon.CORSMiddleware(

@@ -67,11 +67,22 @@ class Metrics:
         )
         for outcome in ("success", "invalid_credentials", "locked", "disabled", "error"):
             self.logins.labels(outcome)
+        # (method, route, status) -> its counter and histogram children. Bounded: the
+        # method is a known one or OTHER, the route a template or "unmatched".
+        self._children: dict[tuple[str, str, int], tuple] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        code = str(status)
-        self.requests.labels(method, route, code).inc()
-        self.latency.labels(method, route, code).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:  # labels() takes a lock and builds a key each time: once is enough
+            code = str(status)
+            children = (
+                self.requests.labels(method, route, code),
+                self.latency.labels(method, route, code),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

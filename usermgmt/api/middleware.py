@@ -1,10 +1,11 @@
 """Cross-cutting work: request id, client IP, auth, request bodies, headers, logs, metrics.
 
 Order (process_request/process_resource run top to bottom, process_response
-bottom to top): :class:`RequestContextMiddleware` is first, so its response
-hook runs last and sees the final status for the log line, the metrics and
-the headers; CORS (only when origins are configured); :class:`AuthMiddleware`;
-:class:`BodyMiddleware`.
+bottom to top): :class:`DatabaseScopeMiddleware` is first, so the request's
+read connection goes back to the pool after everything else;
+:class:`RequestContextMiddleware`, whose response hook sees the final status
+for the log line, the metrics and the headers; CORS (only when origins are
+configured); :class:`AuthMiddleware`; :class:`BodyMiddleware`.
 """
 
 from __future__ import annotations
@@ -87,6 +88,29 @@ class ClientIpResolver:
             if not self._trusted(ip):
                 break
         return client
+
+
+class DatabaseScopeMiddleware:
+    """One pooled connection for the single-statement reads of a request.
+
+    The token check and, say, the user read share it (see
+    ``Database.open_scope``); it is taken on first use and returned when the
+    response is done, whatever happened.
+    """
+
+    def __init__(self, db) -> None:
+        self.db = db
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.db_scope = self.db.open_scope()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool
+    ) -> None:
+        scope = getattr(req.context, "db_scope", None)
+        if scope is not None:
+            req.context.db_scope = None
+            self.db.close_scope(scope)
 
 
 class RequestContextMiddleware:
