@@ -374,7 +374,7 @@ def run_tui(settings: Settings, *, headless: bool = False) -> int:
         _file_logging(settings) as log_path,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="usermgmt-tui-start") as pool,
     ):
-        building = pool.submit(build_services, settings)
+        building = pool.submit(build_services, settings, eager=False)
         app = UserMgmtApp(building.result, retry_start=False)
         app.log_path = log_path
         try:
