@@ -18,6 +18,15 @@ from usermgmt.core.context import RequestContext
 
 HEAVY_FOR_HELP = ("falcon", "waitress", "textual", "sqlalchemy", "alembic", "pydantic", "rich")
 NEVER_OUTSIDE_SERVE_AND_TUI = ("falcon", "waitress", "textual")
+# Services a listing does not use: built (and imported) only when a command needs them.
+NOT_FOR_A_LISTING = (
+    "jwt",
+    "smtplib",
+    "usermgmt.core.mail.delivery",
+    "usermgmt.core.services.auth",
+    "usermgmt.core.services.transfer",
+    "usermgmt.core.services.maintenance",
+)
 
 
 def test_exit_codes_and_stdin_password(run_usermgmt, database_url, services):
@@ -111,6 +120,25 @@ def test_simple_commands_never_import_the_api_or_the_tui(tmp_path, run_usermgmt)
         loaded = _imported_modules(["--database-url", url, *args])
         assert not loaded & set(NEVER_OUTSIDE_SERVE_AND_TUI), (args, loaded)
         assert "alembic" not in loaded  # the schema check needs no Alembic either
+
+
+def test_a_listing_builds_only_the_services_it_uses(tmp_path, run_usermgmt):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert run_usermgmt("--database-url", url, "db", "upgrade").exit_code == 0
+    code = (
+        "import sys\n"
+        "from usermgmt.cli.app import main\n"
+        f"sys.argv = ['usermgmt', '--database-url', {url!r}, 'users', 'list', '-o', 'json']\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    loaded = set(proc.stderr.split())
+    assert "usermgmt.core.services.users" in loaded
+    assert not loaded & set(NOT_FOR_A_LISTING), loaded & set(NOT_FOR_A_LISTING)
 
 
 def test_shell_completion(tmp_path):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
+import subprocess
+import sys
 import uuid
 
 import pgserver
@@ -159,9 +162,27 @@ def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path)
     assert run_tui(settings, headless=True) == 5
     err = capsys.readouterr().err
     assert err == "usermgmt tui: Database is unavailable\n"
-    tui_log = logging.getLogger("usermgmt.tui")  # its file log is gone with the console
-    assert tui_log.propagate and not tui_log.handlers
+    for name in ("usermgmt", "usermgmt.tui"):  # its file log is gone with the console
+        assert logging.getLogger(name).propagate and not logging.getLogger(name).handlers
     assert (tmp_path / "data" / "tui.log").exists()
+
+
+def test_usermgmt_tui_without_database_prints_only_its_line(tmp_path):
+    """The head start connects before Textual runs: the core's warning about the refused
+    connection goes to tui.log, not to the terminal next to the one line."""
+    url = f"postgresql+psycopg://nobody@127.0.0.1:1/{uuid.uuid4()}"
+    env = {**os.environ, "USERMGMT_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "usermgmt", "--database-url", url, "tui"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 5
+    assert proc.stderr.endswith("usermgmt tui: Database is unavailable\n")
+    assert "database error" not in proc.stderr  # Textual's own escapes may precede the line
+    assert "database error mapped" in (tmp_path / "data" / "tui.log").read_text()
 
 
 def test_start_up_with_the_schema_behind_exits_5(sqlite_template, tmp_path, capsys):

@@ -197,9 +197,15 @@ def tui() -> None:
     Example:
       usermgmt tui
     """
+    from usermgmt.tui.start import HeadStart
+
+    settings = state.current().settings()
+    # Connect and fetch the first page in threads while Textual is being imported.
+    head_start = HeadStart(settings)
+
     from usermgmt.tui.app import run_tui
 
-    code = run_tui(state.current().settings())
+    code = run_tui(settings, head_start=head_start)
     raise typer.Exit(code or 0)
 
 

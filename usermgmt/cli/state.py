@@ -63,7 +63,7 @@ class CliState:
         if self._services is None:
             from usermgmt.core.services import build_services
 
-            self._services = build_services(self.settings())
+            self._services = build_services(self.settings(), eager=False)
         return self._services
 
     def database(self) -> Database:

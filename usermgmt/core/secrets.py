@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import jwt
-
 from usermgmt.core.errors import AuthenticationError
 from usermgmt.core.models import utcnow
 
@@ -51,6 +49,8 @@ class AccessClaims:
 def encode_access_token(
     key: bytes, user_id: uuid.UUID, session_id: uuid.UUID, ttl: int, now: datetime | None = None
 ) -> str:
+    import jwt  # PyJWT costs ~10 ms to import; only sign-in and the API need it
+
     now = now or utcnow()
     claims = {
         "sub": str(user_id),
@@ -65,6 +65,8 @@ def encode_access_token(
 
 def decode_access_token(key: bytes, token: str) -> AccessClaims:
     """Verify signature (HS256 only), expiry and required claims."""
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

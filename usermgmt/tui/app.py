@@ -12,10 +12,8 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -33,8 +31,11 @@ from usermgmt.core.errors import DomainError, ServiceUnavailable
 from usermgmt.core.services import Services
 from usermgmt.tui.errors import reaction_for
 from usermgmt.tui.formatting import Clock, utc_now
-from usermgmt.tui.paging import PAGE_SIZE
+from usermgmt.tui.paging import PAGE_SIZE, Ahead
 from usermgmt.tui.widgets.lazy_table import LazyTable
+
+if TYPE_CHECKING:
+    from usermgmt.tui.start import HeadStart
 
 log = logging.getLogger("usermgmt.tui")
 
@@ -71,11 +72,13 @@ class UserMgmtApp(App[int]):
         search_debounce: float = 0.2,
         page_size: int = PAGE_SIZE,
         retry_start: bool = True,
+        first_page: Ahead | None = None,
     ) -> None:
         """``services``: built Services, or a factory called in a worker at start (the
         console shows "connecting…" meanwhile). If the factory finds the database
         unavailable the console retries, or with ``retry_start=False`` ends with
-        ``start_error`` set and return code 5."""
+        ``start_error`` set and return code 5. ``first_page``: the home screen's
+        first page and count, already on their way (see usermgmt.tui.start)."""
         super().__init__()
         if isinstance(services, Services):
             self._services: Services | None = services
@@ -89,6 +92,7 @@ class UserMgmtApp(App[int]):
         self.page_size = page_size
         self.retry_start = retry_start
         self.start_error: str | None = None
+        self._first_page = first_page
         self._reconnecting = False
         self.log_path = "the log (none configured)"
 
@@ -112,6 +116,11 @@ class UserMgmtApp(App[int]):
 
     def now(self):
         return self.clock()
+
+    def take_first_page(self) -> Ahead | None:
+        """The first page fetched ahead, once: later loads of the table fetch afresh."""
+        ahead, self._first_page = self._first_page, None
+        return ahead
 
     # ---- start -----------------------------------------------------------------------
 
@@ -333,55 +342,26 @@ class UserMgmtApp(App[int]):
         self._close_messages_no_wait()
 
 
-@contextmanager
-def _file_logging(settings: Settings) -> Iterator[str]:
-    """While the console runs, its log (tracebacks of unexpected errors) goes to tui.log in
-    the data dir, never to the terminal; the logger is left as it was afterwards."""
-    from usermgmt.core.config import data_dir
-
-    path = Path(data_dir()) / "tui.log"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        handler, path = logging.NullHandler(), Path("(no log: data dir not writable)")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    level, propagate = log.level, log.propagate
-    log.addHandler(handler)
-    log.setLevel(settings.log_level)
-    log.propagate = False
-    try:
-        yield str(path)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
-        log.setLevel(level)
-        log.propagate = propagate
-
-
-def run_tui(settings: Settings, *, headless: bool = False) -> int:
+def run_tui(
+    settings: Settings, *, headless: bool = False, head_start: HeadStart | None = None
+) -> int:
     """Run the console; return the exit code (5: database unavailable or schema behind).
 
-    The services are built (connect, check the schema) in a thread while the
-    console starts, which saves the time of one of the two; a failure ends the
-    console with one line on stderr, as if it had never started.
+    The services are built (connect, check the schema) and the first page of
+    users fetched in threads while the console starts (``head_start``, made
+    before Textual was imported, or one made here); a failure ends the console
+    with one line on stderr, as if it had never started. The log goes to
+    tui.log meanwhile (see usermgmt.tui.start.file_logging).
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from usermgmt.tui.start import HeadStart
 
-    from usermgmt.core.services import build_services
-
-    with (
-        _file_logging(settings) as log_path,
-        ThreadPoolExecutor(max_workers=1, thread_name_prefix="usermgmt-tui-start") as pool,
-    ):
-        building = pool.submit(build_services, settings)
-        app = UserMgmtApp(building.result, retry_start=False)
-        app.log_path = log_path
-        try:
-            app.run(headless=headless)
-        finally:
-            if building.exception() is None:  # waits if the user quit while connecting
-                building.result().close()
+    start = head_start or HeadStart(settings)
+    try:
+        app = UserMgmtApp(start.built, retry_start=False, first_page=start.first_page)
+        app.log_path = start.log_path
+        app.run(headless=headless)
+    finally:
+        start.close()  # waits if the user quit while connecting; ends the file log
     if app.start_error:
         print(f"usermgmt tui: {app.start_error}", file=sys.stderr)
     return app.return_code or EXIT_OK

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -224,18 +225,41 @@ class UserFilter:
 COUNT_WAIT_S = 0.06
 
 
+FIRST_PAGE = Fetch(0, None)
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """The first page and the count of a query, fetched before a table asks for them
+    (see usermgmt.tui.start): a UserSource for the same query hands each out once."""
+
+    actor: Actor
+    filter: UserFilter
+    page_size: int
+    page: Future[tuple[list[UserOut], str | None]]
+    count: Future[int | None]
+
+
 class UserSource:
     """Users matching a filter, through ``services.users.list_rows`` / ``count``.
 
     Its count and its pages run in worker threads side by side; the first page
     of a narrowing filter (search, role, status) waits briefly for the count and
-    passes it on as ``total`` (see COUNT_WAIT_S).
+    passes it on as ``total`` (see COUNT_WAIT_S). Given an ``ahead`` for its
+    query, the first page and the count are taken from it (waiting, in the
+    worker, if they are still on their way) instead of being fetched again.
     """
 
     can_offset = True
 
     def __init__(
-        self, services: Services, actor: Actor, flt: UserFilter, page_size: int = PAGE_SIZE
+        self,
+        services: Services,
+        actor: Actor,
+        flt: UserFilter,
+        page_size: int = PAGE_SIZE,
+        *,
+        ahead: Ahead | None = None,
     ) -> None:
         self.services = services
         self.actor = actor
@@ -243,6 +267,13 @@ class UserSource:
         self.page_size = page_size
         self._total: int | None = None
         self._counted = threading.Event()
+        self._ahead: dict[str, Future] = {}
+        if ahead is not None and (ahead.actor, ahead.filter, ahead.page_size) == (
+            actor,
+            flt,
+            page_size,
+        ):
+            self._ahead = {"page": ahead.page, "count": ahead.count}
 
     @property
     def narrows(self) -> bool:
@@ -256,6 +287,8 @@ class UserSource:
         return self.filter.sort.lstrip("-") != "last_login_at"
 
     def fetch(self, fetch: Fetch) -> tuple[list[UserOut], str | None]:
+        if fetch == FIRST_PAGE and (ahead := self._ahead.pop("page", None)) is not None:
+            return ahead.result()
         sort = self.filter.sort
         if fetch.reverse:
             sort = sort[1:] if sort.startswith("-") else f"-{sort}"
@@ -270,8 +303,12 @@ class UserSource:
         return result.data, result.next_cursor
 
     def count(self) -> int | None:
+        ahead = self._ahead.pop("count", None)
         try:
-            self._total = self.services.users.count(self.actor, self.filter.query())
+            if ahead is not None:
+                self._total = ahead.result()
+            else:
+                self._total = self.services.users.count(self.actor, self.filter.query())
         finally:
             self._counted.set()
         return self._total

@@ -2,22 +2,59 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import importlib
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from usermgmt.core.config import Settings, load_settings
 from usermgmt.core.db import Database
-from usermgmt.core.services.audit_log import AuditService
-from usermgmt.core.services.auth import AuthService
 from usermgmt.core.services.base import KeyRing
-from usermgmt.core.services.maintenance import MaintenanceService
-from usermgmt.core.services.roles import RoleService
-from usermgmt.core.services.sessions import SessionService
-from usermgmt.core.services.transfer import TransferService
-from usermgmt.core.services.users import UserService
 
-if TYPE_CHECKING:  # imported in build_services: the mail package imports services modules
+if TYPE_CHECKING:
     from usermgmt.core.mail.delivery import MailService
+    from usermgmt.core.services.audit_log import AuditService
+    from usermgmt.core.services.auth import AuthService
+    from usermgmt.core.services.maintenance import MaintenanceService
+    from usermgmt.core.services.roles import RoleService
+    from usermgmt.core.services.sessions import SessionService
+    from usermgmt.core.services.transfer import TransferService
+    from usermgmt.core.services.users import UserService
+
+# Where each service lives: its module is imported when the service is first used, so a
+# command that lists users never imports the mail, transfer or token machinery.
+SERVICE_CLASSES = {
+    "users": ("usermgmt.core.services.users", "UserService"),
+    "roles": ("usermgmt.core.services.roles", "RoleService"),
+    "auth": ("usermgmt.core.services.auth", "AuthService"),
+    "sessions": ("usermgmt.core.services.sessions", "SessionService"),
+    "audit": ("usermgmt.core.services.audit_log", "AuditService"),
+    "maintenance": ("usermgmt.core.services.maintenance", "MaintenanceService"),
+    "transfer": ("usermgmt.core.services.transfer", "TransferService"),
+    "mail": ("usermgmt.core.mail.delivery", "MailService"),
+}
+
+
+class _OnFirstUse:
+    """A Services field whose service is built the first time it is read.
+
+    The field's default is None, meaning "not built yet"; a value given to the
+    constructor (or to ``dataclasses.replace``) is used as it is.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, services: Services | None, owner: type | None = None) -> Any:
+        if services is None:  # the class attribute: the dataclass default
+            return None
+        built = services.__dict__.get(self.name)
+        if built is None:
+            built = services._build(self.name)
+        return built
+
+    def __set__(self, services: Services, value: Any) -> None:
+        services.__dict__[self.name] = value
 
 
 @dataclass
@@ -25,55 +62,66 @@ class Services:
     settings: Settings
     db: Database
     keys: KeyRing
-    users: UserService
-    roles: RoleService
-    auth: AuthService
-    sessions: SessionService
-    audit: AuditService
-    maintenance: MaintenanceService
-    transfer: TransferService
-    mail: MailService
+    users: UserService = _OnFirstUse()  # type: ignore[assignment]
+    roles: RoleService = _OnFirstUse()  # type: ignore[assignment]
+    auth: AuthService = _OnFirstUse()  # type: ignore[assignment]
+    sessions: SessionService = _OnFirstUse()  # type: ignore[assignment]
+    audit: AuditService = _OnFirstUse()  # type: ignore[assignment]
+    maintenance: MaintenanceService = _OnFirstUse()  # type: ignore[assignment]
+    transfer: TransferService = _OnFirstUse()  # type: ignore[assignment]
+    mail: MailService = _OnFirstUse()  # type: ignore[assignment]
+    _lock: threading.RLock = field(
+        default_factory=threading.RLock, init=False, repr=False, compare=False
+    )
+
+    def _build(self, name: str) -> Any:
+        """Build the service ``name`` once, whichever thread asks first."""
+        with self._lock:
+            built = self.__dict__.get(name)
+            if built is None:
+                module, cls = SERVICE_CLASSES[name]
+                service_class = getattr(importlib.import_module(module), cls)
+                if name == "auth":
+                    built = service_class(self.db, self.settings, self.keys, self.users)
+                else:
+                    built = service_class(self.db, self.settings, self.keys)
+                self.__dict__[name] = built
+            return built
 
     def close(self) -> None:
         self.db.dispose()
 
 
 def build_services(
-    settings: Settings | None = None, *, pool_size: int = 10, ensure_schema: bool = True
+    settings: Settings | None = None,
+    *,
+    pool_size: int = 10,
+    ensure_schema: bool = True,
+    eager: bool = True,
 ) -> Services:
     """The composition root: one Database and every service over it.
 
     With ``ensure_schema`` an empty database gets its schema (first use), and a
     schema behind the code raises SchemaOutOfDate (which names the fix).
+
+    ``eager=False`` builds each service (and imports its module) when it is first
+    used, for short-lived processes such as one CLI command; a server keeps the
+    default and pays every import before its first request. Either way a bad SMTP
+    URL or mail template override is a ConfigurationError here, not on first use.
     """
     from usermgmt.core import migrate
-    from usermgmt.core.mail.delivery import MailService
 
     settings = settings or load_settings()
     db = Database(settings.database_url, pool_size=pool_size)
-    if ensure_schema:
-        try:
+    try:
+        if ensure_schema:
             migrate.ensure_schema(db)
-        except Exception:
-            db.dispose()
-            raise
-    keys = KeyRing(db, settings)
-    users = UserService(db, settings, keys)
-    try:  # a bad SMTP URL or template override is a ConfigurationError here
-        mail = MailService(db, settings, keys)
+        services = Services(settings=settings, db=db, keys=KeyRing(db, settings))
+        mail_configured = settings.smtp_url is not None or settings.mail_templates_dir is not None
+        for name in SERVICE_CLASSES:
+            if eager or (name == "mail" and mail_configured):
+                getattr(services, name)
     except Exception:
         db.dispose()
         raise
-    return Services(
-        settings=settings,
-        db=db,
-        keys=keys,
-        users=users,
-        roles=RoleService(db, settings, keys),
-        auth=AuthService(db, settings, keys, users),
-        sessions=SessionService(db, settings, keys),
-        audit=AuditService(db, settings, keys),
-        maintenance=MaintenanceService(db, settings, keys),
-        transfer=TransferService(db, settings, keys),
-        mail=mail,
-    )
+    return services

@@ -112,10 +112,14 @@ class UsersScreen(UserActions, Screen):
 
     def load(self) -> None:
         """Show the current filter from the top (a new query)."""
-        self.table.set_source(
-            UserSource(self.app.services, self.app.actor, self.filter, self.app.page_size),
-            sort=self.filter.sort,
+        source = UserSource(
+            self.app.services,
+            self.app.actor,
+            self.filter,
+            self.app.page_size,
+            ahead=self.app.take_first_page(),
         )
+        self.table.set_source(source, sort=self.filter.sort)
         self.update_status()
 
     def cell(self, user: UserOut, key: str) -> tuple[str, str | None]:
