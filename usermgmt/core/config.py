@@ -1,14 +1,8 @@
-"""Settings, read from the environment (prefix ``USERMGMT_``) and validated by pydantic.
+"""Settings, read from the environment (prefix ``USERMGMT_``) by pydantic-settings.
 
 Names and defaults are fixed by docs/configuration.md. A bad value raises
 :class:`ConfigurationError` when the settings are loaded, never a silent default.
 Nothing is read at import time: call :func:`load_settings`.
-
-The environment is read the way pydantic-settings' environment source reads it
-for flat settings like these (prefix, names in any case, values as given,
-arguments over the environment), without importing pydantic-settings: it costs
-~40 ms, in every command, for sources (dotenv, secrets dirs, CLI parsing, cloud
-vaults) this module does not use.
 """
 
 from __future__ import annotations
@@ -17,8 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, DirectoryPath, Field, SecretStr, field_validator
+from pydantic import DirectoryPath, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from usermgmt.core.errors import ConfigurationError
 
@@ -40,10 +35,8 @@ def default_database_url() -> str:
     return f"sqlite:///{data_dir() / 'usermgmt.db'}"
 
 
-class Settings(BaseModel):
-    """``Settings()`` reads the ``USERMGMT_*`` variables; keyword arguments win over them."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, validate_default=True)
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     database_url: str = Field(default_factory=default_database_url)
     jwt_secret: SecretStr | None = None
@@ -121,9 +114,6 @@ class Settings(BaseModel):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    def __init__(self, **values: Any) -> None:
-        super().__init__(**{**_from_environment(), **values})
-
     @property
     def effective_mail_dir(self) -> Path:
         return self.mail_dir or data_dir() / "mail"
@@ -138,17 +128,6 @@ class Settings(BaseModel):
 
 
 SECRET_FIELDS = {"jwt_secret", "smtp_url"}
-
-
-def _from_environment() -> dict[str, str]:
-    """The ``USERMGMT_<FIELD>`` variables by field name; names match in any case."""
-    prefix = ENV_PREFIX.lower()
-    found = {}
-    for key, value in os.environ.items():
-        key = key.lower()
-        if key.startswith(prefix) and key[len(prefix) :] in Settings.model_fields:
-            found[key[len(prefix) :]] = value
-    return found
 
 
 def load_settings(**overrides: Any) -> Settings:
