@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -35,14 +36,19 @@ from usermgmt.core.services import credentials, outbox
 from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
 from usermgmt.core.services.user_queries import (
+    count_alongside,
     count_users,
     decode_cursor,
     list_rows,
     list_users,
     page_rows,
     user_out_by_id,
+    user_page,
 )
 from usermgmt.core.throttle import identifier_key
+
+# Counts that run on their own connection while the page is read (PostgreSQL).
+_alongside = ThreadPoolExecutor(max_workers=4, thread_name_prefix="usermgmt-count")
 
 # An admin lock without a duration lasts until someone unlocks the account.
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
@@ -112,8 +118,17 @@ class UserService(ServiceBase):
         actor.require_moderator()
         if q.include_deleted:
             actor.require_admin()
+        if self.db.is_postgres and count_alongside(q):
+            counting = _alongside.submit(self._count_live, q)
+            with self.db.read() as s:
+                rows, next_cursor = page_rows(s, q, self.db.dialect)
+                return user_page(q, counting.result(), rows, next_cursor)
         with self.db.read() as s:
             return list_users(s, q, self.db.dialect)
+
+    def _count_live(self, q: UserQuery) -> int:
+        with self.db.read() as s:
+            return count_users(s, q)
 
     def list_rows(
         self,
