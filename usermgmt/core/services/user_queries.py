@@ -60,7 +60,8 @@ def user_filters(
     A search of live users goes through the narrow ``user_search`` copy unless
     ``search_copy`` is false: a page that walks the users table in sort order
     has each row in hand, and testing its own ``search_text`` saves a probe of
-    the copy per row walked (4,600 of 5,900 buffers for ``smith``'s first page).
+    the copy per row walked (4,600 of 5,900 buffers for ``smith``'s first page;
+    on SQLite the copy's whole match set would be built before the first row).
     """
     now = utcnow()
     conds: list[Any] = []
@@ -72,10 +73,10 @@ def user_filters(
     elif term and (q.include_deleted or not search_copy):
         conds.append(_contains(User.search_text, term))
     elif term:  # live users only: the narrow copy (migration 0005) is what's scanned
-        # EXISTS rather than IN: SQLite builds the whole IN set before the first row
-        # (a second for a one-letter term), PostgreSQL plans both as the same semi-join.
+        # IN: SQLite gathers the copy's matches first (a scan of the narrow table)
+        # and probes users by key; PostgreSQL plans it as a semi-join.
         conds.append(
-            exists().where(UserSearch.user_id == User.id, _contains(UserSearch.search_text, term))
+            User.id.in_(select(UserSearch.user_id).where(_contains(UserSearch.search_text, term)))
         )
     if q.role:
         conds.append(exists().where(UserRole.user_id == User.id, UserRole.role_name == q.role))
