@@ -120,3 +120,24 @@ def test_type_expiry_and_times_are_checked():
     refused(sign(claims(exp=True)))
     refused(sign(claims(sub="not-a-uuid")))
     assert secrets.decode_access_token(KEY, sign(claims(nbf=now))).user_id == USER
+
+
+def test_a_remembered_token_still_expires_and_is_bound_to_its_key(monkeypatch):
+    token = sign(claims())
+    assert secrets.decode_access_token(KEY, token).user_id == USER  # verified, remembered
+    assert secrets.decode_access_token(KEY, token).user_id == USER  # from memory
+    refused_with_other_key = b"z" * 64
+    with pytest.raises(AuthenticationError):
+        secrets.decode_access_token(refused_with_other_key, token)
+    later = time.time() + 901
+    monkeypatch.setattr(secrets.time, "time", lambda: later)
+    with pytest.raises(AuthenticationError, match="expired"):
+        secrets.decode_access_token(KEY, token)
+
+
+def test_a_refused_token_is_not_remembered():
+    token = sign(claims(), key=b"x" * 64)
+    before = secrets._verified.cache_info().currsize
+    refused(token)
+    refused(token)
+    assert secrets._verified.cache_info().currsize == before
