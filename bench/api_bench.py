@@ -323,12 +323,21 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads (both servers)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="waitress threads (both servers); default: what usermgmt serve uses",
+    )
     parser.add_argument("--bcrypt-rounds", type=int, default=10)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--search", default="user04242", help="term for the search run")
     parser.add_argument("--bare-server", nargs=2, type=int, metavar=("PORT", "THREADS"))
     args = parser.parse_args()
+    if args.threads is None:
+        from usermgmt.api.server import default_threads
+
+        args.threads = default_threads()
     if args.bare_server:
         serve_bare(*args.bare_server)
         return 0

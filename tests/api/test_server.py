@@ -199,3 +199,11 @@ def test_database_down_is_503_and_recovers_without_restart(start_server, private
     assert call(server.url + "/health/ready")[0] == 200
     assert call(server.url + f"{API}/auth/me", token=token)[0] == 200
     assert server.process.poll() is None  # never restarted
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(None, 2), (1, 2), (2, 2), (6, 6), (64, 8)])
+def test_default_threads_follow_the_cores(monkeypatch, cores, threads):
+    from usermgmt.api import server
+
+    monkeypatch.setattr(server.os, "cpu_count", lambda: cores)
+    assert server.default_threads() == threads

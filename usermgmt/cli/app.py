@@ -173,8 +173,15 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, metavar="PORT")] = 8000,
     threads: Annotated[
-        int, typer.Option("--threads", min=1, max=256, metavar="N", help="Worker threads.")
-    ] = 8,
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=256,
+            metavar="N",
+            help="Worker threads [default: one per core, at least 2, at most 8].",
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API with waitress until SIGTERM or Ctrl-C.
 
