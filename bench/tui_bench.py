@@ -358,7 +358,8 @@ def run_backend(backend: str, users: int, workdir: Path) -> None:
     with seed.postgres_database("tui_bench") as url:
         t0 = time.perf_counter()
         seed.migrated(url)
-        seed.seed_postgres(url, users)
+        if seed.user_count(url) < users:  # USERMGMT_BENCH_POSTGRES_URL may be seeded already
+            seed.seed_postgres(url, users)
         measure(backend, url, time.perf_counter() - t0)
 
 
