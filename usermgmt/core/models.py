@@ -112,6 +112,13 @@ class User(Base):
             sqlite_where=text("deleted_at IS NULL"),
         ),
         Index("ix_users_last_login_at_id", "last_login_at", "id"),
+        # Newest login first, never-logged-in last, live users (migration 0007).
+        Index(
+            "ix_users_live_last_login_at_desc",
+            text("last_login_at DESC NULLS LAST"),
+            text("id DESC"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ).ddl_if(dialect="postgresql"),
         Index(
             "ix_users_search_text_trgm",
             "search_text",
