@@ -209,8 +209,8 @@ def page_rows(
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
     stmt = select(User.id) if offset else select(User)
-    filtered = search_term(q) or q.role or q.status or not q.include_deleted
-    if matches is None and total is not None and filtered and _rare(session, q, total):
+    # (Unfiltered, the total is everyone: never rare.)
+    if matches is None and total is not None and _rare(session, q, total):
         gathered = _materialized_matches([*user_filters(q), *after], dialect)
         stmt = stmt.where(User.id.in_(select(gathered.c.id)))
     else:
