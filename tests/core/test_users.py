@@ -432,3 +432,18 @@ def test_short_term_gathered_or_scanned_gives_the_same_pages(
         assert gathered == scanned
     assert walk({"search": "sm", "limit": 1})[0][1] == 2
     assert walk({"search": "zz", "limit": 1}) == [([], 0)]
+
+
+@pytest.mark.parametrize("query", [{"search": "smith"}, {"search": "example", "sort": "email"}])
+def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, monkeypatch, query):
+    """On PostgreSQL a trigram search counts on a second connection while the page is read."""
+    from usermgmt.core.services import users as users_module
+
+    _seed_people(services, operator, ctx)
+    assert users_module.count_alongside(users_module.parse(users_module.UserQuery, query))
+    together = services.users.list(operator, {**query, "limit": 2})
+    monkeypatch.setattr(users_module, "count_alongside", lambda q: False)
+    one_after_other = services.users.list(operator, {**query, "limit": 2})
+    assert together == one_after_other and together.meta.total >= 2
+    for other in ({"search": "sm"}, {**query, "role": "user"}, {**query, "include_deleted": True}):
+        assert not users_module.count_alongside(users_module.parse(users_module.UserQuery, other))
