@@ -437,13 +437,18 @@ def test_short_term_gathered_or_scanned_gives_the_same_pages(
 @pytest.mark.parametrize("query", [{"search": "smith"}, {"search": "example", "sort": "email"}])
 def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, monkeypatch, query):
     """On PostgreSQL a trigram search counts on a second connection while the page is read."""
+    from usermgmt.core.services import user_queries
     from usermgmt.core.services import users as users_module
 
     _seed_people(services, operator, ctx)
-    assert users_module.count_alongside(users_module.parse(users_module.UserQuery, query))
+
+    def alongside(q):
+        return user_queries.count_alongside(users_module.parse(users_module.UserQuery, q))
+
+    assert alongside(query)
     together = services.users.list(operator, {**query, "limit": 2})
     monkeypatch.setattr(users_module, "count_alongside", lambda q: False)
     one_after_other = services.users.list(operator, {**query, "limit": 2})
     assert together == one_after_other and together.meta.total >= 2
     for other in ({"search": "sm"}, {**query, "role": "user"}, {**query, "include_deleted": True}):
-        assert not users_module.count_alongside(users_module.parse(users_module.UserQuery, other))
+        assert not alongside(other)
