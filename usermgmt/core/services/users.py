@@ -119,16 +119,12 @@ class UserService(ServiceBase):
         if q.include_deleted:
             actor.require_admin()
         if self.db.is_postgres and count_alongside(q):
-            counting = _alongside.submit(self._count_live, q)
+            counting = _alongside.submit(self.count, actor, q)
             with self.db.read() as s:
                 rows, next_cursor = page_rows(s, q, self.db.dialect)
                 return user_page(q, counting.result(), rows, next_cursor)
         with self.db.read() as s:
             return list_users(s, q, self.db.dialect)
-
-    def _count_live(self, q: UserQuery) -> int:
-        with self.db.read() as s:
-            return count_users(s, q)
 
     def list_rows(
         self,
