@@ -129,14 +129,13 @@ class AuditScreen(Screen):
                 return
             times[key] = when.isoformat() if when else None
         action = self._value("action") or None
-        refs = {"actor": self._value("actor"), "target": self._value("target")}
+        actor_ref = self._value("actor")
+        label = actor_ref if Actor.is_label(actor_ref) else None  # an operator: no user to find
+        refs = {"actor": "" if label else actor_ref, "target": self._value("target")}
         app = self.app
 
         def job() -> AuditFilter:
             ids: dict[str, str | None] = {}
-            label = refs["actor"] if Actor.is_label(refs["actor"]) else None
-            if label:
-                refs["actor"] = ""
             for key, ref in refs.items():
                 try:
                     ids[key] = app.services.users.resolve_id(app.actor, ref) if ref else None
