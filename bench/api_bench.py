@@ -60,13 +60,36 @@ def bare_app():
     return app
 
 
-def serve_bare(port: int, threads: int) -> None:
+def serve_bare(port: int, threads: int, workers: int) -> None:
+    """The bare app on waitress; with workers > 1, that many forked processes on one
+    socket, as ``usermgmt serve --workers`` runs them."""
     import logging
 
     from waitress import serve
 
+    from usermgmt.api.workers import bind_sockets
+
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    serve(bare_app(), host="127.0.0.1", port=port, threads=threads, ident="bare")
+    if workers == 1:
+        serve(bare_app(), host="127.0.0.1", port=port, threads=threads, ident="bare")
+        return
+    sockets = bind_sockets("127.0.0.1", port)
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            serve(bare_app(), sockets=sockets, threads=threads, ident="bare")
+            os._exit(0)
+        children.append(pid)
+    signal.signal(signal.SIGTERM, lambda *_: [os.kill(c, signal.SIGTERM) for c in children])
+    for child in children:
+        while True:
+            try:
+                os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
 
 
 # ---- seeding --------------------------------------------------------------------
@@ -195,9 +218,14 @@ UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc."""
+    """User + system CPU time of a process (all its threads) and its live children."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 def wrk(url: str, args, *, headers=(), script: str | None = None, duration=None, pid=None) -> dict:
@@ -276,6 +304,8 @@ def run_backend(name: str, database_url: str, args, bare: dict, workdir: Path) -
             str(port),
             "--threads",
             str(args.threads),
+            "--workers",
+            str(args.workers),
         ],
         env=env,
         stdout=log,
@@ -327,12 +357,18 @@ def main() -> int:
         "--threads",
         type=int,
         default=None,
-        help="waitress threads (both servers); default: what usermgmt serve uses",
+        help="waitress threads per process (both servers); default: what usermgmt serve uses",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes (both servers, usermgmt serve --workers); default: one per core",
     )
     parser.add_argument("--bcrypt-rounds", type=int, default=10)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--search", default="user04242", help="term for the search run")
-    parser.add_argument("--bare-server", nargs=2, type=int, metavar=("PORT", "THREADS"))
+    parser.add_argument("--bare-server", nargs=3, type=int, metavar=("PORT", "THREADS", "WORKERS"))
     args = parser.parse_args()
     if args.threads is None:
         from usermgmt.api.server import default_threads
@@ -347,12 +383,20 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="usermgmt-bench-"))
     print(
-        f"cores: {os.cpu_count()}, waitress threads: {args.threads}, "
+        f"cores: {os.cpu_count()}, server processes: {args.workers}, "
+        f"waitress threads per process: {args.threads}, "
         f"connections: {args.connections}, {args.duration}s per run, users: {args.users:,}"
     )
     port = free_port()
     bare_proc = subprocess.Popen(
-        [sys.executable, __file__, "--bare-server", str(port), str(args.threads)],
+        [
+            sys.executable,
+            __file__,
+            "--bare-server",
+            str(port),
+            str(args.threads),
+            str(args.workers),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -1,11 +1,16 @@
 """Prometheus metrics, in a registry of the app's own (so tests can build many apps).
 
-Each server process exposes its own counters at ``/metrics``; with several
-processes, scrape each one (Prometheus sums them), as usual for
-multi-process deployments.
+A server process exposes its own counters at ``/metrics``. The workers of
+``usermgmt serve --workers N`` share one port, so there each worker writes its
+values to the directory in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
+multiprocess mode, set up by usermgmt.api.workers) and ``/metrics``, whichever
+worker answers, reports the sum over all of them. Separate ``usermgmt serve``
+processes (on other ports or hosts) are scraped one by one, as usual.
 """
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -59,6 +64,7 @@ class Metrics:
             "usermgmt_server_queue_depth",
             "Requests waiting for a free server thread (last reported by waitress)",
             registry=r,
+            multiprocess_mode="livesum",  # workers: the sum over the live ones
         )
         self.queue_events = Counter(
             "usermgmt_server_queue_events",
@@ -85,4 +91,11 @@ class Metrics:
         children[1].observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not shared:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=shared)
+        return generate_latest(registry)

@@ -48,6 +48,12 @@ def make_storage(settings: Settings, db=None) -> Storage:
         ) from None
 
 
+def counts_per_process(settings: Settings) -> bool:
+    """Whether a rate limit is on and its counters would live in this process alone."""
+    limits = (_parse("login", settings.rate_limit_login), _parse("auth", settings.rate_limit_auth))
+    return any(limits) and settings.rate_limit_storage.strip().lower().startswith("memory://")
+
+
 class RateLimiter:
     """Named limits ('login', 'auth') checked per client IP."""
 

@@ -1,8 +1,9 @@
 """Serving the API with waitress: start-up checks, JSON logs, graceful shutdown.
 
-``serve(settings, host, port, threads)`` is what ``usermgmt serve`` calls.
-``python -m usermgmt.api.server --host … --port …`` does the same from the
-environment's settings.
+``serve(settings, host, port, threads, workers)`` is what ``usermgmt serve``
+calls. ``python -m usermgmt.api.server --host … --port …`` does the same from
+the environment's settings. With ``workers`` > 1, usermgmt.api.workers forks
+that many processes, each running ``serve_process`` on one shared socket.
 
 Shutdown (SIGTERM or SIGINT): the listening sockets close at once (new
 connections are refused), requests already being served run to completion
@@ -25,12 +26,17 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from usermgmt.api.workers import Worker
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_UNAVAILABLE = 5
 DRAIN_SECONDS = 30.0
+MAX_THREADS = 256
+MAX_WORKERS = 64
 # A queue deeper than this is logged (at most once per QUEUE_LOG_INTERVAL seconds).
 QUEUE_LOG_THRESHOLD = 50
 QUEUE_LOG_INTERVAL = 60.0
@@ -49,6 +55,7 @@ class JsonFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__()
         self._second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
+        self.static: dict[str, Any] = {}  # fields on every line (a worker's number)
 
     def _timestamp(self, record: logging.LogRecord) -> str:
         second = int(record.created)
@@ -64,6 +71,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            **self.static,
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_RECORD_KEYS and key[0] != "_":
@@ -95,6 +103,13 @@ def configure_logging(level: str = "INFO", fmt: str | None = "json") -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+
+
+def tag_log_lines(**fields: Any) -> None:
+    """Add ``fields`` to every JSON log line of this process from now on."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            handler.formatter.static.update(fields)
 
 
 class QueueDepthFilter(logging.Filter):
@@ -198,8 +213,46 @@ def default_threads() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
-def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | None = None) -> int:
-    """Build services and the app, check the schema, serve until SIGTERM/SIGINT; exit code."""
+def serve(
+    settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    threads: int | None = None,
+    workers: int = 1,
+) -> int:
+    """Check the schema, serve until SIGTERM/SIGINT and return the exit code.
+
+    ``workers`` > 1 forks that many server processes on one listening socket
+    (usermgmt.api.workers); ``threads`` is then the thread count of each.
+    """
+    configure_logging(settings.log_level, settings.log_format or "json")
+    threads = threads or default_threads()
+    if not 1 <= threads <= MAX_THREADS:
+        print(
+            f"error: VALIDATION_ERROR: --threads must be between 1 and {MAX_THREADS}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if not 1 <= workers <= MAX_WORKERS:
+        print(
+            f"error: VALIDATION_ERROR: --workers must be between 1 and {MAX_WORKERS}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if workers > 1:
+        from usermgmt.api.workers import serve_workers
+
+        return serve_workers(settings, host, port, threads, workers)
+    return serve_process(settings, threads, listen={"host": host, "port": port})
+
+
+def serve_process(settings, threads: int, listen: dict, worker: Worker | None = None) -> int:
+    """One server process: build services and the app, serve on ``listen``; exit code.
+
+    ``listen`` is waitress's ``host``/``port``, or ``sockets`` already bound by a
+    parent process; ``worker`` is set in a worker of ``usermgmt serve --workers``
+    (it has no banner of its own, and tells its parent when it is ready).
+    """
     from waitress import create_server, wasyncore
 
     from usermgmt.api.app import create_app
@@ -209,12 +262,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     from usermgmt.core.mail import BackgroundDeliverer
     from usermgmt.core.services import build_services
 
-    configure_logging(settings.log_level, settings.log_format or "json")
     log = logging.getLogger("usermgmt.api.server")
-    threads = threads or default_threads()
-    if not 1 <= threads <= 256:
-        print("error: VALIDATION_ERROR: --threads must be between 1 and 256", file=sys.stderr)
-        return EXIT_CONFIG
     try:
         services = build_services(settings, pool_size=threads + 2)
     except SchemaOutOfDate as exc:
@@ -242,8 +290,7 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
         server = create_server(
             app,
             map=socket_map,
-            host=host,
-            port=port,
+            **listen,
             threads=threads,
             max_request_body_size=settings.max_body_bytes,
             ident="usermgmt",
@@ -252,7 +299,8 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
         )
     except (OSError, ValueError) as exc:  # port taken, bad host, no permission
         services.close()
-        print(f"error: VALIDATION_ERROR: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        where = f"{listen.get('host')}:{listen.get('port')}"
+        print(f"error: VALIDATION_ERROR: cannot listen on {where}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     error_task = _json_error_task_class()
     from waitress.channel import HTTPChannel
@@ -270,10 +318,10 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     base = f"http://{_display_host(socket_map)}"
-    print(f"usermgmt API serving on {base}  (threads: {threads})", flush=True)
-    print(f"  docs:    {base}/docs", flush=True)
-    print(f"  openapi: {base}/openapi.json", flush=True)
-    print(f"  mail:    {services.mail.transport.describe()}", flush=True)
+    if worker is not None:
+        tag_log_lines(worker=worker.number)
+    if worker is None:
+        print_banner(base, f"threads: {threads}", services.mail.transport.describe())
     log.info(
         "server started",
         extra={
@@ -286,6 +334,8 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
     # Delivers the outbox (reset links, verification, notices) while we serve.
     deliverer = BackgroundDeliverer(services)
     deliverer.start()
+    if worker is not None:
+        worker.ready()
     adj = server.adj
     try:
         while not stop.is_set():
@@ -316,8 +366,16 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8000, threads: int | No
         deliverer.stop()  # lets the message in flight be recorded
         services.close()
     log.info("server stopped")
-    print("usermgmt API stopped", flush=True)
+    if worker is None:
+        print("usermgmt API stopped", flush=True)
     return EXIT_OK
+
+
+def print_banner(base: str, capacity: str, mail: str) -> None:
+    print(f"usermgmt API serving on {base}  ({capacity})", flush=True)
+    print(f"  docs:    {base}/docs", flush=True)
+    print(f"  openapi: {base}/openapi.json", flush=True)
+    print(f"  mail:    {mail}", flush=True)
 
 
 def _display_host(socket_map: dict) -> str:
@@ -343,13 +401,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except ConfigurationError as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    return serve(settings, host=args.host, port=args.port, threads=args.threads)
+    # The importable module, not this __main__ copy of it: workers import it by name,
+    # and two copies would mean two JsonFormatter classes.
+    from usermgmt.api import server
+
+    return server.serve(
+        settings, host=args.host, port=args.port, threads=args.threads, workers=args.workers
+    )
 
 
 if __name__ == "__main__":

@@ -179,9 +179,20 @@ def serve(
             min=1,
             max=256,
             metavar="N",
-            help="Worker threads [default: one per core, at least 2, at most 8].",
+            help="Threads per process [default: one per core, at least 2, at most 8].",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            metavar="N",
+            help="Server processes sharing the port (POSIX); more than one needs "
+            "USERMGMT_RATE_LIMIT_STORAGE=database or redis://… while rate limits are on.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the REST API with waitress until SIGTERM or Ctrl-C.
 
@@ -189,10 +200,13 @@ def serve(
     Examples:
       usermgmt serve
       usermgmt serve --host 0.0.0.0 --port 8080 --threads 16
+      USERMGMT_RATE_LIMIT_STORAGE=database usermgmt serve --workers 2 --threads 2
     """
     from usermgmt.api.server import serve as run_server
 
-    code = run_server(state.current().settings(), host=host, port=port, threads=threads)
+    code = run_server(
+        state.current().settings(), host=host, port=port, threads=threads, workers=workers
+    )
     raise typer.Exit(code or 0)
 
 

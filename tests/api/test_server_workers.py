@@ -1,0 +1,163 @@
+"""`usermgmt serve --workers N`: forked server processes on one socket (a live server)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from usermgmt.api.ratelimit import counts_per_process
+from usermgmt.core.config import load_settings
+
+from .api_helpers import API
+from .test_server import call
+
+pytestmark = pytest.mark.slow
+
+
+def workers_of(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def served_by(log: str, route: str) -> dict[int, int]:
+    """How many requests to ``route`` each worker served, from the access log."""
+    counts: dict[int, int] = {}
+    for line in log.splitlines():
+        if '"usermgmt.api.access"' in line and f'"route": "{route}"' in line:
+            worker = json.loads(line)["worker"]
+            counts[worker] = counts.get(worker, 0) + 1
+    return counts
+
+
+def eventually(check, seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def health_count(url: str) -> float:
+    _status, _headers, text = call(url + "/metrics")
+    match = re.search(
+        r'^usermgmt_http_requests_total\{method="GET",route="/health",status="200"\} (\S+)$',
+        text,
+        re.M,
+    )
+    return float(match.group(1)) if match else 0.0
+
+
+def test_workers_share_the_port_and_the_metrics_and_are_replaced(start_server, tmp_path):
+    server = start_server(f"sqlite:///{tmp_path / 'w.db'}", args=("--workers", "2"))
+    assert eventually(lambda: "usermgmt API serving on" in server.log())
+    log = server.log()
+    assert log.count("usermgmt API serving on") == 1
+    assert "workers: 2, threads: 2 each" in log
+    children = workers_of(server.process.pid)
+    assert len(children) == 2
+
+    # Each call is a new connection, and the kernel picks the worker: call until
+    # both have served (bounded), so that the sums below cover two processes.
+    calls = 0
+    while len(served_by(server.log(), "/health")) < 2 and calls < 500:
+        assert call(server.url + "/health")[0] == 200
+        calls += 1
+    assert len(served_by(server.log(), "/health")) == 2
+    # One worker dies; its replacement comes up and the counts it had are kept.
+    os.kill(children[0], signal.SIGKILL)
+    assert eventually(
+        lambda: "starting a new one" in server.log() and len(workers_of(server.process.pid)) == 2
+    )
+    assert children[0] not in workers_of(server.process.pid)
+    for _ in range(5):
+        assert call(server.url + "/health")[0] == 200
+    calls += 5
+    # Whichever worker answers /metrics reports the sum over all of them, the dead
+    # one included.
+    counts = {health_count(server.url) for _ in range(6)}
+    assert counts == {float(calls)}
+
+
+def test_sigterm_drains_every_worker(start_server, tmp_path):
+    server = start_server(
+        f"sqlite:///{tmp_path / 'drain.db'}",
+        args=("--workers", "2"),
+        env={"USERMGMT_BCRYPT_ROUNDS": "14"},
+    )
+    assert eventually(lambda: "usermgmt API serving on" in server.log())
+    children = workers_of(server.process.pid)
+    result = {}
+
+    def slow_login():
+        result["response"] = call(
+            server.url + f"{API}/auth/login",
+            "POST",
+            {"email": "nobody@example.com", "password": "Wrong-Passw0rd"},
+            timeout=60,
+        )
+
+    worker = threading.Thread(target=slow_login)
+    worker.start()
+    time.sleep(0.5)
+    server.process.send_signal(signal.SIGTERM)
+    worker.join(timeout=60)
+    assert server.process.wait(timeout=90) == 0
+    status, _headers, body = result["response"]
+    assert status == 401 and body["error"]["code"] == "INVALID_CREDENTIALS"
+    log = server.log()
+    assert log.count('"message": "server stopped", "worker"') == 2
+    assert log.count("usermgmt API stopped") == 1
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+
+
+def test_in_process_rate_limits_refuse_several_workers(start_server, tmp_path):
+    server = start_server(
+        f"sqlite:///{tmp_path / 'rl.db'}",
+        wait=False,
+        args=("--workers", "2"),
+        env={"USERMGMT_RATE_LIMIT_LOGIN": "10/minute"},
+    )
+    assert server.process.wait(timeout=60) == 2
+    assert "USERMGMT_RATE_LIMIT_STORAGE=database" in server.log()
+    assert "Traceback" not in server.log()
+
+
+def test_workers_refuse_a_schema_that_is_behind(start_server, tmp_path):
+    from usermgmt.core import migrate
+    from usermgmt.core.db import Database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = Database(url)
+    migrate.upgrade(db, "0001")
+    db.dispose()
+    server = start_server(url, wait=False, args=("--workers", "2"))
+    assert server.process.wait(timeout=60) == 5
+    assert "usermgmt db upgrade" in server.log()
+    assert "usermgmt API serving" not in server.log()
+
+
+@pytest.mark.parametrize(
+    ("login", "auth", "storage", "per_process"),
+    [
+        ("10/minute", "5/minute", "memory://", True),
+        ("off", "5/minute", "memory://", True),
+        ("off", "off", "memory://", False),
+        ("10/minute", "5/minute", "database", False),
+        ("10/minute", "5/minute", "redis://localhost:6379", False),
+    ],
+)
+def test_counts_per_process(login, auth, storage, per_process):
+    settings = load_settings(
+        database_url="sqlite://",
+        rate_limit_login=login,
+        rate_limit_auth=auth,
+        rate_limit_storage=storage,
+    )
+    assert counts_per_process(settings) is per_process

@@ -1,0 +1,368 @@
+"""Several server processes on one listening socket: ``usermgmt serve --workers N``.
+
+Why processes: a Python process runs one thread at a time, and both database
+drivers hand that lock over on every statement, so one process serves about
+one core's worth of requests whatever its thread count (``default_threads``).
+N worker processes use N cores.
+
+How: the parent checks the configuration and the schema once, binds the
+listening socket(s) and forks the workers. Each worker builds its own services
+(its own connection pool) and serves with waitress on the inherited socket;
+the kernel hands each new connection to one of them. The parent only
+supervises:
+
+- it prints the banner once every worker is ready; a worker that fails to
+  start stops the server with that worker's exit code (schema behind: 5);
+- a worker that dies later is logged and replaced (after a pause that grows
+  while replacements keep dying, e.g. while the database is down);
+- SIGTERM/SIGINT reach every worker, and each drains as a single server does;
+  the parent exits 0 once all have stopped.
+
+What a worker keeps to itself: its connection pool, and the memo of verified
+token signatures (sessions and users are read from the database on every
+request). Metric values are written to a directory the workers share
+(prometheus_client's multiprocess mode: ``PROMETHEUS_MULTIPROC_DIR`` if set,
+its ``*.db`` files of an earlier run removed at start, else a temporary
+directory removed at exit), so ``/metrics`` from any worker
+reports the sum of all. Rate-limit counters in ``memory://`` would be counted
+per worker, so more than one worker needs a shared store (``database`` or
+``redis://…``) while a rate limit is on; ``serve`` refuses otherwise.
+
+POSIX only (fork).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+READY_TIMEOUT = 120.0  # seconds for a worker to build its services and start serving
+RESTART_DELAY = (1.0, 30.0)  # first and longest pause before replacing a dead worker
+STOP_GRACE = 15.0  # seconds beyond a worker's own drain before it is killed
+EXIT_CRASH = 70  # a worker that raised instead of returning an exit code
+
+log = logging.getLogger("usermgmt.api.server")
+
+
+class Worker:
+    """What a worker process knows of its place: its number, and how to say it is ready."""
+
+    def __init__(self, number: int, ready_fd: int | None) -> None:
+        self.number = number
+        self._ready_fd = ready_fd
+
+    def ready(self) -> None:
+        fd, self._ready_fd = self._ready_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):  # the parent stopped listening: nothing to tell
+                os.write(fd, b"1")
+            os.close(fd)
+
+
+def bind_sockets(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets for ``host``/``port``, resolved the way waitress resolves them."""
+    from waitress.adjustments import Adjustments
+
+    adj = Adjustments(host=host, port=port)
+    sockets: list[socket.socket] = []
+    try:
+        for family, socktype, proto, sockaddr in adj.listen:
+            sock = socket.socket(family, socktype, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(sockaddr)
+            sock.listen(adj.backlog)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def display_address(sockets: list[socket.socket]) -> str:
+    host, port = socket.getnameinfo(
+        sockets[0].getsockname(), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    )
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def use_shared_metrics() -> None:
+    """Make prometheus_client keep values in PROMETHEUS_MULTIPROC_DIR from now on.
+
+    It picks its value store when first imported; this process may have imported
+    it before the directory was set, so the choice is made again here, before
+    the worker creates its metrics.
+    """
+    import prometheus_client.values as values
+
+    values.ValueClass = values.get_value_class()
+
+
+class Supervisor:
+    """The parent of the workers: start them, replace the ones that die, stop them all."""
+
+    def __init__(self, settings, threads: int, count: int, sockets: list[socket.socket]):
+        self.settings = settings
+        self.threads = threads
+        self.count = count
+        self.sockets = sockets
+        self.stop = threading.Event()
+        self.children: dict[int, int] = {}  # pid -> worker number
+        self.restarts = 0
+
+    # ---- one worker -------------------------------------------------------------
+
+    def spawn(self, number: int) -> tuple[int, int]:
+        """Fork worker ``number``; (pid, read end of its ready pipe)."""
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = EXIT_CRASH
+            try:
+                os.close(read_fd)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)  # until serve_process sets its own
+                use_shared_metrics()
+                from usermgmt.api.server import serve_process
+
+                code = serve_process(
+                    self.settings,
+                    self.threads,
+                    {"sockets": self.sockets},
+                    Worker(number, write_fd),
+                )
+            except BaseException:
+                log.exception("worker %d crashed", number)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        self.children[pid] = number
+        return pid, read_fd
+
+    def reap(self) -> list[tuple[int, int, int]]:
+        """The workers that have exited since last asked: (pid, number, exit code)."""
+        gone = []
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            number = self.children.pop(pid, None)
+            if number is not None:
+                gone.append((pid, number, os.waitstatus_to_exitcode(status)))
+                self.forget(pid)
+        return gone
+
+    @staticmethod
+    def forget(pid: int) -> None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # its live gauges no longer count
+
+    # ---- the server's life ----------------------------------------------------------
+
+    def start_all(self) -> int | None:
+        """Start every worker and wait until all serve; the exit code of one that failed."""
+        pending = {}
+        for number in range(1, self.count + 1):
+            _pid, read_fd = self.spawn(number)
+            pending[read_fd] = number
+        deadline = time.monotonic() + READY_TIMEOUT
+        failed = None
+        try:
+            while pending and not self.stop.is_set():
+                if time.monotonic() > deadline:
+                    print(
+                        f"error: SERVICE_UNAVAILABLE: workers not ready after {READY_TIMEOUT:.0f}s",
+                        file=sys.stderr,
+                    )
+                    return 5
+                readable, _, _ = select.select(list(pending), [], [], 0.2)
+                for fd in readable:
+                    said = os.read(fd, 1)
+                    os.close(fd)
+                    pending.pop(fd)
+                    if not said:  # it exited before it was ready
+                        failed = fd
+                if failed is not None:
+                    for _pid, _number, code in self._wait_for_exits():
+                        if code != 0:
+                            return code
+                    return 5
+        finally:
+            for fd in pending:
+                os.close(fd)
+        return None
+
+    def _wait_for_exits(self) -> list[tuple[int, int, int]]:
+        """After a failed start: let the failed worker's exit be collected."""
+        deadline = time.monotonic() + 10
+        gone: list[tuple[int, int, int]] = []
+        while not gone and time.monotonic() < deadline:
+            gone = self.reap()
+            if not gone:
+                time.sleep(0.05)
+        return gone
+
+    def supervise(self) -> None:
+        """Replace workers that die, until asked to stop.
+
+        A replacement starts after a pause that doubles (up to RESTART_DELAY[1])
+        while replacements die before they are ready, and is reset by one that
+        comes up: a worker killed by accident is back in a second, and a
+        database that is down is not hammered.
+        """
+        delay = RESTART_DELAY[0]
+        due: dict[int, float] = {}  # worker number -> when to start it again
+        starting: dict[int, int] = {}  # read end of a replacement's ready pipe -> number
+        try:
+            while not self.stop.is_set():
+                readable, _, _ = select.select(list(starting), [], [], 0.25)
+                for fd in readable:
+                    starting.pop(fd)
+                    came_up = os.read(fd, 1) == b"1"
+                    os.close(fd)
+                    delay = RESTART_DELAY[0] if came_up else min(delay * 2, RESTART_DELAY[1])
+                for pid, number, code in self.reap():
+                    log.warning(
+                        "worker %d (pid %d) exited with %s; starting a new one in %.0fs",
+                        number,
+                        pid,
+                        code,
+                        delay,
+                        extra={"exit_code": code},
+                    )
+                    due[number] = time.monotonic() + delay
+                for number, when in list(due.items()):
+                    if time.monotonic() >= when and not self.stop.is_set():
+                        del due[number]
+                        _pid, read_fd = self.spawn(number)
+                        starting[read_fd] = number
+                        self.restarts += 1
+        finally:
+            for fd in starting:
+                os.close(fd)
+
+    def stop_all(self) -> None:
+        """SIGTERM every worker (each drains), wait for them, kill what outlives the grace."""
+        from usermgmt.api.server import DRAIN_SECONDS
+
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        for sock in self.sockets:  # no new connections: workers close their copies too
+            sock.close()
+        deadline = time.monotonic() + DRAIN_SECONDS + STOP_GRACE
+        while self.children and time.monotonic() < deadline:
+            if not self.reap():
+                time.sleep(0.05)
+        for pid in list(self.children):
+            log.warning("worker %d did not stop; killing it", self.children[pid])
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+            self.children.pop(pid)
+            self.forget(pid)
+
+
+def serve_workers(settings, host: str, port: int, threads: int, count: int) -> int:
+    """``usermgmt serve --workers count``: see the module docstring. Returns the exit code."""
+    from usermgmt.api.ratelimit import counts_per_process
+    from usermgmt.api.server import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, print_banner
+    from usermgmt.core.db import mask_url
+    from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
+    from usermgmt.core.services import build_services
+
+    if not hasattr(os, "fork"):
+        print("error: VALIDATION_ERROR: --workers needs fork (POSIX)", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if counts_per_process(settings):
+            print(
+                "error: VALIDATION_ERROR: with --workers, rate-limit counters must be shared: "
+                "set USERMGMT_RATE_LIMIT_STORAGE=database (or redis://host:6379); "
+                "memory:// would count each worker separately",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+    except (ConfigurationError, ValueError) as exc:
+        print(f"error: VALIDATION_ERROR: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    # The database and the schema once, before anything is bound or forked.
+    try:
+        services = build_services(settings)
+    except (SchemaOutOfDate, ServiceUnavailable) as exc:
+        log.error(str(exc), extra={"database": mask_url(settings.database_url)})
+        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    mail = services.mail.transport.describe()
+    services.close()  # no connection may cross the fork
+
+    try:
+        sockets = bind_sockets(host, port)
+    except (OSError, ValueError) as exc:
+        print(f"error: VALIDATION_ERROR: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+    own_dir = None
+    if given := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # As prometheus_client asks: values of an earlier run must not be summed in.
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+    else:
+        own_dir = tempfile.mkdtemp(prefix="usermgmt-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+
+    supervisor = Supervisor(settings, threads, count, sockets)
+
+    def on_signal(_signum, _frame) -> None:
+        supervisor.stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    started = False
+    try:
+        failed = supervisor.start_all()
+        if failed is not None:
+            return failed
+        started = True
+        if not supervisor.stop.is_set():
+            base = f"http://{display_address(sockets)}"
+            print_banner(base, f"workers: {count}, threads: {threads} each", mail)
+            log.info(
+                "server started",
+                extra={"url": base, "workers": count, "threads": threads, "pid": os.getpid()},
+            )
+            supervisor.supervise()
+        log.info("shutting down: workers finish their requests in flight")
+        return EXIT_OK
+    finally:
+        supervisor.stop_all()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
+            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if started:
+            log.info("server stopped")
+            print("usermgmt API stopped", flush=True)
