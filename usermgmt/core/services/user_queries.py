@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import ValidationError
 from usermgmt.core.models import Profile, User, UserCounts, UserRole, UserSearch, utcnow
-from usermgmt.core.schemas import PageMeta, UserPage, UserQuery, UserRows, user_out
+from usermgmt.core.schemas import PageMeta, UserOut, UserPage, UserQuery, UserRows, user_out
 
 SORT_COLUMNS = {
     "created_at": User.created_at,
@@ -190,13 +190,18 @@ def page_rows(
     total: int | None = None,
     skip: int = 0,
     matches: list[uuid.UUID] | None = None,
-) -> tuple[list[User], str | None]:
+) -> tuple[list[UserOut], str | None]:
     """One page of matching users and the cursor of the next page (None at the end).
 
     ``total``, when the caller knows it, picks the plan: no query when nothing
     matches, one scan and a sort when matches are rare. ``skip`` passes over that
     many more rows first (after the cursor, or after the page's offset).
     ``matches`` are the search's ids when already gathered.
+
+    The page is found as (id, sort key) pairs alone (an index walk, which also
+    skips an offset cheaply), then its users are read by one column query
+    (``users_out_by_ids``): loading ORM entities with their profiles and roles
+    cost more than the search that found them.
     """
     descending = q.sort.startswith("-")
     key = q.sort.lstrip("-")
@@ -208,7 +213,7 @@ def page_rows(
     if total == 0:
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
-    stmt = select(User.id) if offset else select(User)
+    stmt = select(User.id, column)
     # (Unfiltered, the total is everyone: never rare.)
     if matches is None and total is not None and _rare(session, q, total):
         gathered = _materialized_matches([*user_filters(q), *after], dialect)
@@ -218,21 +223,17 @@ def page_rows(
     direction = column.desc() if descending else column.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()
-    order = (direction, User.id.desc() if descending else User.id.asc())
-    stmt = stmt.order_by(*order)
+    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
     if offset:
-        # Skip over ids alone (an index walk), then load only the page's users:
-        # skipping whole users (joined profile and all) costs ten times more.
-        page_ids = stmt.offset(offset).limit(q.limit + 1).subquery("page_ids")
-        stmt = select(User).join(page_ids, page_ids.c.id == User.id).order_by(*order)
-    rows = list(session.execute(stmt.limit(q.limit + 1)).unique().scalars())
-    has_more = len(rows) > q.limit
-    rows = rows[: q.limit]
+        stmt = stmt.offset(offset)
+    found = session.execute(stmt.limit(q.limit + 1)).all()
+    has_more = len(found) > q.limit
+    found = found[: q.limit]
     next_cursor = None
-    if has_more and rows:
-        last = rows[-1]
-        next_cursor = encode_cursor(q.sort, getattr(last, key), last.id)
-    return rows, next_cursor
+    if has_more and found:
+        last_id, last_value = found[-1]
+        next_cursor = encode_cursor(q.sort, last_value, last_id)
+    return users_out_by_ids(session, [row[0] for row in found]), next_cursor
 
 
 def _rare(session: Session, q: UserQuery, total: int) -> bool:
@@ -252,8 +253,8 @@ def _materialized_matches(conds: list[Any], dialect: str):
 def list_users(session: Session, q: UserQuery, dialect: str) -> UserPage:
     matches = gather_short_term(session, q)
     total = count_users(session, q, matches)
-    rows, next_cursor = page_rows(session, q, dialect, total, matches=matches)
-    return user_page(q, total, rows, next_cursor)
+    users, next_cursor = page_rows(session, q, dialect, total, matches=matches)
+    return user_page(q, total, users, next_cursor)
 
 
 def count_alongside(q: UserQuery) -> bool:
@@ -270,9 +271,9 @@ def count_alongside(q: UserQuery) -> bool:
     return bool(term) and len(term) >= 3 and not (q.role or q.status or q.include_deleted)
 
 
-def user_page(q: UserQuery, total: int, rows: list[User], next_cursor: str | None) -> UserPage:
+def user_page(q: UserQuery, total: int, users: list[UserOut], next_cursor: str | None) -> UserPage:
     return UserPage(
-        data=[user_out(u) for u in rows],
+        data=users,
         meta=PageMeta(
             total=total,
             page=None if q.cursor else q.page,
@@ -287,8 +288,8 @@ def list_rows(
     session: Session, q: UserQuery, dialect: str, total: int | None = None, skip: int = 0
 ) -> UserRows:
     """A page without the COUNT: for clients that page on and count once per filter."""
-    rows, next_cursor = page_rows(session, q, dialect, total, skip)
-    return UserRows(data=[user_out(u) for u in rows], next_cursor=next_cursor)
+    users, next_cursor = page_rows(session, q, dialect, total, skip)
+    return UserRows(data=users, next_cursor=next_cursor)
 
 
 # ---- hot read paths: column queries, no ORM identity map --------------------------
@@ -317,13 +318,27 @@ _PROFILE_COLUMNS = (
     Profile.timezone,
     Profile.locale,
 )
-# Built once with a bound parameter, so SQLAlchemy's statement cache key is memoised.
-_USER_BY_ID = (
+# Built once with bound parameters, so SQLAlchemy's statement cache key is memoised.
+_USERS_BY_ID = (
     select(*_USER_COLUMNS, *_PROFILE_COLUMNS, UserRole.role_name)
     .outerjoin(Profile, Profile.user_id == User.id)
     .outerjoin(UserRole, UserRole.user_id == User.id)
-    .where(User.id == bindparam("user_id", type_=User.id.type))
 )
+_USER_BY_ID = _USERS_BY_ID.where(User.id == bindparam("user_id", type_=User.id.type))
+_USERS_IN = _USERS_BY_ID.where(User.id.in_(bindparam("user_ids", expanding=True)))
+
+
+def _view(rows) -> UserOut:
+    """The UserOut of one user from its joined rows (one per role, at least one)."""
+    first = rows[0]
+    view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
+    view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
+    view.profile = (
+        SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
+        if first.timezone is not None
+        else None
+    )
+    return user_out(view)
 
 
 def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
@@ -334,12 +349,14 @@ def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False):
     rows = conn.execute(_USER_BY_ID, {"user_id": user_id}).all()
     if not rows or (rows[0].deleted_at is not None and not include_deleted):
         return None
-    first = rows[0]
-    view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
-    view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
-    view.profile = (
-        SimpleNamespace(**{c.key: getattr(first, c.key) for c in _PROFILE_COLUMNS})
-        if first.timezone is not None
-        else None
-    )
-    return user_out(view)
+    return _view(rows)
+
+
+def users_out_by_ids(conn, user_ids: list[uuid.UUID]) -> list[UserOut]:
+    """The UserOut of each of ``user_ids`` that exists, in that order, in one query."""
+    if not user_ids:
+        return []
+    by_id: dict[uuid.UUID, list] = {}
+    for row in conn.execute(_USERS_IN, {"user_ids": user_ids}):
+        by_id.setdefault(row.id, []).append(row)
+    return [_view(by_id[i]) for i in user_ids if i in by_id]

@@ -121,8 +121,8 @@ class UserService(ServiceBase):
         if self.db.is_postgres and count_alongside(q):
             counting = _alongside.submit(self.count, actor, q)
             with self.db.read() as s:
-                rows, next_cursor = page_rows(s, q, self.db.dialect)
-                return user_page(q, counting.result(), rows, next_cursor)
+                users, next_cursor = page_rows(s, q, self.db.dialect)
+                return user_page(q, counting.result(), users, next_cursor)
         with self.db.read() as s:
             return list_users(s, q, self.db.dialect)
 
@@ -181,8 +181,7 @@ class UserService(ServiceBase):
             nonlocal q
             while True:
                 with self.db.read() as s:
-                    rows, cursor = page_rows(s, q, self.db.dialect)
-                    batch_out = [user_out(u) for u in rows]
+                    batch_out, cursor = page_rows(s, q, self.db.dialect)
                 yield from batch_out
                 if cursor is None:
                     return
