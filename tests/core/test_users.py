@@ -452,3 +452,40 @@ def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, m
     assert together == one_after_other and together.meta.total >= 2
     for other in ({"search": "sm"}, {**query, "role": "user"}, {**query, "include_deleted": True}):
         assert not alongside(other)
+
+
+def test_search_counts_in_halves_add_up_on_postgres(services, operator, ctx):
+    """On PostgreSQL the copy is two partitions by id (0008), counted one half each."""
+    from sqlalchemy import select, text
+
+    from usermgmt.core.models import UserSearch
+    from usermgmt.core.schemas import UserQuery
+    from usermgmt.core.services.user_queries import (
+        SEARCH_HALVES,
+        count_search_half,
+        count_users,
+    )
+
+    if not services.db.is_postgres:
+        pytest.skip("the partitions are PostgreSQL's")
+    _seed_people(services, operator, ctx)
+    for i in range(20):
+        make_user(services, operator, ctx, f"halves{i}@example.com", last_name=f"Smithers{i}")
+    with services.db.read() as s:
+        low = s.execute(text("SELECT count(*) FROM user_search_low")).scalar_one()
+        high = s.execute(text("SELECT count(*) FROM user_search_high")).scalar_one()
+        everyone = s.execute(text("SELECT count(*) FROM user_search")).scalar_one()
+        assert low and high and low + high == everyone  # random ids land on both sides
+        for term in ("smith", "example", "halves1", "nobody-at-all"):
+            q = UserQuery(search=term)
+            halves = [count_search_half(s, q, half) for half in (0, 1)]
+            for half, condition in enumerate(SEARCH_HALVES):
+                ids = s.execute(
+                    select(UserSearch.user_id).where(
+                        condition, UserSearch.search_text.contains(term)
+                    )
+                ).all()
+                assert halves[half] == len(ids)
+            assert sum(halves) == count_users(s, q)
+    page = services.users.list(operator, {"search": "smith", "limit": 3})
+    assert page.meta.total == 22  # John Smith, Jane Goldsmith and 20 Smithers

@@ -31,11 +31,19 @@ _DOWN_REVISION_RE = re.compile(_ASSIGNMENT.format(name="down_revision"), re.MULT
 _QUOTED_RE = re.compile(r"[\"']([^\"']+)[\"']")
 
 
+# The partitions of user_search on PostgreSQL (migration 0008): storage of one
+# table the model describes whole, not tables of their own.
+PG_PARTITIONS = frozenset({"user_search_low", "user_search_high"})
+
+
 def include_object_for(dialect: str):
-    """Alembic's include_object: dialect-conditional indexes exist only on their dialect."""
+    """Alembic's include_object: dialect-conditional indexes exist only on their dialect,
+    and partitions are their parent table's business."""
 
     def include(obj, name, type_, reflected, compare_to) -> bool:
         if type_ == "table" and name == "alembic_version":
+            return False
+        if type_ == "table" and reflected and name in PG_PARTITIONS:
             return False
         if type_ == "index" and not reflected and getattr(obj, "_ddl_if", None) is not None:
             return obj._ddl_if.dialect in (None, dialect)

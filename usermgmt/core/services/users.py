@@ -37,6 +37,7 @@ from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, pa
 from usermgmt.core.services.guards import ensure_other_active_admin
 from usermgmt.core.services.user_queries import (
     count_alongside,
+    count_search_half,
     count_users,
     decode_cursor,
     list_rows,
@@ -47,7 +48,7 @@ from usermgmt.core.services.user_queries import (
 )
 from usermgmt.core.throttle import identifier_key
 
-# Counts that run on their own connection while the page is read (PostgreSQL).
+# Counts that run on connections of their own while the page is read (PostgreSQL).
 _alongside = ThreadPoolExecutor(max_workers=4, thread_name_prefix="usermgmt-count")
 
 # An admin lock without a duration lasts until someone unlocks the account.
@@ -119,10 +120,10 @@ class UserService(ServiceBase):
         if q.include_deleted:
             actor.require_admin()
         if self.db.is_postgres and count_alongside(q):
-            counting = _alongside.submit(self.count, actor, q)
+            halves = [_alongside.submit(self._count_half, q, half) for half in (0, 1)]
             with self.db.read() as s:
                 users, next_cursor = page_rows(s, q, self.db.dialect)
-                return user_page(q, counting.result(), users, next_cursor)
+            return user_page(q, sum(h.result() for h in halves), users, next_cursor)
         with self.db.read() as s:
             return list_users(s, q, self.db.dialect)
 
@@ -150,6 +151,10 @@ class UserService(ServiceBase):
             actor.require_admin()
         with self.db.read() as s:
             return list_rows(s, q, self.db.dialect, total, skip)
+
+    def _count_half(self, q: UserQuery, half: int) -> int:
+        with self.db.read() as s:
+            return count_search_half(s, q, half)
 
     def count(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> int:
         """How many users match the filters of ``query`` (page, cursor and sort ignored)."""
