@@ -283,13 +283,16 @@ SEARCH_HALVES = (
 )
 
 
-def count_search_half(session: Session, q: UserQuery, half: int) -> int:
-    """How many live users in half ``half`` (0 or 1) of the copy match ``q``'s search."""
+def count_search_half(conn, q: UserQuery, half: int) -> int:
+    """How many live users in half ``half`` (0 or 1) of the copy match ``q``'s search.
+
+    ``conn`` is a Session or a Reader (anything with ``execute``).
+    """
     term = search_term(q)
     if not term:
         raise ValueError("a half count is for a search")
     stmt = select(func.count()).where(_contains(UserSearch.search_text, term), SEARCH_HALVES[half])
-    return session.execute(stmt).scalar_one()
+    return conn.execute(stmt).scalar_one()
 
 
 def user_page(q: UserQuery, total: int, users: list[UserOut], next_cursor: str | None) -> UserPage:

@@ -153,8 +153,9 @@ class UserService(ServiceBase):
             return list_rows(s, q, self.db.dialect, total, skip)
 
     def _count_half(self, q: UserQuery, half: int) -> int:
-        with self.db.read() as s:
-            return count_search_half(s, q, half)
+        # One statement: autocommit, no BEGIN and ROLLBACK round trips.
+        with self.db.connect() as conn:
+            return count_search_half(conn, q, half)
 
     def count(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> int:
         """How many users match the filters of ``query`` (page, cursor and sort ignored)."""
