@@ -161,3 +161,23 @@ def test_counts_per_process(login, auth, storage, per_process):
         rate_limit_storage=storage,
     )
     assert counts_per_process(settings) is per_process
+
+
+def test_shared_metrics_skip_a_value_file_not_sized_yet(tmp_path, monkeypatch):
+    """A worker's value file exists empty for a moment; a scrape then must not fail."""
+    from prometheus_client import CollectorRegistry, generate_latest, values
+
+    from usermgmt.api.metrics import SharedValues
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(values, "ValueClass", values.get_value_class())
+    from usermgmt.api.metrics import Metrics
+
+    metrics = Metrics()
+    metrics.observe("GET", "/health", 200, 0.001)
+    (tmp_path / "counter_999999.db").write_bytes(b"")  # a worker that is starting
+    registry = CollectorRegistry()
+    registry.register(SharedValues(str(tmp_path)))
+    text = generate_latest(registry).decode()
+    assert 'usermgmt_http_requests_total{method="GET",route="/health",status="200"} 1.0' in text
+    assert metrics.render().decode() == text

@@ -11,6 +11,7 @@ processes (on other ports or hosts) are scraped one by one, as usual.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -94,8 +95,43 @@ class Metrics:
         shared = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         if not shared:
             return generate_latest(self.registry)
-        from prometheus_client import multiprocess
-
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=shared)
+        registry.register(SharedValues(shared))
         return generate_latest(registry)
+
+
+class SharedValues:
+    """prometheus_client's MultiProcessCollector, minus its races with starting workers.
+
+    A worker creates its value files empty and sizes them a moment later, and the
+    parent deletes a dead worker's live-gauge files: a scrape that globbed such a
+    file failed whole (a 500 from /metrics while a worker was being replaced).
+    Empty files hold no values yet and are skipped; a file gone under the read
+    means another look.
+    """
+
+    ATTEMPTS = 3
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def collect(self):
+        import struct
+
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        for attempt in range(self.ATTEMPTS):
+            files = [str(f) for f in Path(self.path).glob("*.db") if _size(f) > 0]
+            try:
+                return MultiProcessCollector.merge(files, accumulate=True)
+            except (OSError, struct.error):
+                if attempt == self.ATTEMPTS - 1:
+                    raise
+        return []
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
