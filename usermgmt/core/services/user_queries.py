@@ -274,12 +274,17 @@ def count_alongside(q: UserQuery) -> bool:
 
 # The two partitions of user_search on PostgreSQL (migration 0008), as conditions
 # the planner prunes by: each count of a half reads one partition and its index.
+# Built once with bound parameters, so the hot path runs them precompiled
+# (usermgmt.core.db.Plan). A prepared statement may then get PostgreSQL's generic
+# plan, which is the trigram bitmap scan: right for every term this path takes
+# (three characters or more; see count_alongside).
 _MIDPOINT = uuid.UUID("80000000-0000-0000-0000-000000000000")
-SEARCH_HALVES = (
-    UserSearch.user_id
-    < bindparam("low_end", _MIDPOINT, UserSearch.user_id.type, literal_execute=True),
-    UserSearch.user_id
-    >= bindparam("high_start", _MIDPOINT, UserSearch.user_id.type, literal_execute=True),
+_PATTERN = bindparam("pattern", type_=Text)
+_BOUND = bindparam("midpoint", type_=UserSearch.user_id.type)
+SEARCH_HALVES = (UserSearch.user_id < _BOUND, UserSearch.user_id >= _BOUND)
+_COUNT_HALVES = tuple(
+    select(func.count()).where(UserSearch.search_text.like(_PATTERN, escape="\\"), condition)
+    for condition in SEARCH_HALVES
 )
 
 
@@ -291,8 +296,8 @@ def count_search_half(conn, q: UserQuery, half: int) -> int:
     term = search_term(q)
     if not term:
         raise ValueError("a half count is for a search")
-    stmt = select(func.count()).where(_contains(UserSearch.search_text, term), SEARCH_HALVES[half])
-    return conn.execute(stmt).scalar_one()
+    params = {"pattern": f"%{escape_like(term)}%", "midpoint": _MIDPOINT}
+    return conn.execute(_COUNT_HALVES[half], params).scalar_one()
 
 
 def user_page(q: UserQuery, total: int, users: list[UserOut], next_cursor: str | None) -> UserPage:
