@@ -283,6 +283,19 @@ class _Scope:
             reader.conn.close()
 
 
+def upsert(dialect: str):
+    """The ``insert`` (with ``on_conflict_do_update``) of ``dialect``, imported on first use.
+
+    Importing the PostgreSQL dialect costs about 30 ms, which a command on SQLite
+    should not pay.
+    """
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 class Database:
     """One engine and two session factories: read (deferred) and write (immediate)."""
 
@@ -290,6 +303,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size)
         self.dialect = self.engine.dialect.name
+        if self.dialect == "postgresql":
+            from usermgmt.core import models_pg  # noqa: F401  (the indexes SQLite has no use for)
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         # Single-statement reads need no transaction: on PostgreSQL, autocommit

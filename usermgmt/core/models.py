@@ -104,27 +104,14 @@ class User(Base):
         Index("ix_users_created_at_id", "created_at", "id"),
         # The default listing (live users, newest first) and offsets into it, from the
         # index alone (migration 0004).
+        # (Its PostgreSQL WHERE, and the PostgreSQL-only indexes: models_pg.)
         Index(
             "ix_users_live_created_at_id",
             "created_at",
             "id",
-            postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
         Index("ix_users_last_login_at_id", "last_login_at", "id"),
-        # Newest login first, never-logged-in last, live users (migration 0007).
-        Index(
-            "ix_users_live_last_login_at_desc",
-            text("last_login_at DESC NULLS LAST"),
-            text("id DESC"),
-            postgresql_where=text("deleted_at IS NULL"),
-        ).ddl_if(dialect="postgresql"),
-        Index(
-            "ix_users_search_text_trgm",
-            "search_text",
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
-        ).ddl_if(dialect="postgresql"),
     )
 
     @property
@@ -342,15 +329,7 @@ class UserSearch(Base):
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
     )
     search_text: Mapped[str] = mapped_column(Text)
-
-    __table_args__ = (
-        Index(
-            "ix_user_search_search_text_trgm",
-            "search_text",
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
-        ).ddl_if(dialect="postgresql"),
-    )
+    # Its trigram index is PostgreSQL's: models_pg.
 
 
 class Setting(Base):

@@ -14,9 +14,8 @@ from datetime import timedelta
 
 from limits.storage import Storage
 from sqlalchemy import case, delete, literal
-from sqlalchemy.dialects import postgresql, sqlite
 
-from usermgmt.core.db import Database
+from usermgmt.core.db import Database, upsert
 from usermgmt.core.errors import DomainError, ServiceUnavailable
 from usermgmt.core.models import RateLimitCounter, UTCDateTime, utcnow
 
@@ -37,7 +36,7 @@ class DatabaseRateLimitStorage(Storage):
         table = RateLimitCounter.__table__
         now_v = literal(now, UTCDateTime())
         expires_v = literal(now + timedelta(seconds=expiry), UTCDateTime())
-        insert = (postgresql if self.db.is_postgres else sqlite).insert
+        insert = upsert(self.db.dialect)
         expired = table.c.expires_at <= now_v
         stmt = (
             insert(table)

@@ -11,9 +11,9 @@ import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from usermgmt.core.db import upsert
 from usermgmt.core.models import LoginThrottle, utcnow
 
 
@@ -35,7 +35,7 @@ def record_failure(
     """Count one failure; returns the count and the lock expiry if the lock is on."""
     now = utcnow()
     window_start = now - timedelta(minutes=lock_minutes)
-    insert = (postgresql if dialect == "postgresql" else sqlite).insert
+    insert = upsert(dialect)
     stmt = insert(LoginThrottle).values(key=key, failed_count=1, last_failed_at=now)
     table = LoginThrottle.__table__
     stmt = stmt.on_conflict_do_update(

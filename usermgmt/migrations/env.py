@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from usermgmt.core import models_pg  # noqa: F401  (PostgreSQL's indexes)
 from usermgmt.core.migrate import include_object_for
 from usermgmt.core.models import Base
 
