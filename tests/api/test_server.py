@@ -57,15 +57,11 @@ def seed_user(database_url: str, email: str, roles=("user",)) -> None:
         services.close()
 
 
-def test_start_serve_and_sigterm_finishes_the_request_in_flight(start_server, tmp_path):
-    url = f"sqlite:///{tmp_path / 'live.db'}"
-    # A high bcrypt cost makes a login slow enough to be in flight when SIGTERM lands.
-    server = start_server(url, env={"USERMGMT_BCRYPT_ROUNDS": "14"})
-    assert f"{server.url}/docs" in server.log()
-    status, headers, body = call(server.url + "/health")
-    assert status == 200 and body["status"] == "ok"
-    assert headers["X-Request-ID"]
+def sigterm_during_a_login(server, exit_within: float = 60):
+    """SIGTERM the server while a (slow, wrong-password) login is in flight; its response.
 
+    Asserts the server then exits 0 within ``exit_within`` seconds.
+    """
     result = {}
 
     def slow_login():
@@ -81,8 +77,20 @@ def test_start_serve_and_sigterm_finishes_the_request_in_flight(start_server, tm
     time.sleep(0.5)  # let the request reach a server thread
     server.process.send_signal(signal.SIGTERM)
     worker.join(timeout=60)
-    assert server.process.wait(timeout=60) == 0
-    status, _headers, body = result["response"]
+    assert server.process.wait(timeout=exit_within) == 0
+    return result["response"]
+
+
+def test_start_serve_and_sigterm_finishes_the_request_in_flight(start_server, tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    # A high bcrypt cost makes a login slow enough to be in flight when SIGTERM lands.
+    server = start_server(url, env={"USERMGMT_BCRYPT_ROUNDS": "14"})
+    assert f"{server.url}/docs" in server.log()
+    status, headers, body = call(server.url + "/health")
+    assert status == 200 and body["status"] == "ok"
+    assert headers["X-Request-ID"]
+
+    status, _headers, body = sigterm_during_a_login(server)
     assert status == 401 and body["error"]["code"] == "INVALID_CREDENTIALS"
     log = server.log()
     assert "shutting down" in log and "server stopped" in log
