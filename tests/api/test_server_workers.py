@@ -6,7 +6,6 @@ import json
 import os
 import re
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import pytest
 from usermgmt.api.ratelimit import counts_per_process
 from usermgmt.core.config import load_settings
 
-from .api_helpers import API
-from .test_server import call
+from .test_server import call, sigterm_during_a_login
 
 pytestmark = pytest.mark.slow
 
@@ -60,6 +58,7 @@ def test_workers_share_the_port_and_the_metrics_and_are_replaced(start_server, t
     log = server.log()
     assert log.count("usermgmt API serving on") == 1
     assert "workers: 2, threads: 2 each" in log
+    assert log.count("mail deliverer started") == 1  # worker 1's
     children = workers_of(server.process.pid)
     assert len(children) == 2
 
@@ -93,23 +92,7 @@ def test_sigterm_drains_every_worker(start_server, tmp_path):
     )
     assert eventually(lambda: "usermgmt API serving on" in server.log())
     children = workers_of(server.process.pid)
-    result = {}
-
-    def slow_login():
-        result["response"] = call(
-            server.url + f"{API}/auth/login",
-            "POST",
-            {"email": "nobody@example.com", "password": "Wrong-Passw0rd"},
-            timeout=60,
-        )
-
-    worker = threading.Thread(target=slow_login)
-    worker.start()
-    time.sleep(0.5)
-    server.process.send_signal(signal.SIGTERM)
-    worker.join(timeout=60)
-    assert server.process.wait(timeout=90) == 0
-    status, _headers, body = result["response"]
+    status, _headers, body = sigterm_during_a_login(server, exit_within=90)
     assert status == 401 and body["error"]["code"] == "INVALID_CREDENTIALS"
     log = server.log()
     assert log.count('"message": "server stopped", "worker"') == 2

@@ -332,8 +332,11 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
         },
     )
     # Delivers the outbox (reset links, verification, notices) while we serve.
-    deliverer = BackgroundDeliverer(services)
-    deliverer.start()
+    # One deliverer per server is enough: of several workers, worker 1 runs it (a
+    # replacement of worker 1 takes it over; claims would keep several apart anyway).
+    deliverer = BackgroundDeliverer(services) if worker is None or worker.number == 1 else None
+    if deliverer is not None:
+        deliverer.start()
     if worker is not None:
         worker.ready()
     adj = server.adj
@@ -363,7 +366,8 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
                 channel.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        deliverer.stop()  # lets the message in flight be recorded
+        if deliverer is not None:
+            deliverer.stop()  # lets the message in flight be recorded
         services.close()
     log.info("server stopped")
     if worker is None:
