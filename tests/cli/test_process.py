@@ -127,10 +127,10 @@ def test_a_listing_builds_only_the_services_it_uses(tmp_path, run_usermgmt):
     assert run_usermgmt("--database-url", url, "db", "upgrade").exit_code == 0
     code = (
         "import sys\n"
-        "from usermgmt.cli.app import main\n"
-        f"sys.argv = ['usermgmt', '--database-url', {url!r}, 'users', 'list', '-o', 'json']\n"
+        "from usermgmt.cli.app import PROG_NAME, app\n"
+        f"args = ['--database-url', {url!r}, 'users', 'list', '-o', 'json']\n"
         "try:\n"
-        "    main()\n"
+        "    app(args=args, prog_name=PROG_NAME, standalone_mode=False)\n"
         "finally:\n"
         "    print(' '.join(sorted(sys.modules)), file=sys.stderr)\n"
     )
@@ -236,3 +236,27 @@ def test_import_shows_a_progress_bar_on_a_terminal(tmp_path):
     code, screen = _on_a_terminal(["--database-url", url, "users", "import", str(path)], [])
     assert code == 0, screen
     assert "Importing" in screen and "3,000 rows: 3,000 created" in screen
+
+
+def test_the_whole_output_arrives_before_the_process_ends(seed, database_url, tmp_path):
+    """main() ends with os._exit after flushing: nothing buffered may be lost, in a pipe
+    or in a file, and the exit code still comes through."""
+    seed(1500)
+    args = [sys.executable, "-m", "usermgmt", "--database-url", database_url]
+    piped = subprocess.run(
+        [*args, "users", "export", "-o", "jsonl"], capture_output=True, timeout=120
+    )
+    assert piped.returncode == 0, piped.stderr[-2000:]
+    assert len(piped.stdout.splitlines()) >= 1500
+    assert piped.stdout.endswith(b"}\n")
+    target = tmp_path / "users.csv"
+    to_file = subprocess.run(
+        [*args, "users", "list", "-o", "csv", "--limit", "100"],
+        stdout=target.open("wb"),
+        stderr=subprocess.PIPE,
+        timeout=120,
+    )
+    assert to_file.returncode == 0
+    assert len(target.read_text().splitlines()) == 101  # header and 100 rows
+    missing = subprocess.run([*args, "users", "show", "nobody"], capture_output=True)
+    assert missing.returncode == 3 and missing.stderr.startswith(b"error: NOT_FOUND")

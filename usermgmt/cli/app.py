@@ -235,5 +235,33 @@ for _name, _sub_app in SUB_APPS:
 
 
 def main() -> None:
-    """The console script and `python -m usermgmt`."""
-    app(prog_name=PROG_NAME)
+    """The console script and `python -m usermgmt`.
+
+    When the command is done (its services closed, so database connections are
+    shut cleanly), the output is flushed and the process ends with
+    ``os._exit``: the interpreter's own teardown, which collects every module
+    of SQLAlchemy and pydantic, took about 100 ms of each command here and
+    does nothing a finished command needs. Nothing of ours relies on atexit.
+    """
+    try:
+        app(prog_name=PROG_NAME)
+        code: int | str | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    _exit_now(code)
+
+
+def _exit_now(code: int | str | None) -> None:
+    import contextlib
+    import logging
+    import os
+
+    if isinstance(code, str):  # sys.exit("message"): print it, exit 1, as Python does
+        print(code, file=sys.stderr)
+        code = 1
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # A closed pipe (usermgmt … | head): nothing left to save.
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code or 0)
