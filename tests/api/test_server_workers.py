@@ -164,3 +164,21 @@ def test_shared_metrics_skip_a_value_file_not_sized_yet(tmp_path, monkeypatch):
     text = generate_latest(registry).decode()
     assert 'usermgmt_http_requests_total{method="GET",route="/health",status="200"} 1.0' in text
     assert metrics.render().decode() == text
+
+
+def test_a_worker_that_cannot_start_stops_the_server_with_its_code(tmp_path):
+    """The parent's start: a worker exiting before it is ready is the server's exit code."""
+    from usermgmt.api.workers import Supervisor, bind_sockets
+
+    # Nothing listens on port 1: each worker's services fail with exit code 5.
+    settings = load_settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
+    sockets = bind_sockets("127.0.0.1", 0)
+    supervisor = Supervisor(
+        settings, threads=1, count=2, sockets=sockets, metrics_dir=str(tmp_path)
+    )
+    try:
+        assert supervisor.start_all() == 5
+    finally:
+        supervisor.stop_all()
+    assert supervisor.children == {}
+    assert all(sock.fileno() == -1 for sock in sockets)  # closed

@@ -114,11 +114,19 @@ def use_shared_metrics() -> None:
 class Supervisor:
     """The parent of the workers: start them, replace the ones that die, stop them all."""
 
-    def __init__(self, settings, threads: int, count: int, sockets: list[socket.socket]):
+    def __init__(
+        self,
+        settings,
+        threads: int,
+        count: int,
+        sockets: list[socket.socket],
+        metrics_dir: str,
+    ):
         self.settings = settings
         self.threads = threads
         self.count = count
         self.sockets = sockets
+        self.metrics_dir = metrics_dir  # the workers' PROMETHEUS_MULTIPROC_DIR
         self.stop = threading.Event()
         self.children: dict[int, int] = {}  # pid -> worker number
         self.restarts = 0
@@ -172,11 +180,10 @@ class Supervisor:
                 self.forget(pid)
         return gone
 
-    @staticmethod
-    def forget(pid: int) -> None:
+    def forget(self, pid: int) -> None:
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)  # its live gauges no longer count
+        multiprocess.mark_process_dead(pid, self.metrics_dir)  # its live gauges stop counting
 
     # ---- the server's life ----------------------------------------------------------
 
@@ -331,10 +338,10 @@ def serve_workers(settings, host: str, port: int, threads: int, count: int) -> i
         for stale in Path(given).glob("*.db"):
             stale.unlink(missing_ok=True)
     else:
-        own_dir = tempfile.mkdtemp(prefix="usermgmt-metrics-")
+        own_dir = given = tempfile.mkdtemp(prefix="usermgmt-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
 
-    supervisor = Supervisor(settings, threads, count, sockets)
+    supervisor = Supervisor(settings, threads, count, sockets, metrics_dir=given)
 
     def on_signal(_signum, _frame) -> None:
         supervisor.stop.set()
