@@ -50,6 +50,7 @@ READY_TIMEOUT = 120.0  # seconds for a worker to build its services and start se
 RESTART_DELAY = (1.0, 30.0)  # first and longest pause before replacing a dead worker
 STOP_GRACE = 15.0  # seconds beyond a worker's own drain before it is killed
 EXIT_CRASH = 70  # a worker that raised instead of returning an exit code
+EXIT_UNAVAILABLE = 5  # as usermgmt.api.server's: the service could not start
 
 log = logging.getLogger("usermgmt.api.server")
 
@@ -129,7 +130,6 @@ class Supervisor:
         self.metrics_dir = metrics_dir  # the workers' PROMETHEUS_MULTIPROC_DIR
         self.stop = threading.Event()
         self.children: dict[int, int] = {}  # pid -> worker number
-        self.restarts = 0
 
     # ---- one worker -------------------------------------------------------------
 
@@ -194,7 +194,7 @@ class Supervisor:
             _pid, read_fd = self.spawn(number)
             pending[read_fd] = number
         deadline = time.monotonic() + READY_TIMEOUT
-        failed = None
+        failed = False
         try:
             while pending and not self.stop.is_set():
                 if time.monotonic() > deadline:
@@ -202,19 +202,19 @@ class Supervisor:
                         f"error: SERVICE_UNAVAILABLE: workers not ready after {READY_TIMEOUT:.0f}s",
                         file=sys.stderr,
                     )
-                    return 5
+                    return EXIT_UNAVAILABLE
                 readable, _, _ = select.select(list(pending), [], [], 0.2)
                 for fd in readable:
                     said = os.read(fd, 1)
                     os.close(fd)
                     pending.pop(fd)
                     if not said:  # it exited before it was ready
-                        failed = fd
-                if failed is not None:
+                        failed = True
+                if failed:
                     for _pid, _number, code in self._wait_for_exits():
                         if code != 0:
                             return code
-                    return 5
+                    return EXIT_UNAVAILABLE
         finally:
             for fd in pending:
                 os.close(fd)
@@ -264,7 +264,6 @@ class Supervisor:
                         del due[number]
                         _pid, read_fd = self.spawn(number)
                         starting[read_fd] = number
-                        self.restarts += 1
         finally:
             for fd in starting:
                 os.close(fd)
@@ -295,7 +294,7 @@ class Supervisor:
 def serve_workers(settings, host: str, port: int, threads: int, count: int) -> int:
     """``usermgmt serve --workers count``: see the module docstring. Returns the exit code."""
     from usermgmt.api.ratelimit import counts_per_process
-    from usermgmt.api.server import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, print_banner
+    from usermgmt.api.server import EXIT_CONFIG, EXIT_OK, print_banner
     from usermgmt.core.db import mask_url
     from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
     from usermgmt.core.services import build_services
