@@ -492,3 +492,4 @@ def test_search_counts_in_halves_add_up_on_postgres(services, operator, ctx):
             assert sum(halves) == count_users(s, q)
     page = services.users.list(operator, {"search": "smith", "limit": 3})
     assert page.meta.total == 22  # John Smith, Jane Goldsmith and 20 Smithers
+    assert services.users.count(operator, {"search": "smith"}) == 22
