@@ -62,24 +62,25 @@ def bare_app():
 
 def serve_bare(port: int, threads: int, workers: int) -> None:
     """The bare app on waitress; with workers > 1, that many forked processes on one
-    socket, as ``usermgmt serve --workers`` runs them."""
+    port, set up as ``usermgmt serve --workers`` sets up its own."""
     import logging
 
     from waitress import serve
 
-    from usermgmt.api.workers import bind_sockets
+    from usermgmt.api.workers import BALANCED, bind_sockets, own_listeners
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if workers == 1:
         serve(bare_app(), host="127.0.0.1", port=port, threads=threads, ident="bare")
         return
-    sockets = bind_sockets("127.0.0.1", port)
+    sockets = bind_sockets("127.0.0.1", port, listen=not BALANCED, reuse_port=BALANCED)
     children = []
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            serve(bare_app(), sockets=sockets, threads=threads, ident="bare")
+            listeners = own_listeners(sockets) if BALANCED else sockets
+            serve(bare_app(), sockets=listeners, threads=threads, ident="bare")
             os._exit(0)
         children.append(pid)
     signal.signal(signal.SIGTERM, lambda *_: [os.kill(c, signal.SIGTERM) for c in children])

@@ -1,4 +1,4 @@
-"""Several server processes on one listening socket: ``usermgmt serve --workers N``.
+"""Several server processes on one port: ``usermgmt serve --workers N``.
 
 Why processes: a Python process runs one thread at a time, and both database
 drivers hand that lock over on every statement, so one process serves about
@@ -6,10 +6,11 @@ one core's worth of requests whatever its thread count (``default_threads``).
 N worker processes use N cores.
 
 How: the parent checks the configuration and the schema once, binds the
-listening socket(s) and forks the workers. Each worker builds its own services
-(its own connection pool) and serves with waitress on the inherited socket;
-the kernel hands each new connection to one of them. The parent only
-supervises:
+address and forks the workers. Each builds its own services (its own
+connection pool) and serves with waitress. On Linux each worker listens on its
+own SO_REUSEPORT socket and the kernel spreads new connections evenly over
+them (the parent's socket only holds the address); elsewhere the workers share
+the parent's listening socket. The parent only supervises:
 
 - it prints the banner once every worker is ready; a worker that fails to
   start stops the server with that worker's exit code (schema behind: 5);
@@ -70,27 +71,55 @@ class Worker:
             os.close(fd)
 
 
-def bind_sockets(host: str, port: int) -> list[socket.socket]:
-    """Listening sockets for ``host``/``port``, resolved the way waitress resolves them."""
+# Linux spreads new connections evenly over the listening sockets of a SO_REUSEPORT
+# group. With one shared socket the worker that wakes first takes them: wrk's 16
+# keep-alive connections once all went to one worker (SQLite GET 988 req/s instead
+# of 2,367). Elsewhere REUSEPORT does not balance, so the socket is shared.
+BALANCED = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
+
+
+def bind_sockets(
+    host: str, port: int, *, listen: bool = True, reuse_port: bool = False
+) -> list[socket.socket]:
+    """Sockets bound to ``host``/``port`` (resolved the way waitress resolves them).
+
+    ``listen=False`` only reserves the address (a bound socket that does not listen
+    is given no connections); ``reuse_port`` lets each worker bind its own.
+    """
     from waitress.adjustments import Adjustments
 
     adj = Adjustments(host=host, port=port)
+    return _bind([info[:4] for info in adj.listen], adj.backlog, listen, reuse_port)
+
+
+def _bind(addresses, backlog: int, listen: bool, reuse_port: bool) -> list[socket.socket]:
     sockets: list[socket.socket] = []
     try:
-        for family, socktype, proto, sockaddr in adj.listen:
+        for family, socktype, proto, sockaddr in addresses:
             sock = socket.socket(family, socktype, proto)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             sock.bind(sockaddr)
-            sock.listen(adj.backlog)
+            if listen:
+                sock.listen(backlog)
             sock.setblocking(False)
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
     return sockets
+
+
+def own_listeners(reserved: list[socket.socket]) -> list[socket.socket]:
+    """A worker's own listening sockets on the parent's reserved addresses (SO_REUSEPORT)."""
+    from waitress.adjustments import Adjustments
+
+    addresses = [(s.family, s.type, s.proto, s.getsockname()) for s in reserved]
+    return _bind(addresses, Adjustments().backlog, listen=True, reuse_port=True)
 
 
 def display_address(sockets: list[socket.socket]) -> str:
@@ -122,11 +151,16 @@ class Supervisor:
         count: int,
         sockets: list[socket.socket],
         metrics_dir: str,
+        *,
+        balanced: bool = False,
     ):
         self.settings = settings
         self.threads = threads
         self.count = count
+        # Listening and shared by the workers, or (balanced) only reserving the
+        # address while each worker listens on its own SO_REUSEPORT socket.
         self.sockets = sockets
+        self.balanced = balanced
         self.metrics_dir = metrics_dir  # the workers' PROMETHEUS_MULTIPROC_DIR
         self.stop = threading.Event()
         self.children: dict[int, int] = {}  # pid -> worker number
@@ -148,10 +182,15 @@ class Supervisor:
                 use_shared_metrics()
                 from usermgmt.api.server import serve_process
 
+                listeners = self.sockets
+                if self.balanced:
+                    listeners = own_listeners(self.sockets)
+                    for reserved in self.sockets:
+                        reserved.close()
                 code = serve_process(
                     self.settings,
                     self.threads,
-                    {"sockets": self.sockets},
+                    {"sockets": listeners},
                     Worker(number, write_fd),
                 )
             except BaseException:
@@ -326,7 +365,7 @@ def serve_workers(settings, host: str, port: int, threads: int, count: int) -> i
     services.close()  # no connection may cross the fork
 
     try:
-        sockets = bind_sockets(host, port)
+        sockets = bind_sockets(host, port, listen=not BALANCED, reuse_port=BALANCED)
     except (OSError, ValueError) as exc:
         print(f"error: VALIDATION_ERROR: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -340,7 +379,7 @@ def serve_workers(settings, host: str, port: int, threads: int, count: int) -> i
         own_dir = given = tempfile.mkdtemp(prefix="usermgmt-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
 
-    supervisor = Supervisor(settings, threads, count, sockets, metrics_dir=given)
+    supervisor = Supervisor(settings, threads, count, sockets, metrics_dir=given, balanced=BALANCED)
 
     def on_signal(_signum, _frame) -> None:
         supervisor.stop.set()
