@@ -3,7 +3,7 @@
 ``serve(settings, host, port, threads, workers)`` is what ``usermgmt serve``
 calls. ``python -m usermgmt.api.server --host … --port …`` does the same from
 the environment's settings. With ``workers`` > 1, usermgmt.api.workers forks
-that many processes, each running ``serve_process`` on one shared socket.
+that many processes on one port, each running ``serve_process``.
 
 Shutdown (SIGTERM or SIGINT): the listening sockets close at once (new
 connections are refused), requests already being served run to completion
@@ -222,7 +222,7 @@ def serve(
 ) -> int:
     """Check the schema, serve until SIGTERM/SIGINT and return the exit code.
 
-    ``workers`` > 1 forks that many server processes on one listening socket
+    ``workers`` > 1 forks that many server processes on one port
     (usermgmt.api.workers); ``threads`` is then the thread count of each.
     """
     configure_logging(settings.log_level, settings.log_format or "json")
@@ -258,22 +258,12 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from usermgmt.api.app import create_app
     from usermgmt.api.metrics import Metrics
     from usermgmt.core.db import mask_url
-    from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
+    from usermgmt.core.errors import ConfigurationError
     from usermgmt.core.mail import BackgroundDeliverer
-    from usermgmt.core.services import build_services
 
     log = logging.getLogger("usermgmt.api.server")
-    try:
-        services = build_services(settings, pool_size=threads + 2)
-    except SchemaOutOfDate as exc:
-        log.error(str(exc))
-        print(f"error: {exc.code}: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    except ServiceUnavailable as exc:
-        log.error(
-            "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
-        )
-        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+    services = open_services(settings, pool_size=threads + 2)
+    if services is None:
         return EXIT_UNAVAILABLE
     try:
         metrics = Metrics()
@@ -375,6 +365,32 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     return EXIT_OK
 
 
+def open_services(settings, pool_size: int = 10):
+    """The services, or None once a schema behind the code or an unreachable database
+    has been logged and said on stderr (the caller exits with EXIT_UNAVAILABLE)."""
+    from usermgmt.core.db import mask_url
+    from usermgmt.core.errors import SchemaOutOfDate, ServiceUnavailable
+    from usermgmt.core.services import build_services
+
+    log = logging.getLogger("usermgmt.api.server")
+    try:
+        return build_services(settings, pool_size=pool_size)
+    except SchemaOutOfDate as exc:
+        log.error(str(exc))
+        print(f"error: {exc.code}: {exc}", file=sys.stderr)
+    except ServiceUnavailable as exc:
+        log.error(
+            "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
+        )
+        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+    return None
+
+
+def format_address(host: str, port: int | str) -> str:
+    """``host:port`` for a URL (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
 def print_banner(base: str, capacity: str, mail: str) -> None:
     print(f"usermgmt API serving on {base}  ({capacity})", flush=True)
     print(f"  docs:    {base}/docs", flush=True)
@@ -387,10 +403,7 @@ def _display_host(socket_map: dict) -> str:
     if not listeners:
         return "127.0.0.1"
     first = listeners[0]
-    host = first.effective_host
-    if ":" in str(host):
-        host = f"[{host}]"
-    return f"{host}:{first.effective_port}"
+    return format_address(first.effective_host, first.effective_port)
 
 
 def main(argv: list[str] | None = None) -> int:

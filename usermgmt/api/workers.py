@@ -123,10 +123,10 @@ def own_listeners(reserved: list[socket.socket]) -> list[socket.socket]:
 
 
 def display_address(sockets: list[socket.socket]) -> str:
-    host, port = socket.getnameinfo(
-        sockets[0].getsockname(), socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
-    )
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    from usermgmt.api.server import format_address
+
+    flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
+    return format_address(*socket.getnameinfo(sockets[0].getsockname(), flags))
 
 
 def use_shared_metrics() -> None:
@@ -333,10 +333,8 @@ class Supervisor:
 def serve_workers(settings, host: str, port: int, threads: int, count: int) -> int:
     """``usermgmt serve --workers count``: see the module docstring. Returns the exit code."""
     from usermgmt.api.ratelimit import counts_per_process
-    from usermgmt.api.server import EXIT_CONFIG, EXIT_OK, print_banner
-    from usermgmt.core.db import mask_url
-    from usermgmt.core.errors import ConfigurationError, SchemaOutOfDate, ServiceUnavailable
-    from usermgmt.core.services import build_services
+    from usermgmt.api.server import EXIT_CONFIG, EXIT_OK, open_services, print_banner
+    from usermgmt.core.errors import ConfigurationError
 
     if not hasattr(os, "fork"):
         print("error: VALIDATION_ERROR: --workers needs fork (POSIX)", file=sys.stderr)
@@ -355,11 +353,8 @@ def serve_workers(settings, host: str, port: int, threads: int, count: int) -> i
         return EXIT_CONFIG
 
     # The database and the schema once, before anything is bound or forked.
-    try:
-        services = build_services(settings)
-    except (SchemaOutOfDate, ServiceUnavailable) as exc:
-        log.error(str(exc), extra={"database": mask_url(settings.database_url)})
-        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+    services = open_services(settings)
+    if services is None:
         return EXIT_UNAVAILABLE
     mail = services.mail.transport.describe()
     services.close()  # no connection may cross the fork
