@@ -242,7 +242,12 @@ def main() -> None:
     ``os._exit``: the interpreter's own teardown, which collects every module
     of SQLAlchemy and pydantic, took about 100 ms of each command here and
     does nothing a finished command needs. Nothing of ours relies on atexit.
+    The garbage collector is paused while the command starts (see
+    ``collector``).
     """
+    from usermgmt.cli import collector
+
+    collector.pause()
     try:
         app(prog_name=PROG_NAME)
         code: int | str | None = 0
