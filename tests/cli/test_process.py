@@ -26,6 +26,11 @@ NOT_FOR_A_LISTING = (
     "usermgmt.core.services.auth",
     "usermgmt.core.services.transfer",
     "usermgmt.core.services.maintenance",
+    # the other nouns' commands are not even built (usermgmt.cli.lazy)
+    "usermgmt.cli.commands.audit",
+    "usermgmt.cli.commands.db",
+    "usermgmt.cli.commands.mail",
+    "usermgmt.cli.commands.tokens",
 )
 
 

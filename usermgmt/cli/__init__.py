@@ -5,6 +5,8 @@ Layout:
 - ``app.py``: the root app, its global options (``--database-url``, ``--debug``),
   the top-level commands (``info``, ``serve``, ``tui``) and ``SUB_APPS``, the one
   list of noun sub-apps.
+- ``lazy.py``: the root group, which builds a noun's commands on first use.
+- ``collector.py``: the garbage collector paused while a command starts.
 - ``commands/<noun>.py``: one ``app = typer.Typer()`` per noun.
 - ``output.py``: the ``-o/--output`` and ``-q/--quiet`` options and ``render``,
   which every command that prints records ends in.
@@ -16,7 +18,8 @@ Adding a noun (for example ``mail``): write ``commands/mail.py`` with
 ``app = typer.Typer(help=..., no_args_is_help=True)``, get services with
 ``state.services()``, act as ``state.actor()`` with ``state.request_context()``,
 print with ``output.render``, raise domain errors (never print them), and add
-``("mail", mail.app)`` to ``SUB_APPS`` in ``app.py``. Then regenerate the docs:
+``("mail", "usermgmt.cli.commands.mail")`` to ``SUB_APPS`` in ``app.py`` (a noun's
+module is imported when the noun is used, see ``lazy.py``). Then regenerate the docs:
 ``python -m usermgmt.cli.docs --write docs/cli.md``.
 
 Fast start: command modules import only ``typer`` and this package's light

@@ -6,6 +6,7 @@ add it to ``SUB_APPS`` below (see ``usermgmt/cli/__init__.py``).
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Annotated, Any
 
@@ -13,15 +14,50 @@ import typer
 
 from usermgmt import __version__
 from usermgmt.cli import state
-from usermgmt.cli.commands import audit, db, mail, roles, sessions, tokens, users
-from usermgmt.cli.errors import UsermgmtGroup
+from usermgmt.cli.lazy import LazyGroup
 from usermgmt.cli.output import Output, OutputOption, render_one
 
 PROG_NAME = "usermgmt"
 
+# The nouns and the modules holding their sub-apps, in the order `usermgmt --help`
+# lists them. A noun's module is imported and its commands built only when the noun
+# is used (see ``lazy``).
+SUB_APPS: list[tuple[str, str]] = [
+    ("users", "usermgmt.cli.commands.users"),
+    ("roles", "usermgmt.cli.commands.roles"),
+    ("sessions", "usermgmt.cli.commands.sessions"),
+    ("audit", "usermgmt.cli.commands.audit"),
+    ("tokens", "usermgmt.cli.commands.tokens"),
+    ("mail", "usermgmt.cli.commands.mail"),
+    ("db", "usermgmt.cli.commands.db"),
+]
+
+
+def sub_app(name: str) -> typer.Typer:
+    """The Typer app of the noun ``name``."""
+    return importlib.import_module(dict(SUB_APPS)[name]).app
+
+
+def _noun_group(name: str) -> Any:
+    """The Click group of a noun, built as ``app.add_typer(sub_app(name), name=name)`` would."""
+    from typer.main import get_group_from_info
+    from typer.models import TyperInfo
+
+    return get_group_from_info(
+        TyperInfo(sub_app(name), name=name),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+
+
+class RootGroup(LazyGroup):
+    loaders = {name: (lambda name=name: _noun_group(name)) for name, _ in SUB_APPS}
+
+
 app = typer.Typer(
     name=PROG_NAME,
-    cls=UsermgmtGroup,
+    cls=RootGroup,
     epilog="Exit codes: 0 ok, 1 unexpected, 2 usage or bad input, 3 not found, "
     "4 conflict, 5 database unavailable or schema behind, 6 audit chain broken.",
     no_args_is_help=True,
@@ -29,17 +65,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # a traceback must never show a password
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-
-# The noun sub-apps, in the order `usermgmt --help` lists them.
-SUB_APPS: list[tuple[str, typer.Typer]] = [
-    ("users", users.app),
-    ("roles", roles.app),
-    ("sessions", sessions.app),
-    ("audit", audit.app),
-    ("tokens", tokens.app),
-    ("mail", mail.app),
-    ("db", db.app),
-]
 
 
 def _version(value: bool) -> None:
@@ -228,10 +253,6 @@ def tui() -> None:
 
     code = run_tui(settings, head_start=head_start)
     raise typer.Exit(code or 0)
-
-
-for _name, _sub_app in SUB_APPS:
-    app.add_typer(_sub_app, name=_name)
 
 
 def main() -> None:
