@@ -40,62 +40,52 @@ def _terminate(url: str, pid: int) -> None:
 
 
 @pytest.fixture
-def pings(monkeypatch):
-    """Counts the dialect's pings of the Database given to it."""
-    calls = []
+def one_connection(pg_url, monkeypatch):
+    """A Database of one pooled connection pinged after ``idle_s``; its pings are counted."""
+    made: list[Database] = []
 
-    def counting(original):
-        def ping(self, dbapi_connection):
+    def make(idle_s: float) -> tuple[Database, list]:
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", idle_s)
+        db = Database(pg_url, pool_size=1)
+        made.append(db)
+        calls: list = []
+        cls = type(db.engine.dialect)
+        original = cls.do_ping
+
+        def counting(self, dbapi_connection):
             calls.append(dbapi_connection)
             return original(self, dbapi_connection)
 
-        return ping
+        monkeypatch.setattr(cls, "do_ping", counting)
+        return db, calls
 
-    def install(db: Database) -> list:
-        cls = type(db.engine.dialect)
-        monkeypatch.setattr(cls, "do_ping", counting(cls.do_ping))
-        return calls
-
-    return install
-
-
-def test_a_connection_back_within_the_window_is_not_pinged(pg_url, monkeypatch, pings):
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 30.0)
-    db = Database(pg_url, pool_size=1)
-    try:
-        calls = pings(db)
-        first = _backend_pid(db)
-        assert _backend_pid(db) == first  # the same pooled connection
-        assert calls == []
-    finally:
+    yield make
+    for db in made:
         db.dispose()
 
 
-def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pg_url, monkeypatch, pings):
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.05)
-    db = Database(pg_url, pool_size=1)
-    try:
-        calls = pings(db)
-        first = _backend_pid(db)
-        time.sleep(0.1)
-        assert _backend_pid(db) == first and len(calls) == 1  # idle, pinged, alive
-        _terminate(pg_url, first)
-        time.sleep(0.1)
-        second = _backend_pid(db)  # no error: the ping found it dead before use
-        assert second != first
-    finally:
-        db.dispose()
+def test_a_connection_back_within_the_window_is_not_pinged(one_connection):
+    db, pings = one_connection(idle_s=30.0)
+    first = _backend_pid(db)
+    assert _backend_pid(db) == first  # the same pooled connection
+    assert pings == []
 
 
-def test_a_connection_that_died_within_the_window_fails_once_as_unavailable(pg_url, monkeypatch):
-    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 30.0)
-    db = Database(pg_url, pool_size=1)
-    try:
-        first = _backend_pid(db)
-        _terminate(pg_url, first)
-        time.sleep(0.1)
-        with pytest.raises(errors.DatabaseUnavailable):
-            _backend_pid(db)
-        assert _backend_pid(db) != first  # the pool reconnected by itself
-    finally:
-        db.dispose()
+def test_an_idle_connection_is_pinged_and_a_dead_one_replaced(pg_url, one_connection):
+    db, pings = one_connection(idle_s=0.05)
+    first = _backend_pid(db)
+    time.sleep(0.1)
+    assert _backend_pid(db) == first and len(pings) == 1  # idle, pinged, alive
+    _terminate(pg_url, first)
+    time.sleep(0.1)
+    assert _backend_pid(db) != first  # no error: the ping found it dead before use
+
+
+def test_a_connection_that_died_within_the_window_fails_once_as_unavailable(pg_url, one_connection):
+    db, _pings = one_connection(idle_s=30.0)
+    first = _backend_pid(db)
+    _terminate(pg_url, first)
+    time.sleep(0.1)
+    with pytest.raises(errors.DatabaseUnavailable):
+        _backend_pid(db)
+    assert _backend_pid(db) != first  # the pool reconnected by itself
