@@ -82,8 +82,14 @@ def start_server(tmp_path):
     yield start
     for server in started:
         if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+            # SIGTERM first: a server with --workers stops its workers; SIGKILL would
+            # leave them to notice on their own.
+            server.process.terminate()
+            try:
+                server.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()
 
 
 @pytest.fixture

@@ -84,6 +84,29 @@ def test_workers_share_the_port_and_the_metrics_and_are_replaced(start_server, t
     assert counts == {float(calls)}
 
 
+def alive(pid: int) -> bool:
+    """``pid`` runs (a zombie nobody reaped yet does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(start_server, tmp_path):
+    """A parent killed outright (SIGKILL, the OOM killer) leaves no worker serving on."""
+    server = start_server(f"sqlite:///{tmp_path / 'orphans.db'}", args=("--workers", "2"))
+    assert eventually(lambda: "usermgmt API serving on" in server.log())
+    children = workers_of(server.process.pid)
+    assert len(children) == 2
+    server.process.kill()
+    server.process.wait()
+    assert eventually(lambda: not any(alive(pid) for pid in children))
+    log = server.log()
+    assert log.count("supervising process") == 2
+    assert log.count('"message": "server stopped", "worker"') == 2  # each drained and stopped
+
+
 def test_sigterm_drains_every_worker(start_server, tmp_path):
     server = start_server(
         f"sqlite:///{tmp_path / 'drain.db'}",

@@ -17,7 +17,10 @@ the parent's listening socket. The parent only supervises:
 - a worker that dies later is logged and replaced (after a pause that grows
   while replacements keep dying, e.g. while the database is down);
 - SIGTERM/SIGINT reach every worker, and each drains as a single server does;
-  the parent exits 0 once all have stopped.
+  the parent exits 0 once all have stopped;
+- a worker whose parent died without stopping it (SIGKILL, the OOM killer)
+  notices within ``ORPHAN_CHECK`` seconds and drains and exits as on SIGTERM,
+  instead of serving on, unsupervised, with the code it was started with.
 
 What a worker keeps to itself: its connection pool, and the memo of verified
 token signatures (sessions and users are read from the database on every
@@ -52,6 +55,7 @@ RESTART_DELAY = (1.0, 30.0)  # first and longest pause before replacing a dead w
 STOP_GRACE = 15.0  # seconds beyond a worker's own drain before it is killed
 EXIT_CRASH = 70  # a worker that raised instead of returning an exit code
 EXIT_UNAVAILABLE = 5  # as usermgmt.api.server's: the service could not start
+ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its parent still lives
 
 log = logging.getLogger("usermgmt.api.server")
 
@@ -141,6 +145,24 @@ def use_shared_metrics() -> None:
     values.ValueClass = values.get_value_class()
 
 
+def stop_when_orphaned(parent: int, every: float = ORPHAN_CHECK) -> threading.Thread:
+    """In a worker: SIGTERM itself (drain, then exit) once ``parent`` is no longer its parent.
+
+    A parent that dies without stopping its workers leaves them to the init
+    process; polling ``getppid`` notices that on every POSIX system.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        log.warning("the supervising process %d is gone; this worker stops", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    watcher = threading.Thread(target=watch, name="usermgmt-orphan-check", daemon=True)
+    watcher.start()
+    return watcher
+
+
 class Supervisor:
     """The parent of the workers: start them, replace the ones that die, stop them all."""
 
@@ -172,6 +194,7 @@ class Supervisor:
         read_fd, write_fd = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             code = EXIT_CRASH
@@ -179,6 +202,7 @@ class Supervisor:
                 os.close(read_fd)
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     signal.signal(sig, signal.SIG_DFL)  # until serve_process sets its own
+                stop_when_orphaned(supervisor)
                 use_shared_metrics()
                 from usermgmt.api.server import serve_process
 
