@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -265,3 +266,22 @@ def test_the_whole_output_arrives_before_the_process_ends(seed, database_url, tm
     assert len(target.read_text().splitlines()) == 101  # header and 100 rows
     missing = subprocess.run([*args, "users", "show", "nobody"], capture_output=True)
     assert missing.returncode == 3 and missing.stderr.startswith(b"error: NOT_FOUND")
+
+
+def test_a_failing_command_prints_its_error_line_and_nothing_else(run_usermgmt):
+    """In a real process no log record reaches stderr beside the error (in-process
+    runs hide this: the test runner routes log records itself)."""
+    url = "postgresql+psycopg://admin:hunter22@127.0.0.1:9/users"
+    as_json = run_usermgmt("--database-url", url, "users", "list", "-o", "json")
+    assert as_json.exit_code == 5
+    assert as_json.stderr.count("\n") == 1, as_json.stderr
+    assert json.loads(as_json.stderr)["error"]["code"] == "SERVICE_UNAVAILABLE"
+    plain = run_usermgmt("--database-url", url, "users", "show", "x")
+    assert plain.exit_code == 5
+    assert plain.stderr.count("\n") == 1, plain.stderr
+    assert plain.stderr.startswith("error: SERVICE_UNAVAILABLE: ")
+    debug = run_usermgmt("--debug", "--database-url", url, "users", "list")
+    assert debug.exit_code == 5
+    assert "debug: usermgmt.db: WARNING: database error mapped to" in debug.stderr
+    assert "Traceback" in debug.stderr
+    assert "hunter22" not in as_json.stderr + plain.stderr + debug.stderr

@@ -14,6 +14,7 @@ import typer
 
 from usermgmt import __version__
 from usermgmt.cli import state
+from usermgmt.cli.errors import route_logs
 from usermgmt.cli.lazy import LazyGroup
 from usermgmt.cli.output import Output, OutputOption, render_one
 
@@ -107,6 +108,7 @@ def root(
     current = state.current()
     current.database_url = database_url
     current.debug = debug
+    route_logs(debug)
 
 
 # ---- info, serve, tui ----------------------------------------------------------

@@ -6,6 +6,10 @@ Every error ends as one line on stderr, ``error: <CODE>: <message>`` (or
 Nothing else prints errors: commands raise domain errors, and
 :class:`UsermgmtGroup` maps them by class hierarchy through ``EXIT_CODES``.
 No traceback is shown unless ``--debug`` is given.
+
+Log records are not errors: :func:`route_logs` keeps them off stderr, where
+Python would otherwise print a library's warnings next to the error line (a
+script reading ``-o json`` errors would get two lines, one not JSON).
 """
 
 from __future__ import annotations
@@ -104,6 +108,27 @@ def report_domain_error(exc: DomainError) -> int:
     body.pop("message", None)
     emit_error(exc.code, message, body)
     return exit_code_for(exc)
+
+
+def route_logs(debug: bool) -> None:
+    """Where this process's log records go, unless something routes them already.
+
+    By default nowhere: a failure is reported by its one error line (the core
+    logs, say, "database error mapped to SERVICE_UNAVAILABLE" as it raises).
+    With ``--debug``, warnings and worse go to stderr as ``debug: …`` lines.
+    ``serve`` and ``tui`` set up their own logging and replace this.
+    """
+    import logging  # not at module level: `usermgmt --help` never needs it
+
+    root = logging.getLogger()
+    if root.handlers:  # a test runner or an embedding program already routes them
+        return
+    if debug:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("debug: %(name)s: %(levelname)s: %(message)s"))
+    else:
+        handler = logging.NullHandler()
+    root.addHandler(handler)
 
 
 def _debug() -> bool:
