@@ -34,16 +34,30 @@ _QUOTED_RE = re.compile(r"[\"']([^\"']+)[\"']")
 # The partitions of user_search on PostgreSQL (migration 0008): storage of one
 # table the model describes whole, not tables of their own.
 PG_PARTITIONS = frozenset({"user_search_low", "user_search_high"})
+# SQLite's full-text index of the copy (migration 0009): the FTS5 table and its
+# shadow tables, and the integer key the index points at, are storage of the
+# search machinery that the model (user_id is the copy's key) does not describe.
+SQLITE_SEARCH_INDEX_PREFIX = "user_search_fts"
+SQLITE_COPY_EXTRAS = frozenset({("column", "rid"), ("unique_constraint", "uq_user_search_user_id")})
 
 
 def include_object_for(dialect: str):
     """Alembic's include_object: dialect-conditional indexes exist only on their dialect,
-    and partitions are their parent table's business."""
+    partitions are their parent table's business, and SQLite's full-text index of the
+    search copy (with the copy's integer key) is the search machinery's."""
 
     def include(obj, name, type_, reflected, compare_to) -> bool:
         if type_ == "table" and name == "alembic_version":
             return False
         if type_ == "table" and reflected and name in PG_PARTITIONS:
+            return False
+        if type_ == "table" and reflected and name.startswith(SQLITE_SEARCH_INDEX_PREFIX):
+            return False
+        if (
+            reflected
+            and (type_, name) in SQLITE_COPY_EXTRAS
+            and getattr(getattr(obj, "table", None), "name", None) == "user_search"
+        ):
             return False
         if type_ == "index" and not reflected and getattr(obj, "_ddl_if", None) is not None:
             return obj._ddl_if.dialect in (None, dialect)

@@ -321,6 +321,10 @@ class UserSearch(Base):
     pages to recheck for a common term, and a short term's full scan costs a
     quarter. Soft-deleted users are not here; searches that include them use
     ``users.search_text``. Never written by the application.
+
+    On SQLite the table also has an ``INTEGER PRIMARY KEY`` (``rid``, with
+    ``user_id`` unique) that its FTS5 trigram index points at (migration 0009,
+    ``usermgmt.core.search_index``); the model leaves both to the migration.
     """
 
     __tablename__ = "user_search"

@@ -1,0 +1,160 @@
+"""SQLite's trigram index of the search copy (migration 0009): same answers as the scan."""
+
+import contextlib
+import sqlite3
+
+import pytest
+from sqlalchemy import text
+
+from usermgmt.core import search_index
+from usermgmt.core.services import user_queries
+
+from .helpers import make_user
+
+NAMES = [
+    ("quote@example.com", 'Say "Hi"', "O'Brien"),
+    ("percent@example.com", "Fifty%", "Under_score"),
+    ("slash@example.com", "Back\\slash", "Star*Name"),
+    ("syntax@example.com", "NEAR(x y)", "OR AND NOT"),
+    ("colon@example.com", "col:umn", "-minus ^caret"),
+    ("accent@example.com", "Zoë", "Straße"),
+    ("cjk@example.com", "日本語", "テスト"),
+    ("ada@example.com", "Ada", "Lovelace"),
+    ("ada2@example.com", "Adam", "Lovelace-Byron"),
+    ("grace@example.com", "Grace", "Hopper"),
+]
+TERMS = [
+    '"hi"',
+    'say "',
+    "o'b",
+    "fifty%",
+    "%",
+    "y%",
+    "under_",
+    "r_s",
+    "back\\",
+    "\\sl",
+    "star*",
+    "r*n",
+    "near(x",
+    "or and",
+    "and not",
+    "col:",
+    "-min",
+    "^car",
+    "zoë",
+    "straße",
+    "日本語",
+    "本語",
+    "テスト",
+    "lovelace",
+    "love",
+    "ada",
+    "adam",
+    "@example.com",
+    "example",
+    "hopper",
+    "nobody-has-this",
+    "e.c",
+    "  ",
+]
+
+
+@pytest.fixture
+def backend():
+    """These are SQLite's: PostgreSQL has its trigram GIN index instead."""
+    return "sqlite"
+
+
+@pytest.fixture
+def people(services, operator, ctx):
+    for email, first, last in NAMES:
+        make_user(services, operator, ctx, email, first_name=first, last_name=last)
+
+
+def _results(services, operator, term, **extra):
+    page = services.users.list(operator, {"search": term, "limit": 100, **extra})
+    return page.meta.total, [u.email for u in page.data]
+
+
+def _without_index(monkeypatch):
+    monkeypatch.setattr(search_index, "exists", lambda engine: False)
+
+
+def test_the_database_has_the_index(services):
+    assert search_index.exists(services.db.engine)
+
+
+@pytest.mark.parametrize("extra", [{}, {"role": "user"}, {"sort": "-email"}])
+def test_index_finds_exactly_what_the_scan_finds(services, operator, people, monkeypatch, extra):
+    looked_up = []
+    matching_ids = search_index.matching_ids
+    monkeypatch.setattr(
+        search_index, "matching_ids", lambda term: looked_up.append(term) or matching_ids(term)
+    )
+    indexed = {term: _results(services, operator, term, **extra) for term in TERMS}
+    assert set(looked_up) == {t.strip().lower() for t in TERMS if len(t.strip()) >= 3}
+
+    _without_index(monkeypatch)
+    scanned = {term: _results(services, operator, term, **extra) for term in TERMS}
+    assert indexed == scanned
+    assert indexed["lovelace"][0] == 2 and indexed["nobody-has-this"] == (0, [])
+    assert indexed["%"][0] == 1 and indexed["r_s"][0] == 1  # wildcards are literal
+
+
+def test_many_matches_are_counted_and_walked_through_the_index(
+    services, operator, people, monkeypatch
+):
+    """Past GATHER_LIMIT the index counts and the page walks the sort order."""
+    gathered = {t: _results(services, operator, t) for t in ("example", "love", "ada")}
+    monkeypatch.setattr(user_queries, "GATHER_LIMIT", 1)
+    assert {t: _results(services, operator, t) for t in gathered} == gathered
+    assert services.users.count(operator, {"search": "example"}) == len(NAMES)
+
+
+def _integrity_check(services) -> None:
+    """FTS5 compares the index with the copy it indexes; raises if they differ."""
+    with services.db.write() as s:
+        s.execute(
+            text(
+                "INSERT INTO user_search_fts (user_search_fts, rank) VALUES ('integrity-check', 1)"
+            )
+        )
+
+
+def test_index_follows_writes_and_survives_vacuum(services, operator, ctx, people):
+    _integrity_check(services)
+    grace = services.users.find(operator, "grace@example.com")
+    services.users.update(operator, ctx, str(grace.id), {"last_name": "Brewster"})
+    assert _results(services, operator, "hopper") == (0, [])
+    assert _results(services, operator, "brewster") == (1, ["grace@example.com"])
+    services.users.delete(operator, ctx, str(grace.id))
+    assert _results(services, operator, "brewster") == (0, [])
+    services.users.restore(operator, ctx, str(grace.id))
+    assert _results(services, operator, "brewster") == (1, ["grace@example.com"])
+    with services.db.write() as s:  # a hard delete cascades to the copy and its index
+        s.execute(text("DELETE FROM users WHERE email = 'ada@example.com'"))
+    _integrity_check(services)
+
+    path = services.db.url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("VACUUM")  # which may renumber rowids that are not an INTEGER PRIMARY KEY
+    _integrity_check(services)
+    assert _results(services, operator, "lovelace") == (1, ["ada2@example.com"])
+    assert _results(services, operator, "brewster") == (1, ["grace@example.com"])
+
+
+def test_without_the_index_searches_scan_the_copy(make_services, operator, ctx, people):
+    """SQLite without FTS5's trigram tokenizer: migration 0009 makes no index."""
+    before = make_services()
+    expected = {t: _results(before, operator, t) for t in ("lovelace", "example", "ada")}
+    with before.db.engine.connect() as conn:
+        for name in ("insert", "delete", "update"):
+            conn.exec_driver_sql(f"DROP TRIGGER user_search_fts_{name}")
+        conn.exec_driver_sql("DROP TABLE user_search_fts")
+        conn.commit()
+    after = make_services()  # a new engine looks again
+    assert not search_index.exists(after.db.engine)
+    assert {t: _results(after, operator, t) for t in expected} == expected
+    make_user(after, operator, ctx, "new@example.com", last_name="Lovelace")
+    assert _results(after, operator, "lovelace")[0] == 3
