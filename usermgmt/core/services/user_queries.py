@@ -55,7 +55,6 @@ def user_filters(
     matches: list[uuid.UUID] | None = None,
     *,
     search_copy: bool = True,
-    index: bool = False,
 ) -> list[Any]:
     """The WHERE conditions for ``q``; ``matches``, when given, are the search's ids.
 
@@ -64,8 +63,6 @@ def user_filters(
     has each row in hand, and testing its own ``search_text`` saves a probe of
     the copy per row walked (4,600 of 5,900 buffers for ``smith``'s first page;
     on SQLite the copy's whole match set would be built before the first row).
-    ``index``: the copy's matches are looked up in SQLite's trigram index
-    (``search_index.serves``) instead of scanned.
     """
     now = utcnow()
     conds: list[Any] = []
@@ -76,8 +73,6 @@ def user_filters(
         conds.append(User.id.in_(matches))
     elif term and (q.include_deleted or not search_copy):
         conds.append(_contains(User.search_text, term))
-    elif term and index:
-        conds.append(User.id.in_(search_index.matching_ids(term)))
     elif term:  # live users only: the narrow copy (migration 0005) is what's scanned
         # IN: SQLite gathers the copy's matches first (a scan of the narrow table)
         # and probes users by key; PostgreSQL plans it as a semi-join.
@@ -153,16 +148,12 @@ def count_users(session: Session, q: UserQuery, matches: list[uuid.UUID] | None 
         counts = session.get(UserCounts, 1)
         if counts is not None:
             return counts.live + (counts.deleted if q.include_deleted else 0)
-    index = search_index.serves(session, term)
     if term and not q.role and not q.status and not q.include_deleted:
         if matches is not None:
             return len(matches)
-        if index:
-            stmt = select(func.count()).select_from(search_index.matching_ids(term).subquery())
-        else:
-            stmt = select(func.count()).where(_contains(UserSearch.search_text, term))
+        stmt = select(func.count()).where(_contains(UserSearch.search_text, term))
         return session.execute(stmt).scalar_one()
-    stmt = select(func.count()).select_from(User).where(*user_filters(q, matches, index=index))
+    stmt = select(func.count()).select_from(User).where(*user_filters(q, matches))
     return session.execute(stmt).scalar_one()
 
 
@@ -176,28 +167,34 @@ WALK_LIMIT = 50_000
 # GATHER_LIMIT + 1 matches either finds them all (a rare term: that list is the
 # search, so counting and paging it costs next to nothing more) or proves the term
 # common (stopping early; it is then counted by a scan and its page walked).
-# SQLite's trigram index (search_index) finds a longer term's matches the same
-# way, in a fraction of a millisecond when they are few.
 GATHER_LIMIT = 5_000
+# SQLite's trigram index (search_index) gathers a longer term's matches the same
+# way: 0.1-2 ms for a rare term at 100,000 users, against a 7-14 ms scan of the
+# copy. A common term is still counted by that scan and its page walked: the
+# index would read every match's positions, which is slower than the scan (30 ms
+# against 11 ms for a term in every row). So the index stops early, past
+# INDEX_GATHER_LIMIT matches, which costs a common term ~0.3 ms more than before.
+INDEX_GATHER_LIMIT = 250
 
 
 def gather_matches(session: Session, q: UserQuery) -> list[uuid.UUID] | None:
     """All ids matching a search of live users, if there are few and finding them is cheap.
 
-    For a term of one or two characters (a scan), or any longer term that
-    SQLite's trigram index serves; None otherwise.
+    For a term of one or two characters (a scan), or a longer term that
+    SQLite's trigram index serves; None otherwise, or when the term is common.
     """
     term = search_term(q)
     if not term or q.include_deleted:
         return None
     if search_index.serves(session, term):
-        stmt = search_index.matching_ids(term)
+        stmt, limit = search_index.matching_ids(term), INDEX_GATHER_LIMIT
     elif len(term) < search_index.MIN_TERM:
         stmt = select(UserSearch.user_id).where(_contains(UserSearch.search_text, term))
+        limit = GATHER_LIMIT
     else:
         return None
-    ids = list(session.execute(stmt.limit(GATHER_LIMIT + 1)).scalars())
-    return ids if len(ids) <= GATHER_LIMIT else None
+    ids = list(session.execute(stmt.limit(limit + 1)).scalars())
+    return ids if len(ids) <= limit else None
 
 
 def page_rows(
@@ -233,8 +230,7 @@ def page_rows(
     stmt = select(User.id, column)
     # (Unfiltered, the total is everyone: never rare.)
     if matches is None and total is not None and _rare(session, q, total):
-        index = search_index.serves(session, search_term(q))
-        gathered = _materialized_matches([*user_filters(q, index=index), *after], dialect)
+        gathered = _materialized_matches([*user_filters(q), *after], dialect)
         stmt = stmt.where(User.id.in_(select(gathered.c.id)))
     else:
         stmt = stmt.where(*user_filters(q, matches, search_copy=False), *after)
