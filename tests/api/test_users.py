@@ -281,3 +281,22 @@ def test_audit_records_request_id_and_ip(api, admin):
     ).json["data"]
     assert events[0]["request_id"] == "trace-0001-abcd"
     assert events[0]["ip"] == "127.0.0.1"
+
+
+def test_nul_characters_are_refused_as_invalid_input(api, admin):
+    """A NUL in any text field or query is a 400 naming the field, not a database error
+    (PostgreSQL text cannot hold one, and SQLite's driver refuses one in a statement)."""
+    _, token = admin
+    auth = api.bearer(token)
+    for term in ("\x00", "ada\x00", "lov\x00elace"):
+        refused = api.simulate_get(f"{API}/users", headers=auth, params={"search": term})
+        assert "search" in assert_error(refused, 400, "VALIDATION_ERROR")["field_errors"]
+    for body, field in (
+        ({"email": "n@example.com", "first_name": "N\x00"}, "first_name"),
+        ({"email": "n@example.com", "profile": {"bio": "a\x00b"}}, "profile.bio"),
+        ({"email": "n@example.com", "password": "Corr3ct-Horse\x00Battery"}, "password"),
+    ):
+        refused = api.simulate_post(f"{API}/users", headers=auth, json=body)
+        assert field in assert_error(refused, 400, "VALIDATION_ERROR")["field_errors"]
+    found = api.simulate_get(f"{API}/users", headers=auth, params={"search": "n@example"})
+    assert found.json["meta"]["total"] == 0

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    field_validator,
 )
 from pydantic import ValidationError as PydanticValidationError
 
@@ -67,6 +68,15 @@ Timestamp = Annotated[datetime, PlainSerializer(_iso, return_type=str)]
 
 class WriteModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=4096)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """No text holds a NUL: PostgreSQL cannot store one and SQLite's driver refuses
+        one in a statement, so it would surface as a database error, not bad input."""
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("Must not contain NUL characters")
+        return value
 
 
 Phone = Annotated[str, Field(max_length=32, pattern=r"^\+?[0-9 ()./-]{3,32}$")]
