@@ -13,6 +13,7 @@ import uuid
 
 import pgserver
 import pytest
+from sqlalchemy import text
 
 from usermgmt.core import migrate
 from usermgmt.core.config import load_settings
@@ -215,3 +216,47 @@ def test_default_threads_follow_the_cores(monkeypatch, cores, threads):
 
     monkeypatch.setattr(server.os, "cpu_count", lambda: cores)
     assert server.default_threads() == threads
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_a_server_process_pool_holds_its_peak_without_reconnecting(database_url, operator, ctx):
+    """Two request threads searching at once (a scope, a page session and two counts each)
+    reuse the pool's connections: a pool smaller than that peak opened a new PostgreSQL
+    backend for every other search."""
+    from sqlalchemy import event
+
+    from usermgmt.api.server import pool_size_for
+
+    threads = 2
+    services = build_services(
+        load_settings(database_url=database_url), pool_size=pool_size_for(threads)
+    )
+    try:
+        for i in range(3):
+            services.users.create(operator, ctx, {"email": f"searched{i}@example.com"})
+        opened = []
+        event.listen(services.db.engine, "connect", lambda *_: opened.append(1))
+        barrier = threading.Barrier(threads)
+
+        def search() -> None:
+            for _ in range(40):
+                barrier.wait()
+                with services.db.connect() as reader:  # a request's scope, held throughout
+                    reader.execute(text("SELECT 1"))
+                    page = services.users.list(operator, {"search": "searched"})
+                    assert page.meta.total == 3
+
+        def run() -> None:
+            workers = [threading.Thread(target=search) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+
+        run()  # the pool fills up to its peak
+        warm = len(opened)
+        run()
+        assert warm <= pool_size_for(threads)
+        assert len(opened) == warm  # no connection was opened again
+    finally:
+        services.close()

@@ -49,7 +49,8 @@ from usermgmt.core.services.user_queries import (
 from usermgmt.core.throttle import identifier_key
 
 # Counts that run on connections of their own while the page is read (PostgreSQL).
-_alongside = ThreadPoolExecutor(max_workers=4, thread_name_prefix="usermgmt-count")
+COUNT_THREADS = 4
+_alongside = ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="usermgmt-count")
 
 # An admin lock without a duration lasts until someone unlocks the account.
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
