@@ -51,10 +51,12 @@ def test_bad_rows_are_reported_and_nothing_written_by_default(services, operator
             {"email": "h@example.com", "password_hash": "plaintext"},
             {"email": "r@example.com", "roles": "emperor"},
             {"email": "x@example.com", "colour": "blue"},
+            {"email": "n@example.com", "last_name": "Nul\x00"},
         ),
     )
     assert not report.committed
-    assert [e.line for e in report.errors] == [3, 4, 5, 6, 7, 8]
+    assert [e.line for e in report.errors] == [3, 4, 5, 6, 7, 8, 9]
+    assert "NUL" in report.errors[6].reason
     assert "appears twice" in report.errors[1].reason
     assert services.users.list(operator).meta.total == 0
     assert services.audit.query(operator).data == []

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 from sqlalchemy import insert, select
 
 from usermgmt.core import audit, passwords
@@ -40,6 +40,7 @@ from usermgmt.core.schemas import (
     Phone,
     TimezoneName,
     Username,
+    WriteModel,
     validation_error_from,
 )
 from usermgmt.core.services.base import ServiceBase
@@ -67,7 +68,7 @@ EXPORT_FIELDS = [
 EXPORT_ONLY = {"id", "created_at", "last_login_at", "deleted_at", "status", "locked_until"}
 
 
-class ImportRow(BaseModel):
+class ImportRow(WriteModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
