@@ -138,3 +138,25 @@ def test_import_requires_admin(services, ctx):
 
     with pytest.raises(errors.PermissionDenied):
         services.transfer.import_users(Actor.anonymous(), ctx, [])
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+def test_an_import_leaves_no_pending_search_index_entries(services, operator, ctx):
+    """PostgreSQL's GIN indexes collect new entries in a pending list that every search
+    scans until autovacuum merges it; an import merges it before returning."""
+    from sqlalchemy import text
+
+    report = services.transfer.import_users(
+        operator, ctx, _rows(*({"email": f"bulk{i}@example.com"} for i in range(300)))
+    )
+    assert report.committed and report.created == 300
+    with services.db.engine.connect() as conn:
+        left = conn.execute(
+            text(
+                "SELECT c.relname, gin_clean_pending_list(c.oid) FROM pg_class c "
+                "JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'gin' AND c.relkind = 'i'"
+            )
+        ).all()
+    assert len(left) >= 3  # users' trigram index and one per search-copy partition
+    assert [pages for _, pages in left] == [0] * len(left)
+    assert services.users.list(operator, {"search": "bulk29"}).meta.total == 11

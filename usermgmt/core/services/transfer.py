@@ -206,6 +206,8 @@ class TransferService(ServiceBase):
             report.committed = False
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+        if report.committed and (report.created or report.updated):
+            self.db.merge_pending_index_entries()  # searches are fast at once, not in a minute
         return report
 
     def _import_chunk(
