@@ -102,13 +102,19 @@ def test_index_finds_exactly_what_the_scan_finds(services, operator, people, mon
     assert indexed["%"][0] == 1 and indexed["r_s"][0] == 1  # wildcards are literal
 
 
-def test_many_matches_are_counted_and_walked_through_the_index(
+def test_past_the_index_limit_a_term_is_counted_by_the_scan_and_walked(
     services, operator, people, monkeypatch
 ):
-    """Past GATHER_LIMIT the index counts and the page walks the sort order."""
+    """A common term gives up on the index (INDEX_GATHER_LIMIT): the same answers."""
     gathered = {t: _results(services, operator, t) for t in ("example", "love", "ada")}
-    monkeypatch.setattr(user_queries, "GATHER_LIMIT", 1)
+    monkeypatch.setattr(user_queries, "INDEX_GATHER_LIMIT", 1)
+    looked_up = []
+    matching_ids = search_index.matching_ids
+    monkeypatch.setattr(
+        search_index, "matching_ids", lambda term: looked_up.append(term) or matching_ids(term)
+    )
     assert {t: _results(services, operator, t) for t in gathered} == gathered
+    assert looked_up == ["example", "love", "ada"]  # tried once each, then scanned
     assert services.users.count(operator, {"search": "example"}) == len(NAMES)
 
 

@@ -51,10 +51,7 @@ def _contains(column, term: str):
 
 
 def user_filters(
-    q: UserQuery,
-    matches: list[uuid.UUID] | None = None,
-    *,
-    search_copy: bool = True,
+    q: UserQuery, matches: list[uuid.UUID] | None = None, *, search_copy: bool = True
 ) -> list[Any]:
     """The WHERE conditions for ``q``; ``matches``, when given, are the search's ids.
 
