@@ -174,18 +174,21 @@ GATHER_LIMIT = 5_000
 INDEX_GATHER_LIMIT = 250
 
 
-def gather_matches(session: Session, q: UserQuery) -> list[uuid.UUID] | None:
+def gather_matches(
+    session: Session, q: UserQuery, *, index_only: bool = False
+) -> list[uuid.UUID] | None:
     """All ids matching a search of live users, if there are few and finding them is cheap.
 
-    For a term of one or two characters (a scan), or a longer term that
-    SQLite's trigram index serves; None otherwise, or when the term is common.
+    For a longer term that SQLite's trigram index serves, or (unless
+    ``index_only``) a term of one or two characters, by a scan that stops
+    early; None otherwise, or when the term is common.
     """
     term = search_term(q)
     if not term or q.include_deleted:
         return None
     if search_index.serves(session, term):
         stmt, limit = search_index.matching_ids(term), INDEX_GATHER_LIMIT
-    elif len(term) < search_index.MIN_TERM:
+    elif len(term) < search_index.MIN_TERM and not index_only:
         stmt = select(UserSearch.user_id).where(_contains(UserSearch.search_text, term))
         limit = GATHER_LIMIT
     else:
@@ -327,8 +330,16 @@ def user_page(q: UserQuery, total: int, users: list[UserOut], next_cursor: str |
 def list_rows(
     session: Session, q: UserQuery, dialect: str, total: int | None = None, skip: int = 0
 ) -> UserRows:
-    """A page without the COUNT: for clients that page on and count once per filter."""
-    users, next_cursor = page_rows(session, q, dialect, total, skip)
+    """A page without the COUNT: for clients that page on and count once per filter.
+
+    A term SQLite's trigram index serves is gathered first, as in ``list_users``
+    (not a short term's scan: with a known total that page may need no query),
+    unless ``total`` already says the index would give up.
+    """
+    matches = None
+    if total is None or 0 < total <= INDEX_GATHER_LIMIT:
+        matches = gather_matches(session, q, index_only=True)
+    users, next_cursor = page_rows(session, q, dialect, total, skip, matches=matches)
     return UserRows(data=users, next_cursor=next_cursor)
 
 

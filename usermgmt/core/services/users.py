@@ -40,6 +40,7 @@ from usermgmt.core.services.user_queries import (
     count_search_half,
     count_users,
     decode_cursor,
+    gather_matches,
     list_rows,
     list_users,
     page_rows,
@@ -171,7 +172,7 @@ class UserService(ServiceBase):
         if self.db.is_postgres and count_alongside(q):
             return sum(h.result() for h in self._count_halves(q))
         with self.db.read() as s:
-            return count_users(s, q)
+            return count_users(s, q, gather_matches(s, q, index_only=True))
 
     def stream(
         self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None, *, batch: int = 500
