@@ -87,3 +87,63 @@ def test_skip_is_bounded(services, operator):
 
     with pytest.raises(ValidationError):
         services.users.list_rows(operator, {}, skip=-1)
+
+
+SORTS = [
+    "created_at",
+    "-created_at",
+    "email",
+    "-email",
+    "username",
+    "-username",
+    "last_login_at",
+    "-last_login_at",
+]
+
+
+def test_gathered_matches_page_alike_on_both_paths(services, operator, ctx, monkeypatch):
+    """A search whose matches were gathered is paged by constant statements with one
+    parameter per id, padded to a bucket size (user_queries.ID_BUCKETS): every sort,
+    page and skip gives what the general statements give."""
+    from usermgmt.core.services import user_queries
+
+    from .helpers import login
+
+    for i in range(11):  # 5 of them match "q": a bucket of 8, padded
+        letter = "q" if i % 2 else "z"
+        services.users.create(
+            operator,
+            ctx,
+            {
+                "email": f"{letter}{i:02d}@example.com",
+                "username": f"{letter}name{i:02d}",
+                "password": "Correct-Horse-42",
+            },
+        )
+    for email in ("q03@example.com", "q07@example.com", "z02@example.com"):
+        login(services, ctx, email, password="Correct-Horse-42")  # some last_login_at set
+    deleted = services.users.find(operator, "q05@example.com")
+    services.users.delete(operator, ctx, str(deleted.id))  # deleted users never match
+
+    def answers():
+        out = {}
+        for sort in SORTS:
+            for term in ("q", "qname", "example"):
+                q = {"search": term, "sort": sort, "limit": 2}
+                pages = [services.users.list(operator, {**q, "page": p}) for p in (1, 2, 3, 4)]
+                out[sort, term] = (
+                    pages[0].meta.total,
+                    [[u.email for u in page.data] for page in pages],
+                    [u.email for u in services.users.list_rows(operator, q, skip=1).data],
+                )
+        return out
+
+    fast = answers()
+    monkeypatch.setattr(user_queries, "ID_BUCKETS", (0,))  # never: the general path
+    assert answers() == fast
+    assert fast["email", "q"][0] == 4
+    assert fast["email", "q"][1][:2] == [
+        ["q01@example.com", "q03@example.com"],
+        ["q07@example.com", "q09@example.com"],
+    ]
+    assert fast["-last_login_at", "qname"][1][0] == ["q07@example.com", "q03@example.com"]

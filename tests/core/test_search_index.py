@@ -113,7 +113,9 @@ def test_index_finds_exactly_what_the_scan_finds(services, operator, people, mon
     looked_up = []
     matching_ids = search_index.matching_ids
     monkeypatch.setattr(
-        search_index, "matching_ids", lambda term: looked_up.append(term) or matching_ids(term)
+        search_index,
+        "matching_ids",
+        lambda term, limit: looked_up.append(term) or matching_ids(term, limit),
     )
     indexed = {term: _results(services, operator, term, **extra) for term in TERMS}
     assert set(looked_up) == {t.strip().lower() for t in TERMS if len(t.strip()) >= 3}
@@ -134,7 +136,9 @@ def test_past_the_index_limit_a_term_is_counted_by_the_scan_and_walked(
     looked_up = []
     matching_ids = search_index.matching_ids
     monkeypatch.setattr(
-        search_index, "matching_ids", lambda term: looked_up.append(term) or matching_ids(term)
+        search_index,
+        "matching_ids",
+        lambda term, limit: looked_up.append(term) or matching_ids(term, limit),
     )
     assert {t: _results(services, operator, t) for t in gathered} == gathered
     # Tried by list and count, then scanned; list_rows, told the total, does not try.

@@ -170,7 +170,9 @@ def translate_db_error(exc: sa_exc.DBAPIError | sa_exc.SQLAlchemyError) -> Domai
 # driver; a Plan compiles such a statement once per database, with SQLAlchemy's
 # own compiler and type processors, and runs it on the driver's cursor.
 
-PLAN_CACHE_SIZE = 128
+# Plans are kept for constant statements only (module-level, or one per sort and
+# id bucket in user_queries: under a hundred), so the bound is a safety net.
+PLAN_CACHE_SIZE = 512
 
 
 class Rows(list):
@@ -284,7 +286,9 @@ class Plan:
         for values in raw:
             values = list(values)
             for i, processor in processors:
-                values[i] = processor(values[i])
+                value = values[i]
+                if value is not None:  # every type here reads NULL as None
+                    values[i] = processor(value)
             rows.append(make(values))
         return rows
 
@@ -313,6 +317,21 @@ class Reader:
         if plan is None:
             return self.conn.execute(stmt, params)
         return plan.run(self.conn, params)
+
+
+_DATABASE_KEY = "usermgmt.database"
+
+
+def reader_of(session: Session) -> Reader | Session:
+    """A :class:`Reader` over ``session``'s connection and transaction.
+
+    Constant SELECTs then run precompiled (:class:`Plan`) inside the session's
+    transaction, which saves SQLAlchemy's per-execution work (a page of twenty
+    users: ~300 µs through the session, ~100 µs this way). A session that no
+    :class:`Database` made is returned as it is.
+    """
+    db = session.info.get(_DATABASE_KEY)
+    return session if db is None else Reader(db, session.connection())
 
 
 class _Scope:
@@ -360,7 +379,10 @@ class Database:
         if self.dialect == "postgresql":
             from usermgmt.core import models_pg  # noqa: F401  (the indexes SQLite has no use for)
         write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
-        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # Sessions know their Database, so a query inside one can run a constant
+        # SELECT precompiled (see reader_of).
+        info = {_DATABASE_KEY: self}
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False, info=info)
         # Single-statement reads need no transaction: on PostgreSQL, autocommit
         # saves the BEGIN and ROLLBACK round trips; on SQLite no BEGIN is sent.
         self._single = (
@@ -368,7 +390,7 @@ class Database:
             if self.dialect == "sqlite"
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
-        self._write = sessionmaker(bind=write_engine, expire_on_commit=False)
+        self._write = sessionmaker(bind=write_engine, expire_on_commit=False, info=info)
         # Plans by statement (identity); the statement is kept so its id stays unique.
         self._plans: dict[int, tuple[Select, Plan | None]] = {}
         self._plans_lock = threading.Lock()

@@ -64,18 +64,25 @@ def escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def matching_ids(term: str) -> Select:
-    """The ids of the live users whose search text contains ``term`` (3+ characters).
+def matching_ids(term: str, limit: int) -> tuple[Select, dict[str, object]]:
+    """The ids of the live users whose search text contains ``term`` (3+ characters),
+    at most ``limit`` of them: a constant statement and its parameters.
 
     The index drives (a MATCH constrains only the FTS5 table), each hit is
     joined to its row of the copy by ``rid`` and tested with the scan's LIKE.
+    The statement is built once, so it runs precompiled (usermgmt.core.db.Plan).
     """
-    query = bindparam("phrase", phrase(term), Text, unique=True)
-    match = literal_column(INDEX_TABLE).op("MATCH")(query)
-    pattern = bindparam("pattern", f"%{escape_like(term)}%", Text, unique=True)
-    return (
-        select(UserSearch.user_id)
-        .select_from(_index)
-        .join(UserSearch.__table__, _copy_rid == _index.c.rowid)
-        .where(match, UserSearch.search_text.like(pattern, escape="\\"))
+    params = {"phrase": phrase(term), "pattern": f"%{escape_like(term)}%", "limit": limit}
+    return _MATCHING_IDS, params
+
+
+_MATCHING_IDS = (
+    select(UserSearch.user_id)
+    .select_from(_index)
+    .join(UserSearch.__table__, _copy_rid == _index.c.rowid)
+    .where(
+        literal_column(INDEX_TABLE).op("MATCH")(bindparam("phrase", type_=Text)),
+        UserSearch.search_text.like(bindparam("pattern", type_=Text), escape="\\"),
     )
+    .limit(bindparam("limit", type_=Integer))
+)

@@ -8,6 +8,7 @@ possible for last_login_at) sort last in both directions.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import uuid
@@ -15,10 +16,11 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, exists, func, literal, or_, select, tuple_
+from sqlalchemy import Integer, Text, and_, bindparam, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from usermgmt.core import search_index
+from usermgmt.core.db import reader_of
 from usermgmt.core.errors import ValidationError
 from usermgmt.core.models import Profile, User, UserCounts, UserRole, UserSearch, utcnow
 from usermgmt.core.schemas import PageMeta, UserOut, UserPage, UserQuery, UserRows, user_out
@@ -187,13 +189,15 @@ def gather_matches(
     if not term or q.include_deleted:
         return None
     if search_index.serves(session, term):
-        stmt, limit = search_index.matching_ids(term), INDEX_GATHER_LIMIT
+        limit = INDEX_GATHER_LIMIT
+        stmt, params = search_index.matching_ids(term, limit + 1)
+        ids = list(reader_of(session).execute(stmt, params).scalars())
     elif len(term) < search_index.MIN_TERM and not index_only:
-        stmt = select(UserSearch.user_id).where(_contains(UserSearch.search_text, term))
         limit = GATHER_LIMIT
+        stmt = select(UserSearch.user_id).where(_contains(UserSearch.search_text, term))
+        ids = list(session.execute(stmt.limit(limit + 1)).scalars())
     else:
         return None
-    ids = list(session.execute(stmt.limit(limit + 1)).scalars())
     return ids if len(ids) <= limit else None
 
 
@@ -227,20 +231,22 @@ def page_rows(
     if total == 0:
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
-    stmt = select(User.id, column)
-    # (Unfiltered, the total is everyone: never rare.)
-    if matches is None and total is not None and _rare(session, q, total):
-        gathered = _materialized_matches([*user_filters(q), *after], dialect)
-        stmt = stmt.where(User.id.in_(select(gathered.c.id)))
+    if matches and not after and not (q.role or q.status) and len(matches) <= ID_BUCKETS[-1]:
+        size, params = _id_params(matches)
+        params.update(limit=q.limit + 1, offset=offset)
+        found = reader_of(session).execute(_matches_page(q.sort, size), params)
     else:
-        stmt = stmt.where(*user_filters(q, matches, search_copy=False), *after)
-    direction = column.desc() if descending else column.asc()
-    if key == "last_login_at":
-        direction = direction.nulls_last()
-    stmt = stmt.order_by(direction, User.id.desc() if descending else User.id.asc())
-    if offset:
-        stmt = stmt.offset(offset)
-    found = session.execute(stmt.limit(q.limit + 1)).all()
+        stmt = select(User.id, column)
+        # (Unfiltered, the total is everyone: never rare.)
+        if matches is None and total is not None and _rare(session, q, total):
+            gathered = _materialized_matches([*user_filters(q), *after], dialect)
+            stmt = stmt.where(User.id.in_(select(gathered.c.id)))
+        else:
+            stmt = stmt.where(*user_filters(q, matches, search_copy=False), *after)
+        stmt = stmt.order_by(*_order(q.sort))
+        if offset:
+            stmt = stmt.offset(offset)
+        found = session.execute(stmt.limit(q.limit + 1)).all()
     has_more = len(found) > q.limit
     found = found[: q.limit]
     next_cursor = None
@@ -248,6 +254,47 @@ def page_rows(
         last_id, last_value = found[-1]
         next_cursor = encode_cursor(q.sort, last_value, last_id)
     return users_out_by_ids(session, [row[0] for row in found]), next_cursor
+
+
+def _order(sort: str) -> tuple[Any, Any]:
+    """The ORDER BY of ``sort``: its column (NULLs last), then id in the same direction."""
+    descending = sort.startswith("-")
+    key = sort.lstrip("-")
+    column = SORT_COLUMNS[key]
+    direction = column.desc() if descending else column.asc()
+    if key == "last_login_at":
+        direction = direction.nulls_last()
+    return direction, User.id.desc() if descending else User.id.asc()
+
+
+# Up to this many ids (gathered matches, a page's users) are bound one parameter
+# each, in a constant statement per bucket size (the ids padded with a repeat of
+# the last): such statements run precompiled (db.Plan), where an expanding IN is
+# rendered and executed by SQLAlchemy anew each time (~300 µs for a page).
+ID_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def _id_params(ids: list[uuid.UUID]) -> tuple[int, dict[str, Any]]:
+    """The bucket size for ``ids`` (at most ID_BUCKETS[-1]) and their parameters."""
+    size = next(b for b in ID_BUCKETS if b >= len(ids))
+    padded = [*ids, *[ids[-1]] * (size - len(ids))]
+    return size, {f"id{i}": value for i, value in enumerate(padded)}
+
+
+def _id_binds(size: int) -> list[Any]:
+    return [bindparam(f"id{i}", type_=User.id.type) for i in range(size)]
+
+
+@functools.cache
+def _matches_page(sort: str, size: int):
+    """A page of live users among ``size`` given ids, in ``sort`` order (limit, offset)."""
+    return (
+        select(User.id, SORT_COLUMNS[sort.lstrip("-")])
+        .where(User.deleted_at.is_(None), User.id.in_(_id_binds(size)))
+        .order_by(*_order(sort))
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
 
 
 def _rare(session: Session, q: UserQuery, total: int) -> bool:
@@ -379,6 +426,12 @@ _USER_BY_ID = _USERS_BY_ID.where(User.id == bindparam("user_id", type_=User.id.t
 _USERS_IN = _USERS_BY_ID.where(User.id.in_(bindparam("user_ids", expanding=True)))
 
 
+@functools.cache
+def _users_in(size: int):
+    """The rows of ``size`` given users (see ID_BUCKETS)."""
+    return _USERS_BY_ID.where(User.id.in_(_id_binds(size)))
+
+
 def _view(rows) -> UserOut:
     """The UserOut of one user from its joined rows (one per role, at least one)."""
     first = rows[0]
@@ -407,7 +460,14 @@ def users_out_by_ids(conn, user_ids: list[uuid.UUID]) -> list[UserOut]:
     """The UserOut of each of ``user_ids`` that exists, in that order, in one query."""
     if not user_ids:
         return []
+    if isinstance(conn, Session):
+        conn = reader_of(conn)
+    if len(user_ids) <= ID_BUCKETS[-1]:
+        size, params = _id_params(user_ids)
+        stmt = _users_in(size)
+    else:
+        stmt, params = _USERS_IN, {"user_ids": user_ids}
     by_id: dict[uuid.UUID, list] = {}
-    for row in conn.execute(_USERS_IN, {"user_ids": user_ids}):
+    for row in conn.execute(stmt, params):
         by_id.setdefault(row.id, []).append(row)
     return [_view(by_id[i]) for i in user_ids if i in by_id]
