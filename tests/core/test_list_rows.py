@@ -103,8 +103,8 @@ SORTS = [
 
 def test_gathered_matches_page_alike_on_both_paths(services, operator, ctx, monkeypatch):
     """A search whose matches were gathered is paged by constant statements with one
-    parameter per id, padded to a bucket size (user_queries.ID_BUCKETS): every sort,
-    page and skip gives what the general statements give."""
+    parameter per id, padded to a bucket size (user_queries.ID_BUCKETS), and so is an
+    unfiltered list: every sort, page and skip gives what the general statements give."""
     from usermgmt.core.services import user_queries
 
     from .helpers import login
@@ -128,8 +128,10 @@ def test_gathered_matches_page_alike_on_both_paths(services, operator, ctx, monk
     def answers():
         out = {}
         for sort in SORTS:
-            for term in ("q", "qname", "example"):
+            for term in ("q", "qname", "example", None, "deleted too"):
                 q = {"search": term, "sort": sort, "limit": 2}
+                if term == "deleted too":  # everyone, the deleted included
+                    q = {"sort": sort, "limit": 2, "include_deleted": True}
                 pages = [services.users.list(operator, {**q, "page": p}) for p in (1, 2, 3, 4)]
                 out[sort, term] = (
                     pages[0].meta.total,
@@ -139,7 +141,8 @@ def test_gathered_matches_page_alike_on_both_paths(services, operator, ctx, monk
         return out
 
     fast = answers()
-    monkeypatch.setattr(user_queries, "ID_BUCKETS", (0,))  # never: the general path
+    monkeypatch.setattr(user_queries, "ID_BUCKETS", (0,))  # no matches path
+    monkeypatch.setattr(user_queries, "_constant_page", lambda q, matches: None)
     assert answers() == fast
     assert fast["email", "q"][0] == 4
     assert fast["email", "q"][1][:2] == [
@@ -147,3 +150,4 @@ def test_gathered_matches_page_alike_on_both_paths(services, operator, ctx, monk
         ["q07@example.com", "q09@example.com"],
     ]
     assert fast["-last_login_at", "qname"][1][0] == ["q07@example.com", "q03@example.com"]
+    assert (fast["email", None][0], fast["email", "deleted too"][0]) == (10, 11)

@@ -231,10 +231,11 @@ def page_rows(
     if total == 0:
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
-    if matches and not after and not (q.role or q.status) and len(matches) <= ID_BUCKETS[-1]:
-        size, params = _id_params(matches)
+    constant = _constant_page(q, matches) if not after else None
+    if constant is not None:
+        stmt, params = constant
         params.update(limit=q.limit + 1, offset=offset)
-        found = reader_of(session).execute(_matches_page(q.sort, size), params)
+        found = reader_of(session).execute(stmt, params)
     else:
         stmt = select(User.id, column)
         # (Unfiltered, the total is everyone: never rare.)
@@ -285,12 +286,29 @@ def _id_binds(size: int) -> list[Any]:
     return [bindparam(f"id{i}", type_=User.id.type) for i in range(size)]
 
 
+def _constant_page(q: UserQuery, matches: list[uuid.UUID] | None):
+    """The constant statement and parameters of ``q``'s page (no cursor), if it has one:
+    for gathered matches of a search, or for everyone (no filter at all)."""
+    if q.role or q.status:
+        return None
+    if matches and len(matches) <= ID_BUCKETS[-1]:
+        size, params = _id_params(matches)
+        return _page_statement(q.sort, size, include_deleted=False), params
+    if matches is None and not search_term(q):
+        return _page_statement(q.sort, 0, include_deleted=q.include_deleted), {}
+    return None
+
+
 @functools.cache
-def _matches_page(sort: str, size: int):
-    """A page of live users among ``size`` given ids, in ``sort`` order (limit, offset)."""
+def _page_statement(sort: str, size: int, *, include_deleted: bool):
+    """(id, sort key) of a page in ``sort`` order (limit, offset parameters): of
+    everyone, or (``size`` > 0) among that many ids."""
+    conds = [] if include_deleted else [User.deleted_at.is_(None)]
+    if size:
+        conds.append(User.id.in_(_id_binds(size)))
     return (
         select(User.id, SORT_COLUMNS[sort.lstrip("-")])
-        .where(User.deleted_at.is_(None), User.id.in_(_id_binds(size)))
+        .where(*conds)
         .order_by(*_order(sort))
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
