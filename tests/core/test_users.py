@@ -436,7 +436,8 @@ def test_short_term_gathered_or_scanned_gives_the_same_pages(
 
 @pytest.mark.parametrize("query", [{"search": "smith"}, {"search": "example", "sort": "email"}])
 def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, monkeypatch, query):
-    """On PostgreSQL a trigram search counts on a second connection while the page is read."""
+    """On PostgreSQL a search with many matches counts on other connections while the
+    page is read; one with few is gathered first: the same page either way."""
     from usermgmt.core.services import user_queries
     from usermgmt.core.services import users as users_module
 
@@ -446,10 +447,19 @@ def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, m
         return user_queries.count_alongside(users_module.parse(users_module.UserQuery, q))
 
     assert alongside(query)
+    gathered = services.users.list(operator, {**query, "limit": 2})  # few matches: gathered
+    # Past the gather limit, PostgreSQL counts alongside the page.
+    monkeypatch.setattr(user_queries, "INDEX_GATHER_LIMIT", 0)
+    counted = []
+    count_halves = services.users._count_halves
+    monkeypatch.setattr(
+        services.users, "_count_halves", lambda q: counted.append(q) or count_halves(q)
+    )
     together = services.users.list(operator, {**query, "limit": 2})
+    assert len(counted) == (1 if services.db.is_postgres else 0)
     monkeypatch.setattr(users_module, "count_alongside", lambda q: False)
     one_after_other = services.users.list(operator, {**query, "limit": 2})
-    assert together == one_after_other and together.meta.total >= 2
+    assert gathered == together == one_after_other and together.meta.total >= 2
     for other in ({"search": "sm"}, {**query, "role": "user"}, {**query, "include_deleted": True}):
         assert not alongside(other)
 

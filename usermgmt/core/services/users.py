@@ -121,13 +121,15 @@ class UserService(ServiceBase):
         actor.require_moderator()
         if q.include_deleted:
             actor.require_admin()
-        if self.db.is_postgres and count_alongside(q):
-            halves = self._count_halves(q)
-            with self.db.read() as s:
-                users, next_cursor = page_rows(s, q, self.db.dialect)
-            return user_page(q, sum(h.result() for h in halves), users, next_cursor)
         with self.db.read() as s:
-            return list_users(s, q, self.db.dialect)
+            matches = gather_matches(s, q)
+            if matches is not None or not (self.db.is_postgres and count_alongside(q)):
+                return list_users(s, q, self.db.dialect, matches)
+        # A common term on PostgreSQL: counted alongside its page.
+        halves = self._count_halves(q)
+        with self.db.read() as s:
+            users, next_cursor = page_rows(s, q, self.db.dialect)
+        return user_page(q, sum(h.result() for h in halves), users, next_cursor)
 
     def list_rows(
         self,
