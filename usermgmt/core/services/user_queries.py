@@ -181,9 +181,11 @@ def gather_matches(
 ) -> list[uuid.UUID] | None:
     """All ids matching a search of live users, if there are few and finding them is cheap.
 
-    For a longer term that SQLite's trigram index serves, or (unless
-    ``index_only``) a term of one or two characters, by a scan that stops
-    early; None otherwise, or when the term is common.
+    A term of three characters or more: from SQLite's trigram index, or on
+    PostgreSQL by the inlined pattern (its trigram index or a scan, as its
+    planner picks), up to INDEX_GATHER_LIMIT. A term of one or two characters:
+    by a scan of the copy up to GATHER_LIMIT. ``index_only`` allows SQLite's
+    index alone. None when the term is common, or nothing may be tried.
     """
     term = search_term(q)
     if not term or q.include_deleted:
