@@ -100,6 +100,18 @@ def _results(services, operator, term, **extra):
     return page.meta.total, emails
 
 
+def _record_lookups(monkeypatch) -> list[str]:
+    """The terms looked up in the index from now on (the lookups still run)."""
+    looked_up: list[str] = []
+    matching_ids = search_index.matching_ids
+    monkeypatch.setattr(
+        search_index,
+        "matching_ids",
+        lambda term, limit: looked_up.append(term) or matching_ids(term, limit),
+    )
+    return looked_up
+
+
 def _without_index(monkeypatch):
     monkeypatch.setattr(search_index, "exists", lambda engine: False)
 
@@ -110,13 +122,7 @@ def test_the_database_has_the_index(services):
 
 @pytest.mark.parametrize("extra", [{}, {"role": "user"}, {"sort": "-email"}])
 def test_index_finds_exactly_what_the_scan_finds(services, operator, people, monkeypatch, extra):
-    looked_up = []
-    matching_ids = search_index.matching_ids
-    monkeypatch.setattr(
-        search_index,
-        "matching_ids",
-        lambda term, limit: looked_up.append(term) or matching_ids(term, limit),
-    )
+    looked_up = _record_lookups(monkeypatch)
     indexed = {term: _results(services, operator, term, **extra) for term in TERMS}
     assert set(looked_up) == {t.strip().lower() for t in TERMS if len(t.strip()) >= 3}
 
@@ -133,13 +139,7 @@ def test_past_the_index_limit_a_term_is_counted_by_the_scan_and_walked(
     """A common term gives up on the index (INDEX_GATHER_LIMIT): the same answers."""
     gathered = {t: _results(services, operator, t) for t in ("example", "love", "ada")}
     monkeypatch.setattr(user_queries, "INDEX_GATHER_LIMIT", 1)
-    looked_up = []
-    matching_ids = search_index.matching_ids
-    monkeypatch.setattr(
-        search_index,
-        "matching_ids",
-        lambda term, limit: looked_up.append(term) or matching_ids(term, limit),
-    )
+    looked_up = _record_lookups(monkeypatch)
     assert {t: _results(services, operator, t) for t in gathered} == gathered
     # Tried by list and count, then scanned; list_rows, told the total, does not try.
     assert looked_up == [term for term in gathered for _ in range(2)]
