@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from usermgmt.core import audit, passwords
+from usermgmt.core import audit, passwords, throttle
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import (
     Conflict,
@@ -20,7 +20,7 @@ from usermgmt.core.errors import (
     UsernameExists,
     ValidationError,
 )
-from usermgmt.core.models import LoginThrottle, Profile, User, UserRole, utcnow
+from usermgmt.core.models import Profile, User, UserRole, utcnow
 from usermgmt.core.schemas import (
     ProfileIn,
     SelfUpdate,
@@ -47,7 +47,6 @@ from usermgmt.core.services.user_queries import (
     user_out_by_id,
     user_page,
 )
-from usermgmt.core.throttle import identifier_key
 
 # Counts that run on connections of their own while the page is read (PostgreSQL).
 COUNT_THREADS = 4
@@ -482,16 +481,12 @@ class UserService(ServiceBase):
             before = snapshot(user)
             user.locked_until = None
             user.updated_at = utcnow()
-            keys = [identifier_key(user.email)]
-            if user.username:
-                keys.append(identifier_key(user.username))
-            for row in s.execute(
-                select(LoginThrottle).where(LoginThrottle.key.in_(keys))
-            ).scalars():
-                s.delete(row)
-            audit.record(
-                s, actor, ctx, "user.unlocked", user.id, audit.diff(before, snapshot(user))
-            )
+            identifiers = [user.email, user.username] if user.username else [user.email]
+            blocks = throttle.clear_identifiers(s, identifiers)
+            changes = audit.diff(before, snapshot(user))
+            if blocks:
+                changes["login_blocks_cleared"] = blocks
+            audit.record(s, actor, ctx, "user.unlocked", user.id, changes)
             return user_out(user)
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
