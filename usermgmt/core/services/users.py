@@ -313,6 +313,7 @@ class UserService(ServiceBase):
                 self._check_unique(s, None, spec.username, exclude=user.id)
             if "is_active" in changes and not spec.is_active:
                 ensure_other_active_admin(s, user, "deactivate")
+                credentials.revoke_sessions(s, user.id, "deactivated")
             for field, value in changes.items():
                 setattr(user, field, value)
             if "email_verified" in given and spec.email_verified != user.email_verified:
@@ -324,16 +325,16 @@ class UserService(ServiceBase):
             if user.deleted_at is not None:
                 user.deleted_at = None
                 changes["deleted_at"] = None
-            if new_hash is not None:
-                user.password_hash = new_hash
-                user.password_changed_at = utcnow()
-                credentials.revoke_sessions(s, user.id, "password_set")
-                changes["password"] = "changed"
-            if not changes:
+            if not changes and new_hash is None:
                 return "unchanged", user_out(user)
             user.updated_at = utcnow()
-            flush_unique(s)
-            audit.record(s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user)))
+            if changes:
+                flush_unique(s)
+                audit.record(
+                    s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user))
+                )
+            if new_hash is not None:  # audited and notified as set_password does
+                self._replace_password(s, actor, ctx, user, new_hash)
             return "updated", user_out(user)
 
     # ---- change ------------------------------------------------------------
@@ -495,21 +496,26 @@ class UserService(ServiceBase):
         new_hash = self._hash_new_password(password)
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True)
-            user.password_hash = new_hash
-            user.password_changed_at = utcnow()
-            user.updated_at = user.password_changed_at
-            revoked = credentials.revoke_sessions(s, user.id, "password_set")
-            outbox.enqueue(
-                s, self.settings, "password_changed", user.email, user_id=user.id, context={}
-            )
-            audit.record(
-                s,
-                actor,
-                ctx,
-                "user.password_set",
-                user.id,
-                {"password": "changed", "sessions_revoked": revoked},
-            )
+            self._replace_password(s, actor, ctx, user, new_hash)
+
+    def _replace_password(
+        self, s: Session, actor: Actor, ctx: RequestContext, user: User, new_hash: str
+    ) -> None:
+        """An operator's new password (set-password, ensure): sessions end, the user is told."""
+        user.password_hash = new_hash
+        user.password_changed_at = user.updated_at = utcnow()
+        revoked = credentials.revoke_sessions(s, user.id, "password_set")
+        outbox.enqueue(
+            s, self.settings, "password_changed", user.email, user_id=user.id, context={}
+        )
+        audit.record(
+            s,
+            actor,
+            ctx,
+            "user.password_set",
+            user.id,
+            {"password": "changed", "sessions_revoked": revoked},
+        )
 
     def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Operator sends a password-reset link to the user's email."""
