@@ -133,7 +133,8 @@ def test_verify_chain_and_open_an_event(services, make_app):
             await settle(pilot)
             await pilot.press("v")
             await settle(pilot)
-            assert "Audit chain intact: 2 events verified." in toasts(app)
+            head = services.audit.head()
+            assert f"Audit chain intact: 2 events verified.\nHead: {head}" in toasts(app)
             await pilot.press("enter")
             assert isinstance(app.screen, EventScreen)
             await pilot.press("escape")
@@ -168,5 +169,36 @@ def test_a_broken_chain_is_shown_in_a_modal(services, make_app):
             assert isinstance(app.screen, MessageScreen)
             assert "seq 1" in app.screen.message
             assert "content does not match its hash" in app.screen.message
+            assert f"Head: {services.audit.head()}" in app.screen.message
+
+    asyncio.run(scenario())
+
+
+def test_users_without_a_creation_event_are_named(services, make_app):
+    from sqlalchemy import delete, update
+
+    from usermgmt.core.models import AuditEvent, AuditHead
+
+    first, second = seed_users(services, 2)
+    with services.db.write() as s:  # rewind the chain to before the second user
+        if services.db.is_postgres:
+            s.connection().exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
+        s.execute(delete(AuditEvent).where(AuditEvent.seq > 1))
+        kept = s.get(AuditEvent, 1)
+        s.execute(update(AuditHead).values(seq=1, hash=kept.hash))
+        if services.db.is_postgres:
+            s.connection().exec_driver_sql("ALTER TABLE audit_events ENABLE TRIGGER USER")
+
+    async def scenario():
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("a")
+            await settle(pilot)
+            await pilot.press("v")
+            await settle(pilot)
+            assert isinstance(app.screen, MessageScreen)
+            assert "1 user(s) have no creation event" in app.screen.message
+            assert str(second.id) in app.screen.message and str(first.id) not in app.screen.message
 
     asyncio.run(scenario())

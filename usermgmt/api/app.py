@@ -68,6 +68,7 @@ def create_app(
     """
     settings = services.settings
     metrics = metrics or Metrics()
+    metrics.publish_audit_head(services.audit.head)
     limiter = limiter or RateLimiter(settings, db=services.db)
     resolver = ClientIpResolver(settings.trusted_proxy_list)
 

@@ -6,15 +6,24 @@ values to the directory in ``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's
 multiprocess mode, set up by usermgmt.api.workers) and ``/metrics``, whichever
 worker answers, reports the sum over all of them. Separate ``usermgmt serve``
 processes (on other ports or hosts) are scraped one by one, as usual.
+
+The audit chain's head is not a counter of this process: it is read from the
+database at each scrape (one primary-key read), so it is current whichever
+process or CLI wrote last.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from usermgmt.core.audit import ChainHead
+from usermgmt.core.errors import DomainError
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -77,6 +86,15 @@ class Metrics:
         # (method, route, status) -> its counter and histogram children. Bounded: the
         # method is a known one or OTHER, the route a template or "unmatched".
         self._children: dict[tuple[str, str, int], tuple] = {}
+        self._audit_head: AuditHeadCollector | None = None
+
+    def publish_audit_head(self, read_head: Callable[[], ChainHead]) -> None:
+        """Expose the audit chain's head, read with ``read_head`` at each scrape."""
+        if self._audit_head is None:
+            self._audit_head = AuditHeadCollector(read_head)
+            self.registry.register(self._audit_head)
+        else:
+            self._audit_head.read_head = read_head
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -97,7 +115,47 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         registry.register(SharedValues(shared))
+        if self._audit_head is not None:
+            registry.register(self._audit_head)
         return generate_latest(registry)
+
+
+class AuditHeadCollector:
+    """``usermgmt_audit_head_seq`` and ``usermgmt_audit_head_info{seq, hash}``.
+
+    A hash cannot be a sample value, so it is a label of an info metric; there is
+    one series at a time (each head replaces the last). While the database does
+    not answer, the two are absent rather than the scrape failing.
+    """
+
+    def __init__(self, read_head: Callable[[], ChainHead]) -> None:
+        self.read_head = read_head
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, InfoMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "usermgmt_audit_head_seq", "Sequence number of the audit chain's last event"
+            ),
+            InfoMetricFamily(
+                "usermgmt_audit_head",
+                "The audit chain's head (sequence and hash), to record and check with "
+                "usermgmt audit verify --expect-head SEQ:HASH",
+            ),
+        )
+
+    def describe(self):  # registering needs the names only, not a database read
+        return list(self._families())
+
+    def collect(self):
+        try:
+            head = self.read_head()
+        except DomainError:
+            return []
+        seq, info = self._families()
+        seq.add_metric([], head.seq)
+        info.add_metric([], {"seq": str(head.seq), "hash": head.hash})
+        return [seq, info]
 
 
 class SharedValues:

@@ -321,6 +321,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
             "max_body_bytes": settings.max_body_bytes,
         },
     )
+    services.audit.log_head()  # "audit head seq=N hash=H": for operators to record
     # Delivers the outbox (reset links, verification, notices) while we serve.
     # One deliverer per server is enough: of several workers, worker 1 runs it (a
     # replacement of worker 1 takes it over; claims would keep several apart anyway).

@@ -6,12 +6,19 @@ transactions are already serialised by ``BEGIN IMMEDIATE``), so the chain
 stays linear under concurrent writers. Events are written by the services in
 the same transaction as the change they describe. On PostgreSQL a trigger
 refuses UPDATE and DELETE on the table (see the initial migration).
+
+A chain checks itself only from the inside: emptying the events and the head
+together leaves a valid empty chain. Two outside anchors catch that: every user
+row must have its creation event, and a head recorded earlier (``SEQ:HASH``,
+published in the server's start-up log, ``/metrics`` and ``usermgmt audit head``)
+must still be in the chain (``verify_chain(expect=…)``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,13 +26,18 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.models import AuditEvent, AuditHead, utcnow
+from usermgmt.core.errors import ValidationError
+from usermgmt.core.models import AuditEvent, AuditHead, User, utcnow
 
 GENESIS_HASH = "0" * 64
+# The events that bring a user into being, one per path: create/ensure, register, import.
+CREATION_ACTIONS = ("user.created", "user.registered", "user.imported")
+MISSING_SHOWN = 20  # users without a creation event named in a report (all are counted)
+_HEAD = re.compile(r"^\s*(\d{1,18}):([0-9a-fA-F]{64})\s*$")
 REDACTED = "[redacted]"
 SECRET_KEYS = frozenset(
     {"password", "password_hash", "new_password", "current_password", "token", "refresh_token"}
@@ -136,16 +148,70 @@ def record_many(
 
 
 @dataclass(frozen=True)
+class ChainHead:
+    """The chain's tip: the last event's sequence number and hash (0 and zeros when empty)."""
+
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+def parse_head(text: str) -> ChainHead:
+    """``SEQ:HASH`` as ``usermgmt audit head`` prints it."""
+    match = _HEAD.match(text or "")
+    if not match:
+        raise ValidationError.for_field(
+            "expect_head", "expected SEQ:HASH, as `usermgmt audit head` prints it"
+        )
+    return ChainHead(int(match.group(1)), match.group(2).lower())
+
+
+def read_head(session: Session) -> ChainHead | None:
+    """The stored head, or None when its row is gone (only tampering removes it)."""
+    head = session.get(AuditHead, 1)
+    return ChainHead(head.seq, head.hash) if head is not None else None
+
+
+@dataclass(frozen=True)
 class ChainReport:
     ok: bool
     checked: int
     bad_seq: int | None = None
     bad_id: uuid.UUID | None = None
     reason: str | None = None
+    head: ChainHead | None = None  # the stored head (None: its row is missing)
+    users_without_creation: tuple[uuid.UUID, ...] = ()  # the first MISSING_SHOWN
+    users_without_creation_count: int = 0
+
+    def describe(self) -> str:
+        """One line for people: what is intact, or the first thing that is not."""
+        if self.ok:
+            return f"Audit chain intact: {self.checked:,} events checked; head {self.head}."
+        if self.bad_seq is not None:
+            event = f"event #{self.bad_seq}" + (f" ({self.bad_id})" if self.bad_id else "")
+            return (
+                f"Audit chain broken at {event}: {self.reason}; "
+                f"the {self.checked:,} events before it are intact"
+            )
+        return f"Audit chain broken: {self.reason}"
 
 
-def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Recompute every hash in order; name the first event that does not match."""
+def verify_chain(
+    session: Session, expect: ChainHead | None = None, batch: int = 5000
+) -> ChainReport:
+    """Recompute every hash in order; name the first event that does not match.
+
+    Then the anchors: the stored head must be the last event, ``expect`` (a head
+    recorded earlier) must still be in the chain, and every user must have a
+    creation event. The first failure found is the one reported.
+    """
+    head = read_head(session)
+
+    def broken(checked: int, seq: int | None, event_id, reason: str) -> ChainReport:
+        return ChainReport(False, checked, seq, event_id, reason, head)
+
     prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
@@ -160,14 +226,48 @@ def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
             reason = "prev_hash does not match the previous event"
         elif compute_hash(event) != event.hash:
             reason = "content does not match its hash"
+        elif expect is not None and event.seq == expect.seq and event.hash != expect.hash:
+            reason = "its hash is not the recorded head's: the chain was rewritten or rewound"
         if reason:
-            return ChainReport(False, checked, event.seq, event.id, reason)
+            return broken(checked, event.seq, event.id, reason)
         prev = event.hash
         expected_seq += 1
         checked += 1
-    head = session.get(AuditHead, 1)
-    if head is not None and (head.seq != checked or head.hash != prev):
-        return ChainReport(
-            False, checked, head.seq, None, "chain head does not match the last event"
+    if head is None:
+        return broken(checked, None, None, "the chain head row is missing")
+    if head.seq != checked or head.hash != prev:
+        return broken(checked, head.seq, None, "chain head does not match the last event")
+    if expect is not None and expect.seq > checked:
+        return broken(
+            checked,
+            expect.seq,
+            None,
+            f"the chain ends at event #{checked}, before the recorded head: truncated or rewound",
         )
-    return ChainReport(True, checked)
+    missing, count = users_without_creation(session)
+    if count:
+        return ChainReport(
+            False,
+            checked,
+            reason=f"{count:,} user(s) have no creation event ({', '.join(CREATION_ACTIONS)})",
+            head=head,
+            users_without_creation=missing,
+            users_without_creation_count=count,
+        )
+    return ChainReport(True, checked, head=head)
+
+
+def users_without_creation(session: Session) -> tuple[tuple[uuid.UUID, ...], int]:
+    """Users (deleted ones too) that no creation event names: the first few, and how many."""
+    created = (
+        select(AuditEvent.seq)
+        .where(AuditEvent.target_id == User.id, AuditEvent.action.in_(CREATION_ACTIONS))
+        .exists()
+    )
+    count = session.execute(select(func.count()).select_from(User).where(~created)).scalar_one()
+    if not count:
+        return (), 0
+    first = session.execute(
+        select(User.id).where(~created).order_by(User.created_at, User.id).limit(MISSING_SHOWN)
+    ).scalars()
+    return tuple(first), count

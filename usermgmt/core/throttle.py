@@ -3,14 +3,19 @@
 The key is a SHA-256 of the lower-cased identifier, so the table never holds the
 emails an attacker tried. Counting uses one ``INSERT … ON CONFLICT DO UPDATE …
 RETURNING``: concurrent failures are all counted, none lost.
+
+The lock this keeps refuses password logins with that identifier only. It is not
+the account's ``locked_until`` (the admin lock): anyone can fail logins for any
+email, so failures must never end or refuse the owner's live sessions.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from usermgmt.core.db import upsert
@@ -29,10 +34,16 @@ def current_lock(session: Session, key: str, now: datetime | None = None) -> dat
     return locked if locked is not None and locked > now else None
 
 
+class Failure(NamedTuple):
+    count: int
+    locked_until: datetime | None  # set while the identifier is locked
+    newly_locked: bool  # this failure is the one that turned the lock on
+
+
 def record_failure(
     session: Session, dialect: str, key: str, threshold: int, lock_minutes: int
-) -> tuple[int, datetime | None]:
-    """Count one failure; returns the count and the lock expiry if the lock is on."""
+) -> Failure:
+    """Count one failure; says whether the identifier is locked, and since when."""
     now = utcnow()
     window_start = now - timedelta(minutes=lock_minutes)
     insert = upsert(dialect)
@@ -51,14 +62,14 @@ def record_failure(
     ).returning(table.c.failed_count, table.c.locked_until)
     count, locked_until = session.execute(stmt).one()
     if locked_until is not None and locked_until > now:
-        return count, locked_until
+        return Failure(count, locked_until, False)
     if count >= threshold:
         locked_until = now + timedelta(minutes=lock_minutes)
         session.execute(
             update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=locked_until)
         )
-        return count, locked_until
-    return count, None
+        return Failure(count, locked_until, True)
+    return Failure(count, None, False)
 
 
 def clear(session: Session, key: str) -> None:
@@ -67,3 +78,15 @@ def clear(session: Session, key: str) -> None:
         .where(LoginThrottle.key == key)
         .values(failed_count=0, locked_until=None)
     )
+
+
+def clear_identifiers(session: Session, identifiers: list[str]) -> int:
+    """Forget the failures of these identifiers; returns how many were locked."""
+    keys = [identifier_key(i) for i in identifiers]
+    locked = session.execute(
+        select(LoginThrottle.key).where(
+            LoginThrottle.key.in_(keys), LoginThrottle.locked_until > utcnow()
+        )
+    ).all()
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))
+    return len(locked)

@@ -126,38 +126,66 @@ def list_events(
 
 
 @app.command("verify")
-def verify(output: OutputOption = Output.table) -> None:
+def verify(
+    expect_head: Annotated[
+        str | None,
+        typer.Option(
+            "--expect-head",
+            metavar="SEQ:HASH",
+            help="A head recorded earlier (usermgmt audit head): fail if the chain no "
+            "longer holds it (truncated or rewound).",
+        ),
+    ] = None,
+    output: OutputOption = Output.table,
+) -> None:
     """Check the audit log's hash chain from the first event to the last.
 
-    Exit 0 with the number of events checked when the chain is intact; exit 6
-    naming the first bad event when it is not.
+    Also checks that every user has its creation event and, with --expect-head,
+    that a head recorded earlier is still in the chain. Exit 0 with the number
+    of events checked and the current head when all holds; exit 6 naming the
+    first problem when not.
 
     \b
-    Example:
+    Examples:
       usermgmt audit verify || alert "audit log tampered with"
+      usermgmt audit verify --expect-head "$(cat /secure/audit-head)"
     """
     from usermgmt.core.errors import AuditChainBroken
 
-    report = state.services().audit.verify(state.actor())
+    report = state.services().audit.verify(state.actor(), expect_head)
     record = {
         "ok": report.ok,
         "checked": report.checked,
         "bad_seq": report.bad_seq,
         "bad_id": str(report.bad_id) if report.bad_id else None,
         "reason": report.reason,
+        "head": str(report.head) if report.head else None,
+        "users_without_creation": [str(u) for u in report.users_without_creation],
+        "users_without_creation_count": report.users_without_creation_count,
     }
     if report.ok:
-        render_one(
-            record,
-            output=output,
-            human=lambda r: f"Audit chain intact: {r['checked']:,} events checked.",
-        )
+        render_one(record, output=output, human=lambda _r: report.describe())
         return
     if output is not Output.table:
         render_one(record, output=output)
-    event = f"event #{report.bad_seq}" + (f" ({report.bad_id})" if report.bad_id else "")
     raise AuditChainBroken(
-        f"Audit chain broken at {event}: {report.reason}; "
-        f"the {report.checked:,} events before it are intact",
-        details={k: v for k, v in record.items() if k != "ok"},
+        report.describe(), details={k: v for k, v in record.items() if k != "ok"}
     )
+
+
+@app.command("head")
+def head(output: OutputOption = Output.table) -> None:
+    """Print the audit chain's current head as SEQ:HASH.
+
+    Keep it somewhere the database's operators cannot rewrite; later,
+    `usermgmt audit verify --expect-head SEQ:HASH` fails if the chain was
+    truncated or rewound past it. The server logs it at every start, and
+    /metrics publishes it (usermgmt_audit_head_info).
+
+    \b
+    Example:
+      usermgmt audit head >> /secure/audit-heads
+    """
+    current = state.services().audit.head()
+    record = {"seq": current.seq, "hash": current.hash, "head": str(current)}
+    render_one(record, output=output, id_key="head", human=lambda r: r["head"])

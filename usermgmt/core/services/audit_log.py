@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import select
 
-from usermgmt.core.audit import ChainReport, verify_chain
+from usermgmt.core.audit import ChainHead, ChainReport, parse_head, read_head, verify_chain
 from usermgmt.core.context import Actor
-from usermgmt.core.errors import ValidationError
+from usermgmt.core.errors import AuditChainBroken, DomainError, ValidationError
 from usermgmt.core.models import AuditEvent
 from usermgmt.core.schemas import AuditEventOut, AuditMeta, AuditPage, AuditQuery, parse
 from usermgmt.core.services.base import ServiceBase
+
+log = logging.getLogger("usermgmt.audit")
 
 
 def event_out(e: AuditEvent) -> AuditEventOut:
@@ -67,7 +70,39 @@ class AuditService(ServiceBase):
             meta=AuditMeta(limit=q.limit, next_cursor=str(rows[-1].seq) if more and rows else None),
         )
 
-    def verify(self, actor: Actor) -> ChainReport:
+    def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
+        """Check the chain, and that ``expect_head`` (``SEQ:HASH`` recorded earlier) is in it."""
         actor.require_admin()
+        expect = parse_head(expect_head) if isinstance(expect_head, str) else expect_head
         with self.db.read() as s:
-            return verify_chain(s)
+            report = verify_chain(s, expect)
+        _log_head(report.head, ok=report.ok)
+        return report
+
+    def head(self) -> ChainHead:
+        """The chain's current head. Not a secret: it is published so that operators can
+        keep it and later detect a truncated or rewound chain (``verify(expect_head=…)``)."""
+        with self.db.read() as s:
+            head = read_head(s)
+        if head is None:
+            raise AuditChainBroken("The audit chain head is missing")
+        return head
+
+    def log_head(self) -> ChainHead | None:
+        """Log the current head (a server start); a failure to read it is logged, not raised."""
+        try:
+            head = self.head()
+        except DomainError as exc:
+            log.warning("audit head unavailable: %s", exc)
+            return None
+        _log_head(head)
+        return head
+
+
+def _log_head(head: ChainHead | None, **extra: Any) -> None:
+    if head is None:
+        log.warning("audit head missing", extra=extra)
+    else:
+        log.info(
+            "audit head seq=%d hash=%s", head.seq, head.hash, extra={**extra, "head": str(head)}
+        )

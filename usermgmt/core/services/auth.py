@@ -103,7 +103,7 @@ class AuthService(ServiceBase):
         if user.deleted_at is not None or not user.is_active:
             raise AccountDisabled()
         if user.is_locked():
-            raise _locked(user.locked_until)
+            raise _locked(user.locked_until, "Account is locked by an admin")
         new_hash = (
             passwords.hash_password(spec.password, rounds)
             if passwords.needs_rehash(stored, rounds)
@@ -132,25 +132,32 @@ class AuthService(ServiceBase):
             return AuthResult(user=user_out(user), tokens=tokens)
 
     def _record_failure(self, key: str, user: User | None, ctx: RequestContext) -> None:
+        """Count the failure; the identifier's lock refuses password logins, nothing else.
+
+        The account itself is left alone (its ``locked_until`` is the admin lock):
+        its sessions, refresh and API access stay. The failure that turns the lock
+        on is audited on the account, so operators see it (``users unlock`` clears it).
+        """
         s_ = self.settings
         with self.db.write() as s:
-            _count, locked_until = throttle.record_failure(
+            failure = throttle.record_failure(
                 s, self.db.dialect, key, s_.lockout_threshold, s_.lockout_minutes
             )
-            if locked_until is not None and user is not None:
-                fresh = load_user(s, user.id, include_deleted=True)
-                if fresh.locked_until is None or fresh.locked_until < locked_until:
-                    fresh.locked_until = locked_until
-                    audit.record(
-                        s,
-                        Actor.system("system:lockout"),
-                        ctx,
-                        "user.locked",
-                        user.id,
-                        {"reason": "too many failed logins", "locked_until": locked_until},
-                    )
-        if locked_until is not None:
-            raise _locked(locked_until)
+            if failure.newly_locked and user is not None:
+                audit.record(
+                    s,
+                    Actor.system("system:lockout"),
+                    ctx,
+                    "user.login_blocked",
+                    user.id,
+                    {
+                        "reason": "too many failed logins",
+                        "failed_logins": failure.count,
+                        "blocked_until": failure.locked_until,
+                    },
+                )
+        if failure.locked_until is not None:
+            raise _locked(failure.locked_until)
 
     # ---- tokens ------------------------------------------------------------
 
@@ -174,8 +181,9 @@ class AuthService(ServiceBase):
             if not auth_session.is_live(now) or token.expires_at <= now:
                 raise AuthenticationError("Refresh token expired or revoked")
             user = load_user(s, auth_session.user_id, include_deleted=True)
-            if user.deleted_at is not None or not user.is_active or user.is_locked(now):
-                raise AuthenticationError("Account is not active")
+            refusal = _account_refusal(user.deleted_at, user.is_active, user.locked_until, now)
+            if refusal:
+                raise AuthenticationError(refusal)
 
             successor = secrets.derive_successor(key, spec.refresh_token)
             if token.rotated_at is None:
@@ -233,14 +241,17 @@ class AuthService(ServiceBase):
         if not rows:
             raise AuthenticationError("Session not found")
         row = rows[0]
-        if row.revoked_at is not None or row.expires_at <= now or row.user_id != claims.user_id:
-            raise AuthenticationError("Session revoked or expired")
-        if (
-            row.deleted_at is not None
-            or not row.is_active
-            or (row.locked_until is not None and row.locked_until > now)
-        ):
-            raise AuthenticationError("Account is not active")
+        # Only the holder of a token signed for this session gets this far: they
+        # are told what is true of their session and account, nothing more.
+        if row.user_id != claims.user_id:
+            raise AuthenticationError("Session not found")
+        if row.revoked_at is not None:
+            raise AuthenticationError("Session revoked")
+        if row.expires_at <= now:
+            raise AuthenticationError("Session expired")
+        refusal = _account_refusal(row.deleted_at, row.is_active, row.locked_until, now)
+        if refusal:
+            raise AuthenticationError(refusal)
         return Actor(
             label=f"user:{row.email}",
             user_id=row.user_id,
@@ -436,12 +447,22 @@ def _actor_for(user: User, session_id) -> Actor:
     )
 
 
-def _locked(until) -> AccountLocked:
+def _locked(
+    until, message: str = "Too many failed logins with this identifier; try again later"
+) -> AccountLocked:
     when = until.isoformat().replace("+00:00", "Z")
-    return AccountLocked(
-        "Too many failed logins or locked by an admin; try again later",
-        details={"locked_until": when},
-    )
+    return AccountLocked(message, details={"locked_until": when})
+
+
+def _account_refusal(deleted_at, is_active: bool, locked_until, now) -> str | None:
+    """Why a live session's account may not act now, or None (failed logins never count)."""
+    if deleted_at is not None:
+        return "Account deleted"
+    if not is_active:
+        return "Account deactivated"
+    if locked_until is not None and locked_until > now:
+        return "Account locked by an admin"
+    return None
 
 
 def _public(user: User) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from usermgmt.core import audit, passwords
+from usermgmt.core import audit, passwords, throttle
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import (
     Conflict,
@@ -20,7 +20,7 @@ from usermgmt.core.errors import (
     UsernameExists,
     ValidationError,
 )
-from usermgmt.core.models import LoginThrottle, Profile, User, UserRole, utcnow
+from usermgmt.core.models import Profile, User, UserRole, utcnow
 from usermgmt.core.schemas import (
     ProfileIn,
     SelfUpdate,
@@ -47,7 +47,6 @@ from usermgmt.core.services.user_queries import (
     user_out_by_id,
     user_page,
 )
-from usermgmt.core.throttle import identifier_key
 
 # Counts that run on connections of their own while the page is read (PostgreSQL).
 COUNT_THREADS = 4
@@ -314,6 +313,7 @@ class UserService(ServiceBase):
                 self._check_unique(s, None, spec.username, exclude=user.id)
             if "is_active" in changes and not spec.is_active:
                 ensure_other_active_admin(s, user, "deactivate")
+                credentials.revoke_sessions(s, user.id, "deactivated")
             for field, value in changes.items():
                 setattr(user, field, value)
             if "email_verified" in given and spec.email_verified != user.email_verified:
@@ -325,16 +325,16 @@ class UserService(ServiceBase):
             if user.deleted_at is not None:
                 user.deleted_at = None
                 changes["deleted_at"] = None
-            if new_hash is not None:
-                user.password_hash = new_hash
-                user.password_changed_at = utcnow()
-                credentials.revoke_sessions(s, user.id, "password_set")
-                changes["password"] = "changed"
-            if not changes:
+            if not changes and new_hash is None:
                 return "unchanged", user_out(user)
             user.updated_at = utcnow()
-            flush_unique(s)
-            audit.record(s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user)))
+            if changes:
+                flush_unique(s)
+                audit.record(
+                    s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user))
+                )
+            if new_hash is not None:  # audited and notified as set_password does
+                self._replace_password(s, actor, ctx, user, new_hash)
             return "updated", user_out(user)
 
     # ---- change ------------------------------------------------------------
@@ -482,16 +482,12 @@ class UserService(ServiceBase):
             before = snapshot(user)
             user.locked_until = None
             user.updated_at = utcnow()
-            keys = [identifier_key(user.email)]
-            if user.username:
-                keys.append(identifier_key(user.username))
-            for row in s.execute(
-                select(LoginThrottle).where(LoginThrottle.key.in_(keys))
-            ).scalars():
-                s.delete(row)
-            audit.record(
-                s, actor, ctx, "user.unlocked", user.id, audit.diff(before, snapshot(user))
-            )
+            identifiers = [user.email, user.username] if user.username else [user.email]
+            blocks = throttle.clear_identifiers(s, identifiers)
+            changes = audit.diff(before, snapshot(user))
+            if blocks:
+                changes["login_blocks_cleared"] = blocks
+            audit.record(s, actor, ctx, "user.unlocked", user.id, changes)
             return user_out(user)
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
@@ -500,21 +496,26 @@ class UserService(ServiceBase):
         new_hash = self._hash_new_password(password)
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True)
-            user.password_hash = new_hash
-            user.password_changed_at = utcnow()
-            user.updated_at = user.password_changed_at
-            revoked = credentials.revoke_sessions(s, user.id, "password_set")
-            outbox.enqueue(
-                s, self.settings, "password_changed", user.email, user_id=user.id, context={}
-            )
-            audit.record(
-                s,
-                actor,
-                ctx,
-                "user.password_set",
-                user.id,
-                {"password": "changed", "sessions_revoked": revoked},
-            )
+            self._replace_password(s, actor, ctx, user, new_hash)
+
+    def _replace_password(
+        self, s: Session, actor: Actor, ctx: RequestContext, user: User, new_hash: str
+    ) -> None:
+        """An operator's new password (set-password, ensure): sessions end, the user is told."""
+        user.password_hash = new_hash
+        user.password_changed_at = user.updated_at = utcnow()
+        revoked = credentials.revoke_sessions(s, user.id, "password_set")
+        outbox.enqueue(
+            s, self.settings, "password_changed", user.email, user_id=user.id, context={}
+        )
+        audit.record(
+            s,
+            actor,
+            ctx,
+            "user.password_set",
+            user.id,
+            {"password": "changed", "sessions_revoked": revoked},
+        )
 
     def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Operator sends a password-reset link to the user's email."""

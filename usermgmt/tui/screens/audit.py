@@ -262,20 +262,28 @@ class AuditScreen(Screen):
 
         self.verifying = False
         self.update_status()
+        head = f"Head: {report.head}" if report.head else "The chain head row is missing."
         if report.ok:
             self.app.notify(
-                f"Audit chain intact: {report.checked:,} events verified.",
+                f"Audit chain intact: {report.checked:,} events verified.\n{head}",
                 title="Audit chain verified",
+                timeout=30,  # long enough to copy the head down
             )
             return
-        self.app.push_screen(
-            MessageScreen(
-                "Audit chain BROKEN",
+        if report.bad_seq is not None:
+            problem = (
                 f"The first bad event is seq {report.bad_seq}"
                 + (f" (id {report.bad_id})" if report.bad_id else "")
-                + f": {report.reason}.\n{report.checked:,} events before it are intact.",
-                severity="error",
+                + f": {report.reason}.\n{report.checked:,} events before it are intact."
             )
+        else:
+            problem = f"{report.reason}."
+        if report.users_without_creation:
+            shown = "\n".join(f"  {uid}" for uid in report.users_without_creation)
+            more = report.users_without_creation_count - len(report.users_without_creation)
+            problem += "\n" + shown + (f"\n  … and {more:,} more" if more > 0 else "")
+        self.app.push_screen(
+            MessageScreen("Audit chain BROKEN", f"{problem}\n{head}", severity="error")
         )
 
     def palette_commands(self) -> Iterable[SystemCommand]:
