@@ -5,7 +5,7 @@ VENV := .venv
 PYTEST_ARGS ?= -n 2
 PG_INITDB := /usr/lib/postgresql/*/bin/initdb
 
-.PHONY: venv postgres-bin test run lint
+.PHONY: venv postgres-bin redis-bin test run lint
 
 # Re-installs only when pyproject.toml or constraints.txt change (or the venv
 # is deleted). constraints.txt pins the exact versions the suite last passed
@@ -16,7 +16,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/python -m pip install -c constraints.txt -e '.[dev,redis]'
 	touch $@
 
 # The test suite starts its own PostgreSQL from the server binaries (see
@@ -38,7 +38,24 @@ postgres-bin:
 	  fi; \
 	fi
 
-test: venv postgres-bin
+# The shared-store tests start their own redis-server (tests/redisserver.py):
+# installed as PostgreSQL is, and required in CI the same way.
+redis-bin:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing redis-server with apt-get"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	  fi; \
+	  if ! command -v redis-server >/dev/null 2>&1; then \
+	    if [ "$$CI" = true ]; then \
+	      echo "ERROR: no redis-server" >&2; \
+	      exit 1; \
+	    fi; \
+	    echo "WARNING: no redis-server; the Redis tests cannot run" >&2; \
+	  fi; \
+	fi
+
+test: venv postgres-bin redis-bin
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # The server on the default embedded SQLite database.

@@ -127,8 +127,8 @@ def test_a_taken_port_is_a_clear_error(start_server, tmp_path):
         server = start_server(
             f"sqlite:///{tmp_path / 'port.db'}", wait=False, args=("--port", str(port))
         )
-        assert server.process.wait(timeout=60) == 2
-    assert "error: VALIDATION_ERROR: cannot listen on" in server.log()
+        assert server.process.wait(timeout=60) == 1
+    assert f"error: PORT_IN_USE: 127.0.0.1:{port} is already in use;" in server.log()
     assert "Traceback" not in server.log()
 
 

@@ -97,9 +97,23 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
     )
     spec.document = openapi.render(document)
-    for path, resource in routes:
-        app.add_route(path, resource)
-    app.add_route("/openapi.json", spec)
-    app.add_route("/docs", docs)
-    app.add_route("/docs/{name}", docs, suffix="file")
+    for path, resource in [*routes, ("/openapi.json", spec), ("/docs", docs)]:
+        add_route(app, path, resource)
+    add_route(app, "/docs/{name}", docs, suffix="file")
     return app
+
+
+def add_route(app: falcon.App, path: str, resource: object, suffix: str | None = None) -> None:
+    """Route ``path``, answering HEAD wherever there is a GET.
+
+    HEAD runs the GET responder; Falcon sends its status and headers (with the
+    GET body's Content-Length) and drops the body. The OpenAPI document lists
+    the GET operations only.
+    """
+    get, head = (
+        ("on_get", "on_head") if suffix is None else (f"on_get_{suffix}", f"on_head_{suffix}")
+    )
+    responder = getattr(resource, get, None)
+    if responder is not None and not hasattr(resource, head):
+        setattr(resource, head, responder)
+    app.add_route(path, resource, suffix=suffix)

@@ -471,21 +471,35 @@ class ReadyResource(Resource):
     public = True
 
     @operation(
-        summary="200 when the database answers, else 503",
+        summary="200 when the database (and a shared rate-limit store) answer, else 503",
         tag="operations",
         response=ReadyOut,
-        description="503 SERVICE_UNAVAILABLE with details.ready=false while the database "
-        "does not answer; recovers by itself when it does.",
+        description="503 SERVICE_UNAVAILABLE while a dependency does not answer, with "
+        "details.ready=false and details.checks naming each dependency 'ok' or "
+        "'unavailable' (database; rate_limit_store when the counters live in Redis or "
+        "another store of their own). Each check waits at most its timeout; recovers by "
+        "itself.",
     )
     def on_get(self, req, resp):
         from usermgmt.core.errors import ServiceUnavailable
 
+        checks = {"database": "ok"}
         try:
             self.services.db.ping()
-        except ServiceUnavailable as exc:
-            exc.details = {**exc.details, "ready": False, "database": "unavailable"}
-            raise
-        write_model(resp, ReadyOut(status="ok", ready=True, database="ok", timestamp=timestamp()))
+        except ServiceUnavailable:
+            checks["database"] = "unavailable"
+        if self.limiter is not None:
+            checks.update(self.limiter.readiness())
+        down = [name for name, state in checks.items() if state != "ok"]
+        if down:
+            raise ServiceUnavailable(
+                f"Not ready: {' and '.join(down)} unavailable",
+                details={"ready": False, "database": checks["database"], "checks": checks},
+            )
+        write_model(
+            resp,
+            ReadyOut(status="ok", ready=True, database="ok", checks=checks, timestamp=timestamp()),
+        )
 
 
 class MetricsResource(Resource):

@@ -50,4 +50,6 @@ class ReadyOut(BaseModel):
     status: Literal["ok"]
     ready: Literal[True]
     database: Literal["ok"]
+    # Each dependency checked: "database", and "rate_limit_store" for a store of its own.
+    checks: dict[str, Literal["ok"]]
     timestamp: str

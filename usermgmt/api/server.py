@@ -256,6 +256,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from waitress import create_server, wasyncore
 
     from usermgmt.api.app import create_app
+    from usermgmt.api.listen import ListenError, bind_sockets
     from usermgmt.api.metrics import Metrics
     from usermgmt.core.db import mask_url
     from usermgmt.core.errors import ConfigurationError
@@ -276,22 +277,22 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     logging.getLogger("waitress.queue").addFilter(queue_filter)
 
     socket_map: dict = {}
-    try:
-        server = create_server(
-            app,
-            map=socket_map,
-            **listen,
-            threads=threads,
-            max_request_body_size=settings.max_body_bytes,
-            ident="usermgmt",
-            clear_untrusted_proxy_headers=False,
-            channel_timeout=60,
-        )
-    except (OSError, ValueError) as exc:  # port taken, bad host, no permission
-        services.close()
-        where = f"{listen.get('host')}:{listen.get('port')}"
-        print(f"error: VALIDATION_ERROR: cannot listen on {where}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    if "sockets" not in listen:  # one process: bind here (--port 0, PORT_IN_USE)
+        try:
+            listen = {"sockets": bind_sockets(listen["host"], listen["port"])}
+        except ListenError as exc:
+            services.close()
+            return exc.report()
+    server = create_server(
+        app,
+        map=socket_map,
+        **listen,
+        threads=threads,
+        max_request_body_size=settings.max_body_bytes,
+        ident="usermgmt",
+        clear_untrusted_proxy_headers=False,
+        channel_timeout=60,
+    )
     error_task = _json_error_task_class()
     from waitress.channel import HTTPChannel
 

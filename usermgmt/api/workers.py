@@ -50,6 +50,9 @@ import threading
 import time
 from pathlib import Path
 
+# Binding lives in usermgmt.api.listen; these names are used here and by bench/.
+from usermgmt.api.listen import ListenError, bind_sockets, display_address, own_listeners
+
 READY_TIMEOUT = 120.0  # seconds for a worker to build its services and start serving
 RESTART_DELAY = (1.0, 30.0)  # first and longest pause before replacing a dead worker
 STOP_GRACE = 15.0  # seconds beyond a worker's own drain before it is killed
@@ -80,57 +83,6 @@ class Worker:
 # keep-alive connections once all went to one worker (SQLite GET 988 req/s instead
 # of 2,367). Elsewhere REUSEPORT does not balance, so the socket is shared.
 BALANCED = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
-
-
-def bind_sockets(
-    host: str, port: int, *, listen: bool = True, reuse_port: bool = False
-) -> list[socket.socket]:
-    """Sockets bound to ``host``/``port`` (resolved the way waitress resolves them).
-
-    ``listen=False`` only reserves the address (a bound socket that does not listen
-    is given no connections); ``reuse_port`` lets each worker bind its own.
-    """
-    from waitress.adjustments import Adjustments
-
-    adj = Adjustments(host=host, port=port)
-    return _bind([info[:4] for info in adj.listen], adj.backlog, listen, reuse_port)
-
-
-def _bind(addresses, backlog: int, listen: bool, reuse_port: bool) -> list[socket.socket]:
-    sockets: list[socket.socket] = []
-    try:
-        for family, socktype, proto, sockaddr in addresses:
-            sock = socket.socket(family, socktype, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(sockaddr)
-            if listen:
-                sock.listen(backlog)
-            sock.setblocking(False)
-    except BaseException:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
-
-
-def own_listeners(reserved: list[socket.socket]) -> list[socket.socket]:
-    """A worker's own listening sockets on the parent's reserved addresses (SO_REUSEPORT)."""
-    from waitress.adjustments import Adjustments
-
-    addresses = [(s.family, s.type, s.proto, s.getsockname()) for s in reserved]
-    return _bind(addresses, Adjustments().backlog, listen=True, reuse_port=True)
-
-
-def display_address(sockets: list[socket.socket]) -> str:
-    from usermgmt.api.server import format_address
-
-    flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
-    return format_address(*socket.getnameinfo(sockets[0].getsockname(), flags))
 
 
 def use_shared_metrics() -> None:
@@ -385,9 +337,8 @@ def serve_workers(settings, host: str, port: int, threads: int, count: int) -> i
 
     try:
         sockets = bind_sockets(host, port, listen=not BALANCED, reuse_port=BALANCED)
-    except (OSError, ValueError) as exc:
-        print(f"error: VALIDATION_ERROR: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    except ListenError as exc:
+        return exc.report()
 
     own_dir = None
     if given := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

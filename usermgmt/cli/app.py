@@ -198,7 +198,16 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", metavar="HOST", help="Address to listen on.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, metavar="PORT")] = 8000,
+    port: Annotated[
+        int,
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Port to listen on; 0 picks a free one (the start-up line shows it).",
+        ),
+    ] = 8000,
     threads: Annotated[
         int | None,
         typer.Option(
@@ -227,6 +236,7 @@ def serve(
     Examples:
       usermgmt serve
       usermgmt serve --host 0.0.0.0 --port 8080 --threads 16
+      usermgmt serve --port 0
       USERMGMT_RATE_LIMIT_STORAGE=database usermgmt serve --workers 2 --threads 2
     """
     from usermgmt.api.server import serve as run_server

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     rate_limit_login: str = Field("10/minute", validate_default=False)
     rate_limit_auth: str = Field("5/minute", validate_default=False)
     rate_limit_storage: str = "memory://"
+    # Seconds a request waits on a shared rate-limit store (Redis) before it is
+    # answered 503: for the connection and for each command.
+    rate_limit_storage_timeout: float = Field(0.5, gt=0, le=30)
     trusted_proxies: str = ""
     cors_origins: str = ""
     max_body_bytes: int = Field(65536, ge=1024, le=64 * 1024 * 1024)
