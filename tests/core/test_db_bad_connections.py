@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from usermgmt.core import db as db_module
 from usermgmt.core import errors
 from usermgmt.core.db import Database
 from usermgmt.core.db_errors import READ_ONLY
@@ -89,11 +90,44 @@ def test_writes_recover_after_the_database_was_read_only(read_only, database_url
                 with pytest.raises(errors.DatabaseUnavailable) as info:
                     _write(db, f"refused-{attempt}")
                 assert info.value.message == READ_ONLY
+            assert "refused-0" not in _keys(db)  # reads work meanwhile
         except BaseException:
             db.dispose()
             raise
     try:
         _write(db, "accepted")  # the same Database and pool: no restart
         assert "accepted" in _keys(db)
+    finally:
+        db.dispose()
+
+
+def test_a_connection_whose_write_was_refused_is_discarded(read_only, database_url, monkeypatch):
+    """The rule that does not depend on telling read-only connections apart when they
+    open (PostgreSQL before 14 does not report it): a refused write discards its
+    connection, so the next write, once the cause is gone, gets a new one."""
+    monkeypatch.setattr(db_module, "_lend_read_only_connections_once", lambda *args: None)
+    with read_only():
+        db = Database(database_url, pool_size=1)
+        with pytest.raises(errors.DatabaseUnavailable):
+            _write(db, "refused")
+    try:
+        _write(db, "accepted")
+        assert "accepted" in _keys(db)
+    finally:
+        db.dispose()
+
+
+def test_connections_that_only_read_while_read_only_do_not_fail_the_first_write(
+    read_only, database_url
+):
+    """A connection opened read-only serves one checkout, so none is left in the pool
+    to fail a write once the database is writable again."""
+    with read_only():
+        db = Database(database_url)
+        _keys(db)  # a pooled connection, opened read-only
+    try:
+        _keys(db)  # the same connection, lent a second time: now replaced
+        _write(db, "first-write")
+        assert "first-write" in _keys(db)
     finally:
         db.dispose()

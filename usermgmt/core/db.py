@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 import logging
+import os
 import threading
 import time
 from collections import namedtuple
@@ -67,6 +68,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
     _ping_when_idle(engine, PING_AFTER_IDLE_S)
     _watch_errors(engine)
+    _lend_read_only_connections_once(engine, _postgres_read_only)
     return engine
 
 
@@ -131,6 +133,7 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
+    path = None
     if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
         path = Path(parsed.database).expanduser()
         try:
@@ -147,6 +150,8 @@ def _sqlite_engine(url: str) -> Engine:
         hide_parameters=True,
     )
     _watch_errors(engine)
+    if path is not None:
+        _lend_read_only_connections_once(engine, lambda _conn: not os.access(path, os.W_OK))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -168,6 +173,38 @@ def _sqlite_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _lend_read_only_connections_once(engine: Engine, opened_read_only) -> None:
+    """A connection that opened read-only is lent once, then replaced by a new one.
+
+    SQLite opens a file it may not write read-only, and the connection stays
+    read-only when the file is writable again; PostgreSQL starts a session
+    read-only while ``default_transaction_read_only`` is on (or on a standby),
+    and it stays so. A write on such a connection fails and discards it
+    (``_watch_errors``); a connection that only read meanwhile would fail the
+    first write after the cause is gone. Such connections are rare (only
+    while the database is read-only), so each serves one checkout.
+    ``opened_read_only(dbapi_connection)`` tells them apart when they connect.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _note(dbapi_conn, record) -> None:
+        record.info["read_only"] = opened_read_only(dbapi_conn)
+
+    @event.listens_for(engine, "checkout")
+    def _once(dbapi_conn, record, proxy) -> None:
+        state = record.info.get("read_only")
+        if state == "lent":
+            raise sa_exc.DisconnectionError("a connection opened read-only is not reused")
+        if state:
+            record.info["read_only"] = "lent"
+
+
+def _postgres_read_only(dbapi_conn) -> bool:
+    """What the server reported at connect (PostgreSQL 14+; older ones report neither)."""
+    status = dbapi_conn.info.parameter_status
+    return "on" in (status("default_transaction_read_only"), status("in_hot_standby"))
 
 
 # ---- precompiled single-statement reads ---------------------------------------------
