@@ -136,12 +136,7 @@ def _sqlite_engine(url: str) -> Engine:
     path = None
     if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
         path = Path(parsed.database).expanduser()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseUnavailable(
-                f"Cannot create the directory of the SQLite database {path.parent}: {exc.strerror}"
-            ) from None
+        _private_sqlite_file(path)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
@@ -205,6 +200,28 @@ def _postgres_read_only(dbapi_conn) -> bool:
     """What the server reported at connect (PostgreSQL 14+; older ones report neither)."""
     status = dbapi_conn.info.parameter_status
     return "on" in (status("default_transaction_read_only"), status("in_hot_standby"))
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 in a 0700 directory (see private_files).
+
+    SQLite creates its -wal and -shm files with the database file's mode, so
+    they are 0600 too.
+    """
+    from usermgmt.core.private_files import create_private_file, private_dir
+
+    try:
+        private_dir(path.parent)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot create the directory of the SQLite database {path.parent}: {exc.strerror}"
+        ) from None
+    try:
+        create_private_file(path)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot create the SQLite database {path}: {exc.strerror}"
+        ) from None
 
 
 # ---- precompiled single-statement reads ---------------------------------------------
