@@ -24,6 +24,7 @@ from usermgmt.core import errors
         (errors.SchemaOutOfDate(), 5),
         (errors.AuditChainBroken(), 6),
         (errors.PermissionDenied(), 1),
+        (errors.UnexpectedDatabaseError(), 1),
         (errors.DomainError(), 1),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),

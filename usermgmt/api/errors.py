@@ -200,18 +200,25 @@ def _code_from_title(title: str) -> str:
     return "_".join(title.upper().replace("-", " ").split()) or "ERROR"
 
 
+def _log_unexpected(req: falcon.Request, exc: BaseException) -> None:
+    log.error(
+        "unhandled error",
+        exc_info=exc,
+        extra={"request_id": getattr(req.context, "request_id", None)},
+    )
+
+
 def install_error_handling(app: falcon.App) -> None:
     """Register the domain-error table, the catch-all 500 and the error serializer."""
 
     def handle_domain_error(req, resp, exc: DomainError, params) -> None:
-        raise to_api_error(exc)
+        error = to_api_error(exc)
+        if error.status_code == 500:  # e.g. an unexpected database error: a bug
+            _log_unexpected(req, exc)
+        raise error
 
     def handle_unexpected(req, resp, exc: Exception, params) -> None:
-        log.error(
-            "unhandled error",
-            exc_info=exc,
-            extra={"request_id": getattr(req.context, "request_id", None)},
-        )
+        _log_unexpected(req, exc)
         raise ApiError(500, "INTERNAL_ERROR", "Internal server error")
 
     app.add_error_handler(Exception, handle_unexpected)

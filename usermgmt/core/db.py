@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 import logging
+import os
 import threading
 import time
 from collections import namedtuple
@@ -26,12 +27,14 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from usermgmt.core.errors import (
-    Conflict,
-    DatabaseUnavailable,
-    DomainError,
-    SchemaOutOfDate,
+from usermgmt.core.db_errors import (
+    BUSY,
+    check_lengths,
+    discards_connection,
+    note_too_long,
+    translate_db_error,
 )
+from usermgmt.core.errors import DatabaseUnavailable, DomainError, UnexpectedDatabaseError
 
 log = logging.getLogger("usermgmt.db")
 WRITE_OPTION = "usermgmt_write"
@@ -61,9 +64,31 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         max_overflow=pool_size * 2,
         pool_recycle=1800,
         connect_args={"connect_timeout": 5},
+        hide_parameters=True,  # no value (a hash, a secret) in an error's text or a log
     )
     _ping_when_idle(engine, PING_AFTER_IDLE_S)
+    _watch_errors(engine)
+    _lend_read_only_connections_once(engine, _postgres_read_only)
     return engine
+
+
+def _watch_errors(engine: Engine) -> None:
+    """Discard connections left unusable by their error; note which column was too long."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context) -> None:
+        error = context.original_exception
+        if not context.is_disconnect and discards_connection(error):
+            # Invalidates this connection and every pooled one as old: the pool
+            # reconnects, so service comes back once the cause is gone.
+            context.is_disconnect = True
+        if getattr(error, "sqlstate", None) == "22001":
+            note_too_long(context)
+
+
+def _is_disconnect(dialect, error: Exception, dbapi_connection, cursor) -> bool:
+    """The rule of ``_watch_errors``, for statements run on the driver's cursor (Plan)."""
+    return dialect.is_disconnect(error, dbapi_connection, cursor) or discards_connection(error)
 
 
 def _ping_when_idle(engine: Engine, idle_s: float) -> None:
@@ -108,20 +133,20 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
 
 def _sqlite_engine(url: str) -> Engine:
     parsed = make_url(url)
-    if parsed.database and parsed.database != ":memory:":
-        directory = Path(parsed.database).expanduser().parent
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise DatabaseUnavailable(
-                f"Cannot create the directory of the SQLite database {directory}: {exc.strerror}"
-            ) from None
+    path = None
+    if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+        path = Path(parsed.database).expanduser()
+        _private_sqlite_file(path)
     engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
         pool_size=20,
         max_overflow=20,
+        hide_parameters=True,
     )
+    _watch_errors(engine)
+    if path is not None:
+        _lend_read_only_connections_once(engine, lambda _conn: not os.access(path, os.W_OK))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # pragma: no cover - trivial
@@ -145,22 +170,58 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-# SQLite's words and PostgreSQL's SQLSTATEs for "the schema lacks this".
-_SQLITE_SCHEMA_HINTS = ("no such table", "no such column")
-_PG_SCHEMA_STATES = {"42P01", "42703"}  # undefined_table, undefined_column
+def _lend_read_only_connections_once(engine: Engine, opened_read_only) -> None:
+    """A connection that opened read-only is lent once, then replaced by a new one.
+
+    SQLite opens a file it may not write read-only, and the connection stays
+    read-only when the file is writable again; PostgreSQL starts a session
+    read-only while ``default_transaction_read_only`` is on (or on a standby),
+    and it stays so. A write on such a connection fails and discards it
+    (``_watch_errors``); a connection that only read meanwhile would fail the
+    first write after the cause is gone. Such connections are rare (only
+    while the database is read-only), so each serves one checkout.
+    ``opened_read_only(dbapi_connection)`` tells them apart when they connect.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _note(dbapi_conn, record) -> None:
+        record.info["read_only"] = opened_read_only(dbapi_conn)
+
+    @event.listens_for(engine, "checkout")
+    def _once(dbapi_conn, record, proxy) -> None:
+        state = record.info.get("read_only")
+        if state == "lent":
+            raise sa_exc.DisconnectionError("a connection opened read-only is not reused")
+        if state:
+            record.info["read_only"] = "lent"
 
 
-def translate_db_error(exc: sa_exc.DBAPIError | sa_exc.SQLAlchemyError) -> DomainError:
-    """Map a driver error to a domain error without leaking SQL or credentials."""
-    message = str(getattr(exc, "orig", exc)).lower()
-    if isinstance(exc, sa_exc.IntegrityError):
-        return Conflict("The change conflicts with existing data")
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    if sqlstate in _PG_SCHEMA_STATES or any(h in message for h in _SQLITE_SCHEMA_HINTS):
-        return SchemaOutOfDate()
-    if "database is locked" in message:
-        return DatabaseUnavailable("Database is busy; try again")
-    return DatabaseUnavailable()
+def _postgres_read_only(dbapi_conn) -> bool:
+    """What the server reported at connect (PostgreSQL 14+; older ones report neither)."""
+    status = dbapi_conn.info.parameter_status
+    return "on" in (status("default_transaction_read_only"), status("in_hot_standby"))
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 in a 0700 directory (see private_files).
+
+    SQLite creates its -wal and -shm files with the database file's mode, so
+    they are 0600 too.
+    """
+    from usermgmt.core.private_files import create_private_file, private_dir
+
+    try:
+        private_dir(path.parent)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot create the directory of the SQLite database {path.parent}: {exc.strerror}"
+        ) from None
+    try:
+        create_private_file(path)
+    except OSError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot create the SQLite database {path}: {exc.strerror}"
+        ) from None
 
 
 # ---- precompiled single-statement reads ---------------------------------------------
@@ -268,7 +329,7 @@ class Plan:
             finally:
                 cursor.close()
         except dbapi_error as exc:
-            invalidated = dialect.is_disconnect(exc, fairy.dbapi_connection, cursor)
+            invalidated = _is_disconnect(dialect, exc, fairy.dbapi_connection, cursor)
             if invalidated:
                 conn.invalidate(exc)
             raise sa_exc.DBAPIError.instance(
@@ -383,6 +444,7 @@ class Database:
         # SELECT precompiled (see reader_of).
         info = {_DATABASE_KEY: self}
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False, info=info)
+        event.listen(self._read, "before_flush", check_lengths)
         # Single-statement reads need no transaction: on PostgreSQL, autocommit
         # saves the BEGIN and ROLLBACK round trips; on SQLite no BEGIN is sent.
         self._single = (
@@ -391,6 +453,7 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self._write = sessionmaker(bind=write_engine, expire_on_commit=False, info=info)
+        event.listen(self._write, "before_flush", check_lengths)
         # Plans by statement (identity); the statement is kept so its id stays unique.
         self._plans: dict[int, tuple[Select, Plan | None]] = {}
         self._plans_lock = threading.Lock()
@@ -518,4 +581,9 @@ def _translated() -> Iterator[None]:
         error = translate_db_error(exc)
         log.warning("database error mapped to %s: %s", error.code, type(exc.orig).__name__)
         log.debug("database error detail", exc_info=exc)
+        if isinstance(error, UnexpectedDatabaseError):
+            raise error from exc  # a bug: whoever logs it gets the cause (no values in it)
         raise error from None
+    except sa_exc.TimeoutError:  # no pooled connection came free in time
+        log.warning("database error mapped to SERVICE_UNAVAILABLE: pool timeout")
+        raise DatabaseUnavailable(BUSY) from None

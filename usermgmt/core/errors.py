@@ -121,6 +121,16 @@ class SchemaOutOfDate(ServiceUnavailable):
     default_message = "Database schema is out of date; run `usermgmt db upgrade`"
 
 
+class UnexpectedDatabaseError(DomainError):
+    """The database refused a statement for a reason that is no one's input: a bug.
+
+    Its code is INTERNAL_ERROR, so every face treats it as it treats any
+    unexpected error (API 500, logged with the request id; CLI exit 1).
+    """
+
+    default_message = "Unexpected database error"
+
+
 class ConfigurationError(DomainError):
     """A setting has a bad value. Raised at start, never silently defaulted."""
 

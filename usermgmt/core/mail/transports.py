@@ -34,6 +34,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from usermgmt.core.errors import ConfigurationError
+from usermgmt.core.private_files import private_dir
 
 log = logging.getLogger("usermgmt.mail")
 
@@ -302,8 +303,8 @@ class FileTransport:
         target = self.path_for(str(message["Message-ID"] or ""))
         data = message.as_bytes(policy=DEFAULT_POLICY)  # LF line ends: readable with cat
         try:
-            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+            private_dir(self.directory)  # messages hold links with live tokens
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")  # 0600
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)

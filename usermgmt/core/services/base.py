@@ -7,12 +7,11 @@ import threading
 import uuid
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from usermgmt.core.config import Settings
 from usermgmt.core.db import Database
-from usermgmt.core.errors import EmailExists, NotFound, UsernameExists
+from usermgmt.core.errors import Conflict, NotFound
 from usermgmt.core.models import Setting, User
 
 JWT_SECRET_KEY = "jwt_secret"
@@ -52,7 +51,7 @@ class KeyRing:
                     row = Setting(key=JWT_SECRET_KEY, value=secrets.token_urlsafe(48))
                     s.add(row)
                 return row.value
-        except IntegrityError:  # another process stored one first: use theirs
+        except Conflict:  # another process stored one first: use theirs
             with self._db.read() as s:
                 return s.get(Setting, JWT_SECRET_KEY).value
 
@@ -91,16 +90,3 @@ def load_user(
     if user is None or (user.deleted_at is not None and not include_deleted):
         raise NotFound("User not found")
     return user
-
-
-def flush_unique(session: Session) -> None:
-    """Flush, turning a uniqueness violation into EmailExists / UsernameExists."""
-    try:
-        session.flush()
-    except IntegrityError as exc:
-        message = str(exc.orig).lower()
-        if "username" in message:
-            raise UsernameExists() from None
-        if "email" in message:
-            raise EmailExists() from None
-        raise

@@ -33,7 +33,7 @@ from usermgmt.core.schemas import (
     user_out,
 )
 from usermgmt.core.services import credentials, outbox
-from usermgmt.core.services.base import ServiceBase, flush_unique, load_user, parse_uuid
+from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
 from usermgmt.core.services.user_queries import (
     count_alongside,
@@ -260,7 +260,7 @@ class UserService(ServiceBase):
             for r in sorted(set(spec.roles))
         ]
         s.add(user)
-        flush_unique(s)
+        s.flush()  # a race on email or username: EmailExists etc. (db_errors)
         return user
 
     @staticmethod
@@ -329,7 +329,7 @@ class UserService(ServiceBase):
                 return "unchanged", user_out(user)
             user.updated_at = utcnow()
             if changes:
-                flush_unique(s)
+                s.flush()
                 audit.record(
                     s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user))
                 )
@@ -406,7 +406,7 @@ class UserService(ServiceBase):
         if not changes:
             return user_out(user)
         user.updated_at = utcnow()
-        flush_unique(s)
+        s.flush()
         if user.email != old_email:
             outbox.enqueue(
                 s,
