@@ -14,6 +14,7 @@ from usermgmt.api.errors import timestamp
 from usermgmt.api.jsonio import write_model
 from usermgmt.api.operations import operation
 from usermgmt.api.schemas import HealthOut, LockIn, MessageOut, ReadyOut, UserGetQuery
+from usermgmt.core import passwords
 from usermgmt.core.errors import AccountDisabled, AccountLocked, DomainError, InvalidCredentials
 from usermgmt.core.schemas import (
     AuditPage,
@@ -45,8 +46,9 @@ API = "/api/v1"
 FORGOT_MESSAGE = "If an account with that email exists, a password reset link has been sent."
 RESEND_MESSAGE = "If the email address is not verified yet, a new verification link has been sent."
 PASSWORD_POLICY = (
-    "the password policy (at least 8 characters with an uppercase letter and a digit, "
-    "at most 72 bytes in UTF-8, not a common password)"
+    f"the password policy (at least {passwords.MIN_LENGTH} characters with an uppercase "
+    f"letter and a digit, at most {passwords.BCRYPT_MAX_BYTES} bytes in UTF-8, not a common "
+    "password)"
 )
 
 
@@ -231,7 +233,7 @@ class ResetPasswordResource(Resource):
         refusals=(
             (
                 400,
-                "INVALID_TOKEN for an unknown, used or expired token; new_password fails "
+                "INVALID_TOKEN for an unknown, used or expired token, or new_password fails "
                 + PASSWORD_POLICY,
             ),
         ),
