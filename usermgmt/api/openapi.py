@@ -1,10 +1,20 @@
 """The OpenAPI 3.1 document, built from the routes' :class:`Op` declarations and the
-same pydantic models the API and the core validate with."""
+same pydantic models the API and the core validate with.
+
+Each operation lists the error statuses it can return and no others
+(:meth:`Op.all_errors`): 400 and 500 everywhere; 503 where the database is used;
+401 where a token is needed; 413 and 415 on POST, PUT and PATCH; 429 where
+rate-limited; then its own ``errors``. A business rule that refuses a request
+the schema allows (``refusals``: the password policy, a lockout, an unknown
+token) is described on its status, so a client, and schemathesis, can tell
+it from a malformed request.
+"""
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,7 +28,7 @@ REF = "#/components/schemas/{model}"
 METHODS = ("get", "post", "put", "patch", "delete")
 
 ERROR_TEXT = {
-    400: "VALIDATION_ERROR (or INVALID_TOKEN): bad body, query or token",
+    400: "VALIDATION_ERROR: the body or the query does not match the schema",
     401: "UNAUTHORIZED, INVALID_CREDENTIALS or TOKEN_REUSED",
     403: "FORBIDDEN or ACCOUNT_DISABLED",
     404: "NOT_FOUND (also for a malformed id or a deleted user)",
@@ -46,6 +56,45 @@ unknown query parameters.
 """
 
 
+# Headers a response of that status always carries (besides X-Request-ID).
+ERROR_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "required": True,
+            "description": "Bearer",
+            "schema": {"type": "string"},
+        }
+    },
+    423: {
+        "Retry-After": {
+            "description": "Seconds until a temporary lock ends (absent for an admin's lock)",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "required": True,
+            "description": "Seconds to wait before retrying",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "required": True,
+            "description": "Seconds to wait before retrying",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
+SUCCESS_HEADERS = {
+    "Location": {
+        "required": True,
+        "description": "The created user (/api/v1/users/{id})",
+        "schema": {"type": "string", "format": "uri-reference"},
+    }
+}
+
+
 def _strip_nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """`X | None` -> X, for query parameters (a query string has no null)."""
     options = schema.get("anyOf")
@@ -68,12 +117,6 @@ def _query_parameters(model: type[BaseModel], defs: dict[str, Any]) -> list[dict
     params = []
     for name, prop in schema["properties"].items():
         prop = _strip_nullable(copy.deepcopy(prop))
-        if prop.get("format") == "date-time":
-            # pydantic also takes a date or a Unix timestamp here: say so honestly.
-            prop = {
-                "type": "string",
-                "description": "ISO 8601 date-time (a date or a Unix timestamp also work)",
-            }
         description = prop.pop("description", None) or prop.get("title", "")
         prop.pop("title", None)
         param = {"name": name, "in": "query", "required": name in required, "schema": prop}
@@ -83,18 +126,23 @@ def _query_parameters(model: type[BaseModel], defs: dict[str, Any]) -> list[dict
     return params
 
 
+def operations(routes) -> Iterator[tuple[str, str, Op, object]]:
+    """(path, method, declaration, resource) of each operation of ``routes``."""
+    for path, resource in routes:
+        for method in METHODS:
+            op: Op | None = getattr(getattr(resource, f"on_{method}", None), "op", None)
+            if op is not None:
+                yield path, method, op, resource
+
+
 def _collect_models(routes) -> tuple[list, list]:
     inputs: list[type[BaseModel]] = []
     outputs: list[type[BaseModel]] = [ErrorBody]
-    for _path, resource in routes:
-        for method in METHODS:
-            op: Op | None = getattr(getattr(resource, f"on_{method}", None), "op", None)
-            if op is None:
-                continue
-            if op.body and op.body not in inputs:
-                inputs.append(op.body)
-            if op.response and op.response not in outputs:
-                outputs.append(op.response)
+    for _path, _method, op, _resource in operations(routes):
+        if op.body and op.body not in inputs:
+            inputs.append(op.body)
+        if op.response and op.response not in outputs:
+            outputs.append(op.response)
     return inputs, outputs
 
 
@@ -112,69 +160,60 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
     request_id_header = {"$ref": "#/components/headers/X-Request-ID"}
 
     paths: dict[str, Any] = {}
-    for path, resource in routes:
-        item: dict[str, Any] = {}
+    for path, method, op, resource in operations(routes):
+        item = paths.setdefault(path, {})
         public = getattr(resource, "public", False)
-        for method in METHODS:
-            responder = getattr(resource, f"on_{method}", None)
-            op: Op | None = getattr(responder, "op", None)
-            if op is None:
-                continue
-            has_body = method in ("post", "put", "patch")
-            params = [
-                {
-                    "name": name,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "format": "uuid"},
-                    "description": "The user's id (a malformed id is a 404)",
-                }
-                for name in _path_names(path)
-            ]
-            params += _query_parameters(op.query, defs)
-            success: dict[str, Any] = {
-                "description": SUCCESS_TEXT.get(op.success, "Success"),
-                "headers": {"X-Request-ID": request_id_header},
+        has_body = method in ("post", "put", "patch")
+        params = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+                "description": "The user's id (a malformed id is a 404)",
             }
-            for header in op.success_headers:
-                success["headers"][header] = {"schema": {"type": "string"}}
-            if op.response is not None:
-                success["content"] = {"application/json": {"schema": ref_out[op.response]}}
-            elif path in RAW_CONTENT:
-                media, raw_schema = RAW_CONTENT[path]
-                success["content"] = {media: {"schema": raw_schema}}
-            responses: dict[str, Any] = {str(op.success): success}
-            for code in op.all_errors(public=public, has_body=has_body):
-                response = {
-                    "description": ERROR_TEXT[code],
-                    "headers": {"X-Request-ID": request_id_header},
-                    "content": {"application/json": {"schema": error_ref}},
-                }
-                if code == 429:
-                    response["headers"]["Retry-After"] = {
-                        "description": "Seconds to wait before retrying",
-                        "schema": {"type": "string", "pattern": "^[0-9]+$"},
-                    }
-                responses[str(code)] = response
-            operation: dict[str, Any] = {
-                "operationId": _operation_id(method, path),
-                "summary": op.summary,
-                "tags": [op.tag],
-                "responses": responses,
-                "security": [] if public else [{"bearerAuth": []}],
+            for name in _path_names(path)
+        ]
+        params += _query_parameters(op.query, defs)
+        success: dict[str, Any] = {
+            "description": SUCCESS_TEXT.get(op.success, "Success"),
+            "headers": {"X-Request-ID": request_id_header},
+        }
+        for header in op.success_headers:
+            success["headers"][header] = SUCCESS_HEADERS[header]
+        if op.response is not None:
+            success["content"] = {"application/json": {"schema": ref_out[op.response]}}
+        elif path in RAW_CONTENT:
+            media, raw_schema = RAW_CONTENT[path]
+            success["content"] = {media: {"schema": raw_schema}}
+        responses: dict[str, Any] = {str(op.success): success}
+        refusals = dict(op.refusals)
+        for code in op.all_errors(public=public, has_body=has_body):
+            description = ERROR_TEXT[code]
+            if code in refusals:
+                description += f". Also, for a request the schema allows: {refusals[code]}"
+            responses[str(code)] = {
+                "description": description,
+                "headers": {"X-Request-ID": request_id_header, **ERROR_HEADERS.get(code, {})},
+                "content": {"application/json": {"schema": error_ref}},
             }
-            if op.description:
-                operation["description"] = op.description
-            if params:
-                operation["parameters"] = params
-            if op.body is not None:
-                operation["requestBody"] = {
-                    "required": op.body_required,
-                    "content": {"application/json": {"schema": ref_in[op.body]}},
-                }
-            item[method] = operation
-        if item:
-            paths[path] = item
+        operation: dict[str, Any] = {
+            "operationId": operation_id(method, path),
+            "summary": op.summary,
+            "tags": [op.tag],
+            "responses": responses,
+            "security": [] if public else [{"bearerAuth": []}],
+        }
+        if op.description:
+            operation["description"] = op.description
+        if params:
+            operation["parameters"] = params
+        if op.body is not None:
+            operation["requestBody"] = {
+                "required": op.body_required,
+                "content": {"application/json": {"schema": ref_in[op.body]}},
+            }
+        item[method] = operation
 
     return {
         "openapi": "3.1.0",
@@ -200,6 +239,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             },
             "headers": {
                 "X-Request-ID": {
+                    "required": True,
                     "description": "The request id (the caller's if sane, else generated)",
                     "schema": {"type": "string"},
                 }
@@ -212,7 +252,7 @@ def _path_names(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
-def _operation_id(method: str, path: str) -> str:
+def operation_id(method: str, path: str) -> str:
     words = [p.strip("{}").replace("-", "_") for p in path.split("/") if p and p not in ("api",)]
     words = [w for w in words if w != "v1"]
     return method + "_" + "_".join(words or ["root"])

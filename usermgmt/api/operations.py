@@ -18,8 +18,12 @@ from usermgmt.api.schemas import NoQuery
 from usermgmt.core.errors import RateLimited
 from usermgmt.core.schemas import parse
 
-# Statuses any operation can answer: bad query/body, unexpected error, database down.
-COMMON_ERRORS = (400, 500, 503)
+# Statuses every operation can answer: 400 (unknown query parameters, or a body where
+# none is taken, are refused everywhere) and 500 (an unexpected error). The others
+# follow from the declaration: 503 when it uses the database, 401 unless public,
+# 413/415 for POST/PUT/PATCH (whose bodies are read), 429 when rate-limited, and the
+# operation's own ``errors`` and ``refusals``.
+COMMON_ERRORS = (400, 500)
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,18 @@ class Op:
     body_required: bool = True
     query: type[BaseModel] = NoQuery
     errors: tuple[int, ...] = ()
+    # Business rules that refuse a request the schema allows, (status, the rule): the
+    # password policy, a lockout, an unknown token. Documented on that status.
+    refusals: tuple[tuple[int, str], ...] = ()
     rate_limit: str | None = None  # 'login' or 'auth'
     description: str = ""
     success_headers: tuple[str, ...] = field(default_factory=tuple)
+    uses_database: bool = True  # False: answers without it, so never 503
 
     def all_errors(self, *, public: bool, has_body: bool) -> list[int]:
-        codes = set(COMMON_ERRORS) | set(self.errors)
+        codes = set(COMMON_ERRORS) | set(self.errors) | {status for status, _ in self.refusals}
+        if self.uses_database:
+            codes.add(503)
         if not public:
             codes.add(401)
         if has_body:

@@ -14,6 +14,7 @@ from usermgmt.api.errors import timestamp
 from usermgmt.api.jsonio import write_model
 from usermgmt.api.operations import operation
 from usermgmt.api.schemas import HealthOut, LockIn, MessageOut, ReadyOut, UserGetQuery
+from usermgmt.core import passwords
 from usermgmt.core.errors import AccountDisabled, AccountLocked, DomainError, InvalidCredentials
 from usermgmt.core.schemas import (
     AuditPage,
@@ -44,6 +45,11 @@ from usermgmt.core.schemas import (
 API = "/api/v1"
 FORGOT_MESSAGE = "If an account with that email exists, a password reset link has been sent."
 RESEND_MESSAGE = "If the email address is not verified yet, a new verification link has been sent."
+PASSWORD_POLICY = (
+    f"the password policy (at least {passwords.MIN_LENGTH} characters with an uppercase "
+    f"letter and a digit, at most {passwords.BCRYPT_MAX_BYTES} bytes in UTF-8, not a common "
+    "password)"
+)
 
 
 def _no_store(resp: falcon.Response) -> None:
@@ -73,9 +79,11 @@ class RegisterResource(Resource):
         response=AuthResult,
         body=RegisterIn,
         errors=(403, 409),
+        refusals=((400, f"password fails {PASSWORD_POLICY}"),),
         rate_limit="auth",
         description="Returns the new user and a first pair of tokens. "
         "403 FORBIDDEN when self-registration is switched off.",
+        success_headers=("Location",),
     )
     def on_post(self, req, resp):
         c = req.context
@@ -93,7 +101,8 @@ class LoginResource(Resource):
         tag="auth",
         response=AuthResult,
         body=LoginIn,
-        errors=(401, 403, 423),
+        errors=(401, 403),
+        refusals=((423, "ACCOUNT_LOCKED after too many failed logins for this email or username"),),
         rate_limit="login",
         description="401 INVALID_CREDENTIALS for an unknown identifier or a wrong password "
         "(same body, same time); 403 ACCOUNT_DISABLED for a deactivated account; "
@@ -180,6 +189,13 @@ class ChangePasswordResource(Resource):
         tag="auth",
         success=204,
         body=ChangePasswordIn,
+        errors=(404,),
+        refusals=(
+            (
+                400,
+                "current_password is wrong, or new_password equals it or fails " + PASSWORD_POLICY,
+            ),
+        ),
     )
     def on_post(self, req, resp):
         c = req.context
@@ -214,6 +230,13 @@ class ResetPasswordResource(Resource):
         success=204,
         body=ResetPasswordIn,
         errors=(404,),
+        refusals=(
+            (
+                400,
+                "INVALID_TOKEN for an unknown, used or expired token, or new_password fails "
+                + PASSWORD_POLICY,
+            ),
+        ),
         rate_limit="auth",
         description="400 INVALID_TOKEN when the token is unknown, used or expired. "
         "Every session of the user is revoked.",
@@ -233,6 +256,7 @@ class VerifyEmailResource(Resource):
         success=204,
         body=VerifyEmailIn,
         errors=(404,),
+        refusals=((400, "INVALID_TOKEN for an unknown, used or expired token"),),
         rate_limit="auth",
         description="400 INVALID_TOKEN when the token is unknown, used or expired.",
     )
@@ -267,6 +291,7 @@ class UsersResource(Resource):
         response=UserPage,
         query=UserQuery,
         errors=(403,),
+        refusals=((400, "a cursor that is not a meta.next_cursor of the same sort"),),
         description="Moderators and admins; include_deleted=true is for admins. "
         "Unknown query parameters are refused (400).",
     )
@@ -281,6 +306,7 @@ class UsersResource(Resource):
         response=UserOut,
         body=UserCreate,
         errors=(403, 409),
+        refusals=((400, f"password fails {PASSWORD_POLICY}"),),
         description="Without a password the user is sent an invitation link.",
         success_headers=("Location",),
     )
@@ -454,7 +480,9 @@ class RolesResource(Resource):
 class HealthResource(Resource):
     public = True
 
-    @operation(summary="Liveness with version", tag="operations", response=HealthOut)
+    @operation(
+        summary="Liveness with version", tag="operations", uses_database=False, response=HealthOut
+    )
     def on_get(self, req, resp):
         write_model(resp, HealthOut(status="ok", timestamp=timestamp(), version=__version__))
 
@@ -462,7 +490,12 @@ class HealthResource(Resource):
 class LiveResource(Resource):
     public = True
 
-    @operation(summary="200 while the process serves", tag="operations", response=HealthOut)
+    @operation(
+        summary="200 while the process serves",
+        tag="operations",
+        uses_database=False,
+        response=HealthOut,
+    )
     def on_get(self, req, resp):
         write_model(resp, HealthOut(status="ok", timestamp=timestamp(), version=__version__))
 
@@ -505,7 +538,7 @@ class ReadyResource(Resource):
 class MetricsResource(Resource):
     public = True
 
-    @operation(summary="Prometheus metrics of this process", tag="operations")
+    @operation(summary="Prometheus metrics of this process", tag="operations", uses_database=False)
     def on_get(self, req, resp):
         resp.content_type = self.metrics.content_type
         resp.data = self.metrics.render()
@@ -517,7 +550,7 @@ class OpenApiResource(Resource):
     def __init__(self, document: bytes) -> None:
         self.document = document
 
-    @operation(summary="This OpenAPI 3.1 document", tag="operations")
+    @operation(summary="This OpenAPI 3.1 document", tag="operations", uses_database=False)
     def on_get(self, req, resp):
         resp.content_type = falcon.MEDIA_JSON
         resp.data = self.document
@@ -539,7 +572,9 @@ class DocsResource(Resource):
         static = files("usermgmt.api") / "static"
         self.files = {name: (static / name).read_bytes() for name in self.FILES}
 
-    @operation(summary="Interactive API documentation (HTML)", tag="operations")
+    @operation(
+        summary="Interactive API documentation (HTML)", tag="operations", uses_database=False
+    )
     def on_get(self, req, resp):
         self._send(resp, "index.html")
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, WithJsonSchema
 
-from usermgmt.core.schemas import WriteModel
+from usermgmt.core.schemas import QueryBool, WriteModel, json_int
+
+# An RFC 3339 UTC time already rendered (usermgmt.api.errors.timestamp).
+TimestampText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
 
 
 class LockIn(WriteModel):
     """Optional body of POST /users/{id}/lock: a duration; without it, until unlocked."""
 
-    minutes: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    minutes: json_int(1, 10_000_000) = None
 
 
 class UserGetQuery(WriteModel):
-    include_deleted: bool = False
+    include_deleted: QueryBool = False
 
 
 class NoQuery(WriteModel):
@@ -33,7 +36,7 @@ class ErrorDetail(BaseModel):
     details: dict[str, Any] | None = None
     field_errors: dict[str, list[str]] | None = None
     request_id: str | None
-    timestamp: str
+    timestamp: TimestampText
 
 
 class ErrorBody(BaseModel):
@@ -42,7 +45,7 @@ class ErrorBody(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok"]
-    timestamp: str
+    timestamp: TimestampText
     version: str
 
 
@@ -52,4 +55,4 @@ class ReadyOut(BaseModel):
     database: Literal["ok"]
     # Each dependency checked: "database", and "rate_limit_store" for a store of its own.
     checks: dict[str, Literal["ok"]]
-    timestamp: str
+    timestamp: TimestampText

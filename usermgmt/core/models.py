@@ -2,8 +2,9 @@
 a test proves autogenerate finds no difference between these models and the migrations.
 
 Design notes:
-- Emails and usernames are normalised to lower case before they are stored, so a
-  plain unique constraint gives case-insensitive uniqueness on both databases.
+- Emails and usernames are normalised (NFKC, then case folding) before they are
+  stored, so a plain unique constraint gives case-insensitive uniqueness on both
+  databases.
 - ``users.search_text`` is a maintained lower-case haystack of email, username
   and names: one column for the substring search, trigram-indexed on PostgreSQL.
   Triggers copy it for live users into the narrow ``user_search`` table, which is
@@ -78,7 +79,8 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    email: Mapped[str] = mapped_column(String(255), unique=True)
+    # info["format"]: the JSON Schema format of the write models' field (a test compares).
+    email: Mapped[str] = mapped_column(String(255), unique=True, info={"format": "idn-email"})
     username: Mapped[str | None] = mapped_column(String(50), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(100))
     first_name: Mapped[str | None] = mapped_column(String(100))

@@ -39,6 +39,7 @@ from usermgmt.core.schemas import (
     UserCreate,
     UserOut,
     VerifyEmailIn,
+    normalise_identifier,
     parse,
     user_out,
 )
@@ -79,7 +80,7 @@ class AuthService(ServiceBase):
     def login(self, ctx: RequestContext, data: Mapping[str, Any] | LoginIn) -> AuthResult:
         """Check credentials; count failures per identifier whether or not it exists."""
         spec = parse(LoginIn, data)
-        identifier = (spec.email or spec.username or "").strip().lower()
+        identifier = normalise_identifier(spec.email or spec.username or "")
         if not identifier:
             raise ValidationError.for_field("email", "Email or username is required")
         key = throttle.identifier_key(identifier)
@@ -346,7 +347,7 @@ class AuthService(ServiceBase):
     ) -> None:
         """Always succeeds; sends a reset link only when an active account has that email."""
         spec = parse(ForgotPasswordIn, data)
-        email = spec.email.strip().lower()
+        email = normalise_identifier(spec.email)
         with self.db.write() as s:
             user = s.execute(select(User).where(User.email == email)).unique().scalar_one_or_none()
             if user is None or user.deleted_at is not None or not user.is_active:

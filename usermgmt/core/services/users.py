@@ -29,6 +29,7 @@ from usermgmt.core.schemas import (
     UserPatch,
     UserQuery,
     UserReplace,
+    normalise_identifier,
     parse,
     user_out,
 )
@@ -106,8 +107,9 @@ class UserService(ServiceBase):
         uid = parse_uuid(ref)
         if uid is not None:
             return load_user(s, uid, include_deleted=include_deleted)
-        column = User.email if "@" in ref else User.username
-        user = s.execute(select(User).where(column == ref.lower())).unique().scalar_one_or_none()
+        key = normalise_identifier(ref)
+        column = User.email if "@" in key else User.username
+        user = s.execute(select(User).where(column == key)).unique().scalar_one_or_none()
         if user is None or (user.deleted_at is not None and not include_deleted):
             raise NotFound(f"No user {ref!r}")
         return user
@@ -399,8 +401,6 @@ class UserService(ServiceBase):
             if user.profile is None:
                 user.profile = Profile()
             for name, value in fields["profile"].items():
-                if value is None and name in ("timezone", "locale"):
-                    continue
                 setattr(user.profile, name, value)
         changes = audit.diff(before, snapshot(user))
         if not changes:
