@@ -115,10 +115,14 @@ def parse_when(text: str, now: datetime) -> datetime | None:
     if not text:
         return None
     unit = text[-1:].lower()
-    if unit in _UNITS and text[:-1].strip().isdigit():
-        return now - timedelta(seconds=int(text[:-1]) * _UNITS[unit])
+    count = text[:-1].strip()
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("use 2025-01-31, 2025-01-31 14:00, or 15m / 2h / 7d ago") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if unit in _UNITS and count.isascii() and count.isdigit():
+            return now - timedelta(seconds=int(count) * _UNITS[unit])
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("use 2025-01-31, 2025-01-31 14:00, or 15m / 2h / 7d ago") from None
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("that time is out of range") from None

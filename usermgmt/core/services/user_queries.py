@@ -12,11 +12,23 @@ import functools
 import json
 import math
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, Text, and_, bindparam, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from usermgmt.core import search_index
@@ -101,20 +113,52 @@ def encode_cursor(sort: str, value: Any, user_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+BAD_CURSOR = "Invalid cursor (it must come from meta.next_cursor with the same sort)"
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    """The (sort key, id) a cursor of ``sort`` holds; any other cursor is a ValidationError.
+
+    A cursor is client input: every part is checked before it reaches a
+    statement (the value's type for the sort's column, its length, a lone
+    surrogate or NUL no driver could send, a time out of range), so an edited
+    cursor is a 400 rather than a database error.
+    """
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data["s"] != sort:
-            raise ValueError("sort differs")
+        padded = cursor.encode("ascii") + b"=" * (-len(cursor) % 4)
+        data = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+        if not isinstance(data, dict) or data.keys() != {"s", "v", "i"} or data["s"] != sort:
+            raise ValueError("not a cursor of this sort")
+        column = SORT_COLUMNS[sort.lstrip("-")]
         value = data["v"]
-        if value is not None and sort.lstrip("-") in ("created_at", "last_login_at"):
-            value = datetime.fromisoformat(value)
+        if value is None:
+            if not column.nullable:
+                raise ValueError("a value is required")
+        elif isinstance(column.type, String):
+            value = _cursor_text(value, column.type.length)
+        else:
+            value = _cursor_instant(value)
+        if not isinstance(data["i"], str):
+            raise ValueError("the id is not a string")
         return value, uuid.UUID(data["i"])
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise ValidationError.for_field(
-            "cursor", "Invalid cursor (it must come from meta.next_cursor with the same sort)"
-        ) from None
+    except (ValueError, OverflowError):  # binascii, JSON, Unicode and uuid errors included
+        raise ValidationError.for_field("cursor", BAD_CURSOR) from None
+
+
+def _cursor_text(value: Any, length: int) -> str:
+    if not isinstance(value, str) or len(value) > length or "\x00" in value:
+        raise ValueError("not a text key")
+    value.encode("utf-8")  # a lone surrogate raises here, not in the driver
+    return value
+
+
+def _cursor_instant(value: Any) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("not a time")
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return when.astimezone(UTC)  # OverflowError near year 1 or 9999
 
 
 def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
