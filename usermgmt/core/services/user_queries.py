@@ -1,8 +1,8 @@
 """Listing users: filters, sort, offset pages and opaque keyset cursors.
 
 A keyset cursor encodes the sort key and id of the last row, so page 10,000
-costs what page 1 costs. Rows are ordered by (sort column, id); NULLs (only
-possible for last_login_at) sort last in both directions.
+costs what page 1 costs. Rows are ordered by (sort column, id); NULL keys
+(last_login_at, username) sort as ``nulls_last`` says.
 """
 
 from __future__ import annotations
@@ -161,8 +161,21 @@ def _cursor_instant(value: Any) -> datetime:
     return when.astimezone(UTC)  # OverflowError near year 1 or 9999
 
 
-def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
-    """Rows strictly after (value, last_id) in the (column NULLS LAST, id) order.
+def nulls_last(key: str, descending: bool, dialect: str) -> bool:
+    """Whether rows with a NULL ``key`` come after all others in the page order.
+
+    last_login_at puts them last both ways (``_order``). A username keeps each
+    database's own order, which its index serves and which reverses exactly
+    with the sort: PostgreSQL ranks NULL above every value, SQLite below.
+    """
+    if key == "last_login_at":
+        return True
+    return descending == (dialect == "sqlite")
+
+
+def _after(column, descending: bool, value: Any, last_id: uuid.UUID, nulls_last: bool):
+    """Rows strictly after (value, last_id) in the (column, id) order, NULLs where
+    ``nulls_last`` says.
 
     A column that is never NULL gets a row-value comparison, which both
     databases answer with one index range scan; an OR with ``IS NULL`` would
@@ -172,11 +185,13 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
         key = tuple_(column, User.id)
         bound = tuple_(literal(value, column.type), literal(last_id, User.id.type))
         return key < bound if descending else key > bound
+    id_beyond = User.id < last_id if descending else User.id > last_id
     if value is None:
-        return and_(column.is_(None), User.id < last_id if descending else User.id > last_id)
+        same = and_(column.is_(None), id_beyond)
+        return same if nulls_last else or_(same, column.is_not(None))
     beyond = column < value if descending else column > value
-    same = and_(column == value, User.id < last_id if descending else User.id > last_id)
-    return or_(beyond, same, column.is_(None))
+    same = and_(column == value, id_beyond)
+    return or_(beyond, same, column.is_(None)) if nulls_last else or_(beyond, same)
 
 
 def count_users(session: Session, q: UserQuery, matches: list[uuid.UUID] | None = None) -> int:
@@ -280,7 +295,8 @@ def page_rows(
     after = []
     if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
-        after.append(_after(column, descending, value, last_id))
+        last = nulls_last(key, descending, dialect)
+        after.append(_after(column, descending, value, last_id, last))
     if total == 0:
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
