@@ -29,6 +29,7 @@ from usermgmt.cli.output import (
 )
 from usermgmt.cli.progress import progress_bar
 from usermgmt.cli.prompts import confirm, read_password
+from usermgmt.core.text import printable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -664,7 +665,7 @@ def _print_report(report: Any, output: Output, name: str) -> None:
     }
     if output is Output.table:
         for error in report.errors:
-            sys.stderr.write(f"{name}: line {error.line}: {error.reason}\n")
+            sys.stderr.write(printable(f"{name}: line {error.line}: {error.reason}") + "\n")
     render_one(record, output=output, human=lambda r: _summary(report))
     if report.errors:
         n = len(report.errors)
