@@ -3,11 +3,15 @@ show control and bidi characters escaped, and markup literally."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
 import pytest
 from core.helpers import HOSTILE_NAME, HOSTILE_SHOWN, store_raw
+
+from usermgmt.cli import readers
 
 # What a terminal would obey: C0 but line breaks and tabs (tables and CSV use those),
 # DEL, C1, bidi controls.
@@ -52,6 +56,20 @@ def test_json_and_jsonl_escape_what_json_leaves_raw_and_stay_exact(cli, eve):
     assert json.loads(documents["list-json"])[0]["first_name"] == HOSTILE_NAME
     assert json.loads(documents["jsonl"])["first_name"] == HOSTILE_NAME
     assert json.loads(documents["export"])["first_name"] == HOSTILE_NAME
+
+
+def test_csv_escapes_controls_and_reads_back_exactly(cli, eve):
+    for args in (("users", "list", "-o", "csv"), ("users", "export", "-o", "csv")):
+        text = cli(*args).stdout
+        assert not RAW.search(text), args
+        row = next(csv.DictReader(io.StringIO(text)))
+        assert row["first_name"] == HOSTILE_SHOWN  # the escapes printable shows too
+    # What import reads from the export is the stored text itself (whether the write
+    # rules then take it is theirs to say).
+    source = readers.Source(io.BytesIO(text.encode()), "export.csv")
+    [(line, record)] = list(readers.read_csv(source, text.split("\n", 1)[0].split(",")))
+    assert (line, record["first_name"]) == (2, HOSTILE_NAME)
+    assert record["bio"] == f"line one\n{HOSTILE_NAME}"
 
 
 def test_errors_quote_input_escaped(cli, eve):

@@ -277,9 +277,27 @@ def test_round_trip_keeps_everything_but_what_export_leaves_out(
         },
     )
     users.create(operator, ctx, {"email": "b@example.com", "is_active": False})
+    users.create(  # what a spreadsheet would run, and text that looks like the guards
+        operator,
+        ctx,
+        {
+            "email": "c@example.com",
+            "username": "-dash",
+            "first_name": "=1+2",
+            "last_name": '\'=HYPERLINK("http://x")',
+            "profile": {"bio": "@here \\x1b C:\\path \\\\ '-"},
+        },
+    )
     before = exported(services, operator)
     target = tmp_path / f"all.{fmt}"
     assert cli("users", "export", "-O", str(target), "--include-password-hashes").exit_code == 0
+    if fmt == "csv":
+        rows = {r["email"]: r for r in csv.DictReader(target.open(encoding="utf-8"))}
+        assert rows["c@example.com"]["first_name"] == "'=1+2"
+        assert rows["c@example.com"]["last_name"] == "''=HYPERLINK(\"http://x\")"
+        assert rows["c@example.com"]["username"] == "'-dash"
+        assert rows["c@example.com"]["bio"] == "'@here \\\\x1b C:\\path \\\\\\ '-"
+        assert rows["a@example.com"]["phone"] == "'+1 555 0100"
 
     other = tmp_path / "other.db"
     url = f"sqlite:///{other}"

@@ -14,7 +14,8 @@ Machine formats carry nothing but the data: notes for people go to stderr
 
 Nothing a user wrote reaches the terminal raw (``usermgmt.core.text``): tables,
 notes and ids show control and bidi characters as escapes (``\x1b``), cells are
-``rich.text.Text`` (never markup) and JSON escapes them as ``\u009b``.
+``rich.text.Text`` (never markup), JSON escapes them as ``\u009b``, and a CSV cell
+is escaped and formula-neutralised in a way import reverses.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from usermgmt.cli.state import current
-from usermgmt.core.text import json_safe, printable
+from usermgmt.core.text import json_safe, printable, to_csv_cell
 
 
 class Output(StrEnum):
@@ -253,12 +254,12 @@ def _write_csv(
             return 0
         fields = list(first.keys())
         writer.writerow(fields)
-        writer.writerow([csv_value(lookup(first, f)) for f in fields])
+        writer.writerow([to_csv_cell(csv_value(lookup(first, f))) for f in fields])
         n = 1
     else:
         writer.writerow(fields)
     for record in iterator:
-        writer.writerow([csv_value(lookup(record, f)) for f in fields])
+        writer.writerow([to_csv_cell(csv_value(lookup(record, f))) for f in fields])
         n += 1
     out.flush()
     return n
