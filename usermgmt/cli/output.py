@@ -32,7 +32,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from usermgmt.cli.state import current
-from usermgmt.core.text import json_safe, printable, to_csv_cell
+from usermgmt.core.text import json_safe, printable, printable_lines, to_csv_cell
 
 
 class Output(StrEnum):
@@ -138,11 +138,6 @@ def notice(message: str) -> None:
     """A note for a person (done, counts): on stderr, and only when stderr is a terminal."""
     if is_terminal(sys.stderr):
         sys.stderr.write(printable_lines(message) + "\n")
-
-
-def printable_lines(text: str) -> str:
-    """``text`` with its line breaks kept and every other control character escaped."""
-    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 # ---- render --------------------------------------------------------------

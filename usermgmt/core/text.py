@@ -50,6 +50,11 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_show, text)
 
 
+def printable_lines(text: str) -> str:
+    """:func:`printable` for text of several lines: its line breaks are kept."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def has_unsafe(text: str) -> bool:
     """Whether :func:`printable` would change ``text``."""
     return _UNSAFE.search(text) is not None

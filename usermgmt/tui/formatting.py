@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from rich.text import Text
+
 from usermgmt.core.schemas import UserOut, user_status
+from usermgmt.core.text import printable
 
 Clock = Callable[[], datetime]
 
@@ -22,6 +25,21 @@ STATUS_STYLE = {
     "inactive": "muted",
     "deleted": "muted",
 }
+
+
+def plain(text: str) -> Text:
+    """Stored text for a DataTable cell: never markup, controls shown as escapes."""
+    return Text(printable(text))
+
+
+def in_markup(text: str) -> str:
+    """Stored text to put inside a markup string: controls escaped, brackets literal.
+
+    Every ``[`` is escaped, not only those that look like a tag (``textual.markup.escape``):
+    after an unclosed ``[`` such as ESC's ``[2J``, the parser no longer reads the
+    escape of a later tag.
+    """
+    return printable(text).replace("[", "\\[")
 
 
 def status(user: UserOut, now: datetime) -> str:
