@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from usermgmt.core.text import from_csv_cell, json_safe, printable, to_csv_cell
+from usermgmt.core.text import from_csv_cell, json_safe, printable, to_csv_cell, to_csv_row
 
 OBEYED = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 # Text made of the characters the encodings care about, so collisions are common.
@@ -84,6 +84,12 @@ def test_csv_cells_round_trip_and_are_inert(value):
     assert from_csv_cell(cell) == value
     assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", cell)
     assert not re.match("[=+\\-@\t\r]", cell)
+
+
+@settings(max_examples=1000)
+@given(st.lists(st.one_of(TRICKY, st.sampled_from(["", "Ada", "a@example.com", "'x"]))))
+def test_a_row_is_its_cells(texts):
+    assert to_csv_row(texts) == [to_csv_cell(text) for text in texts]
 
 
 @settings(max_examples=500)

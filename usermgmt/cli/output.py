@@ -32,7 +32,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from usermgmt.cli.state import current
-from usermgmt.core.text import json_safe, printable, printable_lines, to_csv_cell
+from usermgmt.core.text import json_safe, printable, printable_lines, to_csv_row
 
 
 class Output(StrEnum):
@@ -249,12 +249,12 @@ def _write_csv(
             return 0
         fields = list(first.keys())
         writer.writerow(fields)
-        writer.writerow([to_csv_cell(csv_value(lookup(first, f))) for f in fields])
+        writer.writerow(to_csv_row([csv_value(lookup(first, f)) for f in fields]))
         n = 1
     else:
         writer.writerow(fields)
     for record in iterator:
-        writer.writerow([to_csv_cell(csv_value(lookup(record, f))) for f in fields])
+        writer.writerow(to_csv_row([csv_value(lookup(record, f)) for f in fields]))
         n += 1
     out.flush()
     return n

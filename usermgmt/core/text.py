@@ -104,6 +104,19 @@ def to_csv_cell(text: str) -> str:
     return text
 
 
+_CSV_SPECIAL = re.compile(f"[\\\\{_CSV_UNSAFE_CLASS}]")
+_CSV_STARTS = frozenset("'=+-@\t\r")
+
+
+def to_csv_row(texts: list[str]) -> list[str]:
+    """:func:`to_csv_cell` of each text; a row that needs none costs one scan (export speed)."""
+    if _CSV_SPECIAL.search("\n".join(texts)) is None and _CSV_STARTS.isdisjoint(
+        [text[:1] for text in texts]
+    ):
+        return texts
+    return [to_csv_cell(text) for text in texts]
+
+
 def from_csv_cell(cell: str) -> str:
     """The text :func:`to_csv_cell` made ``cell`` from."""
     if _NEUTRALISED.match(cell):
