@@ -166,6 +166,7 @@ def test_an_id_in_a_path_that_is_no_user_is_a_404(api, admin, user_id):
         ("/auth/refresh", "refresh_token"),
         ("/auth/verify-email", "token"),
         ("/auth/logout", "refresh_token"),
+        ("/auth/reset-password", "token"),
     ],
 )
 @pytest.mark.parametrize(
@@ -173,7 +174,8 @@ def test_an_id_in_a_path_that_is_no_user_is_a_404(api, admin, user_id):
 )
 def test_hostile_tokens_are_a_400(api, admin, path, field, token):
     _, access = admin
-    body = f'{{"{field}": "{token}"}}'
+    extra = ', "new_password": "Corr3ct-Horse-Battery"' if path.endswith("reset-password") else ""
+    body = f'{{"{field}": "{token}"{extra}}}'
     result = api.simulate_post(
         f"{API}{path}",
         body=body,
