@@ -135,6 +135,34 @@ def test_report_as_json(cli, tmp_path):
     assert json.loads(run.stderr)["error"]["code"] == "VALIDATION_ERROR"
 
 
+def test_max_errors_stops_there_and_says_what_was_not_checked(cli, tmp_path, services, operator):
+    lines = ["email,first_name"]
+    lines += [f"{'broken' if i % 3 == 0 else f'u{i}@example.com'},N{i}" for i in range(1, 2001)]
+    path = write(tmp_path, "many.csv", "\n".join(lines) + "\n")  # bad: every third row
+    run = cli("users", "import", path, "--max-errors", "2", "--on-conflict", "skip")
+    assert run.exit_code == 2
+    assert run.error_line == (
+        "error: VALIDATION_ERROR: stopped at line 7 after 2 bad rows (--max-errors); "
+        "1,994 rows after it not checked; nothing was imported"
+    )
+    assert [m.split(": ")[1] for m in run.stderr.splitlines()[:-1]] == ["line 4", "line 7"]
+    assert emails(services, operator) == []  # stopped: nothing written, even with skip
+
+    report = cli("users", "import", path, "--max-errors", "2", "-o", "json").json()
+    assert (report["stopped_at_line"], report["not_checked"], report["rows"]) == (7, 1994, 6)
+    assert [e["line"] for e in report["errors"]] == [4, 7]
+
+    everything = cli("users", "import", path, "--max-errors", "0", "-o", "json")
+    report = everything.json()
+    assert len(report["errors"]) == 666 and report["rows"] == 2000
+    assert report["stopped_at_line"] is None and report["not_checked"] == 0
+    assert "666 bad rows; nothing was imported" in everything.stderr
+
+    by_default = cli("users", "import", path, "-o", "json").json()  # stops at 1,000
+    assert len(by_default["errors"]) == 666 and by_default["stopped_at_line"] is None
+    assert cli("users", "import", path, "--max-errors", "-1").exit_code == 2
+
+
 def test_skip_writes_the_good_rows(cli, tmp_path, services, operator):
     run = cli("users", "import", write(tmp_path, "bad.csv", BAD_CSV), "--on-conflict", "skip")
     assert run.exit_code == 2  # bad rows still mean exit 2 ...
@@ -277,9 +305,27 @@ def test_round_trip_keeps_everything_but_what_export_leaves_out(
         },
     )
     users.create(operator, ctx, {"email": "b@example.com", "is_active": False})
+    users.create(  # what a spreadsheet would run, and text that looks like the guards
+        operator,
+        ctx,
+        {
+            "email": "c@example.com",
+            "username": "-dash",
+            "first_name": "=1+2",
+            "last_name": '\'=HYPERLINK("http://x")',
+            "profile": {"bio": "@here \\x1b C:\\path \\\\ '-"},
+        },
+    )
     before = exported(services, operator)
     target = tmp_path / f"all.{fmt}"
     assert cli("users", "export", "-O", str(target), "--include-password-hashes").exit_code == 0
+    if fmt == "csv":
+        rows = {r["email"]: r for r in csv.DictReader(target.open(encoding="utf-8"))}
+        assert rows["c@example.com"]["first_name"] == "'=1+2"
+        assert rows["c@example.com"]["last_name"] == "''=HYPERLINK(\"http://x\")"
+        assert rows["c@example.com"]["username"] == "'-dash"
+        assert rows["c@example.com"]["bio"] == "'@here \\\\x1b C:\\path \\\\\\ '-"
+        assert rows["a@example.com"]["phone"] == "'+1 555 0100"
 
     other = tmp_path / "other.db"
     url = f"sqlite:///{other}"

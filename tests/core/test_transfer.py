@@ -160,3 +160,75 @@ def test_an_import_leaves_no_pending_search_index_entries(services, operator, ct
     assert len(left) >= 3  # users' trigram index and one per search-copy partition
     assert [pages for _, pages in left] == [0] * len(left)
     assert services.users.list(operator, {"search": "bulk29"}).meta.total == 11
+
+
+# ---- bad rows: file order and --max-errors ----------------------------------------
+
+
+def test_bad_rows_are_reported_in_file_order_whatever_found_them(services, operator, ctx):
+    services.users.create(operator, ctx, {"email": "taken@example.com"})
+    report = services.transfer.import_users(
+        operator,
+        ctx,
+        _rows(
+            {"email": "taken@example.com"},  # found by the database look-up
+            {"email": "broken"},  # found by validation
+            {"email": "fine@example.com"},
+        ),
+    )
+    assert [e.line for e in report.errors] == [2, 3]
+    assert "already exists" in report.errors[0].reason
+    assert report.errors[1].reason.startswith("email: ")
+
+
+def _mixed(n_rows: int, bad_every: int):
+    """Rows on lines 2.. where every ``bad_every``-th one is bad."""
+    return [
+        (line, {"email": "broken" if i % bad_every == 0 else f"u{i}@example.com"})
+        for i, line in enumerate(range(2, n_rows + 2), start=1)
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1000, 3])
+@pytest.mark.parametrize("on_conflict", ["fail", "skip", "update"])
+def test_max_errors_stops_at_that_bad_row_and_counts_the_rest(
+    services, operator, ctx, monkeypatch, chunk, on_conflict
+):
+    from usermgmt.core.services import transfer
+
+    monkeypatch.setattr(transfer, "CHUNK", chunk)
+    seen = []
+    report = services.transfer.import_users(
+        operator,
+        ctx,
+        _mixed(20, 4),  # bad: lines 5, 9, 13, 17, 21
+        on_conflict=on_conflict,
+        max_errors=3,
+        progress=seen.append,
+    )
+    assert [e.line for e in report.errors] == [5, 9, 13]
+    assert (report.stopped_at_line, report.rows, report.not_checked) == (13, 12, 8)
+    assert report.created == 9  # the good rows before the stop, as a dry run would say
+    assert not report.committed  # a stopped import writes nothing, even with skip/update
+    assert services.users.list(operator, {}).meta.total == 0
+    assert sum(seen) <= 20
+
+
+def test_max_errors_none_reports_every_bad_row(services, operator, ctx):
+    rows = [(line, {"email": f"bad{line}"}) for line in range(2, 2502)]
+    report = services.transfer.import_users(operator, ctx, rows, max_errors=None)
+    assert len(report.errors) == report.rows == 2500
+    assert not report.stopped and report.not_checked == 0
+
+
+def test_the_default_limit_says_where_it_stopped(services, operator, ctx):
+    """It used to stop silently after the chunk holding the 1,000th bad row."""
+    rows = [(line, {"email": f"bad{line}"}) for line in range(2, 1502)]
+    report = services.transfer.import_users(operator, ctx, iter(rows))
+    assert len(report.errors) == 1000 == report.rows
+    assert (report.stopped_at_line, report.not_checked) == (1001, 500)
+
+
+def test_max_errors_must_be_positive(services, operator, ctx):
+    with pytest.raises(errors.ValidationError):
+        services.transfer.import_users(operator, ctx, [], max_errors=0)

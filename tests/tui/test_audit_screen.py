@@ -98,6 +98,14 @@ def test_time_filters_parse_relative_and_absolute(services, make_app):
             await settle(pilot)
             assert screen.query_one("#audit-until").has_class("-bad-filter")
             assert "until: use 2025-01-31" in text_of(screen.query_one("#status-line"))
+            for value in ("99999999999d", "9999-12-31T23:59:59-14:00"):  # leave the calendar
+                screen.query_one("#audit-until").value = value
+                screen.query_one("#audit-until").focus()
+                await pilot.press("enter")
+                await settle(pilot)
+                assert "until: that time is out of range" in text_of(
+                    screen.query_one("#status-line")
+                )
 
     asyncio.run(scenario())
 

@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the installed Typer
 
 from usermgmt.core import errors as core_errors
 from usermgmt.core.errors import DomainError
+from usermgmt.core.text import json_safe, printable
 
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
@@ -86,9 +87,9 @@ def emit_error(code: str, message: str, body: dict[str, Any] | None = None) -> N
     message = " ".join(message.split())  # one line, whatever the message held
     if output in ("json", "jsonl"):
         error = {"code": code, "message": message, **(body or {})}
-        line = json.dumps({"error": error}, ensure_ascii=False)
-    else:
-        line = f"error: {code}: {message}"
+        line = json_safe(json.dumps({"error": error}, ensure_ascii=False))
+    else:  # a message may quote what was typed or stored: shown, never obeyed
+        line = printable(f"error: {code}: {message}")
     sys.stderr.write(line + "\n")
     sys.stderr.flush()
 

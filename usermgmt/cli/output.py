@@ -11,6 +11,11 @@
 
 Machine formats carry nothing but the data: notes for people go to stderr
 (and only on a terminal), errors go to stderr (see ``errors.py``).
+
+Nothing a user wrote reaches the terminal raw (``usermgmt.core.text``): tables,
+notes and ids show control and bidi characters as escapes (``\x1b``), cells are
+``rich.text.Text`` (never markup), JSON escapes them as ``\u009b``, and a CSV cell
+is escaped and formula-neutralised in a way import reverses.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from usermgmt.cli.state import current
+from usermgmt.core.text import json_safe, printable, printable_lines, to_csv_row
 
 
 class Output(StrEnum):
@@ -131,7 +137,7 @@ def is_terminal(stream: TextIO) -> bool:
 def notice(message: str) -> None:
     """A note for a person (done, counts): on stderr, and only when stderr is a terminal."""
     if is_terminal(sys.stderr):
-        sys.stderr.write(message + "\n")
+        sys.stderr.write(printable_lines(message) + "\n")
 
 
 # ---- render --------------------------------------------------------------
@@ -186,13 +192,13 @@ def render_one(
     if quiet:
         _write_ids([record], out, id_key)
     elif fmt is Output.json:
-        out.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+        out.write(json_safe(json.dumps(record, ensure_ascii=False, indent=2)) + "\n")
     elif fmt is Output.jsonl:
         _write_jsonl([record], out)
     elif fmt is Output.csv:
         _write_csv([record], out, csv_fields)
     elif human is not None:
-        out.write(human(record) + "\n")
+        out.write(printable_lines(human(record)) + "\n")
     else:
         _write_fields(record, out)
     out.flush()
@@ -201,7 +207,7 @@ def render_one(
 def _write_ids(records: Iterable[Mapping[str, Any]], out: TextIO, id_key: str) -> int:
     n = 0
     for record in records:
-        out.write(f"{lookup(record, id_key)}\n")
+        out.write(printable(f"{lookup(record, id_key)}") + "\n")
         n += 1
     out.flush()
     return n
@@ -211,7 +217,7 @@ def _write_json_array(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:
     n = 0
     out.write("[")
     for record in records:
-        text = json.dumps(record, ensure_ascii=False, indent=2).replace("\n", "\n  ")
+        text = json_safe(json.dumps(record, ensure_ascii=False, indent=2)).replace("\n", "\n  ")
         out.write(("\n  " if n == 0 else ",\n  ") + text)
         n += 1
     out.write("\n]\n" if n else "]\n")
@@ -224,7 +230,7 @@ def _write_jsonl(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     write = out.write
     for record in records:
-        write(dumps(record) + "\n")
+        write(json_safe(dumps(record)) + "\n")
         n += 1
     out.flush()
     return n
@@ -243,12 +249,12 @@ def _write_csv(
             return 0
         fields = list(first.keys())
         writer.writerow(fields)
-        writer.writerow([csv_value(lookup(first, f)) for f in fields])
+        writer.writerow(to_csv_row([csv_value(lookup(first, f)) for f in fields]))
         n = 1
     else:
         writer.writerow(fields)
     for record in iterator:
-        writer.writerow([csv_value(lookup(record, f)) for f in fields])
+        writer.writerow(to_csv_row([csv_value(lookup(record, f)) for f in fields]))
         n += 1
     out.flush()
     return n
@@ -287,7 +293,7 @@ def _write_table(
     for column in columns:
         table.add_column(column.header, no_wrap=column.no_wrap, overflow="fold")
     for record in rows:
-        table.add_row(*(Text(text_value(c.get(record))) for c in columns))
+        table.add_row(*(Text(printable(text_value(c.get(record)))) for c in columns))
     print_rich(table, out)
     if caption:
         print_rich(Text(caption, style="dim"), out)
@@ -311,5 +317,5 @@ def _write_fields(record: Mapping[str, Any], out: TextIO) -> None:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for key, value in flatten(record):
-        table.add_row(Text(key), Text(text_value(value)))
+        table.add_row(Text(printable(key)), Text(printable(text_value(value))))
     print_rich(table, out)

@@ -13,6 +13,7 @@ import sys
 import typer
 
 from usermgmt.cli.errors import EXIT_UNEXPECTED, CliError, usage_error
+from usermgmt.core.text import printable
 
 
 def stdin_is_terminal() -> bool:
@@ -53,5 +54,5 @@ def confirm(question: str, *, yes: bool) -> None:
     """
     if yes or not stdin_is_terminal():
         return
-    if not typer.confirm(question, default=False, err=True):
+    if not typer.confirm(printable(question), default=False, err=True):
         raise CliError("ABORTED", "Nothing was changed", EXIT_UNEXPECTED)

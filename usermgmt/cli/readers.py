@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from usermgmt.core.errors import ValidationError
+from usermgmt.core.text import from_csv_cell
 
 CHUNK_BYTES = 1 << 16
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
@@ -131,7 +132,11 @@ def format_from_name(name: str) -> str | None:
 
 
 def read_csv(source: Source, known_columns: Iterable[str]) -> Iterator[tuple[int, Any]]:
-    """Rows of a CSV file with a header line. Empty cells are left out (CSV has no null)."""
+    """Rows of a CSV file with a header line. Empty cells are left out (CSV has no null).
+
+    Cells are decoded as every CSV this program writes encodes them
+    (``usermgmt.core.text.from_csv_cell``: the formula guard and escapes removed).
+    """
     from usermgmt.core.services.transfer import RowError
 
     known = set(known_columns)
@@ -169,7 +174,7 @@ def read_csv(source: Source, known_columns: Iterable[str]) -> Iterator[tuple[int
         if len(row) != len(header):
             yield line, RowError(line, f"has {len(row)} fields, the header has {len(header)}")
             continue
-        yield line, {k: v for k, v in zip(header, row, strict=True) if v != ""}
+        yield line, {k: from_csv_cell(v) for k, v in zip(header, row, strict=True) if v != ""}
 
 
 # ---- JSON lines --------------------------------------------------------------

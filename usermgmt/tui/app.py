@@ -29,12 +29,15 @@ from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import mask_url
 from usermgmt.core.errors import DomainError, ServiceUnavailable
 from usermgmt.core.services import Services
+from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui.errors import reaction_for
 from usermgmt.tui.formatting import Clock, utc_now
 from usermgmt.tui.paging import PAGE_SIZE, Ahead
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from usermgmt.tui.start import HeadStart
 
 log = logging.getLogger("usermgmt.tui")
@@ -225,6 +228,26 @@ class UserMgmtApp(App[int]):
             return
         self.show_domain_error(exc)
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Notifications are plain text (they quote emails, names, error messages), with
+        control characters shown as escapes; ``markup`` is accepted and ignored."""
+        kwargs = {} if timeout is None else {"timeout": timeout}
+        super().notify(
+            printable_lines(message),
+            title=printable(title),
+            severity=severity,
+            markup=False,
+            **kwargs,
+        )
+
     def show_domain_error(self, exc: DomainError) -> None:
         reaction = reaction_for(exc)
         if reaction.offline:
@@ -353,6 +376,7 @@ def run_tui(
     with one line on stderr, as if it had never started. The log goes to
     tui.log meanwhile (see usermgmt.tui.start.file_logging).
     """
+
     from usermgmt.tui.start import HeadStart
 
     start = head_start or HeadStart(settings)

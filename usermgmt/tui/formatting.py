@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from rich.text import Text
+
 from usermgmt.core.schemas import UserOut, user_status
+from usermgmt.core.text import printable
 
 Clock = Callable[[], datetime]
 
@@ -22,6 +25,21 @@ STATUS_STYLE = {
     "inactive": "muted",
     "deleted": "muted",
 }
+
+
+def plain(text: str) -> Text:
+    """Stored text for a DataTable cell: never markup, controls shown as escapes."""
+    return Text(printable(text))
+
+
+def in_markup(text: str) -> str:
+    """Stored text to put inside a markup string: controls escaped, brackets literal.
+
+    Every ``[`` is escaped, not only those that look like a tag (``textual.markup.escape``):
+    after an unclosed ``[`` such as ESC's ``[2J``, the parser no longer reads the
+    escape of a later tag.
+    """
+    return printable(text).replace("[", "\\[")
 
 
 def status(user: UserOut, now: datetime) -> str:
@@ -115,10 +133,14 @@ def parse_when(text: str, now: datetime) -> datetime | None:
     if not text:
         return None
     unit = text[-1:].lower()
-    if unit in _UNITS and text[:-1].strip().isdigit():
-        return now - timedelta(seconds=int(text[:-1]) * _UNITS[unit])
+    count = text[:-1].strip()
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("use 2025-01-31, 2025-01-31 14:00, or 15m / 2h / 7d ago") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+        if unit in _UNITS and count.isascii() and count.isdigit():
+            return now - timedelta(seconds=int(count) * _UNITS[unit])
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("use 2025-01-31, 2025-01-31 14:00, or 15m / 2h / 7d ago") from None
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("that time is out of range") from None

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Read the audit log and verify its hash chain.", no_args_is_help=True)
 
 PAGE_SIZE = 1000  # the most the core returns per page
-_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+_RELATIVE = re.compile(r"^\s*([0-9]+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 TIME_HELP = "ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z) or an age such as 30m, 24h, 7d."
@@ -32,8 +32,11 @@ def parse_time(value: str | None, option: str) -> str | None:
         return None
     match = _RELATIVE.match(value)
     if match:
-        delta = timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
-        return (datetime.now(UTC) - delta).isoformat()
+        try:
+            delta = timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+            return (datetime.now(UTC) - delta).isoformat()
+        except OverflowError:
+            raise usage_error(f"{option}: {value.strip()} ago is before the year 1") from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -29,6 +29,7 @@ from usermgmt.cli.output import (
 )
 from usermgmt.cli.progress import progress_bar
 from usermgmt.cli.prompts import confirm, read_password
+from usermgmt.core.text import printable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -582,6 +583,17 @@ def import_users(
             "skip the row, or update the user.",
         ),
     ] = OnConflict.fail,
+    max_errors: Annotated[
+        int,
+        typer.Option(
+            "--max-errors",
+            min=0,
+            metavar="N",
+            help="Stop checking at the N-th bad row, write nothing, and say where it "
+            "stopped and how many rows after it were not checked. 0: check every row "
+            "(the report then holds every bad row).",
+        ),
+    ] = 1000,  # bounds the memory the report holds; 0 lifts it
     output: OutputOption = Output.table,
 ) -> None:
     """Import users from a file, in one transaction.
@@ -598,7 +610,9 @@ def import_users(
     Files are UTF-8, with or without a BOM. A bad row is reported with its line
     number and reason. With --on-conflict fail (the default) nothing is written
     if any row is bad or any email exists; skip and update write the good rows.
-    Ctrl-C writes nothing. Exit 2 when any row was bad.
+    After --max-errors bad rows (default 1000) the import stops and writes
+    nothing, whatever --on-conflict says. Ctrl-C writes nothing. Exit 2 when
+    any row was bad.
 
     \b
     Examples:
@@ -644,6 +658,7 @@ def import_users(
                 on_conflict=on_conflict.value,
                 dry_run=dry_run,
                 progress=progress,
+                max_errors=max_errors or None,
             )
     finally:
         if raw is not sys.stdin.buffer:
@@ -661,14 +676,23 @@ def _print_report(report: Any, output: Output, name: str) -> None:
         "errors": [{"line": e.line, "reason": e.reason} for e in report.errors],
         "committed": report.committed,
         "dry_run": report.dry_run,
+        "stopped_at_line": report.stopped_at_line,
+        "not_checked": report.not_checked,
     }
     if output is Output.table:
         for error in report.errors:
-            sys.stderr.write(f"{name}: line {error.line}: {error.reason}\n")
+            sys.stderr.write(printable(f"{name}: line {error.line}: {error.reason}") + "\n")
     render_one(record, output=output, human=lambda r: _summary(report))
     if report.errors:
         n = len(report.errors)
         rows = f"{n} bad row{'s' if n != 1 else ''}"
+        if report.stopped:
+            raise CliError(
+                "VALIDATION_ERROR",
+                f"stopped at line {report.stopped_at_line} after {rows} (--max-errors); "
+                f"{report.not_checked:,} row{'s' if report.not_checked != 1 else ''} after it "
+                "not checked; nothing was imported",
+            )
         if report.committed:
             raise CliError("VALIDATION_ERROR", f"{rows} skipped; the other rows were imported")
         raise CliError("VALIDATION_ERROR", f"{rows}; nothing was imported")
@@ -683,6 +707,11 @@ def _summary(report: Any) -> str:
     else:
         verdict = "nothing was written"
     bad = f", {len(report.errors):,} bad" if report.errors else ""
+    if report.stopped:
+        verdict = (
+            f"stopped at line {report.stopped_at_line:,}; {report.not_checked:,} rows after it "
+            "not checked; nothing was written"
+        )
     return f"{report.rows:,} rows: {counts}{bad} ({verdict})"
 
 

@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -47,6 +48,8 @@ from usermgmt.core.services.base import ServiceBase
 from usermgmt.core.services.roles import role_names
 
 CHUNK = 1000
+# Bad rows that stop an import (None: no limit, every bad row is reported).
+DEFAULT_MAX_ERRORS = 1000
 PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
 PROFILE_DEFAULTS = {"timezone": "UTC", "locale": "en"}
 OnConflict = Literal["fail", "skip", "update"]
@@ -129,6 +132,10 @@ class RowError:
 
 @dataclass
 class ImportReport:
+    """What an import did. ``rows`` were checked; when ``max_errors`` bad rows stopped
+    it, ``stopped_at_line`` is the line of the last of them and ``not_checked`` counts
+    the rows after it (read to the end of the file, never checked)."""
+
     created: int = 0
     updated: int = 0
     skipped: int = 0
@@ -136,10 +143,16 @@ class ImportReport:
     committed: bool = False
     dry_run: bool = False
     rows: int = 0
+    stopped_at_line: int | None = None
+    not_checked: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at_line is not None
 
 
 class _Abort(Exception):
@@ -156,100 +169,168 @@ class TransferService(ServiceBase):
         on_conflict: OnConflict = "fail",
         dry_run: bool = False,
         progress: Callable[[int], None] | None = None,
-        max_errors: int = 1000,
+        max_errors: int | None = DEFAULT_MAX_ERRORS,
     ) -> ImportReport:
         """Import ``(line_number, record)`` pairs. See the module docstring for the rules.
 
         A reader that cannot parse a row (malformed JSON, a wrong field count)
         passes a :class:`RowError` as its record: it is reported and counted
-        like any other bad row.
+        like any other bad row. Rows are checked in file order; the
+        ``max_errors``-th bad row (None: no limit) stops the checking, the rest
+        of ``rows`` is only counted, and nothing is written.
         """
         actor.require_admin()
         if on_conflict not in ("fail", "skip", "update"):
             raise ValidationError.for_field("on_conflict", "one of fail, skip, update")
+        if max_errors is not None and max_errors < 1:
+            raise ValidationError.for_field("max_errors", "at least 1, or None for no limit")
         report = ImportReport(dry_run=dry_run)
         seen_emails: set[str] = set()
         seen_usernames: set[str] = set()
         pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+        items = iter(rows)
         try:
             with self.db.write() as s:
-                chunk: list[tuple[int, dict[str, Any]]] = []
-                for item in rows:
-                    chunk.append(item)
-                    if len(chunk) >= CHUNK:
-                        self._import_chunk(
-                            s,
-                            actor,
-                            ctx,
-                            chunk,
-                            on_conflict,
-                            report,
-                            seen_emails,
-                            seen_usernames,
-                            pool,
-                        )
-                        if progress:
-                            progress(len(chunk))
-                        chunk = []
-                    if len(report.errors) >= max_errors:
+                while not report.stopped:
+                    chunk = list(islice(items, CHUNK))
+                    if not chunk:
                         break
-                if chunk:
                     self._import_chunk(
-                        s, actor, ctx, chunk, on_conflict, report, seen_emails, seen_usernames, pool
+                        s,
+                        actor,
+                        ctx,
+                        chunk,
+                        on_conflict,
+                        report,
+                        seen_emails,
+                        seen_usernames,
+                        pool,
+                        max_errors,
                     )
                     if progress:
                         progress(len(chunk))
-                if dry_run or (report.errors and on_conflict == "fail"):
+                if report.stopped or dry_run or (report.errors and on_conflict == "fail"):
                     raise _Abort()
                 report.committed = True
         except _Abort:
             report.committed = False
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+        if report.stopped:  # counted outside the transaction: it holds the write lock
+            for n, _item in enumerate(items, start=1):
+                report.not_checked += 1
+                if progress and n % CHUNK == 0:
+                    progress(CHUNK)
         if report.committed and (report.created or report.updated):
             self.db.merge_pending_index_entries()  # searches are fast at once, not in a minute
         return report
 
     def _import_chunk(
-        self, s, actor, ctx, chunk, on_conflict, report, seen_emails, seen_usernames, pool
+        self,
+        s,
+        actor,
+        ctx,
+        chunk,
+        on_conflict,
+        report,
+        seen_emails,
+        seen_usernames,
+        pool,
+        max_errors,
     ) -> None:
-        valid: list[tuple[int, ImportRow]] = []
+        """Check and apply one chunk. Each row's outcome is reached in file order, so the
+        ``max_errors``-th bad row stops the import exactly there."""
+        checked: list[tuple[int, ImportRow | RowError]] = []
         for line, record in chunk:
-            report.rows += 1
-            if isinstance(record, RowError):
-                report.errors.append(record)
-                continue
-            record = {k: v for k, v in record.items() if k not in EXPORT_ONLY}
-            try:
-                row = ImportRow.model_validate(record)
-            except Exception as exc:  # pydantic errors become one readable reason
-                from pydantic import ValidationError as PydanticValidationError
-
-                if not isinstance(exc, PydanticValidationError):
-                    raise
-                err = validation_error_from(exc)
-                report.errors.append(RowError(line, _reason(err)))
-                continue
-            if row.password is not None:
-                problems = passwords.policy_problems(row.password)
-                if problems:
-                    report.errors.append(RowError(line, "password " + "; ".join(problems)))
-                    continue
-            if row.email in seen_emails:
-                report.errors.append(RowError(line, f"email {row.email} appears twice in the file"))
-                continue
-            if row.username and row.username in seen_usernames:
-                report.errors.append(
-                    RowError(line, f"username {row.username} appears twice in the file")
+            checked.append((line, self._check_row(line, record, seen_emails, seen_usernames)))
+        valid = [(line, row) for line, row in checked if isinstance(row, ImportRow)]
+        by_email: dict[str, User] = {}
+        taken_usernames: dict[str, uuid.UUID] = {}
+        hashed: dict[int, str] = {}
+        if valid:
+            by_email, taken_usernames = self._existing(s, valid)
+            to_hash = [r for _, r in valid if r.password is not None]
+            rounds = self.settings.bcrypt_rounds
+            hashed = dict(
+                zip(
+                    (id(r) for r in to_hash),
+                    pool.map(lambda r: passwords.hash_password(r.password, rounds), to_hash),
+                    strict=True,
                 )
-                continue
-            seen_emails.add(row.email)
-            if row.username:
-                seen_usernames.add(row.username)
-            valid.append((line, row))
-        if not valid:
-            return
+            )
 
+        def stop_at(line: int) -> bool:
+            if max_errors is None or len(report.errors) < max_errors:
+                return False
+            report.stopped_at_line = line
+            return True
+
+        now = utcnow()
+        new_users, new_profiles, new_roles, events = [], [], [], []
+        for index, (line, row) in enumerate(checked):
+            report.rows += 1
+            if isinstance(row, RowError):
+                report.errors.append(row)
+            else:
+                pw_hash = hashed.get(id(row), row.password_hash)
+                existing = by_email.get(row.email)
+                owner = taken_usernames.get(row.username) if row.username else None
+                if existing is None:
+                    if owner is not None:
+                        report.errors.append(RowError(line, f"username {row.username} is taken"))
+                    else:
+                        self._new_user(actor, row, pw_hash, now, new_users, new_profiles, new_roles)
+                        events.append(self._imported_event(new_users[-1]["id"], row))
+                        report.created += 1
+                elif on_conflict == "fail":
+                    report.errors.append(RowError(line, f"email {row.email} already exists"))
+                elif on_conflict == "skip":
+                    report.skipped += 1
+                elif owner is not None and owner != existing.id:
+                    report.errors.append(RowError(line, f"username {row.username} is taken"))
+                else:
+                    self._update_existing(s, actor, line, existing, row, pw_hash, events, report)
+            if stop_at(line):
+                report.not_checked += len(checked) - index - 1
+                return  # nothing is written: the caller rolls back
+        if new_users:
+            s.execute(insert(User.__table__), new_users)
+            s.execute(insert(Profile.__table__), new_profiles)
+            if new_roles:
+                s.execute(insert(UserRole.__table__), new_roles)
+        if events:
+            audit.record_many(s, actor, ctx, events)
+
+    @staticmethod
+    def _check_row(line, record, seen_emails, seen_usernames) -> ImportRow | RowError:
+        """The row validated, or why it is bad (in itself, or as a repeat in the file)."""
+        if isinstance(record, RowError):
+            return record
+        record = {k: v for k, v in record.items() if k not in EXPORT_ONLY}
+        try:
+            row = ImportRow.model_validate(record)
+        except Exception as exc:  # pydantic errors become one readable reason
+            from pydantic import ValidationError as PydanticValidationError
+
+            if not isinstance(exc, PydanticValidationError):
+                raise
+            return RowError(line, _reason(validation_error_from(exc)))
+        if row.password is not None:
+            problems = passwords.policy_problems(row.password)
+            if problems:
+                return RowError(line, "password " + "; ".join(problems))
+        if row.email in seen_emails:
+            return RowError(line, f"email {row.email} appears twice in the file")
+        if row.username and row.username in seen_usernames:
+            return RowError(line, f"username {row.username} appears twice in the file")
+        seen_emails.add(row.email)
+        if row.username:
+            seen_usernames.add(row.username)
+        return row
+
+    @staticmethod
+    def _existing(s, valid) -> tuple[dict[str, User], dict[str, uuid.UUID]]:
+        """The users the chunk's emails name, and the owners of its usernames (two queries)."""
         emails = [r.email for _, r in valid]
         usernames = [r.username for _, r in valid if r.username]
         by_email = {
@@ -263,82 +344,43 @@ class TransferService(ServiceBase):
             if usernames
             else {}
         )
+        return by_email, taken_usernames
 
-        to_hash = [r for _, r in valid if r.password is not None]
-        rounds = self.settings.bcrypt_rounds
-        hashed = dict(
-            zip(
-                (id(r) for r in to_hash),
-                pool.map(lambda r: passwords.hash_password(r.password, rounds), to_hash),
-                strict=True,
-            )
+    @staticmethod
+    def _new_user(actor, row, pw_hash, now, new_users, new_profiles, new_roles) -> None:
+        uid = uuid.uuid4()
+        new_users.append(
+            {
+                "id": uid,
+                "email": row.email,
+                "username": row.username,
+                "first_name": row.first_name,
+                "last_name": row.last_name,
+                "password_hash": pw_hash,
+                "password_changed_at": now if pw_hash else None,
+                "is_active": row.is_active,
+                "email_verified_at": now if row.email_verified else None,
+                "created_at": now,
+                "updated_at": now,
+                "search_text": build_search_text(
+                    row.email, row.username, row.first_name, row.last_name
+                ),
+            }
+        )
+        profile = {f: getattr(row, f) for f in PROFILE_FIELDS}
+        for name, default in PROFILE_DEFAULTS.items():
+            profile[name] = profile[name] or default
+        new_profiles.append({"user_id": uid, **profile})
+        new_roles.extend(
+            {"user_id": uid, "role_name": r, "granted_by": actor.label, "granted_at": now}
+            for r in row.roles
         )
 
-        now = utcnow()
-        new_users, new_profiles, new_roles, events = [], [], [], []
-        for line, row in valid:
-            pw_hash = hashed.get(id(row), row.password_hash)
-            existing = by_email.get(row.email)
-            owner = taken_usernames.get(row.username) if row.username else None
-            if existing is None:
-                if owner is not None:
-                    report.errors.append(RowError(line, f"username {row.username} is taken"))
-                    continue
-                uid = uuid.uuid4()
-                new_users.append(
-                    {
-                        "id": uid,
-                        "email": row.email,
-                        "username": row.username,
-                        "first_name": row.first_name,
-                        "last_name": row.last_name,
-                        "password_hash": pw_hash,
-                        "password_changed_at": now if pw_hash else None,
-                        "is_active": row.is_active,
-                        "email_verified_at": now if row.email_verified else None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "search_text": build_search_text(
-                            row.email, row.username, row.first_name, row.last_name
-                        ),
-                    }
-                )
-                profile = {f: getattr(row, f) for f in PROFILE_FIELDS}
-                for name, default in PROFILE_DEFAULTS.items():
-                    profile[name] = profile[name] or default
-                new_profiles.append({"user_id": uid, **profile})
-                new_roles.extend(
-                    {"user_id": uid, "role_name": r, "granted_by": actor.label, "granted_at": now}
-                    for r in row.roles
-                )
-                events.append(
-                    audit.PendingEvent(
-                        "user.imported",
-                        uid,
-                        {
-                            "email": row.email,
-                            "username": row.username,
-                            "roles": row.roles,
-                        },
-                    )
-                )
-                report.created += 1
-            elif on_conflict == "fail":
-                report.errors.append(RowError(line, f"email {row.email} already exists"))
-            elif on_conflict == "skip":
-                report.skipped += 1
-            else:
-                if owner is not None and owner != existing.id:
-                    report.errors.append(RowError(line, f"username {row.username} is taken"))
-                    continue
-                self._update_existing(s, actor, line, existing, row, pw_hash, events, report)
-        if new_users:
-            s.execute(insert(User.__table__), new_users)
-            s.execute(insert(Profile.__table__), new_profiles)
-            if new_roles:
-                s.execute(insert(UserRole.__table__), new_roles)
-        if events:
-            audit.record_many(s, actor, ctx, events)
+    @staticmethod
+    def _imported_event(uid: uuid.UUID, row: ImportRow) -> audit.PendingEvent:
+        return audit.PendingEvent(
+            "user.imported", uid, {"email": row.email, "username": row.username, "roles": row.roles}
+        )
 
     @staticmethod
     def _update_existing(

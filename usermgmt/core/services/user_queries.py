@@ -1,8 +1,8 @@
 """Listing users: filters, sort, offset pages and opaque keyset cursors.
 
 A keyset cursor encodes the sort key and id of the last row, so page 10,000
-costs what page 1 costs. Rows are ordered by (sort column, id); NULLs (only
-possible for last_login_at) sort last in both directions.
+costs what page 1 costs. Rows are ordered by (sort column, id); NULL keys
+(last_login_at, username) sort as ``nulls_last`` says.
 """
 
 from __future__ import annotations
@@ -12,11 +12,23 @@ import functools
 import json
 import math
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Integer, Text, and_, bindparam, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from usermgmt.core import search_index
@@ -101,24 +113,69 @@ def encode_cursor(sort: str, value: Any, user_id: uuid.UUID) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+BAD_CURSOR = "Invalid cursor (it must come from meta.next_cursor with the same sort)"
+
+
 def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
+    """The (sort key, id) a cursor of ``sort`` holds; any other cursor is a ValidationError.
+
+    A cursor is client input: every part is checked before it reaches a
+    statement (the value's type for the sort's column, its length, a lone
+    surrogate or NUL no driver could send, a time out of range), so an edited
+    cursor is a 400 rather than a database error.
+    """
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if data["s"] != sort:
-            raise ValueError("sort differs")
+        padded = cursor.encode("ascii") + b"=" * (-len(cursor) % 4)
+        data = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+        if not isinstance(data, dict) or data.keys() != {"s", "v", "i"} or data["s"] != sort:
+            raise ValueError("not a cursor of this sort")
+        column = SORT_COLUMNS[sort.lstrip("-")]
         value = data["v"]
-        if value is not None and sort.lstrip("-") in ("created_at", "last_login_at"):
-            value = datetime.fromisoformat(value)
+        if value is None:
+            if not column.nullable:
+                raise ValueError("a value is required")
+        elif isinstance(column.type, String):
+            value = _cursor_text(value, column.type.length)
+        else:
+            value = _cursor_instant(value)
+        if not isinstance(data["i"], str):
+            raise ValueError("the id is not a string")
         return value, uuid.UUID(data["i"])
-    except (ValueError, KeyError, TypeError, json.JSONDecodeError):
-        raise ValidationError.for_field(
-            "cursor", "Invalid cursor (it must come from meta.next_cursor with the same sort)"
-        ) from None
+    except (ValueError, OverflowError):  # binascii, JSON, Unicode and uuid errors included
+        raise ValidationError.for_field("cursor", BAD_CURSOR) from None
 
 
-def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
-    """Rows strictly after (value, last_id) in the (column NULLS LAST, id) order.
+def _cursor_text(value: Any, length: int) -> str:
+    if not isinstance(value, str) or len(value) > length or "\x00" in value:
+        raise ValueError("not a text key")
+    value.encode("utf-8")  # a lone surrogate raises here, not in the driver
+    return value
+
+
+def _cursor_instant(value: Any) -> datetime:
+    if not isinstance(value, str) or len(value) > 40:
+        raise ValueError("not a time")
+    when = datetime.fromisoformat(value)
+    if when.tzinfo is None:
+        raise ValueError("a time without its zone")
+    return when.astimezone(UTC)  # OverflowError near year 1 or 9999
+
+
+def nulls_last(key: str, descending: bool, dialect: str) -> bool:
+    """Whether rows with a NULL ``key`` come after all others in the page order.
+
+    last_login_at puts them last both ways (``_order``). A username keeps each
+    database's own order, which its index serves and which reverses exactly
+    with the sort: PostgreSQL ranks NULL above every value, SQLite below.
+    """
+    if key == "last_login_at":
+        return True
+    return descending == (dialect == "sqlite")
+
+
+def _after(column, descending: bool, value: Any, last_id: uuid.UUID, nulls_last: bool):
+    """Rows strictly after (value, last_id) in the (column, id) order, NULLs where
+    ``nulls_last`` says.
 
     A column that is never NULL gets a row-value comparison, which both
     databases answer with one index range scan; an OR with ``IS NULL`` would
@@ -128,11 +185,13 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID):
         key = tuple_(column, User.id)
         bound = tuple_(literal(value, column.type), literal(last_id, User.id.type))
         return key < bound if descending else key > bound
+    id_beyond = User.id < last_id if descending else User.id > last_id
     if value is None:
-        return and_(column.is_(None), User.id < last_id if descending else User.id > last_id)
+        same = and_(column.is_(None), id_beyond)
+        return same if nulls_last else or_(same, column.is_not(None))
     beyond = column < value if descending else column > value
-    same = and_(column == value, User.id < last_id if descending else User.id > last_id)
-    return or_(beyond, same, column.is_(None))
+    same = and_(column == value, id_beyond)
+    return or_(beyond, same, column.is_(None)) if nulls_last else or_(beyond, same)
 
 
 def count_users(session: Session, q: UserQuery, matches: list[uuid.UUID] | None = None) -> int:
@@ -236,7 +295,8 @@ def page_rows(
     after = []
     if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
         value, last_id = decode_cursor(q.cursor, q.sort)
-        after.append(_after(column, descending, value, last_id))
+        last = nulls_last(key, descending, dialect)
+        after.append(_after(column, descending, value, last_id, last))
     if total == 0:
         return [], None
     offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)

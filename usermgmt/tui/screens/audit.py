@@ -16,6 +16,7 @@ from usermgmt.core.audit import ChainReport
 from usermgmt.core.context import Actor
 from usermgmt.core.errors import DomainError, NotFound, ValidationError
 from usermgmt.core.schemas import AuditEventOut, UserOut
+from usermgmt.core.text import has_unsafe
 from usermgmt.tui import formatting as fmt
 from usermgmt.tui.app import DatabaseBack
 from usermgmt.tui.paging import AuditFilter, AuditSource
@@ -67,7 +68,7 @@ class AuditScreen(Screen):
         yield TopBar("Audit log")
         with Horizontal(id="audit-filters"):
             for key, placeholder in FILTER_INPUTS:
-                value = self.initial_target.email if key == "target" and self.initial_target else ""
+                value = _reference(self.initial_target) if key == "target" else ""
                 yield Input(value, placeholder=placeholder, id=f"audit-{key}", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No events match.", id="events")
         yield StatusLine(id="status-line")
@@ -295,3 +296,11 @@ class AuditScreen(Screen):
         )
         yield SystemCommand("Clear audit filters", "(c)", self.action_clear_filters)
         yield SystemCommand("Back to the users", "(escape)", self.action_back)
+
+
+def _reference(user: UserOut | None) -> str:
+    """What the target filter is filled with: the email, or the id when the stored
+    email holds characters the field would show escaped (and then not find)."""
+    if user is None:
+        return ""
+    return str(user.id) if has_unsafe(user.email) else user.email

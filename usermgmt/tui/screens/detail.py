@@ -10,12 +10,13 @@ from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from usermgmt.core.errors import DomainError, NotFound
 from usermgmt.core.schemas import AuditEventOut, SessionOut, UserOut
+from usermgmt.core.text import printable
 from usermgmt.tui import formatting as fmt
 from usermgmt.tui.app import DatabaseBack
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
@@ -118,8 +119,8 @@ class DetailScreen(UserActions, Screen[bool]):
                 fmt.ago(s.created_at, now),
                 fmt.ago(s.last_used_at, now),
                 fmt.ago(s.expires_at, now),
-                s.ip or "—",
-                s.user_agent or "—",
+                fmt.plain(s.ip or "—"),
+                fmt.plain(s.user_agent or "—"),
             )
         sessions.border_title = f"Sessions ({len(detail.sessions)} live)"
         self.show_events(detail.events)
@@ -138,7 +139,10 @@ class DetailScreen(UserActions, Screen[bool]):
         events.add_column("Changes", width=changes_width)
         for e in events_out:
             events.add_row(
-                fmt.stamp(e.at), e.action, e.actor_label, fmt.summarize_changes(e.changes)
+                fmt.stamp(e.at),
+                e.action,  # written by the code, never by a user
+                fmt.plain(e.actor_label),
+                fmt.plain(fmt.summarize_changes(e.changes)),
             )
         events.border_title = f"Recent audit events ({len(events_out)} newest)"
 
@@ -151,7 +155,13 @@ class DetailScreen(UserActions, Screen[bool]):
         now = self.app.now()
         word = fmt.status(user, now)
         color = STATUS_COLOR[fmt.STATUS_STYLE[word]]
-        title = f"[b]{escape(user.email)}[/b]  [{color}]{word}[/]  {escape(fmt.full_name(user))}"
+        title = Content.assemble(  # not markup: the email and name are shown as stored
+            (printable(user.email), "bold"),
+            "  ",
+            (word, color),
+            "  ",
+            printable(fmt.full_name(user)),
+        )
         self.query_one("#detail-title", Static).update(title)
         p = user.profile
         rows = [
@@ -174,7 +184,7 @@ class DetailScreen(UserActions, Screen[bool]):
         profile = Text()
         for label, value in rows:
             profile.append(f"{label:<15}", "dim")
-            profile.append(f"{value}\n")
+            profile.append(f"{printable(value)}\n")
         profile.rstrip()
         self.query_one("#profile", Static).update(profile)
         self.query_one("#roles", Static).update("\n".join(user.roles) or "(none)")
@@ -249,7 +259,7 @@ class DetailScreen(UserActions, Screen[bool]):
         for binding in USER_ACTION_BINDINGS:
             if binding.action != "new_user" and self.check_user_action(binding.action):
                 yield SystemCommand(
-                    f"{binding.description}: {self.user.email}",
+                    f"{binding.description}: {fmt.in_markup(self.user.email)}",
                     f"({binding.key})",
                     getattr(self, f"action_{binding.action}"),
                 )

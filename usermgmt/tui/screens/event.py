@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from usermgmt.core.schemas import AuditEventOut
+from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui import formatting as fmt
 
 
@@ -39,9 +40,11 @@ class EventScreen(ModalScreen[None]):
             json.dumps(e.changes, indent=2, ensure_ascii=False, sort_keys=True),
         ]
         with Vertical(classes="dialog -wide", id="event"):
-            yield Label(f"Audit event {e.seq} · {e.action}", classes="dialog-title")
+            yield Label(
+                printable(f"Audit event {e.seq} · {e.action}"), classes="dialog-title", markup=False
+            )
             with VerticalScroll(id="event-body"):
-                yield Static("\n".join(lines), markup=False)
+                yield Static(printable_lines("\n".join(lines)), markup=False)
             yield Label("escape to close", classes="dialog-hint")
 
     def action_close(self) -> None:

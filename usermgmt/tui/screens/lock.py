@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.schemas import UserOut
+from usermgmt.core.text import printable
 from usermgmt.tui.widgets.form import FormField
 
 if TYPE_CHECKING:
@@ -35,7 +36,10 @@ class LockScreen(ModalScreen[UserOut | None]):
         with Vertical(classes="dialog", id="lock-form"):
             yield Label("Lock user?", classes="dialog-title")
             yield Static(
-                f"{self.user.email} cannot sign in while locked, and is signed out everywhere now.",
+                printable(
+                    f"{self.user.email} cannot sign in while locked, "
+                    "and is signed out everywhere now."
+                ),
                 classes="dialog-body",
                 markup=False,
             )

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
+from usermgmt.core.text import printable, printable_lines
+
 
 class MessageScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,enter", "close", "Close")]
@@ -20,8 +22,8 @@ class MessageScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes=f"dialog -{self.severity}"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message, classes="dialog-body", markup=False)
+            yield Label(printable(self.title_text), classes="dialog-title", markup=False)
+            yield Static(printable_lines(self.message), classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="close", variant="primary")
 

@@ -12,6 +12,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.schemas import UserOut
+from usermgmt.core.text import printable
 from usermgmt.tui.widgets.form import FormField
 
 if TYPE_CHECKING:
@@ -36,7 +37,9 @@ class PasswordScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="password-form"):
-            yield Label(f"Password of {self.user.email}", classes="dialog-title")
+            yield Label(
+                printable(f"Password of {self.user.email}"), classes="dialog-title", markup=False
+            )
             yield Static(
                 "Setting a password signs the user out everywhere and emails them a notice. "
                 "Or send a reset link and let them choose one.",

@@ -12,6 +12,7 @@ from textual.widgets import Button, Checkbox, Label, Static
 
 from usermgmt.core.models import SEEDED_ROLES
 from usermgmt.core.schemas import ROLE_NAMES, UserOut
+from usermgmt.core.text import printable
 
 if TYPE_CHECKING:
     from usermgmt.tui.app import UserMgmtApp
@@ -32,7 +33,9 @@ class RolesScreen(ModalScreen[UserOut | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="roles-form"):
-            yield Label(f"Roles of {self.user.email}", classes="dialog-title")
+            yield Label(
+                printable(f"Roles of {self.user.email}"), classes="dialog-title", markup=False
+            )
             for role in ROLE_NAMES:
                 yield Checkbox(role, role in self.user.roles, id=f"role-{role}")
                 yield Static(SEEDED_ROLES.get(role, ""), classes="role-help", markup=False)

@@ -18,6 +18,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, EmailExists, UsernameExists, ValidationError
 from usermgmt.core.schemas import ROLE_NAMES, UserOut
+from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui.widgets.form import FormField
 
 if TYPE_CHECKING:
@@ -68,10 +69,10 @@ class UserFormScreen(ModalScreen[UserOut | None]):
         user = self.user
         title = "New user" if user is None else f"Edit {user.email}"
         with Vertical(classes="dialog -form", id="user-form"):
-            yield Label(title, classes="dialog-title")
+            yield Label(printable(title), classes="dialog-title", markup=False)
             with Grid(classes="form-grid"):
                 for key, label, placeholder in CREATE_FIELDS:
-                    value = "" if user is None else (getattr(user, key) or "")
+                    value = "" if user is None else printable(getattr(user, key) or "")
                     yield FormField(
                         label,
                         Input(value, placeholder=placeholder, id=field_id(key)),
@@ -96,7 +97,7 @@ class UserFormScreen(ModalScreen[UserOut | None]):
                     )
                 else:
                     for key, label, placeholder in EDIT_PROFILE_FIELDS:
-                        value = getattr(user.profile, key.split(".", 1)[1]) or ""
+                        value = printable(getattr(user.profile, key.split(".", 1)[1]) or "")
                         yield FormField(
                             label,
                             Input(value, placeholder=placeholder, id=field_id(key)),
@@ -159,13 +160,13 @@ class UserFormScreen(ModalScreen[UserOut | None]):
         changes: dict[str, Any] = {}
         for key in ("email", "username", "first_name", "last_name"):
             value = self._text(key) or None
-            if value != (getattr(user, key) or None):
+            if _edited(value, getattr(user, key)):
                 changes[key] = value
         profile: dict[str, Any] = {}
         for key, _label, _ph in EDIT_PROFILE_FIELDS:
             name = key.split(".", 1)[1]
             value = self._text(key) or None
-            if value != (getattr(user.profile, name) or None):
+            if _edited(value, getattr(user.profile, name)):
                 profile[name] = value
         if profile:
             changes["profile"] = profile
@@ -238,7 +239,7 @@ class UserFormScreen(ModalScreen[UserOut | None]):
                 continue
             target.set_error(messages)
             first = first or target
-        self.query_one("#form-error", Static).update("\n".join(unplaced))
+        self.query_one("#form-error", Static).update(printable_lines("\n".join(unplaced)))
         if first is not None:
             focusable = first.query(Input).first() if first.query(Input) else None
             if focusable is not None:
@@ -259,3 +260,10 @@ class UserFormScreen(ModalScreen[UserOut | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _edited(value: str | None, stored: str | None) -> bool:
+    """Whether a field's text differs from the stored value it was filled with. A stored
+    value holding control characters is shown escaped: left as shown, it is unchanged."""
+    stored = stored or None
+    return value != stored and value != (printable(stored).strip() or None if stored else None)

@@ -337,7 +337,7 @@ class UsersScreen(UserActions, Screen):
             for binding in USER_ACTION_BINDINGS:
                 if self.check_user_action(binding.action):
                     yield SystemCommand(
-                        f"{binding.description}: {user.email}",
+                        f"{binding.description}: {fmt.in_markup(user.email)}",
                         f"On the highlighted user ({binding.key})",
                         getattr(self, f"action_{binding.action}"),
                     )

@@ -6,6 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Static
 
+from usermgmt.core.text import printable
+
 
 class TopBar(Horizontal):
     DEFAULT_CSS = """
@@ -31,7 +33,7 @@ class TopBar(Horizontal):
         app = self.app
         yield Label(f"usermgmt · {self.title}", id="top-title")
         where = f"{app.database_label}  ·  {app.actor.label}"  # type: ignore[attr-defined]
-        yield Label(where, id="top-where", markup=False)
+        yield Label(printable(where), id="top-where", markup=False)
         yield self._state
 
     def on_mount(self) -> None:
@@ -56,12 +58,14 @@ class StatusLine(Static):
     """
 
     def __init__(self, text: str = "", *, id: str | None = None) -> None:
-        super().__init__(text, id=id, markup=False)
+        super().__init__(printable(text), id=id, markup=False)
         self._text = text
 
     def update(self, content="", *, layout: bool = False) -> None:
         """One line of fixed height: no layout pass (it would re-render the whole screen on
-        every cursor move); nothing at all if the text is unchanged."""
+        every cursor move); nothing at all if the text is unchanged. It may quote what
+        was typed or stored: controls are shown escaped."""
         if content != self._text:
             self._text = content
-            super().update(content, layout=layout)
+            shown = printable(content) if isinstance(content, str) else content
+            super().update(shown, layout=layout)

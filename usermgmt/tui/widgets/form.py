@@ -7,6 +7,8 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
+from usermgmt.core.text import printable
+
 
 class FormField(Vertical):
     DEFAULT_CSS = """
@@ -34,5 +36,5 @@ class FormField(Vertical):
     def set_error(self, messages: list[str] | None) -> None:
         text = "; ".join(messages or [])
         self.error = text
-        self.query_one(".field-error", Static).update(text)
+        self.query_one(".field-error", Static).update(printable(text))
         self.set_class(bool(text), "-invalid")

@@ -25,6 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
 
+from usermgmt.core.text import printable
 from usermgmt.tui.paging import Fetch, PageCache, Source
 
 MAX_IN_FLIGHT = 3  # fetches at once for the pages in view
@@ -534,5 +535,5 @@ class LazyTable(ScrollView, can_focus=True):
                 style = line_style  # the cursor row is one colour
             else:
                 style = self._style(f"lazy-table--{style_class}") if style_class else base
-            segments.append(Segment(fit(text, w) + " ", style))
+            segments.append(Segment(fit(printable(text), w) + " ", style))
         return Strip(segments).adjust_cell_length(width, line_style)
