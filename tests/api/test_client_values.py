@@ -150,9 +150,7 @@ def test_page_numbers_are_bounded(api, admin, params):
     assert_error(result, 400, "VALIDATION_ERROR")
 
 
-@pytest.mark.parametrize(
-    "user_id", ["9" * 40, "%ED%A0%80", "a%00b", "\u0663", SOME_ID, "%1B%5B2J"]
-)
+@pytest.mark.parametrize("user_id", ["9" * 40, "%ED%A0%80", "a%00b", "\u0663", SOME_ID, "%1B%5B2J"])
 def test_an_id_in_a_path_that_is_no_user_is_a_404(api, admin, user_id):
     _, token = admin
     result = api.simulate_get(f"{API}/users/{user_id}", headers=api.bearer(token))
