@@ -77,11 +77,13 @@ def test_audit_list_filters(cli, services, ann):
     assert cli("audit", "list", "--since", "1h", "-q").stdout.split() == [e["id"] for e in events]
     assert cli("audit", "list", "--until", "2000-01-01", "-o", "json").json() == []
     assert cli("audit", "list", "--since", "yesterday").exit_code == 2
-    # Times that leave the calendar are bad values too, not unexpected errors.
-    for value in ("99999999999d", "9999-12-31T23:59:59-14:00", "\u0663d"):
+    # Ages that leave the calendar are bad values too, not unexpected errors.
+    for value in ("99999999999d", "\u0663d"):
         out_of_range = cli("audit", "list", "--since", value)
         assert out_of_range.exit_code == 2, out_of_range.stderr
         assert "--since" in out_of_range.error_line or "since" in out_of_range.error_line
+    # A valid time past the calendar once in UTC bounds nothing (as in the API).
+    assert cli("audit", "list", "--since", "9999-12-31T23:59:59-14:00", "-o", "json").json() == []
     assert cli("audit", "list", "--actor", "nobody@example.com").exit_code == 3
     assert "user.updated" in cli("audit", "list").stdout
     label = events[0]["actor_label"]  # the operator, cli:<os user>, has no user id
