@@ -58,7 +58,7 @@ def test_the_console_shows_the_first_page_fetched_by_the_head_start(services):
                 await settle(pilot)
                 table = app.screen.query_one("#users", LazyTable)
                 assert table.row_count == 5 and table.cache.exact
-                assert app.take_first_page() is None  # taken by the first load
+                assert app.ctx.take_first_page() is None  # taken by the first load
 
         asyncio.run(scenario())
         assert start.first_page.page.done() and start.first_page.count.done()
