@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from concurrent.futures import Future
 
 from usermgmt.core.context import Actor
@@ -11,7 +10,7 @@ from usermgmt.tui.paging import FIRST_PAGE, Ahead, Fetch, UserFilter, UserSource
 from usermgmt.tui.start import HeadStart
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
-from .tui_helpers import SIZE, seed_users, settle
+from .tui_helpers import run_console, seed_users
 
 
 def _done(value) -> Future:
@@ -53,14 +52,12 @@ def test_the_console_shows_the_first_page_fetched_by_the_head_start(services):
             start.built, os_user="tester", retry_start=False, first_page=start.first_page
         )
 
-        async def scenario():
-            async with app.run_test(size=SIZE) as pilot:
-                await settle(pilot)
-                table = app.screen.query_one("#users", LazyTable)
-                assert table.row_count == 5 and table.cache.exact
-                assert app.take_first_page() is None  # taken by the first load
+        async def scenario(pilot):
+            table = app.screen.query_one("#users", LazyTable)
+            assert table.row_count == 5 and table.cache.exact
+            assert app.ctx.take_first_page() is None  # taken by the first load
 
-        asyncio.run(scenario())
+        run_console(app, scenario)
         assert start.first_page.page.done() and start.first_page.count.done()
     finally:
         start.close()

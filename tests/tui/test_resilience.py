@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import os
@@ -21,7 +20,7 @@ from usermgmt.tui.screens.error import ErrorScreen
 from usermgmt.tui.screens.lock import LockScreen
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
-from .tui_helpers import SIZE, seed_users, settle, text_of, toasts, wait_until
+from .tui_helpers import run_console, seed_users, settle, text_of, toasts, wait_until
 
 
 class Switch:
@@ -64,35 +63,34 @@ def test_database_gone_and_back(services, make_app):
     seed_users(services, 3)
     switch = Switch()
 
-    async def scenario():
-        app = make_app(flaky(services, switch))
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            table = app.screen.query_one("#users", LazyTable)
-            assert table.row_count == 3
-            switch.down = True
-            await pilot.press("ctrl+r")
-            await wait_until(pilot, lambda: not app.online, "offline")
-            assert toasts(app, "error") == [
-                "Database is unavailable. Retrying in the background; nothing you see is lost."
-            ]
-            assert "database unavailable" in text_of(app.screen.query_one("#top-state"))
-            # The screen stays usable: keys work, an action fails with the toast, no crash.
-            await pilot.press("down", "pagedown", "l")
-            assert isinstance(app.screen, LockScreen)
-            await pilot.press("ctrl+s")
-            await wait_until(pilot, lambda: not app.screen.busy, "lock attempt")
-            assert isinstance(app.screen, LockScreen)  # still open, try again later
-            await pilot.press("escape")
-            assert len(toasts(app, "error")) == 1  # one toast per outage, not per call
-            switch.down = False
-            await wait_until(pilot, lambda: app.online, "reconnect")
-            await settle(pilot)
-            assert "The database is back." in toasts(app)
-            assert table.row_count == 3 and table.cursor_value is not None
-            assert "connected" in text_of(app.screen.query_one("#top-state"))
+    app = make_app(flaky(services, switch))
 
-    asyncio.run(scenario())
+    async def scenario(pilot):
+        table = app.screen.query_one("#users", LazyTable)
+        assert table.row_count == 3
+        switch.down = True
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.online, "offline")
+        assert toasts(app, "error") == [
+            "Database is unavailable. Retrying in the background; nothing you see is lost."
+        ]
+        assert "database unavailable" in text_of(app.screen.query_one("#top-state"))
+        # The screen stays usable: keys work, an action fails with the toast, no crash.
+        await pilot.press("down", "pagedown", "l")
+        assert isinstance(app.screen, LockScreen)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: not app.screen.busy, "lock attempt")
+        assert isinstance(app.screen, LockScreen)  # still open, try again later
+        await pilot.press("escape")
+        assert len(toasts(app, "error")) == 1  # one toast per outage, not per call
+        switch.down = False
+        await wait_until(pilot, lambda: app.online, "reconnect")
+        await settle(pilot)
+        assert "The database is back." in toasts(app)
+        assert table.row_count == 3 and table.cursor_value is not None
+        assert "connected" in text_of(app.screen.query_one("#top-state"))
+
+    run_console(app, scenario)
 
 
 @pytest.mark.postgres
@@ -105,26 +103,25 @@ def test_postgres_restart(restartable_pg, tmp_path):
     )
     seed_users(services, 3)
 
-    async def scenario():
-        app = UserMgmtApp(services, os_user="tester", retry_delays=(0.1,))
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            table = app.screen.query_one("#users", LazyTable)
-            assert table.row_count == 3
-            cluster.pause()
-            await pilot.press("ctrl+r")
-            await wait_until(pilot, lambda: not app.online, "offline", rounds=1000)
-            await pilot.press("down", "up")
-            cluster.resume()
-            await wait_until(pilot, lambda: app.online, "reconnect", rounds=2000)
-            await settle(pilot)
-            assert table.row_count == 3 and table.cursor_value is not None
-            await pilot.press("l", "ctrl+s")  # writes work again
-            await settle(pilot)
-            assert table.cursor_value.locked_until is not None
+    app = UserMgmtApp(services, os_user="tester", retry_delays=(0.1,))
+
+    async def scenario(pilot):
+        table = app.screen.query_one("#users", LazyTable)
+        assert table.row_count == 3
+        cluster.pause()
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.online, "offline", rounds=1000)
+        await pilot.press("down", "up")
+        cluster.resume()
+        await wait_until(pilot, lambda: app.online, "reconnect", rounds=2000)
+        await settle(pilot)
+        assert table.row_count == 3 and table.cursor_value is not None
+        await pilot.press("l", "ctrl+s")  # writes work again
+        await settle(pilot)
+        assert table.cursor_value.locked_until is not None
 
     try:
-        asyncio.run(scenario())
+        run_console(app, scenario)
     finally:
         services.close()
 
@@ -134,27 +131,26 @@ def test_unexpected_error_is_a_modal_without_traceback(
 ):
     seed_users(ui_services, 1)
 
-    async def scenario():
-        app = make_ui_app()
-        async with app.run_test(size=SIZE) as pilot:
+    app = make_ui_app()
+
+    async def scenario(pilot):
+
+        def bug(*_a, **_k):
+            raise ZeroDivisionError("division by zero")
+
+        monkeypatch.setattr(ui_services.users, "get", bug)
+        with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
+            await pilot.press("enter")
             await settle(pilot)
+        assert isinstance(app.screen, ErrorScreen)
+        body = text_of(app.screen.query_one(".dialog-body"))
+        assert "ZeroDivisionError" in body and "Traceback" not in body
+        assert f"incident {app.screen.incident}" in caplog.text
+        assert "Traceback" in caplog.text  # the details go to the log
+        await pilot.press("escape")
+        assert not isinstance(app.screen, ErrorScreen)
 
-            def bug(*_a, **_k):
-                raise ZeroDivisionError("division by zero")
-
-            monkeypatch.setattr(ui_services.users, "get", bug)
-            with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
-                await pilot.press("enter")
-                await settle(pilot)
-            assert isinstance(app.screen, ErrorScreen)
-            body = text_of(app.screen.query_one(".dialog-body"))
-            assert "ZeroDivisionError" in body and "Traceback" not in body
-            assert f"incident {app.screen.incident}" in caplog.text
-            assert "Traceback" in caplog.text  # the details go to the log
-            await pilot.press("escape")
-            assert not isinstance(app.screen, ErrorScreen)
-
-    asyncio.run(scenario())
+    run_console(app, scenario)
 
 
 def test_start_up_without_database_prints_one_line_and_exits_5(capsys, tmp_path):
@@ -207,21 +203,19 @@ def test_a_bug_in_the_ui_thread_ends_with_one_line_not_a_traceback(
     seed_users(ui_services, 1)
     app = make_ui_app()
 
-    async def scenario():
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            secret = "Corr3ct-Horse-Battery"  # a local the traceback would have shown
+    async def scenario(pilot):
+        secret = "Corr3ct-Horse-Battery"  # a local the traceback would have shown
 
-            def broken() -> None:
-                raise RuntimeError(f"bug near {len(secret)}")
+        def broken() -> None:
+            raise RuntimeError(f"bug near {len(secret)}")
 
-            app.screen.action_refresh = broken
-            with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
-                await pilot.press("ctrl+r")
-                await pilot.pause()
+        app.screen.action_refresh = broken
+        with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
+            await pilot.press("ctrl+r")
+            await pilot.pause()
 
     with pytest.raises(RuntimeError):
-        asyncio.run(scenario())
+        run_console(app, scenario)
     assert app.return_code == 1
     printed = " ".join(capsys.readouterr().err.split())  # one message, wrapped to the width
     assert printed.startswith("usermgmt tui: unexpected error (incident ")
@@ -240,15 +234,15 @@ def test_a_services_factory_is_retried_until_the_database_answers(ui_services):
             raise DatabaseUnavailable()
         return ui_services
 
-    async def scenario():
-        app = UserMgmtApp(factory, os_user="tester", retry_delays=(0.01,))
-        async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: app.screen.query("#users"), "the users screen")
-            await settle(pilot)
-            assert app.online and len(attempts) == 3
-            assert app.screen.query_one("#users", LazyTable).row_count == 2
-            assert toasts(app, "error") == [
-                "Database is unavailable. Retrying in the background; nothing you see is lost."
-            ]
+    app = UserMgmtApp(factory, os_user="tester", retry_delays=(0.01,))
 
-    asyncio.run(scenario())
+    async def scenario(pilot):
+        await wait_until(pilot, lambda: app.screen.query("#users"), "the users screen")
+        await settle(pilot)
+        assert app.online and len(attempts) == 3
+        assert app.screen.query_one("#users", LazyTable).row_count == 2
+        assert toasts(app, "error") == [
+            "Database is unavailable. Retrying in the background; nothing you see is lost."
+        ]
+
+    run_console(app, scenario, settled=False)

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
-from collections.abc import Callable
+import weakref
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import pgserver
 from conftest import STRONG_PASSWORD  # noqa: F401 - re-exported for the tests
+from textual.app import App
+from textual.message import Message
+from textual.notifications import Notification, Notify
+from textual.pilot import Pilot
 
 from usermgmt.core.context import Actor, RequestContext
 
 SIZE = (120, 36)
+
+# The notifications each app run by run_console showed, expired ones included.
+_SHOWN: weakref.WeakKeyDictionary[App, list[Notification]] = weakref.WeakKeyDictionary()
+
+
+def run_console(
+    app: App,
+    scenario: Callable[[Pilot], Awaitable[None]],
+    *,
+    size: tuple[int, int] = SIZE,
+    settled: bool = True,
+) -> None:
+    """Run ``app`` headless at ``size``, let the workers of its start finish (unless
+    ``settled`` is False), then ``await scenario(pilot)``. An exception the app let
+    through is raised here once it has stopped; the notifications it showed are kept
+    for :func:`toasts`."""
+    shown = _SHOWN.setdefault(app, [])
+
+    def record(message: Message) -> None:
+        if isinstance(message, Notify):
+            shown.append(message.notification)
+
+    async def run() -> None:
+        async with app.run_test(size=size, message_hook=record) as pilot:
+            if settled:
+                await settle(pilot)
+            await scenario(pilot)
+
+    asyncio.run(run())
 
 
 def seed_users(services, n: int, *, prefix: str = "user") -> list:
@@ -60,9 +95,14 @@ def text_of(widget) -> str:
     return content.plain if hasattr(content, "plain") else str(content)
 
 
-def toasts(app, severity: str | None = None) -> list[str]:
+def notifications(app: App) -> list[Notification]:
+    """Every notification ``app`` showed so far under run_console, in order."""
+    return list(_SHOWN[app])
+
+
+def toasts(app: App, severity: str | None = None) -> list[str]:
     """Messages of the notifications shown so far (optionally of one severity)."""
-    return [n.message for n in app._notifications if severity in (None, n.severity)]
+    return [n.message for n in notifications(app) if severity in (None, n.severity)]
 
 
 FIXED_NOW = datetime(2025, 3, 17, 9, 30, tzinfo=UTC)

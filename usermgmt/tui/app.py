@@ -1,9 +1,9 @@
-"""The console application: services, the one place core calls run, errors and reconnects.
+"""The console application: start, the database going away and coming back, bugs.
 
 ``UserMgmtApp(services)`` takes built Services (or a factory that builds them);
-``run_tui(settings)`` builds them, runs the app and returns an exit code.
-Every core call goes through :meth:`UserMgmtApp.run_core`: a thread worker
-that hands the result (or the mapped error) back to the UI thread.
+``run_tui(settings)`` builds them, runs the app and returns an exit code. The
+app makes one :class:`~usermgmt.tui.context.ConsoleContext` (``app.ctx``) and
+hands it to the first screen; every core call goes through ``ctx.run``.
 """
 
 from __future__ import annotations
@@ -13,25 +13,24 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.dom import DOMNode
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, get_current_worker
 
 from usermgmt.core.config import Settings
-from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.db import mask_url
+from usermgmt.core.context import Actor
 from usermgmt.core.errors import DomainError, ServiceUnavailable
 from usermgmt.core.services import Services
 from usermgmt.core.text import printable, printable_lines
-from usermgmt.tui.errors import reaction_for
+from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.formatting import Clock, utc_now
+from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import PAGE_SIZE, Ahead
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
@@ -42,15 +41,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("usermgmt.tui")
 
-T = TypeVar("T")
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_UNAVAILABLE = 5
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)  # then every 15 s
-
-
-class DatabaseBack(Message):
-    """Sent to every screen when the database answers again: reload what you show."""
 
 
 class UserMgmtApp(App[int]):
@@ -83,52 +77,29 @@ class UserMgmtApp(App[int]):
         ``start_error`` set and return code 5. ``first_page``: the home screen's
         first page and count, already on their way (see usermgmt.tui.start)."""
         super().__init__()
-        if isinstance(services, Services):
-            self._services: Services | None = services
-            self._factory: Callable[[], Services] | None = None
-        else:
-            self._services, self._factory = None, services
-        self.clock: Clock = clock or utc_now
-        self.actor = Actor.operator("tui", os_user)
+        built = services if isinstance(services, Services) else None
+        self._factory: Callable[[], Services] | None = (
+            None if isinstance(services, Services) else services
+        )
+        self.ctx = ConsoleContext(
+            self,
+            built,
+            actor=Actor.operator("tui", os_user),
+            clock=clock or utc_now,
+            page_size=page_size,
+            search_debounce=search_debounce,
+            first_page=first_page,
+        )
         self.retry_delays = tuple(retry_delays) or RETRY_DELAYS
-        self.search_debounce = search_debounce
-        self.page_size = page_size
         self.retry_start = retry_start
         self.start_error: str | None = None
-        self._first_page = first_page
         self._reconnecting = False
         self.log_path = "the log (none configured)"
-
-    # ---- services and context -------------------------------------------------------
-
-    @property
-    def services(self) -> Services:
-        if self._services is None:
-            raise RuntimeError("services are not built yet")
-        return self._services
-
-    @property
-    def database_label(self) -> str:
-        if self._services is None:
-            return "connecting…"
-        return mask_url(self._services.settings.database_url)
-
-    def request_context(self) -> RequestContext:
-        """A fresh context for one core call (its request id lands in the audit event)."""
-        return RequestContext(request_id=f"tui-{uuid.uuid4().hex[:16]}", user_agent="usermgmt-tui")
-
-    def now(self):
-        return self.clock()
-
-    def take_first_page(self) -> Ahead | None:
-        """The first page fetched ahead, once: later loads of the table fetch afresh."""
-        ahead, self._first_page = self._first_page, None
-        return ahead
 
     # ---- start -----------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        if self._services is not None:
+        if self.ctx.built:
             self._start()
         else:
             from textual.widgets import Static
@@ -147,7 +118,7 @@ class UserMgmtApp(App[int]):
                 if not self.retry_start:
                     self.call_from_thread(self._start_failed, exc.message, EXIT_UNAVAILABLE)
                     return
-                self.call_from_thread(self._offline, exc)
+                self.call_from_thread(self.database_gone, exc)
                 if self._sleep(worker, delay):
                     return
                 continue
@@ -165,68 +136,14 @@ class UserMgmtApp(App[int]):
         self.exit(return_code=code)
 
     def _built(self, services: Services) -> None:
-        self._services = services
+        self.ctx.use(services)
         self.online = True
         self._start()
 
     def _start(self) -> None:
         from usermgmt.tui.screens.users import UsersScreen
 
-        self.push_screen(UsersScreen())
-
-    # ---- core calls -----------------------------------------------------------------
-
-    def run_core(
-        self,
-        owner: DOMNode,
-        job: Callable[[], T],
-        done: Callable[[T], Any],
-        *,
-        failed: Callable[[DomainError], bool] | None = None,
-        group: str = "core",
-        exclusive: bool = True,
-    ) -> Worker:
-        """Run ``job`` (one core call) in a thread worker owned by ``owner``.
-
-        ``done(result)`` runs on the UI thread. A DomainError goes to
-        ``failed(error)`` first (a form showing it inline returns True), else
-        to the error table. Anything else is a bug: logged, shown in the
-        error modal. Results for an owner that is gone are dropped.
-        """
-
-        def work_in_thread() -> None:
-            worker = get_current_worker()
-            try:
-                result = job()
-            except DomainError as exc:
-                if not worker.is_cancelled:
-                    self.call_from_thread(self._core_failed, owner, exc, failed)
-                return
-            except Exception as exc:  # noqa: BLE001 - the boundary: a bug becomes the error modal
-                self.call_from_thread(self.unexpected_error, exc)
-                return
-            if not worker.is_cancelled:
-                self.call_from_thread(self._core_done, owner, done, result)
-
-        return owner.run_worker(
-            work_in_thread, thread=True, group=group, exclusive=exclusive, exit_on_error=False
-        )
-
-    def _core_done(self, owner: DOMNode, done: Callable[[Any], Any], result: Any) -> None:
-        if owner is self or owner.is_attached:
-            if not self.online:
-                self._back_online()
-            done(result)
-
-    def _core_failed(
-        self,
-        owner: DOMNode,
-        exc: DomainError,
-        failed: Callable[[DomainError], bool] | None,
-    ) -> None:
-        if failed is not None and (owner is self or owner.is_attached) and failed(exc):
-            return
-        self.show_domain_error(exc)
+        self.push_screen(UsersScreen(self.ctx))
 
     def notify(
         self,
@@ -248,30 +165,14 @@ class UserMgmtApp(App[int]):
             **kwargs,
         )
 
-    def show_domain_error(self, exc: DomainError) -> None:
-        reaction = reaction_for(exc)
-        if reaction.offline:
-            self._offline(exc)
-            return
-        self.notify(exc.message, title=reaction.title, severity=reaction.severity)
-
-    def unexpected_error(self, exc: BaseException) -> None:
-        """A bug: log the traceback, show an incident id (never the traceback itself)."""
-        from usermgmt.tui.screens.error import ErrorScreen
-
-        incident = uuid.uuid4().hex[:8]
-        log.error("unexpected error (incident %s)", incident, exc_info=exc)
-        self.push_screen(ErrorScreen(incident, type(exc).__name__))
-
     def on_lazy_table_load_failed(self, message: LazyTable.LoadFailed) -> None:
-        if isinstance(message.error, DomainError):
-            self.show_domain_error(message.error)
-        else:
-            self.unexpected_error(message.error)
+        self.ctx.show_error(message.error)
 
     # ---- the database going away and coming back ----------------------------------
 
-    def _offline(self, exc: DomainError) -> None:
+    def database_gone(self, exc: DomainError) -> None:
+        """A call found the database unavailable: say so once, keep what is on screen,
+        ping it in the background until it answers."""
         if self.online:
             self.online = False
             self.notify(
@@ -281,7 +182,7 @@ class UserMgmtApp(App[int]):
                 timeout=8,
             )
         self._pause_tables(True)
-        if self._services is not None and not self._reconnecting:
+        if self.ctx.built and not self._reconnecting:
             self._reconnecting = True
             self._reconnect()
 
@@ -307,13 +208,14 @@ class UserMgmtApp(App[int]):
             if self._sleep(worker, delay):
                 return
             try:
-                self.services.db.ping()
+                self.ctx.ping()
             except ServiceUnavailable:
                 continue
-            self.call_from_thread(self._back_online)
+            self.call_from_thread(self.database_answered)
             return
 
-    def _back_online(self) -> None:
+    def database_answered(self) -> None:
+        """A call or the ping got an answer: if the database was away, it is back."""
         self._reconnecting = False
         if self.online:
             return
@@ -347,6 +249,8 @@ class UserMgmtApp(App[int]):
         self._reconnecting = False
 
     # ---- bugs in the UI thread ---------------------------------------------------------
+    # Textual has no public hook for an exception a handler let through (its issues
+    # #2818 and #5325): these two private methods are the only ones overridden.
 
     def _handle_exception(self, error: Exception) -> None:
         """A bug in a handler ends the app (Textual's rule); the traceback goes to the log."""
@@ -359,10 +263,8 @@ class UserMgmtApp(App[int]):
         (a password typed into a form can be one)."""
         self.bell()
         incident = getattr(self, "_incident", "?")
-        self._exit_renderables.append(
-            f"usermgmt tui: unexpected error (incident {incident}); details in {self.log_path}"
-        )
-        self._close_messages_no_wait()
+        line = f"usermgmt tui: unexpected error (incident {incident}); details in {self.log_path}"
+        self.panic(Text(line))  # Text: a path is not markup
 
 
 def run_tui(

@@ -4,7 +4,7 @@ Looked up by class hierarchy (most specific class first). Validation errors
 are shown next to the fields of the form that caused them; everything else is
 a toast. A database that went away is an error toast once, then the console
 retries in the background until it is back. Errors that are not DomainErrors
-(bugs) open the error modal instead: see ``UserMgmtApp.run_core``.
+(bugs) open the error modal instead: see ``ConsoleContext.run`` (tui/context.py).
 """
 
 from __future__ import annotations

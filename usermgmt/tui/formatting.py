@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from rich.text import Text
 
-from usermgmt.core.schemas import UserOut, user_status
+from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
 
 Clock = Callable[[], datetime]
@@ -17,7 +17,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-# Status word -> style class of the tables and detail view.
+# Status word (ConsoleContext.status) -> style class of the tables and detail view.
 STATUS_STYLE = {
     "active": "good",
     "unverified": "warn",
@@ -40,10 +40,6 @@ def in_markup(text: str) -> str:
     escape of a later tag.
     """
     return printable(text).replace("[", "\\[")
-
-
-def status(user: UserOut, now: datetime) -> str:
-    return user_status(user, now)
 
 
 def full_name(user: UserOut) -> str:

@@ -1,20 +1,31 @@
 """Actions on one user, shared by the users screen and the detail screen.
 
-Each action is one core call (forms and dialogs make theirs themselves, so a
-validation error stays in the form). Destructive ones ask first.
+Each action is one core call, made here through the screen's ConsoleContext.
+Dialogs only collect: a confirmation is dismissed with yes or no, a form
+submits its data here and stays open until the call answers (a validation
+error lands in the form; see ``screens.form``). Destructive ones ask first.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from textual.app import App
 from textual.binding import Binding
 
 from usermgmt.core.schemas import UserOut
+from usermgmt.tui.context import ConsoleContext, Job
 from usermgmt.tui.screens.confirm import ConfirmScreen
+from usermgmt.tui.screens.form import FormScreen
 
 if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
+    from usermgmt.tui.screens.lock import LockScreen
+    from usermgmt.tui.screens.password import PasswordScreen
+    from usermgmt.tui.screens.roles import RolesScreen
+    from usermgmt.tui.screens.user_form import UserFormScreen
+
+R = TypeVar("R")
 
 USER_ACTION_BINDINGS = [
     Binding("n", "new_user", "New", tooltip="New user (without a password: an invitation)"),
@@ -33,9 +44,11 @@ NOT_ON_DELETED = {"edit_user", "delete_user", "lock_user", "unlock_user", "passw
 
 
 class UserActions:
-    """Mixin for a Screen with a current user. Subclasses implement the two hooks below."""
+    """Mixin for a Screen with a current user and a ``ctx``. Subclasses implement the
+    two hooks below."""
 
-    app: UserMgmtApp
+    app: App[Any]
+    ctx: ConsoleContext
 
     def current_user(self) -> UserOut | None:
         raise NotImplementedError
@@ -51,8 +64,7 @@ class UserActions:
         user = self.current_user()
         if user is None:
             return (False, False, False)
-        locked = user.locked_until is not None and user.locked_until > self.app.now()
-        return (True, user.deleted_at is not None, locked)
+        return (True, user.deleted_at is not None, self.ctx.is_locked(user))
 
     def user_loading(self) -> bool:
         """True while the highlighted row is still being fetched (keys stay as they are)."""
@@ -77,7 +89,7 @@ class UserActions:
             return deleted
         if deleted and action in NOT_ON_DELETED:
             return False
-        locked = user.locked_until is not None and user.locked_until > self.app.now()
+        locked = self.ctx.is_locked(user)
         if action == "lock_user":
             return not locked
         if action == "unlock_user":
@@ -90,22 +102,51 @@ class UserActions:
             self.app.notify("No user is highlighted yet.", severity="warning")
         return user
 
-    def _core(self, job, done) -> None:
+    def _core(self, job: Job[R], done: Callable[[R], Any]) -> None:
         # Writes are never exclusive: a second action must not drop the first one's result.
-        self.app.run_core(self, job, done, group="user-action", exclusive=False)  # type: ignore[arg-type]
+        self.ctx.run(self, job, done, group="user-action", exclusive=False)  # type: ignore[arg-type]
+
+    def _save(self, form: FormScreen[Any, R], job: Job[R], told: Callable[[R], str]) -> None:
+        """A form's core call, its worker owned by the form: on success, say what was
+        done and close the form with the result; a refusal goes back to the form."""
+
+        def done(result: R) -> None:
+            self.app.notify(told(result))
+            form.dismiss(result)
+
+        self.ctx.run(form, job, done, failed=form.refused, group="form", exclusive=False)
 
     # ---- the actions ---------------------------------------------------------------
 
     def action_new_user(self) -> None:
         from usermgmt.tui.screens.user_form import UserFormScreen
 
-        self.app.push_screen(UserFormScreen(), self._form_done)
+        self.app.push_screen(UserFormScreen(submit=self._create_user), self._form_done)
+
+    def _create_user(self, form: UserFormScreen, data: dict[str, Any]) -> None:
+        ctx = self.ctx
+        how = "" if "password" in data else " An invitation email is on its way."
+        self._save(
+            form,
+            lambda s: s.users.create(ctx.actor, ctx.request_context(), data),
+            lambda user: f"Created {user.email}.{how}",
+        )
 
     def action_edit_user(self) -> None:
         from usermgmt.tui.screens.user_form import UserFormScreen
 
         if user := self._need_user():
-            self.app.push_screen(UserFormScreen(user), self._form_done)
+            self.app.push_screen(UserFormScreen(user, submit=self._update_user), self._form_done)
+
+    def _update_user(self, form: UserFormScreen, changes: dict[str, Any]) -> None:
+        ctx = self.ctx
+        assert form.user is not None
+        uid = str(form.user.id)
+        self._save(
+            form,
+            lambda s: s.users.update(ctx.actor, ctx.request_context(), uid, changes),
+            lambda user: f"Saved {user.email}.",
+        )
 
     def _form_done(self, user: UserOut | None) -> None:
         if user is not None:
@@ -115,15 +156,13 @@ class UserActions:
         user = self._need_user()
         if user is None:
             return
-        uid = str(user.id)
+        ctx, uid = self.ctx, str(user.id)
 
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
             self._core(
-                lambda: self.app.services.users.delete(
-                    self.app.actor, self.app.request_context(), uid
-                ),
+                lambda s: s.users.delete(ctx.actor, ctx.request_context(), uid),
                 lambda _none: self._done(f"Deleted {user.email}.", None),
             )
 
@@ -141,10 +180,9 @@ class UserActions:
         user = self._need_user()
         if user is None:
             return
+        ctx, uid = self.ctx, str(user.id)
         self._core(
-            lambda: self.app.services.users.restore(
-                self.app.actor, self.app.request_context(), str(user.id)
-            ),
+            lambda s: s.users.restore(ctx.actor, ctx.request_context(), uid),
             lambda restored: self._done(f"Restored {user.email}.", restored),
         )
 
@@ -152,16 +190,24 @@ class UserActions:
         from usermgmt.tui.screens.lock import LockScreen
 
         if user := self._need_user():
-            self.app.push_screen(LockScreen(user), self._form_done)
+            self.app.push_screen(LockScreen(user, submit=self._lock), self._form_done)
+
+    def _lock(self, form: LockScreen, minutes: int | None) -> None:
+        ctx, uid = self.ctx, str(form.user.id)
+        how = f"for {minutes} minutes" if minutes else "until unlocked"
+        self._save(
+            form,
+            lambda s: s.users.lock(ctx.actor, ctx.request_context(), uid, minutes),
+            lambda user: f"Locked {user.email} {how}.",
+        )
 
     def action_unlock_user(self) -> None:
         user = self._need_user()
         if user is None:
             return
+        ctx, uid = self.ctx, str(user.id)
         self._core(
-            lambda: self.app.services.users.unlock(
-                self.app.actor, self.app.request_context(), str(user.id)
-            ),
+            lambda s: s.users.unlock(ctx.actor, ctx.request_context(), uid),
             lambda unlocked: self._done(f"Unlocked {user.email}.", unlocked),
         )
 
@@ -169,7 +215,24 @@ class UserActions:
         from usermgmt.tui.screens.password import PasswordScreen
 
         if user := self._need_user():
-            self.app.push_screen(PasswordScreen(user), self._password_done)
+            self.app.push_screen(PasswordScreen(user, submit=self._password), self._password_done)
+
+    def _password(self, form: PasswordScreen, password: str | None) -> None:
+        """Set ``password``, or (None) email a reset link; the form is dismissed with
+        what was done."""
+        ctx, uid, email = self.ctx, str(form.user.id), form.user.email
+        if password is None:
+
+            def job(s) -> str:
+                s.users.send_reset_link(ctx.actor, ctx.request_context(), uid)
+                return f"Reset link sent to {email}."
+        else:
+
+            def job(s) -> str:
+                s.users.set_password(ctx.actor, ctx.request_context(), uid, password)
+                return f"Password of {email} set; sessions revoked."
+
+        self._save(form, job, lambda what: what)
 
     def _password_done(self, message: str | None) -> None:
         if message:
@@ -179,21 +242,38 @@ class UserActions:
         from usermgmt.tui.screens.roles import RolesScreen
 
         if user := self._need_user():
-            self.app.push_screen(RolesScreen(user), self._form_done)
+            screen = RolesScreen(user, self.ctx.role_descriptions, submit=self._set_roles)
+            self.app.push_screen(screen, self._form_done)
+
+    def _set_roles(self, form: RolesScreen, roles: list[str]) -> None:
+        ctx, uid = self.ctx, str(form.user.id)
+        before, after = set(form.user.roles), set(roles)
+        granted, revoked = sorted(after - before), sorted(before - after)
+        summary = "; ".join(
+            part
+            for part in (
+                f"granted {', '.join(granted)}" if granted else "",
+                f"revoked {', '.join(revoked)}" if revoked else "",
+            )
+            if part
+        )
+        self._save(
+            form,
+            lambda s: s.roles.set(ctx.actor, ctx.request_context(), uid, roles),
+            lambda user: f"Roles of {user.email}: {summary}.",
+        )
 
     def action_revoke_sessions(self) -> None:
         user = self._need_user()
         if user is None:
             return
-        uid = str(user.id)
+        ctx, uid = self.ctx, str(user.id)
 
         def answered(yes: bool | None) -> None:
             if not yes:
                 return
             self._core(
-                lambda: self.app.services.sessions.revoke_all(
-                    self.app.actor, self.app.request_context(), uid
-                ),
+                lambda s: s.sessions.revoke_all(ctx.actor, ctx.request_context(), uid),
                 lambda count: self._done(
                     f"Revoked {count} session{'s' if count != 1 else ''} of {user.email}.", None
                 ),

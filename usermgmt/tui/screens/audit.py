@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -18,13 +17,11 @@ from usermgmt.core.errors import DomainError, NotFound, ValidationError
 from usermgmt.core.schemas import AuditEventOut, UserOut
 from usermgmt.core.text import has_unsafe
 from usermgmt.tui import formatting as fmt
-from usermgmt.tui.app import DatabaseBack
+from usermgmt.tui.context import ConsoleContext
+from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import AuditFilter, AuditSource
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
-
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
 
 COLUMNS = [
     Column("seq", "Seq", width=7),
@@ -54,10 +51,9 @@ class AuditScreen(Screen):
         Binding("ctrl+r,f5", "refresh", "Refresh", show=False),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self, *, target: UserOut | None = None) -> None:
+    def __init__(self, ctx: ConsoleContext, *, target: UserOut | None = None) -> None:
         super().__init__()
+        self.ctx = ctx
         self.initial_target = target
         self.filter = AuditFilter(target_id=str(target.id) if target else None)
         self.filter_text = ""
@@ -65,7 +61,7 @@ class AuditScreen(Screen):
         self.verifying = False
 
     def compose(self) -> ComposeResult:
-        yield TopBar("Audit log")
+        yield TopBar("Audit log", self.ctx.where)
         with Horizontal(id="audit-filters"):
             for key, placeholder in FILTER_INPUTS:
                 value = _reference(self.initial_target) if key == "target" else ""
@@ -80,10 +76,11 @@ class AuditScreen(Screen):
 
     def on_mount(self) -> None:
         self.table.focus()
-        self.table.set_source(
-            AuditSource(self.app.services, self.app.actor, self.filter, self.app.page_size)
-        )
+        self.table.set_source(self._source(self.filter))
         self.update_status()
+
+    def _source(self, flt: AuditFilter) -> AuditSource:
+        return AuditSource(self.ctx.services, self.ctx.actor, flt, self.ctx.page_size)
 
     def cell(self, event: AuditEventOut, key: str) -> tuple[str, str | None]:
         if key == "seq":
@@ -110,7 +107,7 @@ class AuditScreen(Screen):
         event.input.remove_class("-bad-filter")
         if self._timer is not None:
             self._timer.stop()
-        self._timer = self.set_timer(self.app.search_debounce * 2, self.apply_filters)
+        self._timer = self.set_timer(self.ctx.search_debounce * 2, self.apply_filters)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if self._timer is not None:
@@ -120,7 +117,7 @@ class AuditScreen(Screen):
 
     def apply_filters(self) -> None:
         """Parse the inputs; resolve actor/target references through the core, then reload."""
-        now = self.app.now()
+        now = self.ctx.now()
         times: dict[str, str | None] = {}
         for key in ("since", "until"):
             try:
@@ -133,13 +130,13 @@ class AuditScreen(Screen):
         actor_ref = self._value("actor")
         label = actor_ref if Actor.is_label(actor_ref) else None  # an operator: no user to find
         refs = {"actor": "" if label else actor_ref, "target": self._value("target")}
-        app = self.app
+        ctx = self.ctx
 
-        def job() -> AuditFilter:
+        def job(services) -> AuditFilter:
             ids: dict[str, str | None] = {}
             for key, ref in refs.items():
                 try:
-                    ids[key] = app.services.users.resolve_id(app.actor, ref) if ref else None
+                    ids[key] = services.users.resolve_id(ctx.actor, ref) if ref else None
                 except NotFound:
                     raise NotFound(f"{key}: no user {ref!r}", details={"field": key}) from None
             return AuditFilter(
@@ -151,14 +148,12 @@ class AuditScreen(Screen):
                 until=times["until"],
             )
 
-        app.run_core(self, job, self._filtered, failed=self._filter_failed, group="filter")
+        ctx.run(self, job, self._filtered, failed=self._filter_failed, group="filter")
 
     def _filtered(self, flt: AuditFilter) -> None:
         if flt != self.filter:
             self.filter = flt
-            self.table.set_source(
-                AuditSource(self.app.services, self.app.actor, flt, self.app.page_size)
-            )
+            self.table.set_source(self._source(flt))
         self.update_status()
 
     def _filter_failed(self, exc: DomainError) -> bool:
@@ -243,16 +238,16 @@ class AuditScreen(Screen):
             return
         self.verifying = True
         self.query_one("#status-line", StatusLine).update("verifying the audit chain…")
-        app = self.app
+        ctx = self.ctx
 
         def failed(_exc: DomainError) -> bool:
             self.verifying = False
             self.update_status()
             return False
 
-        app.run_core(
+        ctx.run(
             self,
-            lambda: app.services.audit.verify(app.actor),
+            lambda s: s.audit.verify(ctx.actor),
             self._verified,
             failed=failed,
             group="verify",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
@@ -18,12 +17,10 @@ from usermgmt.core.errors import DomainError, NotFound
 from usermgmt.core.schemas import AuditEventOut, SessionOut, UserOut
 from usermgmt.core.text import printable
 from usermgmt.tui import formatting as fmt
-from usermgmt.tui.app import DatabaseBack
+from usermgmt.tui.context import ConsoleContext
+from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
-
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
 
 RECENT_EVENTS = 20
 STATUS_COLOR = {
@@ -53,16 +50,15 @@ class DetailScreen(UserActions, Screen[bool]):
         Binding("ctrl+r,f5", "refresh", "Refresh", show=False),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self, user: UserOut) -> None:
+    def __init__(self, ctx: ConsoleContext, user: UserOut) -> None:
         super().__init__()
+        self.ctx = ctx
         self.user = user
         self.detail: Detail | None = None
         self.changed = False
 
     def compose(self) -> ComposeResult:
-        yield TopBar("User")
+        yield TopBar("User", self.ctx.where)
         yield Static("", id="detail-title")
         with Horizontal(id="detail-top"):
             yield Static("", id="profile", classes="box")
@@ -88,17 +84,16 @@ class DetailScreen(UserActions, Screen[bool]):
     # ---- data ------------------------------------------------------------------------
 
     def load(self) -> None:
-        app, uid = self.app, str(self.user.id)
+        ctx, uid = self.ctx, str(self.user.id)
 
-        def job() -> Detail:
-            services = app.services
-            user = services.users.get(app.actor, uid, include_deleted=True)
-            sessions = services.sessions.list(app.actor, uid)
-            events = services.audit.query(app.actor, {"target_id": uid, "limit": RECENT_EVENTS})
+        def job(services) -> Detail:
+            user = services.users.get(ctx.actor, uid, include_deleted=True)
+            sessions = services.sessions.list(ctx.actor, uid)
+            events = services.audit.query(ctx.actor, {"target_id": uid, "limit": RECENT_EVENTS})
             return Detail(user, sessions, events.data)
 
         self.query_one("#status-line", StatusLine).update("loading…")
-        app.run_core(self, job, self.show_detail, failed=self._failed, group="detail")
+        ctx.run(self, job, self.show_detail, failed=self._failed, group="detail")
 
     def _failed(self, exc: DomainError) -> bool:
         self.query_one("#status-line", StatusLine).update("")
@@ -111,7 +106,7 @@ class DetailScreen(UserActions, Screen[bool]):
     def show_detail(self, detail: Detail) -> None:
         self.detail = detail
         self.show_user(detail.user)
-        now = self.app.now()
+        now = self.ctx.now()
         sessions = self.query_one("#sessions", DataTable)
         sessions.clear()
         for s in detail.sessions:
@@ -152,8 +147,8 @@ class DetailScreen(UserActions, Screen[bool]):
 
     def show_user(self, user: UserOut) -> None:
         self.user = user
-        now = self.app.now()
-        word = fmt.status(user, now)
+        now = self.ctx.now()
+        word = self.ctx.status(user)
         color = STATUS_COLOR[fmt.STATUS_STYLE[word]]
         title = Content.assemble(  # not markup: the email and name are shown as stored
             (printable(user.email), "bold"),
@@ -216,7 +211,7 @@ class DetailScreen(UserActions, Screen[bool]):
     def action_audit(self) -> None:
         from usermgmt.tui.screens.audit import AuditScreen
 
-        self.app.push_screen(AuditScreen(target=self.user))
+        self.app.push_screen(AuditScreen(self.ctx, target=self.user))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         from usermgmt.tui.screens.event import EventScreen
@@ -232,20 +227,17 @@ class DetailScreen(UserActions, Screen[bool]):
         """Enter on one session: sign the user out of that device only (asks first)."""
         from usermgmt.tui.screens.confirm import ConfirmScreen
 
-        app, sid = self.app, str(session.id)
+        ctx, sid = self.ctx, str(session.id)
         where = ", ".join(p for p in (session.ip, session.user_agent) if p) or "unknown device"
 
         def answered(yes: bool | None) -> None:
             if yes:
-                app.run_core(
-                    self,
-                    lambda: app.services.sessions.revoke(app.actor, app.request_context(), sid),
+                self._core(
+                    lambda s: s.sessions.revoke(ctx.actor, ctx.request_context(), sid),
                     lambda _none: self._done(f"Revoked the session from {where}.", None),
-                    group="user-action",
-                    exclusive=False,
                 )
 
-        app.push_screen(
+        self.app.push_screen(
             ConfirmScreen(
                 "Revoke this session?",
                 f"{self.user.email} is signed out on {where} (started "

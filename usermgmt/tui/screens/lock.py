@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
+from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.widgets.form import FormField
 
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
 
+class LockScreen(FormScreen[int | None, UserOut | None]):
+    """Submits the minutes (None: until unlocked); dismissed with the locked user, or None."""
 
-class LockScreen(ModalScreen[UserOut | None]):
     BINDINGS = [
         Binding("ctrl+s", "lock", "Lock"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self, user: UserOut) -> None:
-        super().__init__()
+    def __init__(self, user: UserOut, *, submit: Submit[int | None]) -> None:
+        super().__init__(submit)
         self.user = user
-        self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="lock-form"):
@@ -77,25 +71,9 @@ class LockScreen(ModalScreen[UserOut | None]):
         except ValueError:
             field.set_error(["A whole number of minutes, or empty"])
             return
-        self.busy = True
-        app, uid = self.app, str(self.user.id)
+        self.submit(minutes)
 
-        def done(user: UserOut) -> None:
-            how = f"for {minutes} minutes" if minutes else "until unlocked"
-            app.notify(f"Locked {user.email} {how}.")
-            self.dismiss(user)
-
-        app.run_core(
-            self,
-            lambda: app.services.users.lock(app.actor, app.request_context(), uid, minutes),
-            done,
-            failed=self._failed,
-            group="form",
-            exclusive=False,
-        )
-
-    def _failed(self, exc: DomainError) -> bool:
-        self.busy = False
+    def show_refusal(self, exc: DomainError) -> bool:
         if isinstance(exc, ValidationError):
             self.query_one("#field-minutes", FormField).set_error(
                 [m for msgs in exc.field_errors.values() for m in msgs] or [exc.message]

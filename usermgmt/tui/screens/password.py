@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
+from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.widgets.form import FormField
 
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
 
-
-class PasswordScreen(ModalScreen[str | None]):
-    """Dismisses with what was done ("set" or "reset link sent"), or None."""
+class PasswordScreen(FormScreen[str | None, str | None]):
+    """Submits the new password, or None for "email a reset link instead"; dismissed
+    with what was done (the opener's words), or None."""
 
     BINDINGS = [
         Binding("ctrl+s", "set_password", "Set password"),
@@ -28,12 +24,9 @@ class PasswordScreen(ModalScreen[str | None]):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self, user: UserOut) -> None:
-        super().__init__()
+    def __init__(self, user: UserOut, *, submit: Submit[str | None]) -> None:
+        super().__init__(submit)
         self.user = user
-        self.busy = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="password-form"):
@@ -90,39 +83,14 @@ class PasswordScreen(ModalScreen[str | None]):
             repeat_field.set_error(["The two passwords differ"])
             self.query_one("#repeat-password", Input).focus()
             return
-        self.busy = True
-        app, uid = self.app, str(self.user.id)
-        app.run_core(
-            self,
-            lambda: app.services.users.set_password(
-                app.actor, app.request_context(), uid, password
-            ),
-            lambda _none: self._finish(f"Password of {self.user.email} set; sessions revoked."),
-            failed=self._failed,
-            group="form",
-            exclusive=False,
-        )
+        self.submit(password)
 
     def action_send_link(self) -> None:
         if self.busy:
             return
-        self.busy = True
-        app, uid = self.app, str(self.user.id)
-        app.run_core(
-            self,
-            lambda: app.services.users.send_reset_link(app.actor, app.request_context(), uid),
-            lambda _none: self._finish(f"Reset link sent to {self.user.email}."),
-            failed=self._failed,
-            group="form",
-            exclusive=False,
-        )
+        self.submit(None)
 
-    def _finish(self, message: str) -> None:
-        self.app.notify(message)
-        self.dismiss(message)
-
-    def _failed(self, exc: DomainError) -> bool:
-        self.busy = False
+    def show_refusal(self, exc: DomainError) -> bool:
         if isinstance(exc, ValidationError):
             messages = [m for msgs in exc.field_errors.values() for m in msgs] or [exc.message]
             self._fields()[0].set_error(messages)

@@ -2,34 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
-from usermgmt.core.models import SEEDED_ROLES
 from usermgmt.core.schemas import ROLE_NAMES, UserOut
 from usermgmt.core.text import printable
-
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
+from usermgmt.tui.screens.form import FormScreen, Submit
 
 
-class RolesScreen(ModalScreen[UserOut | None]):
+class RolesScreen(FormScreen[list[str], UserOut | None]):
+    """Submits the roles chosen (only when they changed); dismissed with the user
+    saved, or None. ``descriptions``: a line under each role."""
+
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self, user: UserOut) -> None:
-        super().__init__()
+    def __init__(
+        self, user: UserOut, descriptions: Mapping[str, str], *, submit: Submit[list[str]]
+    ) -> None:
+        super().__init__(submit)
         self.user = user
-        self.busy = False
+        self.descriptions = descriptions
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="roles-form"):
@@ -38,7 +37,7 @@ class RolesScreen(ModalScreen[UserOut | None]):
             )
             for role in ROLE_NAMES:
                 yield Checkbox(role, role in self.user.roles, id=f"role-{role}")
-                yield Static(SEEDED_ROLES.get(role, ""), classes="role-help", markup=False)
+                yield Static(self.descriptions.get(role, ""), classes="role-help", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
@@ -53,39 +52,11 @@ class RolesScreen(ModalScreen[UserOut | None]):
         if self.busy:
             return
         roles = self.chosen()
-        before, after = set(self.user.roles), set(roles)
-        if before == after:
+        if set(roles) == set(self.user.roles):
             self.app.notify("Roles unchanged.")
             self.dismiss(None)
             return
-        self.busy = True
-        app, uid = self.app, str(self.user.id)
-        granted, revoked = sorted(after - before), sorted(before - after)
-        summary = "; ".join(
-            part
-            for part in (
-                f"granted {', '.join(granted)}" if granted else "",
-                f"revoked {', '.join(revoked)}" if revoked else "",
-            )
-            if part
-        )
-
-        def done(user: UserOut) -> None:
-            app.notify(f"Roles of {user.email}: {summary}.")
-            self.dismiss(user)
-
-        def failed(_exc) -> bool:
-            self.busy = False
-            return False
-
-        app.run_core(
-            self,
-            lambda: app.services.roles.set(app.actor, app.request_context(), uid, roles),
-            done,
-            failed=failed,
-            group="form",
-            exclusive=False,
-        )
+        self.submit(roles)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

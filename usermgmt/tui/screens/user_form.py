@@ -1,28 +1,26 @@
 """New user (`n`) and edit user (`e`): one form, validation messages under their fields.
 
-The form only collects what was typed; every rule (email format, username
-characters, password policy, uniqueness) is the core's, and its
+The form only collects what was typed and hands it to its opener, which saves
+it (see ``screens.form``); every rule (email format, username characters,
+password policy, uniqueness) is the core's, and its
 ``ValidationError.field_errors`` land under the matching field. Editing sends
 only the fields that changed.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, EmailExists, UsernameExists, ValidationError
 from usermgmt.core.schemas import ROLE_NAMES, UserOut
 from usermgmt.core.text import printable, printable_lines
+from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.widgets.form import FormField
-
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
 
 # Input fields: (core field, label, placeholder)
 CREATE_FIELDS = [
@@ -43,21 +41,18 @@ def field_id(key: str) -> str:
     return "in-" + key.replace(".", "-")
 
 
-class UserFormScreen(ModalScreen[UserOut | None]):
-    """Create when ``user`` is None, else edit that user."""
+class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
+    """Create when ``user`` is None, else edit that user. Submits the fields to send;
+    dismissed with the user saved, or None."""
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save"),
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self, user: UserOut | None = None) -> None:
-        super().__init__()
+    def __init__(self, user: UserOut | None = None, *, submit: Submit[dict[str, Any]]) -> None:
+        super().__init__(submit)
         self.user = user
-        self.saving = False
-        self._invite = False
 
     @property
     def creating(self) -> bool:
@@ -178,7 +173,7 @@ class UserFormScreen(ModalScreen[UserOut | None]):
     # ---- saving ----------------------------------------------------------------------
 
     def action_save(self) -> None:
-        if self.saving:
+        if self.busy:
             return
         data = self.collect()
         self.clear_errors()
@@ -186,32 +181,10 @@ class UserFormScreen(ModalScreen[UserOut | None]):
             self.app.notify("Nothing changed.")
             self.dismiss(None)
             return
-        self.saving = True
-        self._invite = self.user is None and "password" not in data
         self.query_one("#save", Button).disabled = True
-        app, user = self.app, self.user
-        if user is None:
+        self.submit(data)
 
-            def job() -> UserOut:
-                return app.services.users.create(app.actor, app.request_context(), data)
-        else:
-            uid = str(user.id)
-
-            def job() -> UserOut:
-                return app.services.users.update(app.actor, app.request_context(), uid, data)
-
-        app.run_core(self, job, self._saved, failed=self._failed, group="form", exclusive=False)
-
-    def _saved(self, saved: UserOut) -> None:
-        if self.user is None:
-            how = " An invitation email is on its way." if self._invite else ""
-            self.app.notify(f"Created {saved.email}.{how}")
-        else:
-            self.app.notify(f"Saved {saved.email}.")
-        self.dismiss(saved)
-
-    def _failed(self, exc: DomainError) -> bool:
-        self.saving = False
+    def show_refusal(self, exc: DomainError) -> bool:
         self.query_one("#save", Button).disabled = False
         if isinstance(exc, ValidationError):
             self.show_errors(exc.field_errors or {"": [exc.message]})

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -14,14 +14,12 @@ from textual.widgets import Checkbox, Footer, Input, Select
 
 from usermgmt.core.schemas import ROLE_NAMES, UserOut
 from usermgmt.tui import formatting as fmt
-from usermgmt.tui.app import DatabaseBack
+from usermgmt.tui.context import ConsoleContext
+from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import UserFilter, UserSource
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
-
-if TYPE_CHECKING:
-    from usermgmt.tui.app import UserMgmtApp
 
 STATUSES = ("active", "inactive", "locked", "unverified")
 COLUMNS = [
@@ -69,10 +67,9 @@ class UsersScreen(UserActions, Screen):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    app: UserMgmtApp
-
-    def __init__(self) -> None:
+    def __init__(self, ctx: ConsoleContext) -> None:
         super().__init__()
+        self.ctx = ctx
         self.filter = UserFilter()
         self._search_timer: Timer | None = None
         self._follow = None  # the id of a user to keep the cursor on after a reload
@@ -80,7 +77,7 @@ class UsersScreen(UserActions, Screen):
     # ---- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield TopBar("Users")
+        yield TopBar("Users", self.ctx.where)
         with Horizontal(id="filters"):
             yield Input(placeholder="/ search email, username, name", id="search", compact=True)
             yield Select(
@@ -112,18 +109,15 @@ class UsersScreen(UserActions, Screen):
 
     def load(self) -> None:
         """Show the current filter from the top (a new query)."""
+        ctx = self.ctx
         source = UserSource(
-            self.app.services,
-            self.app.actor,
-            self.filter,
-            self.app.page_size,
-            ahead=self.app.take_first_page(),
+            ctx.services, ctx.actor, self.filter, ctx.page_size, ahead=ctx.take_first_page()
         )
         self.table.set_source(source, sort=self.filter.sort)
         self.update_status()
 
     def cell(self, user: UserOut, key: str) -> tuple[str, str | None]:
-        now = self.app.now()
+        now = self.ctx.now()
         if key == "email":
             return user.email, None
         if key == "username":
@@ -133,7 +127,7 @@ class UsersScreen(UserActions, Screen):
         if key == "roles":
             return ",".join(user.roles), "accent" if "admin" in user.roles else None
         if key == "status":
-            word = fmt.status(user, now)
+            word = self.ctx.status(user)
             return word, fmt.STATUS_STYLE[word]
         if key == "last_login":
             return fmt.ago(user.last_login_at, now), None
@@ -222,7 +216,7 @@ class UsersScreen(UserActions, Screen):
             self._search_timer.stop()
         value = event.value
         self._search_timer = self.set_timer(
-            self.app.search_debounce, lambda: self.set_filter(search=value)
+            self.ctx.search_debounce, lambda: self.set_filter(search=value)
         )
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -285,7 +279,7 @@ class UsersScreen(UserActions, Screen):
     def open_detail(self, user: UserOut) -> None:
         from usermgmt.tui.screens.detail import DetailScreen
 
-        self.app.push_screen(DetailScreen(user), self._detail_closed)
+        self.app.push_screen(DetailScreen(self.ctx, user), self._detail_closed)
 
     def _detail_closed(self, changed: bool | None) -> None:
         if changed:
@@ -294,7 +288,7 @@ class UsersScreen(UserActions, Screen):
     def action_audit(self) -> None:
         from usermgmt.tui.screens.audit import AuditScreen
 
-        self.app.push_screen(AuditScreen())
+        self.app.push_screen(AuditScreen(self.ctx))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "to_table":

@@ -24,20 +24,20 @@ class TopBar(Horizontal):
     }
     """
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, where: str) -> None:
+        """``where``: the database and who acts (``ConsoleContext.where``)."""
         super().__init__()
         self.title = title
+        self.where = where
         self._state = Label("", id="top-state")
 
     def compose(self) -> ComposeResult:
-        app = self.app
         yield Label(f"usermgmt · {self.title}", id="top-title")
-        where = f"{app.database_label}  ·  {app.actor.label}"  # type: ignore[attr-defined]
-        yield Label(printable(where), id="top-where", markup=False)
+        yield Label(printable(self.where), id="top-where", markup=False)
         yield self._state
 
     def on_mount(self) -> None:
-        self.watch(self.app, "online", self._show_state)
+        self.watch(self.app, "online", self._show_state)  # UserMgmtApp.online
 
     def _show_state(self, online: bool) -> None:
         # The label is held, not queried: the watch fires at once, maybe before it mounts.

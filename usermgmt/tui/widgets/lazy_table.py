@@ -427,7 +427,10 @@ class LazyTable(ScrollView, can_focus=True):
         self._sync_size()
         self._fetch_soon()
 
-    def _on_click(self, event: events.Click) -> None:
+    def on_click(self, event: events.Click) -> None:
+        """A header sorts; a row moves the cursor, and opens when already on it (or on a
+        double click). The table handles its clicks alone: no text selection."""
+        event.prevent_default()
         offset = event.get_content_offset(self)
         if offset is None:
             return

@@ -1,0 +1,182 @@
+"""The console's one door to the core: :class:`ConsoleContext`.
+
+The app makes one and hands it to every screen it opens (``UsersScreen(ctx)``);
+screens reach the core only through it. It holds the services, who acts, the
+clock and the few core facts the console shows (the database it talks to, the
+roles' descriptions, a user's status), and :meth:`ConsoleContext.run`: the one
+place a core call runs (in a thread worker) and a failure is mapped by the table
+in ``usermgmt.tui.errors``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from textual.dom import DOMNode
+from textual.worker import Worker, get_current_worker
+
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.db import mask_url
+from usermgmt.core.errors import DomainError
+from usermgmt.core.models import SEEDED_ROLES
+from usermgmt.core.schemas import UserOut, user_status
+from usermgmt.core.services import Services
+from usermgmt.tui.errors import reaction_for
+from usermgmt.tui.formatting import Clock
+from usermgmt.tui.paging import Ahead
+
+if TYPE_CHECKING:
+    from usermgmt.tui.app import UserMgmtApp
+
+log = logging.getLogger("usermgmt.tui")
+
+T = TypeVar("T")
+Job = Callable[[Services], T]  # one core call, given the services; runs in a thread
+
+
+class ConsoleContext:
+    def __init__(
+        self,
+        app: UserMgmtApp,
+        services: Services | None,
+        *,
+        actor: Actor,
+        clock: Clock,
+        page_size: int,
+        search_debounce: float,
+        first_page: Ahead | None = None,
+    ) -> None:
+        """``services`` may come later (:meth:`use`) when the app builds them at start."""
+        self._app = app
+        self._services = services
+        self.actor = actor
+        self.clock = clock
+        self.page_size = page_size
+        self.search_debounce = search_debounce
+        self._first_page = first_page
+
+    # ---- what screens read ---------------------------------------------------------
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("services are not built yet")
+        return self._services
+
+    @property
+    def built(self) -> bool:
+        return self._services is not None
+
+    def use(self, services: Services) -> None:
+        self._services = services
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def request_context(self) -> RequestContext:
+        """A fresh context for one core call (its request id lands in the audit event)."""
+        return RequestContext(request_id=f"tui-{uuid.uuid4().hex[:16]}", user_agent="usermgmt-tui")
+
+    def take_first_page(self) -> Ahead | None:
+        """The first page fetched ahead, once: later loads of the table fetch afresh."""
+        ahead, self._first_page = self._first_page, None
+        return ahead
+
+    @property
+    def where(self) -> str:
+        """The database (password masked) and who acts, for the top bar."""
+        database = mask_url(self.services.settings.database_url) if self.built else "connecting…"
+        return f"{database}  ·  {self.actor.label}"
+
+    @property
+    def role_descriptions(self) -> dict[str, str]:
+        return SEEDED_ROLES
+
+    def status(self, user: UserOut) -> str:
+        """One word, by the core's rule: deleted, inactive, locked, unverified, active."""
+        return user_status(user, self.now())
+
+    def is_locked(self, user: UserOut) -> bool:
+        """Locked now, whatever else the status says (the lock keys follow this)."""
+        return user.locked_until is not None and user.locked_until > self.now()
+
+    def ping(self) -> None:
+        """Raise ServiceUnavailable unless the database answers (called in a thread)."""
+        self.services.db.ping()
+
+    # ---- running core calls --------------------------------------------------------
+
+    def run(
+        self,
+        owner: DOMNode,
+        job: Job[T],
+        done: Callable[[T], Any],
+        *,
+        failed: Callable[[DomainError], bool] | None = None,
+        group: str = "core",
+        exclusive: bool = True,
+    ) -> Worker:
+        """Run ``job(services)`` in a thread worker owned by ``owner``.
+
+        ``done(result)`` runs on the UI thread. A DomainError goes to
+        ``failed(error)`` first (a form showing it inline returns True), else
+        to :meth:`show_error`. Anything else is a bug: logged, shown in the
+        error modal. Results for an owner that is gone are dropped.
+        """
+        app = self._app
+
+        def work_in_thread() -> None:
+            worker = get_current_worker()
+            try:
+                result = job(self.services)
+            except DomainError as exc:
+                if not worker.is_cancelled:
+                    app.call_from_thread(self._failed, owner, exc, failed)
+                return
+            except Exception as exc:  # noqa: BLE001 - the boundary: a bug becomes the error modal
+                app.call_from_thread(self.show_error, exc)
+                return
+            if not worker.is_cancelled:
+                app.call_from_thread(self._done, owner, done, result)
+
+        return owner.run_worker(
+            work_in_thread, thread=True, group=group, exclusive=exclusive, exit_on_error=False
+        )
+
+    def _attached(self, owner: DOMNode) -> bool:
+        return owner is self._app or owner.is_attached
+
+    def _done(self, owner: DOMNode, done: Callable[[Any], Any], result: Any) -> None:
+        if self._attached(owner):
+            self._app.database_answered()
+            done(result)
+
+    def _failed(
+        self,
+        owner: DOMNode,
+        exc: DomainError,
+        failed: Callable[[DomainError], bool] | None,
+    ) -> None:
+        if failed is not None and self._attached(owner) and failed(exc):
+            return
+        self.show_error(exc)
+
+    def show_error(self, exc: BaseException) -> None:
+        """A DomainError as the error table says; anything else is a bug: its traceback
+        goes to the log, the error modal shows an incident id (never the traceback)."""
+        if isinstance(exc, DomainError):
+            reaction = reaction_for(exc)
+            if reaction.offline:
+                self._app.database_gone(exc)
+            else:
+                self._app.notify(exc.message, title=reaction.title, severity=reaction.severity)
+            return
+        from usermgmt.tui.screens.error import ErrorScreen
+
+        incident = uuid.uuid4().hex[:8]
+        log.error("unexpected error (incident %s)", incident, exc_info=exc)
+        self._app.push_screen(ErrorScreen(incident, type(exc).__name__))
