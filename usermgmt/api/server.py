@@ -141,11 +141,9 @@ def _close_idle_channels(socket_map: dict) -> None:
 def default_threads() -> int:
     """Worker threads when ``--threads`` is not given: one per core (at least 2, at most 8).
 
-    Python runs one thread at a time, and both database drivers hand that over
-    on every statement: measured here (2 cores, authenticated GET under wrk),
-    1 thread served 2,018 req/s, 2 threads 1,323, 4 threads 1,066, 8 threads
-    863 (PostgreSQL: 822, 810, 531). Two threads keep both cores busy hashing
-    passwords (bcrypt runs outside that lock), which is what logins need.
+    Python runs one thread at a time and both database drivers hand that lock
+    over on every statement, so more threads serve fewer requests, not more;
+    two keep both cores busy hashing passwords (bcrypt runs outside the lock).
     """
     return max(2, min(8, os.cpu_count() or 2))
 

@@ -78,9 +78,9 @@ ServeWorker = Callable[[dict, Worker], int]
 
 
 # Linux spreads new connections evenly over the listening sockets of a SO_REUSEPORT
-# group. With one shared socket the worker that wakes first takes them: wrk's 16
-# keep-alive connections once all went to one worker (SQLite GET 988 req/s instead
-# of 2,367). Elsewhere REUSEPORT does not balance, so the socket is shared.
+# group; with one shared socket the worker that wakes first takes them, and
+# keep-alive clients can all end up on one worker. Elsewhere REUSEPORT does not
+# balance, so the socket is shared.
 BALANCED = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 

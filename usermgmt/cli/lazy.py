@@ -1,12 +1,12 @@
 """The root group builds a noun's commands only when that noun is looked up.
 
 Typer turns every function of every noun into a Click command before it runs
-anything: reading the signatures and evaluating their annotations cost about
-20 ms at each start here, of which a `users list` needs the users noun alone.
-The root's ``commands`` is therefore a mapping that knows every noun's name
-and builds its group the first time the group itself is asked for. Listing
-the names (completion, "did you mean") builds nothing; ``--help``, which
-shows each noun's one-line help, builds them all.
+anything, reading every signature and evaluating its annotations, while a
+`users list` needs the users noun alone. The root's ``commands`` is therefore
+a mapping that knows every noun's name and builds its group the first time
+the group itself is asked for. Listing the names (completion, "did you
+mean") builds nothing; ``--help``, which shows each noun's one-line help,
+builds them all.
 """
 
 from __future__ import annotations
