@@ -67,7 +67,8 @@ def serve_bare(port: int, threads: int, workers: int) -> None:
 
     from waitress import serve
 
-    from usermgmt.api.workers import BALANCED, bind_sockets, own_listeners
+    from usermgmt.api.listen import bind_sockets, own_listeners
+    from usermgmt.api.workers import BALANCED
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     if workers == 1:

@@ -156,7 +156,7 @@ def app_costs(users: int) -> dict[str, float]:
     import logging
 
     from usermgmt.api.app import create_app
-    from usermgmt.api.server import configure_logging
+    from usermgmt.api.process import configure_logging
     from usermgmt.core.config import load_settings
     from usermgmt.core.services import build_services
 

@@ -2,9 +2,10 @@
 
 Every test that takes ``database_url`` (or ``services``) runs twice: on a fresh
 SQLite file and on a fresh PostgreSQL database cloned from a migrated template
-in a throwaway cluster the suite starts itself (tests/pgserver.py). Without
-PostgreSQL binaries those runs are skipped loudly, except under CI=true,
-where they fail.
+in a throwaway cluster the suite starts itself. PostgreSQL's fixtures are in
+tests/pgserver.py and Redis's in tests/redisserver.py, both registered here as
+plugins; without their servers those tests are skipped loudly, except under
+CI=true, where they fail (tests/ci.py).
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-
-import pgserver
 
 from usermgmt.core import migrate
 from usermgmt.core.config import load_settings
@@ -27,8 +25,10 @@ from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
 from usermgmt.core.services import build_services
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-KEEP_ENV = {"USERMGMT_TEST_POSTGRES_URL", "USERMGMT_PG_BIN"}
+pytest_plugins = ["pgserver", "redisserver"]
+
+# The test servers' own settings survive the clean environment every test gets.
+KEEP_ENV = {"USERMGMT_TEST_POSTGRES_URL", "USERMGMT_PG_BIN", "USERMGMT_REDIS_SERVER"}
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
@@ -40,36 +40,6 @@ def _isolated_env(monkeypatch, tmp_path):
             monkeypatch.delenv(name)
     monkeypatch.setenv("USERMGMT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("USERMGMT_BCRYPT_ROUNDS", "4")
-
-
-@pytest.fixture(scope="session")
-def pg_admin_url():
-    external = pgserver.external_admin_url()
-    if external:
-        yield external
-        return
-    if pgserver.find_pg_bin() is None:
-        message = "PostgreSQL server binaries not found: PostgreSQL tests cannot run"
-        if IN_CI:
-            pytest.fail(message + " (CI=true requires them)", pytrace=False)
-        pytest.skip(message + " (install the postgresql package)")
-    cluster = pgserver.PostgresCluster().start()
-    try:
-        yield cluster.admin_url
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="session")
-def pg_template(pg_admin_url):
-    """A migrated database that each test clones (CREATE DATABASE … TEMPLATE)."""
-    name = f"usermgmt_tpl_{uuid.uuid4().hex[:8]}"
-    pgserver.create_database(pg_admin_url, name)
-    db = Database(pgserver.url_for(pg_admin_url, name))
-    migrate.upgrade(db)
-    db.dispose()
-    yield name
-    pgserver.drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="session")
@@ -93,12 +63,7 @@ def database_url(request, backend, tmp_path):
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    admin = request.getfixturevalue("pg_admin_url")
-    template = request.getfixturevalue("pg_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pgserver.create_database(admin, name, template=template)
-    yield pgserver.url_for(admin, name)
-    pgserver.drop_database(admin, name)
+    yield request.getfixturevalue("pg_database")
 
 
 @pytest.fixture

@@ -1,23 +1,30 @@
-"""Throwaway PostgreSQL servers for the test suite.
+"""PostgreSQL for the test suite: the one place that starts, restarts and stops
+clusters and hands out databases. Registered as a pytest plugin by
+tests/conftest.py, so every test gets PostgreSQL through these fixtures:
 
-The tests run against a real PostgreSQL that the suite starts itself: a fresh
-cluster (``initdb``) in a temporary directory, listening on a free loopback
-port with trust authentication and durability switched off for speed.
+- ``pg_admin_url`` (session): the server every test shares, a throwaway cluster
+  started once, or ``USERMGMT_TEST_POSTGRES_URL`` (see :func:`external_admin_url`);
+- ``pg_template`` (session): a migrated database that tests clone;
+- ``pg_databases`` (session): hands out databases on that server
+  (``with pg_databases.new() as url: ...``), migrated or empty;
+- ``pg_database``: one fresh migrated database for a test;
+- ``restartable_pg``: a private cluster of the test's own, which it may
+  ``pause()`` and ``resume()`` (the shared one must stay up).
 
-Set ``USERMGMT_TEST_POSTGRES_URL`` to use an existing server instead (see
-:func:`external_admin_url`), or ``USERMGMT_PG_BIN`` to choose which server
-binaries are used (see :func:`find_pg_bin`).
+A cluster is a fresh ``initdb`` in a temporary directory, listening on a free
+loopback port with trust authentication and durability switched off for speed;
+``USERMGMT_PG_BIN`` chooses the server binaries (see :func:`find_pg_bin`).
+Without them a test that needs PostgreSQL is skipped with the reason, or fails
+under ``CI=true`` (tests/ci.py), so a green CI means both databases passed.
 
-Only the standard library is imported at module level; the database helpers
-import psycopg lazily so that this module can be imported (and the binaries
-located) without it.
-
-Run ``python tests/pgserver.py`` for a smoke test.
+The benchmarks use :class:`PostgresCluster` too. Run ``python tests/pgserver.py``
+for a smoke test.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pwd
 import shutil
@@ -27,9 +34,15 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from ci import missing
+
 __all__ = [
+    "DatabaseFactory",
     "PostgresCluster",
     "PostgresStartError",
     "create_database",
@@ -147,6 +160,9 @@ class PostgresCluster:
             create_database(cluster.admin_url, "t1")
             engine = create_engine(url_for(cluster.admin_url, "t1"))
 
+    ``pause()`` stops the server and ``resume()`` starts it again on the same
+    data and port, which is what clients see when the database restarts.
+
     The postmaster is started directly as our child process rather than
     daemonised by ``pg_ctl start``, so that an early exit (bad setting, port
     taken) is noticed at once with its log, and the process is reaped by us
@@ -245,22 +261,55 @@ class PostgresCluster:
         if result.returncode != 0:
             raise PostgresStartError(f"initdb failed:\n{result.stdout}")
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data and port for :meth:`resume`.
+
+        A fast shutdown rather than an immediate one: the cluster runs with
+        ``synchronous_commit=off``, and a restart must not lose the last commits.
+        """
+        if self._process is None:
+            raise RuntimeError("cluster is not running")
+        process, self._process = self._process, None
+        subprocess.run(
+            self._argv("pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w"),
+            **self._subprocess_kwargs(self._base()),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+        process.wait(timeout=60)
+
+    def resume(self) -> None:
+        """Start the paused server again on its data and port."""
+        if self._process is not None or self.port is None:
+            raise RuntimeError("cluster is not paused")
+        self._spawn()
+        if not self._wait_until_accepting():
+            self._process = None
+            raise PostgresStartError(
+                "PostgreSQL server exited while resuming\n"
+                f"--- server log tail ({self.log_file}) ---\n{self._log_tail()}"
+            )
+
+    def _spawn(self) -> None:
+        settings = {**self.settings, "unix_socket_directories": self._base()}
+        options = [f"--{key}={value}" for key, value in settings.items()]
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                self._argv("postgres", "-D", self.data_dir, "-p", self.port, *options),
+                **self._subprocess_kwargs(self._base()),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Keep the terminal's Ctrl-C away from the server: teardown
+                # (stop()) decides when it goes.
+                start_new_session=True,
+            )
+
     def _start_server(self, attempts: int = 3) -> None:
         for attempt in range(1, attempts + 1):
             self.port = _free_port()
             self.admin_url = f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
-            settings = {**self.settings, "unix_socket_directories": self._base()}
-            options = [f"--{key}={value}" for key, value in settings.items()]
-            with open(self.log_file, "ab") as log:
-                self._process = subprocess.Popen(
-                    self._argv("postgres", "-D", self.data_dir, "-p", self.port, *options),
-                    **self._subprocess_kwargs(self._base()),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    # Keep the terminal's Ctrl-C away from the server: teardown
-                    # (stop()) decides when it goes.
-                    start_new_session=True,
-                )
+            self._spawn()
             if self._wait_until_accepting():
                 return
             # The server exited. Another process may have grabbed the port
@@ -343,6 +392,86 @@ class PostgresCluster:
         except OSError as exc:
             return f"(no server log: {exc})"
         return "\n".join(text.splitlines()[-lines:])
+
+
+class DatabaseFactory:
+    """Hands out databases on one server: fresh clones of the migrated template, or empty."""
+
+    def __init__(self, admin_url: str, template: str) -> None:
+        self.admin_url = admin_url
+        self.template = template
+
+    @contextlib.contextmanager
+    def new(self, *, migrated: bool = True, prefix: str = "t") -> Iterator[str]:
+        """A new database's URL, dropped on leaving (with any connection left open)."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        create_database(self.admin_url, name, template=self.template if migrated else None)
+        try:
+            yield url_for(self.admin_url, name)
+        finally:
+            drop_database(self.admin_url, name)
+
+
+def _need_server_binaries() -> Path:
+    """The server binaries' directory; without one the test is skipped, or fails in CI.
+
+    A ``USERMGMT_PG_BIN`` that names no binaries is not "missing": starting the
+    cluster then fails, naming the directory.
+    """
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        missing(
+            "PostgreSQL server binaries not found (install the postgresql package "
+            f"or set {PG_BIN_ENV}): PostgreSQL tests cannot run"
+        )
+    return bin_dir
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """The PostgreSQL server the tests share: USERMGMT_TEST_POSTGRES_URL, or a cluster."""
+    external = external_admin_url()
+    if external:
+        yield external
+        return
+    with PostgresCluster(_need_server_binaries()) as cluster:
+        yield cluster.admin_url
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url) -> Iterator[str]:
+    """A migrated database that each test clones (CREATE DATABASE … TEMPLATE)."""
+    from usermgmt.core import migrate
+    from usermgmt.core.db import Database
+
+    name = f"usermgmt_tpl_{uuid.uuid4().hex[:8]}"
+    create_database(pg_admin_url, name)
+    db = Database(url_for(pg_admin_url, name))
+    try:
+        migrate.upgrade(db)
+    finally:
+        db.dispose()  # PostgreSQL copies no database with open connections
+    yield name
+    drop_database(pg_admin_url, name)
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pg_admin_url, pg_template) -> DatabaseFactory:
+    return DatabaseFactory(pg_admin_url, pg_template)
+
+
+@pytest.fixture
+def pg_database(pg_databases) -> Iterator[str]:
+    """The URL of a fresh migrated PostgreSQL database, dropped after the test."""
+    with pg_databases.new() as url:
+        yield url
+
+
+@pytest.fixture
+def restartable_pg() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, to ``pause()`` and ``resume()`` under running code."""
+    with PostgresCluster(_need_server_binaries()) as cluster:
+        yield cluster
 
 
 def _smoke() -> None:

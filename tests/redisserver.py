@@ -5,8 +5,9 @@ The server runs from the Debian package's binary (``redis-server`` on PATH, or
 temporary directory. Tests stop it, start it again on the same port, and
 stall it (SIGSTOP) to see what the API does meanwhile.
 
-Only the standard library is used, so the binary can be looked for without
-the redis client installed.
+Registered as a pytest plugin by tests/conftest.py: tests take the
+``redis_server`` fixture. Without the binary or the redis client a test is
+skipped with the reason, or fails under ``CI=true`` (tests/ci.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+from ci import missing
 
 SERVER_ENV = "USERMGMT_REDIS_SERVER"
 
@@ -139,3 +144,20 @@ class RedisServer:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError as exc:
             return f"(no log: {exc})"
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the test's own, to stop, stall and start again."""
+    binary = find_redis_server()
+    if binary is None:
+        missing("redis-server not found (install the redis-server package)")
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        missing("the redis client is not installed (pip install -e '.[dev,redis]')")
+    server = RedisServer(binary).start()
+    try:
+        yield server
+    finally:
+        server.close()

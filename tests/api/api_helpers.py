@@ -17,8 +17,6 @@ from falcon import testing
 TESTS = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(TESTS))
 
-import pgserver  # noqa: E402
-
 from usermgmt.api.app import create_app  # noqa: E402
 
 
@@ -117,39 +115,6 @@ def wait_ready(server: LiveServer, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"server did not start:\n{server.log()}")
-
-
-class RestartableCluster(pgserver.PostgresCluster):
-    """A private cluster that can be stopped and started again on the same data and port."""
-
-    def halt(self) -> None:
-        """A normal (fast) shutdown: the cluster runs with synchronous_commit=off, so an
-        immediate stop could lose the last commits, which is not what this simulates."""
-        assert self.base_dir is not None and self._process is not None
-        subprocess.run(
-            self._argv("pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w"),
-            **self._subprocess_kwargs(self.base_dir),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
-        self._process.wait(timeout=60)
-        self._process = None
-
-    def resume(self) -> None:
-        assert self.base_dir is not None and self.port is not None
-        settings = {**pgserver.SERVER_SETTINGS, "unix_socket_directories": self._base()}
-        options = [f"--{key}={value}" for key, value in settings.items()]
-        with open(self.log_file, "ab") as log:
-            self._process = subprocess.Popen(
-                self._argv("postgres", "-D", self.data_dir, "-p", self.port, *options),
-                **self._subprocess_kwargs(self._base()),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if not self._wait_until_accepting():
-            raise pgserver.PostgresStartError(self._log_tail())
 
 
 def assert_error(result, status: int, code: str) -> dict:

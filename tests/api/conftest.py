@@ -6,10 +6,9 @@ import os
 import subprocess
 import sys
 
-import pgserver
 import pytest
 
-from .api_helpers import Api, LiveServer, RestartableCluster, free_port, wait_ready
+from .api_helpers import Api, LiveServer, free_port, wait_ready
 
 
 @pytest.fixture
@@ -90,16 +89,3 @@ def start_server(tmp_path):
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
-
-
-@pytest.fixture
-def private_cluster():
-    if pgserver.find_pg_bin() is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("PostgreSQL server binaries not found (CI=true requires them)")
-        pytest.skip("PostgreSQL server binaries not found")
-    cluster = RestartableCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()

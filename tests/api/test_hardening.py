@@ -235,7 +235,7 @@ def test_access_log_line_has_fields_and_no_secrets(api, caplog):
     assert first.duration_ms >= 0
     assert second.route == f"{API}/users" and second.status == 403
     assert second.user_id == login.json["user"]["id"]
-    from usermgmt.api.server import JsonFormatter
+    from usermgmt.api.process import JsonFormatter
 
     rendered = "\n".join(JsonFormatter().format(r) for r in lines)
     for secret in (STRONG_PASSWORD, token, login.json["tokens"]["refresh_token"], "hunter2"):
@@ -311,7 +311,7 @@ def test_each_request_returns_its_read_connection(api, operator, ctx):
 
 
 def test_json_log_lines_carry_time_extras_and_exceptions():
-    from usermgmt.api.server import JsonFormatter
+    from usermgmt.api.process import JsonFormatter
 
     formatter = JsonFormatter()
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 
-import pgserver
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -194,26 +193,17 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def fuzz_target(request, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, contextlib.ExitStack() as cleanup:
         for name in list(os.environ):
             if name.startswith("USERMGMT_") and name not in KEEP_ENV:
                 mp.delenv(name)
         data = tmp_path_factory.mktemp("fuzz")
         mp.setenv("USERMGMT_DATA_DIR", str(data))
-        drop = None
         if request.param == "sqlite":
             url = f"sqlite:///{data / 'fuzz.db'}"
         else:
-            admin_url = request.getfixturevalue("pg_admin_url")
-            name = f"fuzz_{uuid.uuid4().hex[:12]}"
-            pgserver.create_database(
-                admin_url, name, template=request.getfixturevalue("pg_template")
-            )
-            url = pgserver.url_for(admin_url, name)
-
-            def drop():
-                pgserver.drop_database(admin_url, name)
-
+            databases = request.getfixturevalue("pg_databases")
+            url = cleanup.enter_context(databases.new(prefix="fuzz"))
         services = build_services(
             load_settings(
                 database_url=url,
@@ -228,8 +218,6 @@ def fuzz_target(request, tmp_path_factory):
         target = services.users.create(operator, ctx, {"email": "fuzz-target@example.com"})
         yield services, create_app(services), admin, str(target.id)
         services.close()
-        if drop is not None:
-            drop()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import pgserver
 import pytest
@@ -144,44 +143,39 @@ def test_waitress_body_limit_answers_with_the_error_body(start_server, tmp_path)
 
 
 @pytest.mark.postgres
-def test_two_processes_on_one_postgres_behave_as_one(start_server, pg_admin_url, pg_template):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pgserver.create_database(pg_admin_url, name, template=pg_template)
-    url = pgserver.url_for(pg_admin_url, name)
-    try:
-        seed_user(url, "two@example.com")
-        shared = {
-            "USERMGMT_RATE_LIMIT_LOGIN": "4/minute",
-            "USERMGMT_RATE_LIMIT_STORAGE": "database",
-        }
-        first = start_server(url, env=shared)
-        second = start_server(url, env=shared)
-        login = {"email": "two@example.com", "password": STRONG_PASSWORD}
-        status, _h, body = call(first.url + f"{API}/auth/login", "POST", login)
-        assert status == 200
-        token = body["tokens"]["access_token"]
-        assert call(second.url + f"{API}/auth/me", token=token)[0] == 200
-        assert call(first.url + f"{API}/auth/logout", "POST", token=token)[0] == 204
-        status, _h, body = call(second.url + f"{API}/auth/me", token=token)
-        assert status == 401 and body["error"]["code"] == "UNAUTHORIZED"
-        # The login limit is counted across both processes (4 per minute in all).
-        wrong = {"email": "two@example.com", "password": "Wrong-Passw0rd"}
-        statuses = [
-            call(s.url + f"{API}/auth/login", "POST", wrong)[0] for s in (second, first, second)
-        ]
-        assert statuses == [401, 401, 401]
-        status, headers, body = call(first.url + f"{API}/auth/login", "POST", wrong)
-        assert status == 429 and int(headers["Retry-After"]) >= 1
-        first.stop()
-        second.stop()
-    finally:
-        pgserver.drop_database(pg_admin_url, name)
+def test_two_processes_on_one_postgres_behave_as_one(start_server, pg_database):
+    url = pg_database
+    seed_user(url, "two@example.com")
+    shared = {
+        "USERMGMT_RATE_LIMIT_LOGIN": "4/minute",
+        "USERMGMT_RATE_LIMIT_STORAGE": "database",
+    }
+    first = start_server(url, env=shared)
+    second = start_server(url, env=shared)
+    login = {"email": "two@example.com", "password": STRONG_PASSWORD}
+    status, _h, body = call(first.url + f"{API}/auth/login", "POST", login)
+    assert status == 200
+    token = body["tokens"]["access_token"]
+    assert call(second.url + f"{API}/auth/me", token=token)[0] == 200
+    assert call(first.url + f"{API}/auth/logout", "POST", token=token)[0] == 204
+    status, _h, body = call(second.url + f"{API}/auth/me", token=token)
+    assert status == 401 and body["error"]["code"] == "UNAUTHORIZED"
+    # The login limit is counted across both processes (4 per minute in all).
+    wrong = {"email": "two@example.com", "password": "Wrong-Passw0rd"}
+    statuses = [
+        call(s.url + f"{API}/auth/login", "POST", wrong)[0] for s in (second, first, second)
+    ]
+    assert statuses == [401, 401, 401]
+    status, headers, body = call(first.url + f"{API}/auth/login", "POST", wrong)
+    assert status == 429 and int(headers["Retry-After"]) >= 1
+    first.stop()
+    second.stop()
 
 
 @pytest.mark.postgres
-def test_database_down_is_503_and_recovers_without_restart(start_server, private_cluster):
-    pgserver.create_database(private_cluster.admin_url, "live")
-    url = pgserver.url_for(private_cluster.admin_url, "live")
+def test_database_down_is_503_and_recovers_without_restart(start_server, restartable_pg):
+    pgserver.create_database(restartable_pg.admin_url, "live")
+    url = pgserver.url_for(restartable_pg.admin_url, "live")
     seed_user(url, "down@example.com")
     server = start_server(url)
     login = {"email": "down@example.com", "password": STRONG_PASSWORD}
@@ -190,7 +184,7 @@ def test_database_down_is_503_and_recovers_without_restart(start_server, private
     token = body["tokens"]["access_token"]
     assert call(server.url + "/health/ready")[0] == 200
 
-    private_cluster.halt()
+    restartable_pg.pause()
     status, headers, body = call(server.url + "/health/ready")
     assert status == 503
     assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
@@ -200,7 +194,7 @@ def test_database_down_is_503_and_recovers_without_restart(start_server, private
     assert status == 503 and body["error"]["code"] == "SERVICE_UNAVAILABLE"
     assert call(server.url + "/health/live")[0] == 200
 
-    private_cluster.resume()
+    restartable_pg.resume()
     for _ in range(100):  # bounded: the pool reconnects on its own
         if call(server.url + "/health/ready")[0] == 200:
             break

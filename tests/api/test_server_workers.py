@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -191,14 +192,15 @@ def test_shared_metrics_skip_a_value_file_not_sized_yet(tmp_path, monkeypatch):
 
 def test_a_worker_that_cannot_start_stops_the_server_with_its_code(tmp_path):
     """The parent's start: a worker exiting before it is ready is the server's exit code."""
-    from usermgmt.api.workers import Supervisor, bind_sockets
+    from usermgmt.api.listen import bind_sockets
+    from usermgmt.api.server import serve_process
+    from usermgmt.api.workers import Supervisor
 
     # Nothing listens on port 1: each worker's services fail with exit code 5.
     settings = load_settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
     sockets = bind_sockets("127.0.0.1", 0)
-    supervisor = Supervisor(
-        settings, threads=1, count=2, sockets=sockets, metrics_dir=str(tmp_path)
-    )
+    serve = functools.partial(serve_process, settings, 1)
+    supervisor = Supervisor(serve, count=2, sockets=sockets, metrics_dir=str(tmp_path))
     try:
         assert supervisor.start_all() == 5
     finally:

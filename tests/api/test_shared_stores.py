@@ -6,13 +6,11 @@ line is logged per outage, and everything recovers by itself."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 import pgserver
 import pytest
-import redisserver
 
 from usermgmt.api.ratelimit import OutageGuard
 from usermgmt.core.config import load_settings
@@ -21,34 +19,11 @@ from usermgmt.core.services import build_services
 
 from .api_helpers import API, Api, assert_error
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
 WRONG = "Wrong-Passw0rd"
 TIMEOUT = 0.2  # USERMGMT_RATE_LIMIT_STORAGE_TIMEOUT in these tests
 # A request on a failing store takes at most about two timeouts (connect, then read);
 # one still running after this long waits on redis-py's own default (5 s) or forever.
 HANG = 4.0
-
-
-def missing(what: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{what} (CI=true requires it)", pytrace=False)
-    pytest.skip(f"{what}: the shared-store tests cannot run")
-
-
-@pytest.fixture
-def redis_server():
-    binary = redisserver.find_redis_server()
-    if binary is None:
-        missing("redis-server not found (install the redis-server package)")
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        missing("the redis client is not installed (pip install -e '.[dev,redis]')")
-    server = redisserver.RedisServer(binary).start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def bounded(fn, *args, within: float = HANG):
@@ -175,9 +150,9 @@ def test_a_redis_url_that_never_answered_starts_and_reports_unavailable(make_api
 
 
 @pytest.mark.postgres
-def test_database_store_with_the_database_down_is_a_503_and_recovers(private_cluster):
-    pgserver.create_database(private_cluster.admin_url, "store")
-    url = pgserver.url_for(private_cluster.admin_url, "store")
+def test_database_store_with_the_database_down_is_a_503_and_recovers(restartable_pg):
+    pgserver.create_database(restartable_pg.admin_url, "store")
+    url = pgserver.url_for(restartable_pg.admin_url, "store")
     services = build_services(
         load_settings(database_url=url, rate_limit_login="3/minute", rate_limit_storage="database")
     )
@@ -185,7 +160,7 @@ def test_database_store_with_the_database_down_is_a_503_and_recovers(private_clu
         api = Api(services)
         assert login(api).status_code == 401
 
-        private_cluster.halt()
+        restartable_pg.pause()
         # Refused at once; a database that does not answer is bounded by its connect timeout.
         result = bounded(login, api, within=15)
         error = assert_error(result, 503, "SERVICE_UNAVAILABLE")
@@ -196,7 +171,7 @@ def test_database_store_with_the_database_down_is_a_503_and_recovers(private_clu
         # The counters are the database's: the one dependency to name.
         assert error["details"]["checks"] == {"database": "unavailable"}
 
-        private_cluster.resume()
+        restartable_pg.resume()
         assert eventually(lambda: login(api).status_code == 401, seconds=30)
         assert api.simulate_get("/health/ready").json["checks"] == {"database": "ok"}
         statuses = [login(api, "fresh4@example.com", "198.51.100.4").status_code for _ in range(4)]

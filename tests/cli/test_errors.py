@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
+from usermgmt.cli.app import PROG_NAME, app
 from usermgmt.cli.errors import EXIT_CODES, exit_code_for
 from usermgmt.core import errors
 
@@ -51,6 +53,17 @@ def test_usage_errors_are_one_line(cli_at, tmp_path):
         assert run.stderr.count("\n") == 1, run.stderr
         assert run.stderr.startswith("error: USAGE_ERROR: ")
         assert "--help" in run.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["users"], ["--debug", "audit"]])
+def test_a_group_without_a_command_shows_its_help_on_stderr(args):
+    """No command given: the group's help, as it is, on stderr, and exit 2 (not an error line)."""
+    run = CliRunner().invoke(app, args, prog_name=PROG_NAME)
+    asked = CliRunner().invoke(app, [*args, "--help"], prog_name=PROG_NAME)
+    assert run.exit_code == 2
+    assert run.stdout == ""
+    assert "Commands:" in run.stderr
+    assert run.stderr == asked.stdout
 
 
 def test_unreachable_database_is_exit_5_with_the_password_masked(cli_at):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pgserver
 import pytest
 
 from usermgmt.core.context import Actor
 from usermgmt.tui.app import UserMgmtApp
-
-from .tui_helpers import RestartableCluster
 
 
 @pytest.fixture
@@ -28,18 +25,6 @@ def make_app(services) -> Callable[..., UserMgmtApp]:
         return UserMgmtApp(svc or services, **kwargs)
 
     return make
-
-
-@pytest.fixture
-def restartable_pg():
-    """A dedicated cluster for the database-goes-away test (the shared one must stay up)."""
-    if pgserver.external_admin_url() or pgserver.find_pg_bin() is None:
-        pytest.skip("needs local PostgreSQL server binaries to stop and start a cluster")
-    cluster = RestartableCluster().start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture

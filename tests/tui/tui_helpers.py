@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-import pgserver
 from conftest import STRONG_PASSWORD  # noqa: F401 - re-exported for the tests
 from textual.app import App
 from textual.message import Message
@@ -106,39 +104,3 @@ def toasts(app: App, severity: str | None = None) -> list[str]:
 
 
 FIXED_NOW = datetime(2025, 3, 17, 9, 30, tzinfo=UTC)
-
-
-class RestartableCluster(pgserver.PostgresCluster):
-    """A PostgresCluster that can be stopped and started again on the same data dir and port.
-
-    tests/pgserver.py deletes the data dir on stop(); here ``pause()`` only stops
-    the server and ``resume()`` starts it again where it was, which is what an
-    operator sees when the database restarts.
-    """
-
-    def pause(self) -> None:
-        assert self.base_dir is not None and self._process is not None
-        process, self._process = self._process, None
-        subprocess.run(
-            self._argv("pg_ctl", "stop", "-D", self.data_dir, "-m", "fast", "-w"),
-            **self._subprocess_kwargs(self.base_dir),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
-        process.wait(timeout=30)
-
-    def resume(self) -> None:
-        assert self.base_dir is not None and self.port is not None
-        settings = {**pgserver.SERVER_SETTINGS, "unix_socket_directories": self.base_dir}
-        options = [f"--{key}={value}" for key, value in settings.items()]
-        with open(self.log_file, "ab") as log:
-            self._process = subprocess.Popen(
-                self._argv("postgres", "-D", self.data_dir, "-p", self.port, *options),
-                **self._subprocess_kwargs(self.base_dir),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if not self._wait_until_accepting():
-            raise pgserver.PostgresStartError(self._log_tail())

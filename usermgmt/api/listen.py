@@ -116,18 +116,19 @@ def own_listeners(reserved: list[socket.socket]) -> list[socket.socket]:
     return _bind(addresses, Adjustments().backlog, listen=True, reuse_port=True)
 
 
+def format_address(host: str, port: int | str) -> str:
+    """``host:port`` for a URL (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
 def display_address(sockets: list[socket.socket]) -> str:
     """``host:port`` of the first socket, with the port the kernel gave it."""
-    from usermgmt.api.server import format_address
-
     flags = socket.NI_NUMERICHOST | socket.NI_NUMERICSERV
     return format_address(*socket.getnameinfo(sockets[0].getsockname(), flags))
 
 
 def refusal(exc: OSError, host: str, port: int) -> ListenError:
     """The ListenError for an OSError from binding ``host``:``port``."""
-    from usermgmt.api.server import format_address
-
     where = format_address(host, port)
     if exc.errno == errno.EADDRINUSE:
         return ListenError(

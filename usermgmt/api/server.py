@@ -3,7 +3,8 @@
 ``serve(settings, host, port, threads, workers)`` is what ``usermgmt serve``
 calls. ``python -m usermgmt.api.server --host … --port …`` does the same from
 the environment's settings. With ``workers`` > 1, usermgmt.api.workers forks
-that many processes on one port, each running ``serve_process``.
+that many processes on one port, each running ``serve_process``; what the two
+share (exit codes, logging, the banner, signals) is in usermgmt.api.process.
 
 Shutdown (SIGTERM or SIGINT): the listening sockets close at once (new
 connections are refused), requests already being served run to completion
@@ -21,95 +22,31 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from usermgmt.api.workers import Worker
+from usermgmt.api.process import (
+    DRAIN_SECONDS,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    Worker,
+    configure_logging,
+    open_services,
+    print_banner,
+    stop_on_signals,
+    tag_log_lines,
+)
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_UNAVAILABLE = 5
-DRAIN_SECONDS = 30.0
 MAX_THREADS = 256
 MAX_WORKERS = 64
 # A queue deeper than this is logged (at most once per QUEUE_LOG_INTERVAL seconds).
 QUEUE_LOG_THRESHOLD = 50
 QUEUE_LOG_INTERVAL = 60.0
 
-_STANDARD_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
-_encode = json.JSONEncoder(default=str).encode  # json.dumps(default=str) builds one per call
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message and any extra fields."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._second: tuple[int, str] = (-1, "")  # the last second formatted, and its text
-        self.static: dict[str, Any] = {}  # fields on every line (a worker's number)
-
-    def _timestamp(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
-        cached = self._second
-        if cached[0] != second:
-            cached = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
-            self._second = cached
-        return f"{cached[1]}.{int(record.msecs):03d}Z"
-
-    def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {
-            "ts": self._timestamp(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            **self.static,
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD_RECORD_KEYS and key[0] != "_":
-                data[key] = value
-        if record.exc_info:
-            # Server-side log only: clients never see it.
-            data["exception"] = self.formatException(record.exc_info)
-        return _encode(data)
-
-
-def configure_logging(level: str = "INFO", fmt: str | None = "json") -> None:
-    handler = logging.StreamHandler(sys.stdout)
-    if fmt == "text":
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    else:
-        handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level)
-    # waitress logs through 'waitress' (and 'waitress.queue'); the root handler formats them.
-    logging.getLogger("waitress").setLevel(level)
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    # Neither format prints the caller's file and line, thread or process, so records
-    # need not collect them (the logging HOWTO's "Optimization"): one access-log line
-    # per request makes this measurable.
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-
-
-def tag_log_lines(**fields: Any) -> None:
-    """Add ``fields`` to every JSON log line of this process from now on."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler.formatter, JsonFormatter):
-            handler.formatter.static.update(fields)
+log = logging.getLogger("usermgmt.api.server")
 
 
 class QueueDepthFilter(logging.Filter):
@@ -204,11 +141,9 @@ def _close_idle_channels(socket_map: dict) -> None:
 def default_threads() -> int:
     """Worker threads when ``--threads`` is not given: one per core (at least 2, at most 8).
 
-    Python runs one thread at a time, and both database drivers hand that over
-    on every statement: measured here (2 cores, authenticated GET under wrk),
-    1 thread served 2,018 req/s, 2 threads 1,323, 4 threads 1,066, 8 threads
-    863 (PostgreSQL: 822, 810, 531). Two threads keep both cores busy hashing
-    passwords (bcrypt runs outside that lock), which is what logins need.
+    Python runs one thread at a time and both database drivers hand that lock
+    over on every statement, so more threads serve fewer requests, not more;
+    two keep both cores busy hashing passwords (bcrypt runs outside the lock).
     """
     return max(2, min(8, os.cpu_count() or 2))
 
@@ -242,7 +177,7 @@ def serve(
     if workers > 1:
         from usermgmt.api.workers import serve_workers
 
-        return serve_workers(settings, host, port, threads, workers)
+        return serve_workers(settings, host, port, threads, workers, serve_process)
     return serve_process(settings, threads, listen={"host": host, "port": port})
 
 
@@ -253,7 +188,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     parent process; ``worker`` is set in a worker of ``usermgmt serve --workers``
     (it has no banner of its own, and tells its parent when it is ready).
     """
-    from waitress import create_server, wasyncore
+    from waitress import create_server
 
     from usermgmt.api.app import create_app
     from usermgmt.api.listen import ListenError, bind_sockets
@@ -262,7 +197,6 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from usermgmt.core.errors import ConfigurationError
     from usermgmt.core.mail import BackgroundDeliverer
 
-    log = logging.getLogger("usermgmt.api.server")
     services = open_services(settings, pool_size=pool_size_for(threads))
     if services is None:
         return EXIT_UNAVAILABLE
@@ -302,35 +236,48 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     for listener in _listeners(socket_map):
         listener.channel_class = Channel
 
-    stop = threading.Event()
-
-    def on_signal(signum, _frame) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    base = f"http://{_display_host(socket_map)}"
-    if worker is not None:
-        tag_log_lines(worker=worker.number)
+    deliverer = None
+    try:
+        with stop_on_signals() as stop:
+            base = f"http://{_display_host(socket_map)}"
+            if worker is not None:
+                tag_log_lines(worker=worker.number)
+            if worker is None:
+                print_banner(base, f"threads: {threads}", services.mail.transport.describe())
+            log.info(
+                "server started",
+                extra={
+                    "url": base,
+                    "threads": threads,
+                    "database": mask_url(settings.database_url),
+                    "max_body_bytes": settings.max_body_bytes,
+                },
+            )
+            services.audit.log_head()  # "audit head seq=N hash=H": for operators to record
+            # Delivers the outbox (reset links, verification, notices) while we serve.
+            # One deliverer per server is enough: of several workers, worker 1 runs it (a
+            # replacement of worker 1 takes it over; claims would keep several apart anyway).
+            if worker is None or worker.number == 1:
+                deliverer = BackgroundDeliverer(services)
+                deliverer.start()
+            if worker is not None:
+                worker.ready()
+            _serve_until(stop, server, socket_map)
+    finally:
+        if deliverer is not None:
+            deliverer.stop()  # lets the message in flight be recorded
+        services.close()
+    log.info("server stopped")
     if worker is None:
-        print_banner(base, f"threads: {threads}", services.mail.transport.describe())
-    log.info(
-        "server started",
-        extra={
-            "url": base,
-            "threads": threads,
-            "database": mask_url(settings.database_url),
-            "max_body_bytes": settings.max_body_bytes,
-        },
-    )
-    services.audit.log_head()  # "audit head seq=N hash=H": for operators to record
-    # Delivers the outbox (reset links, verification, notices) while we serve.
-    # One deliverer per server is enough: of several workers, worker 1 runs it (a
-    # replacement of worker 1 takes it over; claims would keep several apart anyway).
-    deliverer = BackgroundDeliverer(services) if worker is None or worker.number == 1 else None
-    if deliverer is not None:
-        deliverer.start()
-    if worker is not None:
-        worker.ready()
+        print("usermgmt API stopped", flush=True)
+    return EXIT_OK
+
+
+def _serve_until(stop: threading.Event, server, socket_map: dict) -> None:
+    """Serve until ``stop`` is set, then drain: refuse new connections, let requests in
+    flight finish (at most DRAIN_SECONDS), close idle keep-alive connections."""
+    from waitress import wasyncore
+
     adj = server.adj
     try:
         while not stop.is_set():
@@ -356,15 +303,6 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
         for channel in list(socket_map.values()):
             with contextlib.suppress(OSError):
                 channel.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if deliverer is not None:
-            deliverer.stop()  # lets the message in flight be recorded
-        services.close()
-    log.info("server stopped")
-    if worker is None:
-        print("usermgmt API stopped", flush=True)
-    return EXIT_OK
 
 
 def pool_size_for(threads: int) -> int:
@@ -382,40 +320,9 @@ def pool_size_for(threads: int) -> int:
     return 2 * threads + COUNT_THREADS + 2
 
 
-def open_services(settings, pool_size: int = 10):
-    """The services, or None once a schema behind the code or an unreachable database
-    has been logged and said on stderr (the caller exits with EXIT_UNAVAILABLE)."""
-    from usermgmt.core.db import mask_url
-    from usermgmt.core.errors import SchemaOutOfDate, ServiceUnavailable
-    from usermgmt.core.services import build_services
-
-    log = logging.getLogger("usermgmt.api.server")
-    try:
-        return build_services(settings, pool_size=pool_size)
-    except SchemaOutOfDate as exc:
-        log.error(str(exc))
-        print(f"error: {exc.code}: {exc}", file=sys.stderr)
-    except ServiceUnavailable as exc:
-        log.error(
-            "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
-        )
-        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
-    return None
-
-
-def format_address(host: str, port: int | str) -> str:
-    """``host:port`` for a URL (an IPv6 host in brackets)."""
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-
-
-def print_banner(base: str, capacity: str, mail: str) -> None:
-    print(f"usermgmt API serving on {base}  ({capacity})", flush=True)
-    print(f"  docs:    {base}/docs", flush=True)
-    print(f"  openapi: {base}/openapi.json", flush=True)
-    print(f"  mail:    {mail}", flush=True)
-
-
 def _display_host(socket_map: dict) -> str:
+    from usermgmt.api.listen import format_address
+
     listeners = _listeners(socket_map)
     if not listeners:
         return "127.0.0.1"
@@ -442,11 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    # The importable module, not this __main__ copy of it: workers import it by name,
-    # and two copies would mean two JsonFormatter classes.
-    from usermgmt.api import server
-
-    return server.serve(
+    return serve(
         settings, host=args.host, port=args.port, threads=args.threads, workers=args.workers
     )
 

@@ -38,6 +38,7 @@ POSIX only (fork).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import select
@@ -48,40 +49,38 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-# Binding lives in usermgmt.api.listen; these names are used here and by bench/.
 from usermgmt.api.listen import ListenError, bind_sockets, display_address, own_listeners
+from usermgmt.api.process import (
+    DRAIN_SECONDS,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    STOP_SIGNALS,
+    Worker,
+    open_services,
+    print_banner,
+    stop_on_signals,
+)
 
 READY_TIMEOUT = 120.0  # seconds for a worker to build its services and start serving
 RESTART_DELAY = (1.0, 30.0)  # first and longest pause before replacing a dead worker
 STOP_GRACE = 15.0  # seconds beyond a worker's own drain before it is killed
 EXIT_CRASH = 70  # a worker that raised instead of returning an exit code
-EXIT_UNAVAILABLE = 5  # as usermgmt.api.server's: the service could not start
 ORPHAN_CHECK = 1.0  # seconds between a worker's checks that its parent still lives
 
 log = logging.getLogger("usermgmt.api.server")
 
-
-class Worker:
-    """What a worker process knows of its place: its number, and how to say it is ready."""
-
-    def __init__(self, number: int, ready_fd: int | None) -> None:
-        self.number = number
-        self._ready_fd = ready_fd
-
-    def ready(self) -> None:
-        fd, self._ready_fd = self._ready_fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):  # the parent stopped listening: nothing to tell
-                os.write(fd, b"1")
-            os.close(fd)
+# How one worker serves: waitress's ``listen`` arguments and its Worker; its exit code.
+ServeWorker = Callable[[dict, Worker], int]
 
 
 # Linux spreads new connections evenly over the listening sockets of a SO_REUSEPORT
-# group. With one shared socket the worker that wakes first takes them: wrk's 16
-# keep-alive connections once all went to one worker (SQLite GET 988 req/s instead
-# of 2,367). Elsewhere REUSEPORT does not balance, so the socket is shared.
+# group; with one shared socket the worker that wakes first takes them, and
+# keep-alive clients can all end up on one worker. Elsewhere REUSEPORT does not
+# balance, so the socket is shared.
 BALANCED = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 
 
@@ -120,23 +119,22 @@ class Supervisor:
 
     def __init__(
         self,
-        settings,
-        threads: int,
+        serve: ServeWorker,
         count: int,
         sockets: list[socket.socket],
         metrics_dir: str,
         *,
         balanced: bool = False,
+        stop: threading.Event | None = None,
     ):
-        self.settings = settings
-        self.threads = threads
+        self.serve = serve
         self.count = count
         # Listening and shared by the workers, or (balanced) only reserving the
         # address while each worker listens on its own SO_REUSEPORT socket.
         self.sockets = sockets
         self.balanced = balanced
         self.metrics_dir = metrics_dir  # the workers' PROMETHEUS_MULTIPROC_DIR
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()  # set: stop supervising
         self.children: dict[int, int] = {}  # pid -> worker number
 
     # ---- one worker -------------------------------------------------------------
@@ -152,23 +150,16 @@ class Supervisor:
             code = EXIT_CRASH
             try:
                 os.close(read_fd)
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_DFL)  # until serve_process sets its own
+                for sig in STOP_SIGNALS:
+                    signal.signal(sig, signal.SIG_DFL)  # until the worker sets its own
                 stop_when_orphaned(supervisor)
                 use_shared_metrics()
-                from usermgmt.api.server import serve_process
-
                 listeners = self.sockets
                 if self.balanced:
                     listeners = own_listeners(self.sockets)
                     for reserved in self.sockets:
                         reserved.close()
-                code = serve_process(
-                    self.settings,
-                    self.threads,
-                    {"sockets": listeners},
-                    Worker(number, write_fd),
-                )
+                code = self.serve({"sockets": listeners}, Worker(number, write_fd))
             except BaseException:
                 log.exception("worker %d crashed", number)
             finally:
@@ -285,8 +276,6 @@ class Supervisor:
 
     def stop_all(self) -> None:
         """SIGTERM every worker (each drains), wait for them, kill what outlives the grace."""
-        from usermgmt.api.server import DRAIN_SECONDS
-
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
@@ -306,10 +295,19 @@ class Supervisor:
             self.forget(pid)
 
 
-def serve_workers(settings, host: str, port: int, threads: int, count: int) -> int:
-    """``usermgmt serve --workers count``: see the module docstring. Returns the exit code."""
+def serve_workers(
+    settings,
+    host: str,
+    port: int,
+    threads: int,
+    count: int,
+    serve_process: Callable[..., int],
+) -> int:
+    """``usermgmt serve --workers count``: see the module docstring. Returns the exit code.
+
+    Each worker runs ``serve_process(settings, threads, listen, worker)``.
+    """
     from usermgmt.api.ratelimit import counts_per_process
-    from usermgmt.api.server import EXIT_CONFIG, EXIT_OK, open_services, print_banner
     from usermgmt.core.errors import ConfigurationError
 
     if not hasattr(os, "fork"):
@@ -349,35 +347,32 @@ def serve_workers(settings, host: str, port: int, threads: int, count: int) -> i
         own_dir = given = tempfile.mkdtemp(prefix="usermgmt-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
 
-    supervisor = Supervisor(settings, threads, count, sockets, metrics_dir=given, balanced=BALANCED)
-
-    def on_signal(_signum, _frame) -> None:
-        supervisor.stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    started = False
-    try:
-        failed = supervisor.start_all()
-        if failed is not None:
-            return failed
-        started = True
-        if not supervisor.stop.is_set():
-            base = f"http://{display_address(sockets)}"
-            print_banner(base, f"workers: {count}, threads: {threads} each", mail)
-            log.info(
-                "server started",
-                extra={"url": base, "workers": count, "threads": threads, "pid": os.getpid()},
-            )
-            supervisor.supervise()
-        log.info("shutting down: workers finish their requests in flight")
-        return EXIT_OK
-    finally:
-        supervisor.stop_all()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if own_dir:
-            shutil.rmtree(own_dir, ignore_errors=True)
-            os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        if started:
-            log.info("server stopped")
-            print("usermgmt API stopped", flush=True)
+    serve = functools.partial(serve_process, settings, threads)
+    with stop_on_signals() as stop:
+        supervisor = Supervisor(
+            serve, count, sockets, metrics_dir=given, balanced=BALANCED, stop=stop
+        )
+        started = False
+        try:
+            failed = supervisor.start_all()
+            if failed is not None:
+                return failed
+            started = True
+            if not stop.is_set():
+                base = f"http://{display_address(sockets)}"
+                print_banner(base, f"workers: {count}, threads: {threads} each", mail)
+                log.info(
+                    "server started",
+                    extra={"url": base, "workers": count, "threads": threads, "pid": os.getpid()},
+                )
+                supervisor.supervise()
+            log.info("shutting down: workers finish their requests in flight")
+            return EXIT_OK
+        finally:
+            supervisor.stop_all()
+            if own_dir:
+                shutil.rmtree(own_dir, ignore_errors=True)
+                os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+            if started:
+                log.info("server stopped")
+                print("usermgmt API stopped", flush=True)

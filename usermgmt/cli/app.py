@@ -272,9 +272,9 @@ def main() -> None:
 
     When the command is done (its services closed, so database connections are
     shut cleanly), the output is flushed and the process ends with
-    ``os._exit``: the interpreter's own teardown, which collects every module
-    of SQLAlchemy and pydantic, took about 100 ms of each command here and
-    does nothing a finished command needs. Nothing of ours relies on atexit.
+    ``os._exit``: the interpreter's own teardown collects every module of
+    SQLAlchemy and pydantic, a noticeable share of a short command, and does
+    nothing a finished command needs. Nothing of ours relies on atexit.
     The garbage collector is paused while the command starts (see
     ``collector``).
     """

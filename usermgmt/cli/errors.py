@@ -23,11 +23,6 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-try:  # Typer >= 0.24 vendors Click; older versions use the click package
-    from typer import _click
-except ImportError:  # pragma: no cover - depends on the installed Typer
-    import click as _click
-
 from usermgmt.core import errors as core_errors
 from usermgmt.core.errors import DomainError
 from usermgmt.core.text import json_safe, printable
@@ -138,6 +133,13 @@ def _debug() -> bool:
     return current().debug
 
 
+def _is_help_instead(exc: typer.TyperException) -> bool:
+    """A group run without a command (``no_args_is_help``): its message is the group's help."""
+    ctx = getattr(exc, "ctx", None)
+    message = exc.format_message()
+    return ctx is not None and message.startswith("Usage:") and message == ctx.get_help()
+
+
 class UsermgmtGroup(TyperGroup):
     """The root group: runs a command and turns whatever it raises into an exit code."""
 
@@ -171,10 +173,10 @@ class UsermgmtGroup(TyperGroup):
                 **extra,
             )
             return rv if isinstance(rv, int) and not isinstance(rv, bool) else EXIT_OK
-        except _click.exceptions.NoArgsIsHelpError as exc:
-            exc.show()
-            return exc.exit_code
-        except _click.exceptions.ClickException as exc:
+        except typer.TyperException as exc:  # Typer's usage errors (its Click's exceptions)
+            if _is_help_instead(exc):
+                exc.show()
+                return exc.exit_code
             if _debug():
                 traceback.print_exc()
             message = exc.format_message()
@@ -209,7 +211,7 @@ class UsermgmtGroup(TyperGroup):
             )
             return EXIT_UNEXPECTED
 
-    def invoke(self, ctx: _click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:

@@ -1,12 +1,12 @@
 """The root group builds a noun's commands only when that noun is looked up.
 
 Typer turns every function of every noun into a Click command before it runs
-anything: reading the signatures and evaluating their annotations cost about
-20 ms at each start here, of which a `users list` needs the users noun alone.
-The root's ``commands`` is therefore a mapping that knows every noun's name
-and builds its group the first time the group itself is asked for. Listing
-the names (completion, "did you mean") builds nothing; ``--help``, which
-shows each noun's one-line help, builds them all.
+anything, reading every signature and evaluating its annotations, while a
+`users list` needs the users noun alone. The root's ``commands`` is therefore
+a mapping that knows every noun's name and builds its group the first time
+the group itself is asked for. Listing the names (completion, "did you
+mean") builds nothing; ``--help``, which shows each noun's one-line help,
+builds them all.
 """
 
 from __future__ import annotations
@@ -14,22 +14,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, ClassVar
 
-from typer import _click
+from typer.core import TyperCommand, TyperGroup
 
 from usermgmt.cli.errors import UsermgmtGroup
 
-Loader = Callable[[], _click.Command]
+Command = TyperCommand | TyperGroup
+Loader = Callable[[], Command]
 
 
-class LazyCommands(MutableMapping[str, _click.Command]):
+class LazyCommands(MutableMapping[str, Command]):
     """Commands by name, in a fixed order: those given built, then those built on lookup."""
 
-    def __init__(self, built: MutableMapping[str, _click.Command], loaders: dict[str, Loader]):
+    def __init__(self, built: MutableMapping[str, Command], loaders: dict[str, Loader]):
         self._built = dict(built)
         self._loaders = dict(loaders)
         self._order = list(dict.fromkeys([*self._built, *self._loaders]))
 
-    def __getitem__(self, name: str) -> _click.Command:
+    def __getitem__(self, name: str) -> Command:
         if name not in self._built:
             loader = self._loaders.get(name)
             if loader is None:
@@ -37,7 +38,7 @@ class LazyCommands(MutableMapping[str, _click.Command]):
             self._built[name] = loader()
         return self._built[name]
 
-    def __setitem__(self, name: str, command: _click.Command) -> None:
+    def __setitem__(self, name: str, command: Command) -> None:
         if name not in self:
             self._order.append(name)
         self._built[name] = command

@@ -1,11 +1,10 @@
 """live users' search haystack in a narrow table kept by triggers
 
 A substring search has to look at every candidate row: for a common term the
-trigram index still leaves ~18,000 rows to recheck among 1,000,000 users, and a
-term of one or two characters (no trigram) is a scan of the whole table. On the
-wide ``users`` table (267 MB at a million users) that cost 35-70 ms and
-~300 ms; the same work on this narrow copy of ``search_text`` for live users only
-(id and text, ~110 MB) costs ~15 ms and ~80 ms.
+trigram index still leaves thousands of rows to recheck, and a term of one or
+two characters (no trigram) is a scan of the whole table. This narrow copy of
+``search_text`` for live users only (id and text) holds a fraction of the wide
+``users`` table's pages, so both cost a fraction as much.
 
 The copy is kept by triggers, so every writer (the services, a bulk import, a
 COPY) keeps it exact: statement-level for inserts on PostgreSQL (a COPY of
@@ -104,9 +103,8 @@ def upgrade() -> None:
             postgresql_ops={"search_text": "gin_trgm_ops"},
         )
         # The planner's LIKE estimate tests the pattern against the column's
-        # histogram; with the default 101 entries any term rarer than 1% reads as
-        # 100 rows, so 'lovelace' (9,276) was fetched whole and joined (235 ms)
-        # instead of walking the sort index (13 ms). 1,001 entries see 0.1%.
+        # histogram: 1,001 entries tell a term in 0.1% of the rows from a rare one
+        # (the default 101 cannot see below 1%, and mis-plan such a term's page).
         # Counts read the copy; pages that walk the sort order test users' own.
         op.execute("ALTER TABLE user_search ALTER COLUMN search_text SET STATISTICS 1000")
         op.execute("ALTER TABLE users ALTER COLUMN search_text SET STATISTICS 1000")

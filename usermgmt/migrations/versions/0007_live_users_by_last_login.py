@@ -2,10 +2,10 @@
 
 ``sort=-last_login_at`` orders ``last_login_at DESC NULLS LAST, id DESC`` (users
 who never logged in come last). The ascending index read backwards gives NULLS
-FIRST, so PostgreSQL sorted every live user for the first page: 690 ms at a
-million users, for the console's and the API's "recently active" view. This
-partial index is that order exactly (first page ~1 ms; offsets into it from the
-index alone). SQLite's DESC already puts NULLs last: its existing index serves.
+FIRST, so PostgreSQL sorted every live user for the first page of the
+console's and the API's "recently active" view. This partial index is that
+order exactly (the first page and offsets into it read from the index alone).
+SQLite's DESC already puts NULLs last: its existing index serves.
 
 Revision ID: 0007
 Revises: 0006

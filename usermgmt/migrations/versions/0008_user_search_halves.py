@@ -1,10 +1,10 @@
 """PostgreSQL: the search copy in two partitions by user id, counted side by side
 
 A search's exact total is a bitmap scan of the trigram index followed by a
-visit of every heap page holding a candidate: for ``smith`` at a million users,
-18,386 rows on 10,300 of the copy's 14,000 pages, 16-26 ms on one core, and the
-longest part of the request. PostgreSQL's own parallel query splits that visit
-but starts its workers per query (30 ms in all here, slower than alone).
+visit of every heap page holding a candidate, for a common term most of the
+copy's pages: the longest part of the request. PostgreSQL's own parallel query
+splits that visit but starts its workers per query, which costs more than it
+saves here.
 
 Partitioned by range of ``user_id`` at the midpoint of the UUID space (ids are
 random, so each half holds half the users and its own trigram index), the count

@@ -1,13 +1,11 @@
 """SQLite: a trigram full-text index (FTS5) over the search copy
 
-On SQLite every substring search was a scan of ``user_search``: 7-11 ms at
-100,000 users for any term, 25-35 ms of CPU per API search once the page and
-its count each scanned. FTS5's trigram tokenizer (SQLite 3.34+) indexes every
-three-character sequence with its position, so a phrase query finds the rows
-containing a term of three or more characters without reading the others: a
-rare term is answered in 0.05-2 ms (``04242`` in 0.04 ms; ``user04242`` in
-~1 ms, since ``use``, ``ser`` and ``er0`` are in every row). A common term
-would cost the index more than the scan, so the list service gives up on the
+Without it every substring search on SQLite is a scan of ``user_search``, for
+the page and again for its count, whatever the term. FTS5's trigram tokenizer
+(SQLite 3.34+) indexes every three-character sequence with its position, so a
+phrase query finds the rows containing a term of three or more characters
+without reading the others: a rare term is answered without a scan. A common
+term would cost the index more than the scan, so the list service gives up on the
 index past 250 matches (usermgmt.core.services.user_queries).
 
 The index needs a stable integer key per row. ``user_search`` had only its
