@@ -169,6 +169,10 @@ class MailService(ServiceBase):
         self.lease = lease
         self.batch_size = batch_size
 
+    def describe_transport(self) -> str:
+        """Where mail goes, for a banner or a log line (an SMTP password masked)."""
+        return self.transport.describe()
+
     # ---- delivery ------------------------------------------------------------
 
     def deliver_pending(
