@@ -440,7 +440,7 @@ class BackgroundDeliverer:
         self._thread = threading.Thread(target=self._loop, name="usermgmt-mail", daemon=True)
         self._thread.start()
         outbox.add_listener(self.wake)  # mail enqueued in this process is sent at once
-        log.info("mail deliverer started (%s)", self._mail.transport.describe())
+        log.info("mail deliverer started (%s)", self._mail.describe_transport())
 
     def wake(self) -> None:
         self._wake.set()
