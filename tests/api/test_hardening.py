@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import event
 
+from usermgmt.api.app import create_app
 from usermgmt.api.middleware import ClientIpResolver
-from usermgmt.api.ratelimit import RateLimiter
 
 from .api_helpers import API, STRONG_PASSWORD, Api, assert_error
 
@@ -212,7 +212,7 @@ def test_bad_rate_limit_storage_is_a_clear_error(make_services):
 
     services = make_services(rate_limit_storage="nonsense://x")
     with pytest.raises(ConfigurationError, match="USERMGMT_RATE_LIMIT_STORAGE"):
-        RateLimiter(services.settings, db=services.db)
+        create_app(services)
 
 
 def test_access_log_line_has_fields_and_no_secrets(api, caplog):

@@ -63,27 +63,29 @@ def create_app(
 ) -> falcon.App:
     """Build the WSGI app over ``services`` (a ``usermgmt.core.services.Services``).
 
-    ``limiter`` defaults to one built from the settings (``rate_limit_storage``);
+    ``limiter`` defaults to one built from the configured rate limits;
     ``metrics`` to a fresh registry of this app's own.
     """
-    settings = services.settings
+    options = services.runtime.api_options
     metrics = metrics or Metrics()
     metrics.publish_audit_head(services.audit.head)
-    limiter = limiter or RateLimiter(settings, db=services.db)
-    resolver = ClientIpResolver(settings.trusted_proxy_list)
+    limiter = limiter or RateLimiter(
+        options.rate_limits, database_store=services.runtime.rate_limit_counters
+    )
+    resolver = ClientIpResolver(options.trusted_proxies)
 
     middleware: list[object] = [
-        DatabaseScopeMiddleware(services.db),
+        DatabaseScopeMiddleware(services.scopes),
         RequestContextMiddleware(metrics, resolver),
     ]
-    if settings.cors_origin_list:
+    if options.cors_origins:
         middleware.append(
             falcon.CORSMiddleware(
-                allow_origins=settings.cors_origin_list,
+                allow_origins=list(options.cors_origins),
                 expose_headers=["X-Request-ID", "Retry-After", "Location"],
             )
         )
-    middleware += [AuthMiddleware(services.auth), BodyMiddleware(settings.max_body_bytes)]
+    middleware += [AuthMiddleware(services.auth), BodyMiddleware(options.max_body_bytes)]
 
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = False
@@ -94,7 +96,7 @@ def create_app(
     spec = r.OpenApiResource(b"")
     document = openapi.build_openapi(
         [*routes, ("/openapi.json", spec), ("/docs", docs)],
-        max_body_bytes=settings.max_body_bytes,
+        max_body_bytes=options.max_body_bytes,
     )
     spec.document = openapi.render(document)
     for path, resource in [*routes, ("/openapi.json", spec), ("/docs", docs)]:

@@ -94,15 +94,15 @@ class DatabaseScopeMiddleware:
     """One pooled connection for the single-statement reads of a request.
 
     The token check and, say, the user read share it (see
-    ``Database.open_scope``); it is taken on first use and returned when the
-    response is done, whatever happened.
+    ``usermgmt.core.services.scopes``); it is taken on first use and returned
+    when the response is done, whatever happened.
     """
 
-    def __init__(self, db) -> None:
-        self.db = db
+    def __init__(self, scopes) -> None:
+        self.scopes = scopes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        req.context.db_scope = self.db.open_scope()
+        req.context.db_scope = self.scopes.open()
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool
@@ -110,7 +110,7 @@ class DatabaseScopeMiddleware:
         scope = getattr(req.context, "db_scope", None)
         if scope is not None:
             req.context.db_scope = None
-            self.db.close_scope(scope)
+            self.scopes.close(scope)
 
 
 class RequestContextMiddleware:

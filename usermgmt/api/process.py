@@ -100,9 +100,9 @@ def tag_log_lines(**fields: Any) -> None:
 def open_services(settings, pool_size: int = 10):
     """The services, or None once a schema behind the code or an unreachable database
     has been logged and said on stderr (the caller exits with EXIT_UNAVAILABLE)."""
-    from usermgmt.core.db import mask_url
     from usermgmt.core.errors import SchemaOutOfDate, ServiceUnavailable
     from usermgmt.core.services import build_services
+    from usermgmt.core.services.runtime import runtime_options
 
     try:
         return build_services(settings, pool_size=pool_size)
@@ -110,10 +110,9 @@ def open_services(settings, pool_size: int = 10):
         log.error(str(exc))
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
     except ServiceUnavailable as exc:
-        log.error(
-            "database unavailable: %s", exc, extra={"database": mask_url(settings.database_url)}
-        )
-        print(f"error: {exc.code}: {exc} ({mask_url(settings.database_url)})", file=sys.stderr)
+        database = runtime_options(settings).database
+        log.error("database unavailable: %s", exc, extra={"database": database})
+        print(f"error: {exc.code}: {exc} ({database})", file=sys.stderr)
     return None
 
 

@@ -1,10 +1,11 @@
 """Per-client-IP rate limits on the authentication endpoints, through ``limits``.
 
-The store is ``settings.rate_limit_storage``: ``memory://`` (the default, one
-process), any ``limits`` storage URI such as ``redis://host:6379`` (shared by
-every server using it), or ``database`` to keep the counters in the
-application's own database (shared by every server on one PostgreSQL, with no
-extra infrastructure). The strategy is a fixed window, which every ``limits``
+The rules come from the core (``services.runtime.api_options.rate_limits``).
+The store is ``memory://`` (the default, one process), any ``limits`` storage
+URI such as ``redis://host:6379`` (shared by every server using it), or
+``database`` to keep the counters in the application's own database (shared by
+every server on one PostgreSQL, with no extra infrastructure; the core
+provides that store). The strategy is a fixed window, which every ``limits``
 storage supports.
 
 A shared store that fails (Redis down, stalled or refusing) makes the counted
@@ -22,19 +23,20 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limits import RateLimitItem, parse_many
 from limits.errors import ConfigurationError as LimitsConfigurationError
 from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from usermgmt.core.config import Settings
 from usermgmt.core.errors import ConfigurationError, RateLimited, ServiceUnavailable
+
+if TYPE_CHECKING:
+    from usermgmt.core.services.runtime import RateLimitRules
 
 log = logging.getLogger("usermgmt.api.ratelimit")
 
-DATABASE_STORAGE = ("database", "db", "database://")
 # Storages built on redis-py (limits' redis, redis+unix, redis+cluster, redis+sentinel
 # and their valkey twins): their socket timeouts come from the settings.
 REDIS_FAMILY = ("redis", "rediss", "valkey", "valkeys")
@@ -50,16 +52,18 @@ class Limit:
     items: tuple[RateLimitItem, ...]
 
 
-def make_storage(settings: Settings, db=None) -> Storage:
-    uri = settings.rate_limit_storage.strip()
-    if uri.lower() in DATABASE_STORAGE:
-        if db is None:
+def make_storage(
+    rules: RateLimitRules, database_store: Callable[[], Storage] | None = None
+) -> Storage:
+    """The store ``rules`` name; ``database_store`` makes the one in the application's
+    database (``services.runtime.rate_limit_counters``)."""
+    uri = rules.storage.strip()
+    if rules.in_database:
+        if database_store is None:
             raise ConfigurationError("USERMGMT_RATE_LIMIT_STORAGE=database needs a database")
-        from usermgmt.core.ratelimit_store import DatabaseRateLimitStorage
-
-        return DatabaseRateLimitStorage(db)
+        return database_store()
     try:
-        return storage_from_string(uri, **_store_options(uri, settings))
+        return storage_from_string(uri, **_store_options(uri, rules.storage_timeout))
     except (LimitsConfigurationError, ValueError) as exc:
         raise ConfigurationError(
             f"USERMGMT_RATE_LIMIT_STORAGE: {exc} "
@@ -67,7 +71,7 @@ def make_storage(settings: Settings, db=None) -> Storage:
         ) from None
 
 
-def _store_options(uri: str, settings: Settings) -> dict[str, Any]:
+def _store_options(uri: str, timeout: float) -> dict[str, Any]:
     """Explicit, small timeouts for redis-py, whose own default is to wait forever.
 
     Timeouts in the URI's query string (``?socket_timeout=2``) win: redis-py
@@ -76,31 +80,41 @@ def _store_options(uri: str, settings: Settings) -> dict[str, Any]:
     scheme = urllib.parse.urlsplit(uri).scheme.lower()
     if scheme.split("+", 1)[0] not in REDIS_FAMILY:
         return {}
-    timeout = settings.rate_limit_storage_timeout
     options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
     if scheme.endswith("+sentinel"):
         options["sentinel_kwargs"] = dict(options)
     return options
 
 
-def counts_per_process(settings: Settings) -> bool:
-    """Whether a rate limit is on and its counters would live in this process alone."""
-    limits = (_parse("login", settings.rate_limit_login), _parse("auth", settings.rate_limit_auth))
-    return any(limits) and settings.rate_limit_storage.strip().lower().startswith("memory://")
+def counts_per_process(settings) -> bool:
+    """Whether a rate limit of ``settings`` is on and its counters would live in this
+    process alone (``usermgmt serve --workers`` refuses that)."""
+    from usermgmt.core.services.runtime import runtime_options
+
+    return runtime_options(settings).api.rate_limits.counted_per_process
 
 
 class RateLimiter:
-    """Named limits ('login', 'auth') checked per client IP."""
+    """Named limits ('login', 'auth') checked per client IP.
 
-    def __init__(self, settings: Settings, storage: Storage | None = None, db=None) -> None:
+    ``storage`` defaults to the store the rules name (see :func:`make_storage`).
+    """
+
+    def __init__(
+        self,
+        rules: RateLimitRules,
+        storage: Storage | None = None,
+        *,
+        database_store: Callable[[], Storage] | None = None,
+    ) -> None:
         self.limits: dict[str, Limit | None] = {
-            "login": _parse("login", settings.rate_limit_login),
-            "auth": _parse("auth", settings.rate_limit_auth),
+            "login": _parse("login", rules.login),
+            "auth": _parse("auth", rules.auth),
         }
         needed = any(self.limits.values())
-        self.storage = storage or (make_storage(settings, db) if needed else None)
+        self.storage = storage or (make_storage(rules, database_store) if needed else None)
         self.strategy = FixedWindowRateLimiter(self.storage) if self.storage else None
-        self.guard = _guard_for(self.storage)
+        self.guard = _guard_for(self.storage, rules)
 
     def hit(self, name: str, scope: str, client: str) -> None:
         """Count one request; raise RateLimited (with retry_after) when over the limit.
@@ -228,13 +242,10 @@ def _direct(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
-def _guard_for(storage: Storage | None) -> OutageGuard | None:
-    """A guard for a store outside the process and the database (Redis and the like)."""
-    if storage is None or isinstance(storage, MemoryStorage):
-        return None
-    from usermgmt.core.ratelimit_store import DatabaseRateLimitStorage
-
-    if isinstance(storage, DatabaseRateLimitStorage):
+def _guard_for(storage: Storage | None, rules: RateLimitRules) -> OutageGuard | None:
+    """A guard for a store outside the process and the database (Redis and the like):
+    the database store fails as the database does."""
+    if storage is None or isinstance(storage, MemoryStorage) or rules.in_database:
         return None
     return OutageGuard(storage.base_exceptions)
 

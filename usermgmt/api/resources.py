@@ -516,11 +516,7 @@ class ReadyResource(Resource):
     def on_get(self, req, resp):
         from usermgmt.core.errors import ServiceUnavailable
 
-        checks = {"database": "ok"}
-        try:
-            self.services.db.ping()
-        except ServiceUnavailable:
-            checks["database"] = "unavailable"
+        checks = {"database": "ok" if self.services.health.database_ready() else "unavailable"}
         if self.limiter is not None:
             checks.update(self.limiter.readiness())
         down = [name for name, state in checks.items() if state != "ok"]

@@ -160,7 +160,10 @@ def serve(
     ``workers`` > 1 forks that many server processes on one port
     (usermgmt.api.workers); ``threads`` is then the thread count of each.
     """
-    configure_logging(settings.log_level, settings.log_format or "json")
+    from usermgmt.core.services.runtime import runtime_options
+
+    options = runtime_options(settings)
+    configure_logging(options.log_level, options.log_format or "json")
     threads = threads or default_threads()
     if not 1 <= threads <= MAX_THREADS:
         print(
@@ -193,7 +196,6 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from usermgmt.api.app import create_app
     from usermgmt.api.listen import ListenError, bind_sockets
     from usermgmt.api.metrics import Metrics
-    from usermgmt.core.db import mask_url
     from usermgmt.core.errors import ConfigurationError
     from usermgmt.core.mail import BackgroundDeliverer
 
@@ -207,6 +209,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
         services.close()
         print(f"error: {exc.code}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    options = services.runtime.options
     queue_filter = QueueDepthFilter(metrics)
     logging.getLogger("waitress.queue").addFilter(queue_filter)
 
@@ -222,7 +225,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
         map=socket_map,
         **listen,
         threads=threads,
-        max_request_body_size=settings.max_body_bytes,
+        max_request_body_size=options.api.max_body_bytes,
         ident="usermgmt",
         clear_untrusted_proxy_headers=False,
         channel_timeout=60,
@@ -243,14 +246,14 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
             if worker is not None:
                 tag_log_lines(worker=worker.number)
             if worker is None:
-                print_banner(base, f"threads: {threads}", services.mail.transport.describe())
+                print_banner(base, f"threads: {threads}", services.mail.describe_transport())
             log.info(
                 "server started",
                 extra={
                     "url": base,
                     "threads": threads,
-                    "database": mask_url(settings.database_url),
-                    "max_body_bytes": settings.max_body_bytes,
+                    "database": options.database,
+                    "max_body_bytes": options.api.max_body_bytes,
                 },
             )
             services.audit.log_head()  # "audit head seq=N hash=H": for operators to record

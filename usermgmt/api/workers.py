@@ -330,7 +330,7 @@ def serve_workers(
     services = open_services(settings)
     if services is None:
         return EXIT_UNAVAILABLE
-    mail = services.mail.transport.describe()
+    mail = services.mail.describe_transport()
     services.close()  # no connection may cross the fork
 
     try:

@@ -126,20 +126,15 @@ def info(output: OutputOption = Output.table) -> None:
       usermgmt info
       usermgmt info -o json | jq .database
     """
-    from usermgmt.core import migrate
-    from usermgmt.core.config import describe_settings
-    from usermgmt.core.db import mask_url
-    from usermgmt.core.errors import DatabaseUnavailable
+    from dataclasses import asdict
 
     current = state.current()
-    settings = current.settings()
-    database: dict[str, Any] = {
-        "url": mask_url(settings.database_url),
-        "backend": settings.database_url.split(":", 1)[0].split("+", 1)[0],
-    }
-    failure: DatabaseUnavailable | None = None
-    try:
-        schema = migrate.schema_state(current.database())
+    described = current.services(check_schema=False).runtime.describe(
+        command_line=current.overrides
+    )
+    database: dict[str, Any] = {"url": described.database, "backend": described.backend}
+    schema = described.schema
+    if schema is not None:
         database.update(
             {
                 "schema": schema.current,
@@ -148,18 +143,17 @@ def info(output: OutputOption = Output.table) -> None:
                 "reachable": True,
             }
         )
-    except DatabaseUnavailable as exc:
-        failure = exc
-        database.update({"schema": None, "head": migrate.head_revision(), "reachable": False})
+    else:
+        database.update({"schema": None, "head": described.head, "reachable": False})
     record = {
-        "version": __version__,
-        "python": sys.version.split()[0],
+        "version": described.version,
+        "python": described.python,
         "database": database,
-        "settings": describe_settings(settings, current.overrides),
+        "settings": [asdict(setting) for setting in described.settings],
     }
     render_one(record, output=output, human=_info_text)
-    if failure is not None:
-        raise failure
+    if described.unavailable is not None:
+        raise described.unavailable
 
 
 def _info_text(record: dict[str, Any]) -> str:

@@ -4,6 +4,10 @@ One :class:`CliState` is made for each run of the command line (see
 ``errors.UsermgmtGroup.main``) and closed when it ends. Everything heavy is
 built on first use, so ``--help`` and commands that need no database never
 import the core's database layer.
+
+This is the CLI's composition root: it loads the settings and builds the
+services from them. Commands use the services alone; ``serve`` and ``tui``
+hand the settings on to the server and the console, which build their own.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from usermgmt.core.errors import ConfigurationError, DatabaseUnavailable
 if TYPE_CHECKING:
     from usermgmt.core.config import Settings
     from usermgmt.core.context import Actor, RequestContext
-    from usermgmt.core.db import Database
     from usermgmt.core.services import Services
 
 DATABASE_URL_SETTING = "USERMGMT_DATABASE_URL"
@@ -31,11 +34,11 @@ class CliState:
         self.output: str | None = None
         self._settings: Settings | None = None
         self._services: Services | None = None
-        self._database: Database | None = None
+        self._schema_checked = False
         self._actor: Actor | None = None
         self._request_context: RequestContext | None = None
 
-    # ---- settings and database -------------------------------------------
+    # ---- settings and services -------------------------------------------
 
     def settings(self) -> Settings:
         """The effective settings; a bad database URL is 'database unavailable' (exit 5)."""
@@ -58,33 +61,35 @@ class CliState:
         """Settings given on the command line (for `usermgmt info`)."""
         return {"database_url"} if self.database_url else set()
 
-    def services(self) -> Services:
-        """The core services; an empty database gets its schema, one behind is refused."""
+    def services(self, *, check_schema: bool = True) -> Services:
+        """The core services; an empty database gets its schema, one behind is refused.
+
+        ``check_schema=False`` (``info`` and the ``db`` commands) skips that check,
+        and a bad mail setting is left to the mail commands.
+        """
         if self._services is None:
             from usermgmt.core.services import build_services
 
-            self._services = build_services(self.settings(), eager=False)
+            self._services = build_services(
+                self.settings(), eager=False, ensure_schema=check_schema, check_mail=check_schema
+            )
+            self._schema_checked = check_schema
+        elif check_schema and not self._schema_checked:
+            self._services.migrations.ensure()
+            self._schema_checked = True
         return self._services
-
-    def database(self) -> Database:
-        """The database alone, without the schema check (for the `db` commands)."""
-        if self._database is None:
-            from usermgmt.core.db import Database
-
-            self._database = Database(self.settings().database_url)
-        return self._database
 
     def explain_unavailable(self, message: str, *, unreachable: bool) -> str:
         """``message`` naming the database (password masked) and, if unreachable, the fix."""
         if self._settings is None:  # the URL itself was bad; the message says so
             return message
-        from usermgmt.core.db import mask_url
+        from usermgmt.core.services.runtime import runtime_options
 
-        url = self._settings.database_url
-        message = f"{message.rstrip('.')} (database: {mask_url(url)})"
+        options = runtime_options(self._settings)
+        message = f"{message.rstrip('.')} (database: {options.database})"
         if unreachable:
             hint = "check --database-url or USERMGMT_DATABASE_URL"
-            if not url.startswith("sqlite"):
+            if options.backend != "sqlite":
                 hint += " and that the server is running"
             message += f"; {hint}"
         return message
@@ -115,9 +120,6 @@ class CliState:
         if self._services is not None:
             self._services.close()
             self._services = None
-        if self._database is not None:
-            self._database.dispose()
-            self._database = None
 
 
 _current: ContextVar[CliState | None] = ContextVar("usermgmt_cli_state", default=None)
@@ -145,8 +147,8 @@ def current() -> CliState:
     return state
 
 
-def services() -> Services:
-    return current().services()
+def services(*, check_schema: bool = True) -> Services:
+    return current().services(check_schema=check_schema)
 
 
 def actor() -> Actor:

@@ -38,6 +38,9 @@ from sqlalchemy import (
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from usermgmt.core.status import status_of
+from usermgmt.core.vocabulary import ROLE_DESCRIPTIONS, UserStatus
+
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -127,17 +130,15 @@ class User(Base):
     def is_locked(self, now: datetime | None = None) -> bool:
         return self.locked_until is not None and self.locked_until > (now or utcnow())
 
-    def status(self, now: datetime | None = None) -> str:
-        """One word for tables: deleted, inactive, locked, unverified or active."""
-        if self.deleted_at is not None:
-            return "deleted"
-        if not self.is_active:
-            return "inactive"
-        if self.is_locked(now):
-            return "locked"
-        if not self.email_verified:
-            return "unverified"
-        return "active"
+    def status(self, now: datetime | None = None) -> UserStatus:
+        """The user's status (usermgmt.core.status has the rule)."""
+        return status_of(
+            deleted_at=self.deleted_at,
+            is_active=self.is_active,
+            locked_until=self.locked_until,
+            email_verified=self.email_verified,
+            now=now,
+        )
 
 
 def build_search_text(*parts: str | None) -> str:
@@ -369,8 +370,6 @@ class MailMessage(Base):
     __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
 
 
-SEEDED_ROLES = {
-    "user": "Signed-in user: own profile only",
-    "moderator": "Reads all users, edits non-admin users (not roles)",
-    "admin": "Everything, including roles, sessions and the audit log",
-}
+# ---- deprecated alias, for the console until it switches (r-tui) ----------------------
+# Remove with its last import in usermgmt/tui.
+SEEDED_ROLES = ROLE_DESCRIPTIONS  # now usermgmt.core.vocabulary.ROLE_DESCRIPTIONS

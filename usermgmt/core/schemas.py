@@ -28,9 +28,10 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
+from usermgmt.core import vocabulary
 from usermgmt.core.errors import ValidationError
-
-ROLE_NAMES = ("user", "moderator", "admin")
+from usermgmt.core.status import status_at, status_of
+from usermgmt.core.vocabulary import RoleName, StatusFilter, UserStatus
 
 # Characters no user text may hold: C0 and C1 controls, DEL, and the bidirectional
 # embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make text
@@ -176,7 +177,6 @@ Token = Annotated[str, Field(min_length=1, max_length=512, pattern=NO_NUL)]
 # An email or username to look up: never stored, so not checked as one; after
 # normalisation an address longer than EMAIL_MAX cannot exist.
 Identifier = Annotated[str, Field(min_length=1, max_length=EMAIL_MAX, pattern=NOT_BLANK)]
-RoleName = Literal["user", "moderator", "admin"]
 Timestamp = Annotated[
     datetime,
     PlainSerializer(_iso, return_type=str),
@@ -352,7 +352,6 @@ SortField = Literal[
     "last_login_at",
     "-last_login_at",
 ]
-Status = Literal["active", "inactive", "locked", "unverified"]
 
 
 class UserQuery(WriteModel):
@@ -363,7 +362,7 @@ class UserQuery(WriteModel):
     limit: query_int(1, 100) = 20
     search: Annotated[QueryText, Field(max_length=100)] | None = None
     role: RoleName | None = None
-    status: Status | None = None
+    status: StatusFilter | None = None
     include_deleted: QueryBool = False
     sort: SortField = "-created_at"
     cursor: Annotated[QueryText, Field(max_length=500)] | None = None
@@ -399,6 +398,8 @@ class UserOut(BaseModel):
     first_name: str | None
     last_name: str | None
     roles: list[str]
+    # What the user's state adds up to when read (usermgmt.core.status).
+    status: UserStatus
     is_active: bool
     email_verified: bool
     locked_until: Timestamp | None
@@ -525,22 +526,10 @@ def validation_error_from(exc: PydanticValidationError) -> ValidationError:
     return ValidationError(f"Invalid input ({summary})", field_errors=field_errors)
 
 
-def user_status(user: UserOut, now: datetime | None = None) -> str:
-    """One word for tables, by the rule of ``models.User.status``: deleted, inactive,
-    locked, unverified or active (faces show it without re-deriving the rule)."""
-    if user.deleted_at is not None:
-        return "deleted"
-    if not user.is_active:
-        return "inactive"
-    if user.locked_until is not None and user.locked_until > (now or datetime.now(UTC)):
-        return "locked"
-    if not user.email_verified:
-        return "unverified"
-    return "active"
-
-
 def user_out(user: Any) -> UserOut:
+    """The representation of a User (or of a row with its columns, roles and profile)."""
     profile = user.profile
+    email_verified = user.email_verified_at is not None
     return UserOut(
         id=user.id,
         email=user.email,
@@ -548,8 +537,14 @@ def user_out(user: Any) -> UserOut:
         first_name=user.first_name,
         last_name=user.last_name,
         roles=user.roles,
+        status=status_of(
+            deleted_at=user.deleted_at,
+            is_active=user.is_active,
+            locked_until=user.locked_until,
+            email_verified=email_verified,
+        ),
         is_active=user.is_active,
-        email_verified=user.email_verified_at is not None,
+        email_verified=email_verified,
         locked_until=user.locked_until,
         last_login_at=user.last_login_at,
         profile=ProfileOut(
@@ -565,3 +560,9 @@ def user_out(user: Any) -> UserOut:
         updated_at=user.updated_at,
         deleted_at=user.deleted_at,
     )
+
+
+# ---- deprecated aliases, for the console until it switches (r-tui) --------------------
+# Remove with the last import of them in usermgmt/tui.
+ROLE_NAMES = vocabulary.ROLE_NAMES  # now usermgmt.core.vocabulary.ROLE_NAMES
+user_status = status_at  # now usermgmt.core.status.status_at

@@ -1,4 +1,5 @@
-"""`usermgmt db …`: the database schema (Alembic migrations)."""
+"""`usermgmt db …`: the database schema (Alembic migrations), through the core's
+migration service (over services built without the schema check)."""
 
 from __future__ import annotations
 
@@ -15,27 +16,36 @@ from usermgmt.cli.prompts import confirm
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from usermgmt.core.services.migrations import MigrationService, SchemaState
+
 app = typer.Typer(
     help="Upgrade, downgrade and check the database schema.",
     no_args_is_help=True,
 )
 
 
+def _migrations() -> MigrationService:
+    return state.services(check_schema=False).migrations
+
+
 @contextmanager
-def _alembic_errors() -> Iterator[None]:
-    """A revision Alembic cannot find is a usage error, not a crash."""
-    from alembic.util.exc import CommandError
+def _revision_errors() -> Iterator[None]:
+    """A revision the migrations do not know is a usage error (a bad REV)."""
+    from usermgmt.core.errors import ValidationError
 
     try:
         yield
-    except CommandError as exc:
-        raise usage_error(str(exc)) from None
+    except ValidationError as exc:
+        problems = exc.field_errors.get("revision")
+        if not problems:
+            raise
+        raise usage_error(problems[0]) from None
 
 
-def _state_record(before: str | None = None, *, with_before: bool = False) -> dict[str, Any]:
-    from usermgmt.core import migrate
-
-    current = migrate.schema_state(state.current().database())
+def _state_record(
+    current: SchemaState | None = None, before: str | None = None, *, with_before: bool = False
+) -> dict[str, Any]:
+    current = current or _migrations().state()
     record: dict[str, Any] = {}
     if with_before:
         record["before"] = before
@@ -64,13 +74,11 @@ def upgrade(
       usermgmt db upgrade
       USERMGMT_DATABASE_URL=postgresql+psycopg://app@db/users usermgmt db upgrade
     """
-    from usermgmt.core import migrate
-
-    db = state.current().database()
-    before = migrate.schema_state(db).current
-    with _alembic_errors():
-        migrate.upgrade(db, revision)
-    record = _state_record(before, with_before=True)
+    migrations = _migrations()
+    before = migrations.state().current
+    with _revision_errors():
+        after = migrations.upgrade(revision)
+    record = _state_record(after, before, with_before=True)
     render_one(record, output=output, human=lambda r: _moved(r))
 
 
@@ -91,14 +99,12 @@ def downgrade(
     Examples:
       usermgmt db downgrade base --yes
     """
-    from usermgmt.core import migrate
-
-    db = state.current().database()
-    before = migrate.schema_state(db).current
+    migrations = _migrations()
+    before = migrations.state().current
     confirm(f"Downgrade the database schema from {before or 'nothing'} to {revision}?", yes=yes)
-    with _alembic_errors():
-        migrate.downgrade(db, revision)
-    record = _state_record(before, with_before=True)
+    with _revision_errors():
+        after = migrations.downgrade(revision)
+    record = _state_record(after, before, with_before=True)
     render_one(record, output=output, human=lambda r: _moved(r))
 
 

@@ -9,12 +9,13 @@ import typer
 from usermgmt.cli import state
 from usermgmt.cli.commands.users import UserArg, complete_role, resolve, show_user
 from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, render
+from usermgmt.core.vocabulary import ROLE_NAMES, words
 
 app = typer.Typer(help="List roles; grant and revoke them.", no_args_is_help=True)
 
 RoleArg = Annotated[
     str,
-    typer.Argument(metavar="ROLE", help="user, moderator or admin.", autocompletion=complete_role),
+    typer.Argument(metavar="ROLE", help=f"{words(ROLE_NAMES)}.", autocompletion=complete_role),
 ]
 
 

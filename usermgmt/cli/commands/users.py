@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import islice
 from pathlib import Path
@@ -30,6 +29,7 @@ from usermgmt.cli.output import (
 from usermgmt.cli.progress import progress_bar
 from usermgmt.cli.prompts import confirm, read_password
 from usermgmt.core.text import printable
+from usermgmt.core.vocabulary import FILTER_STATUSES, ROLE_NAMES, words
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,23 +45,19 @@ PAGE_SIZE = 100  # the most the core returns per page
 
 
 def complete_role(incomplete: str) -> list[str]:
-    from usermgmt.core.schemas import ROLE_NAMES
-
     return [r for r in ROLE_NAMES if r.startswith(incomplete)]
 
 
 def complete_sort(incomplete: str) -> list[str]:
-    from usermgmt.core.services.user_queries import SORT_COLUMNS
+    from typing import get_args
 
-    keys = [k for c in SORT_COLUMNS for k in (c, f"-{c}")]
-    return [k for k in keys if k.startswith(incomplete)]
+    from usermgmt.core.schemas import SortField
+
+    return [k for k in get_args(SortField) if k.startswith(incomplete)]
 
 
-class Status(StrEnum):
-    active = "active"
-    inactive = "inactive"
-    locked = "locked"
-    unverified = "unverified"
+# The statuses a listing filters by (--status), as Click choices.
+Status = StrEnum("Status", [(s, s) for s in FILTER_STATUSES])
 
 
 class OnConflict(StrEnum):
@@ -88,7 +84,7 @@ RoleOption = Annotated[
     typer.Option(
         "--role",
         metavar="ROLE",
-        help="user, moderator or admin; repeat for several. Default: user.",
+        help=f"{words(ROLE_NAMES)}; repeat for several. Default: user.",
         autocompletion=complete_role,
     ),
 ]
@@ -114,7 +110,7 @@ USER_COLUMNS = [
     Column("USERNAME", "username"),
     Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p)),
     Column("ROLES", "roles"),
-    Column("STATUS", lambda u: ", ".join(status_words(u))),
+    Column("STATUS", "status"),
     Column("CREATED", lambda u: short_time(u["created_at"]), no_wrap=True),
 ]
 USER_CSV_FIELDS = [
@@ -124,6 +120,7 @@ USER_CSV_FIELDS = [
     "first_name",
     "last_name",
     "roles",
+    "status",
     "is_active",
     "email_verified",
     "locked_until",
@@ -137,21 +134,6 @@ USER_CSV_FIELDS = [
     "profile.timezone",
     "profile.locale",
 ]
-
-
-def status_words(user: dict[str, Any]) -> list[str]:
-    """How a user's state reads in a table: deleted, locked, inactive, unverified or active."""
-    words = []
-    if user["deleted_at"]:
-        words.append("deleted")
-    locked_until = user["locked_until"]
-    if locked_until and datetime.fromisoformat(locked_until) > datetime.now(UTC):
-        words.append("locked")
-    if not user["is_active"]:
-        words.append("inactive")
-    if not user["email_verified"]:
-        words.append("unverified")
-    return words or ["active"]
 
 
 def user_record(user: UserOut) -> dict[str, Any]:

@@ -169,6 +169,10 @@ class MailService(ServiceBase):
         self.lease = lease
         self.batch_size = batch_size
 
+    def describe_transport(self) -> str:
+        """Where mail goes, for a banner or a log line (an SMTP password masked)."""
+        return self.transport.describe()
+
     # ---- delivery ------------------------------------------------------------
 
     def deliver_pending(
@@ -436,7 +440,7 @@ class BackgroundDeliverer:
         self._thread = threading.Thread(target=self._loop, name="usermgmt-mail", daemon=True)
         self._thread.start()
         outbox.add_listener(self.wake)  # mail enqueued in this process is sent at once
-        log.info("mail deliverer started (%s)", self._mail.transport.describe())
+        log.info("mail deliverer started (%s)", self._mail.describe_transport())
 
     def wake(self) -> None:
         self._wake.set()

@@ -15,8 +15,12 @@ if TYPE_CHECKING:
     from usermgmt.core.mail.delivery import MailService
     from usermgmt.core.services.audit_log import AuditService
     from usermgmt.core.services.auth import AuthService
+    from usermgmt.core.services.health import HealthService
     from usermgmt.core.services.maintenance import MaintenanceService
+    from usermgmt.core.services.migrations import MigrationService
     from usermgmt.core.services.roles import RoleService
+    from usermgmt.core.services.runtime import RuntimeService
+    from usermgmt.core.services.scopes import ScopeService
     from usermgmt.core.services.sessions import SessionService
     from usermgmt.core.services.transfer import TransferService
     from usermgmt.core.services.users import UserService
@@ -32,6 +36,10 @@ SERVICE_CLASSES = {
     "maintenance": ("usermgmt.core.services.maintenance", "MaintenanceService"),
     "transfer": ("usermgmt.core.services.transfer", "TransferService"),
     "mail": ("usermgmt.core.mail.delivery", "MailService"),
+    "health": ("usermgmt.core.services.health", "HealthService"),
+    "scopes": ("usermgmt.core.services.scopes", "ScopeService"),
+    "runtime": ("usermgmt.core.services.runtime", "RuntimeService"),
+    "migrations": ("usermgmt.core.services.migrations", "MigrationService"),
 }
 
 
@@ -59,6 +67,9 @@ class _OnFirstUse:
 
 @dataclass
 class Services:
+    """Every service over one database. Faces use the services alone: ``settings``, ``db``
+    and ``keys`` are what the services are built from (and what tests set up with)."""
+
     settings: Settings
     db: Database
     keys: KeyRing
@@ -70,6 +81,10 @@ class Services:
     maintenance: MaintenanceService = _OnFirstUse()  # type: ignore[assignment]
     transfer: TransferService = _OnFirstUse()  # type: ignore[assignment]
     mail: MailService = _OnFirstUse()  # type: ignore[assignment]
+    health: HealthService = _OnFirstUse()  # type: ignore[assignment]
+    scopes: ScopeService = _OnFirstUse()  # type: ignore[assignment]
+    runtime: RuntimeService = _OnFirstUse()  # type: ignore[assignment]
+    migrations: MigrationService = _OnFirstUse()  # type: ignore[assignment]
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )
@@ -98,6 +113,7 @@ def build_services(
     pool_size: int = 10,
     ensure_schema: bool = True,
     eager: bool = True,
+    check_mail: bool = True,
 ) -> Services:
     """The composition root: one Database and every service over it.
 
@@ -107,7 +123,9 @@ def build_services(
     ``eager=False`` builds each service (and imports its module) when it is first
     used, for short-lived processes such as one CLI command; a server keeps the
     default and pays every import before its first request. Either way a bad SMTP
-    URL or mail template override is a ConfigurationError here, not on first use.
+    URL or mail template override is a ConfigurationError here, not on first use,
+    unless ``check_mail`` is false (``usermgmt info`` and the ``db`` commands, which
+    must work whatever the mail settings say).
     """
     from usermgmt.core import migrate
 
@@ -119,7 +137,7 @@ def build_services(
         services = Services(settings=settings, db=db, keys=KeyRing(db, settings))
         mail_configured = settings.smtp_url is not None or settings.mail_templates_dir is not None
         for name in SERVICE_CLASSES:
-            if eager or (name == "mail" and mail_configured):
+            if eager or (name == "mail" and mail_configured and check_mail):
                 getattr(services, name)
     except Exception:
         db.dispose()

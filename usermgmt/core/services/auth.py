@@ -43,7 +43,7 @@ from usermgmt.core.schemas import (
     parse,
     user_out,
 )
-from usermgmt.core.services import credentials, outbox
+from usermgmt.core.services import accounts, credentials, outbox
 from usermgmt.core.services.base import ServiceBase, load_user
 from usermgmt.core.services.user_queries import user_out_by_id
 from usermgmt.core.services.users import UserService
@@ -60,7 +60,7 @@ class AuthService(ServiceBase):
         if not self.settings.allow_registration:
             raise PermissionDenied("Registration is disabled")
         spec = parse(RegisterIn, data)
-        password_hash = self.users._hash_new_password(spec.password)
+        password_hash = accounts.hash_new_password(self.settings, spec.password)
         create = UserCreate(
             email=spec.email,
             username=spec.username,
@@ -70,9 +70,9 @@ class AuthService(ServiceBase):
         )
         key = self.keys.jwt_key()  # before the write lock: it may store a new key
         with self.db.write() as s:
-            user = self.users._insert(s, Actor.anonymous(), create, password_hash)
+            user = accounts.insert_user(s, Actor.anonymous(), create, password_hash)
             actor = Actor(label=f"user:{user.email}", user_id=user.id, roles=frozenset({"user"}))
-            self.users._queue_verification(s, user)
+            accounts.queue_verification(s, self.settings, user)
             _session, tokens = credentials.open_session(s, self.settings, key, user, ctx)
             audit.record(s, actor, ctx, "user.registered", user.id, {"user": _public(user)})
             return AuthResult(user=user_out(user), tokens=tokens)
@@ -417,7 +417,7 @@ class AuthService(ServiceBase):
             user = load_user(s, actor.user_id, for_update=True)
             if user.email_verified_at is not None:
                 return
-            self.users._queue_verification(s, user)
+            accounts.queue_verification(s, self.settings, user)
             audit.record(s, actor, ctx, "user.verification_sent", user.id)
 
 

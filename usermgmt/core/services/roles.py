@@ -10,9 +10,10 @@ from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import PermissionDenied, ValidationError
 from usermgmt.core.models import Role, utcnow
-from usermgmt.core.schemas import ROLE_NAMES, RoleOut, RolesIn, UserOut, parse, user_out
+from usermgmt.core.schemas import RoleOut, RolesIn, UserOut, parse, user_out
+from usermgmt.core.services.accounts import set_roles
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
-from usermgmt.core.services.users import _set_roles
+from usermgmt.core.vocabulary import ROLE_NAMES
 
 
 class RoleService(ServiceBase):
@@ -43,7 +44,7 @@ class RoleService(ServiceBase):
             after = compute(before)
             if after == before:
                 return user_out(user)
-            _set_roles(s, actor, user, after)
+            set_roles(s, actor, user, after)
             user.updated_at = utcnow()
             s.flush()
             audit.record(

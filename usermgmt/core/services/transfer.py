@@ -44,14 +44,13 @@ from usermgmt.core.schemas import (
     WriteModel,
     validation_error_from,
 )
+from usermgmt.core.services.accounts import PROFILE_DEFAULTS, PROFILE_FIELDS
 from usermgmt.core.services.base import ServiceBase
 from usermgmt.core.services.roles import role_names
 
 CHUNK = 1000
 # Bad rows that stop an import (None: no limit, every bad row is reported).
 DEFAULT_MAX_ERRORS = 1000
-PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
-PROFILE_DEFAULTS = {"timezone": "UTC", "locale": "en"}
 OnConflict = Literal["fail", "skip", "update"]
 EXPORT_FIELDS = [
     "id",
@@ -390,8 +389,8 @@ class TransferService(ServiceBase):
         nothing), under the rules of users.update: the last active admin stays,
         and a deactivated user's sessions end."""
         from usermgmt.core.services import credentials
+        from usermgmt.core.services.accounts import set_roles, snapshot
         from usermgmt.core.services.guards import ensure_other_active_admin
-        from usermgmt.core.services.users import _set_roles, snapshot
 
         given = row.model_fields_set
         deactivate = "is_active" in given and not row.is_active and user.is_active
@@ -411,7 +410,7 @@ class TransferService(ServiceBase):
         if "email_verified" in given and row.email_verified != user.email_verified:
             user.email_verified_at = utcnow() if row.email_verified else None
         if "roles" in given and set(row.roles) != set(user.roles):
-            _set_roles(s, actor, user, set(row.roles))
+            set_roles(s, actor, user, set(row.roles))
         profile_given = [f for f in PROFILE_FIELDS if f in given]
         if profile_given:
             if user.profile is None:

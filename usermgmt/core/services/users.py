@@ -14,15 +14,12 @@ from usermgmt.core import audit, passwords, throttle
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import (
     Conflict,
-    EmailExists,
     NotFound,
     PermissionDenied,
-    UsernameExists,
     ValidationError,
 )
-from usermgmt.core.models import Profile, User, UserRole, utcnow
+from usermgmt.core.models import Profile, User, utcnow
 from usermgmt.core.schemas import (
-    ProfileIn,
     SelfUpdate,
     UserCreate,
     UserOut,
@@ -34,6 +31,15 @@ from usermgmt.core.schemas import (
     user_out,
 )
 from usermgmt.core.services import credentials, outbox
+from usermgmt.core.services.accounts import (
+    PROFILE_FIELDS,
+    check_unique,
+    hash_new_password,
+    insert_user,
+    queue_verification,
+    set_roles,
+    snapshot,
+)
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
 from usermgmt.core.services.user_queries import (
@@ -55,28 +61,8 @@ _alongside = ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="u
 
 # An admin lock without a duration lasts until someone unlocks the account.
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
-PROFILE_FIELDS = ("phone", "bio", "avatar_url", "timezone", "locale")
 EnsureOutcome = Literal["created", "updated", "unchanged"]
 MAX_SKIP = 100_000_000  # what the deepest page number allows
-
-
-def snapshot(user: User) -> dict[str, Any]:
-    """The audited view of a user (never the password hash)."""
-    profile = user.profile
-    data = {
-        "email": user.email,
-        "username": user.username,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "is_active": user.is_active,
-        "email_verified": user.email_verified_at is not None,
-        "roles": user.roles,
-        "locked_until": user.locked_until,
-        "deleted_at": user.deleted_at,
-    }
-    if profile is not None:
-        data.update({f"profile.{f}": getattr(profile, f) for f in PROFILE_FIELDS})
-    return audit.redact(data)
 
 
 class UserService(ServiceBase):
@@ -214,9 +200,9 @@ class UserService(ServiceBase):
         """Admin creation. Without a password the user gets an invitation link."""
         actor.require_admin()
         spec = parse(UserCreate, data)
-        password_hash = self._hash_new_password(spec.password)
+        password_hash = hash_new_password(self.settings, spec.password)
         with self.db.write() as s:
-            user = self._insert(s, actor, spec, password_hash)
+            user = insert_user(s, actor, spec, password_hash)
             if spec.password is None:
                 raw = credentials.issue_one_time(s, self.settings, user, "invite")
                 outbox.enqueue(
@@ -232,55 +218,6 @@ class UserService(ServiceBase):
                 )
             audit.record(s, actor, ctx, "user.created", user.id, {"user": snapshot(user)})
             return user_out(user)
-
-    def _hash_new_password(self, password: str | None) -> str | None:
-        if password is None:
-            return None
-        passwords.check_policy(password)
-        return passwords.hash_password(password, self.settings.bcrypt_rounds)
-
-    def _insert(
-        self, s: Session, actor: Actor, spec: UserCreate, password_hash: str | None
-    ) -> User:
-        self._check_unique(s, spec.email, spec.username)
-        now = utcnow()
-        user = User(
-            email=spec.email,
-            username=spec.username,
-            first_name=spec.first_name,
-            last_name=spec.last_name,
-            password_hash=password_hash,
-            password_changed_at=now if password_hash else None,
-            is_active=spec.is_active,
-            email_verified_at=now if spec.email_verified else None,
-            created_at=now,
-            updated_at=now,
-        )
-        user.profile = Profile(**_profile_values(spec.profile))
-        user.role_links = [
-            UserRole(role_name=r, granted_by=actor.label, granted_at=now)
-            for r in sorted(set(spec.roles))
-        ]
-        s.add(user)
-        s.flush()  # a race on email or username: EmailExists etc. (db_errors)
-        return user
-
-    @staticmethod
-    def _check_unique(
-        s: Session, email: str | None, username: str | None, exclude: Any = None
-    ) -> None:
-        if email is not None:
-            stmt = select(User.id).where(User.email == email)
-            if exclude is not None:
-                stmt = stmt.where(User.id != exclude)
-            if s.execute(stmt).first():
-                raise EmailExists()
-        if username is not None:
-            stmt = select(User.id).where(User.username == username)
-            if exclude is not None:
-                stmt = stmt.where(User.id != exclude)
-            if s.execute(stmt).first():
-                raise UsernameExists()
 
     def ensure(
         self, actor: Actor, ctx: RequestContext, data: UserCreate | Mapping[str, Any]
@@ -303,7 +240,7 @@ class UserService(ServiceBase):
             )
         if existing is None:
             return "created", self.create(actor, ctx, spec)
-        new_hash = self._hash_new_password(spec.password) if password_differs else None
+        new_hash = hash_new_password(self.settings, spec.password) if password_differs else None
         with self.db.write() as s:
             user = load_user(s, existing.id, for_update=True, include_deleted=True)
             before = snapshot(user)
@@ -312,7 +249,7 @@ class UserService(ServiceBase):
                 if field in given and getattr(user, field) != getattr(spec, field):
                     changes[field] = getattr(spec, field)
             if "username" in changes:
-                self._check_unique(s, None, spec.username, exclude=user.id)
+                check_unique(s, None, spec.username, exclude=user.id)
             if "is_active" in changes and not spec.is_active:
                 ensure_other_active_admin(s, user, "deactivate")
                 credentials.revoke_sessions(s, user.id, "deactivated")
@@ -322,7 +259,7 @@ class UserService(ServiceBase):
                 user.email_verified_at = utcnow() if spec.email_verified else None
                 changes["email_verified"] = spec.email_verified
             if "roles" in given and set(spec.roles) != set(user.roles):
-                _set_roles(s, actor, user, set(spec.roles))
+                set_roles(s, actor, user, set(spec.roles))
                 changes["roles"] = sorted(spec.roles)
             if user.deleted_at is not None:
                 user.deleted_at = None
@@ -380,12 +317,12 @@ class UserService(ServiceBase):
         before = snapshot(user)
         old_email = user.email
         if "email" in fields and fields["email"] != user.email:
-            self._check_unique(s, fields["email"], None, exclude=user.id)
+            check_unique(s, fields["email"], None, exclude=user.id)
             user.email = fields["email"]
             if "email_verified" not in fields:
                 user.email_verified_at = None
         if "username" in fields and fields["username"] != user.username:
-            self._check_unique(s, None, fields["username"], exclude=user.id)
+            check_unique(s, None, fields["username"], exclude=user.id)
             user.username = fields["username"]
         for name in ("first_name", "last_name"):
             if name in fields:
@@ -417,20 +354,9 @@ class UserService(ServiceBase):
                 context={"old_email": old_email, "new_email": user.email},
             )
             if user.email_verified_at is None:
-                self._queue_verification(s, user)
+                queue_verification(s, self.settings, user)
         audit.record(s, actor, ctx, "user.updated", user.id, changes)
         return user_out(user)
-
-    def _queue_verification(self, s: Session, user: User) -> None:
-        raw = credentials.issue_one_time(s, self.settings, user, "verify")
-        outbox.enqueue(
-            s,
-            self.settings,
-            "verify_email",
-            user.email,
-            user_id=user.id,
-            context={"link": outbox.link(self.settings, "/verify-email", raw), "token": raw},
-        )
 
     def delete(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Soft delete: the row stays (restorable, email stays taken), sessions are revoked."""
@@ -493,7 +419,7 @@ class UserService(ServiceBase):
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
         """Operator sets a password: policy applies, all sessions are revoked, user is told."""
         actor.require_admin()
-        new_hash = self._hash_new_password(password)
+        new_hash = hash_new_password(self.settings, password)
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True)
             self._replace_password(s, actor, ctx, user, new_hash)
@@ -532,25 +458,3 @@ class UserService(ServiceBase):
                 context={"link": outbox.link(self.settings, "/reset-password", raw), "token": raw},
             )
             audit.record(s, actor, ctx, "user.reset_requested", user.id)
-
-
-def _profile_values(profile: ProfileIn | None) -> dict[str, Any]:
-    values = profile.model_dump(exclude_none=True) if profile else {}
-    values.setdefault("timezone", "UTC")
-    values.setdefault("locale", "en")
-    return values
-
-
-def _set_roles(s: Session, actor: Actor, user: User, roles: set[str]) -> None:
-    """Make the user's roles exactly ``roles`` (caller checks permissions and audits)."""
-    current = set(user.roles)
-    if "admin" in current and "admin" not in roles:
-        ensure_other_active_admin(s, user, "demote")
-    now = utcnow()
-    for link in list(user.role_links):
-        if link.role_name not in roles:
-            user.role_links.remove(link)
-    for name in sorted(roles - current):
-        user.role_links.append(
-            UserRole(user_id=user.id, role_name=name, granted_by=actor.label, granted_at=now)
-        )
