@@ -79,8 +79,6 @@ SQL_TEXT = re.compile(
 # Where one face may import another: the CLI commands that start the server or the console.
 FACE_MEETING_POINTS = {("cli/app.py", "serve"), ("cli/app.py", "tui")}
 
-CONSOLE_PENDING = pytest.mark.xfail(strict=True, reason="console switches to services in r-tui")
-
 
 @dataclass(frozen=True)
 class Import:
@@ -269,9 +267,7 @@ def _core_imports_of_a_face(path: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(
-    "face", [pytest.param(f, marks=CONSOLE_PENDING) if f == "tui" else f for f in FACES]
-)
+@pytest.mark.parametrize("face", FACES)
 def test_faces_use_the_services_only(face):
     offenders = [
         line

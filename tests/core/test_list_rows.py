@@ -1,11 +1,12 @@
-"""UserService.list_rows / count / user_status: paging without a COUNT per page."""
+"""UserService.list_rows / count / status_at: paging without a COUNT per page."""
 
 from __future__ import annotations
 
 import typing
 from datetime import UTC, datetime, timedelta
 
-from usermgmt.core.schemas import SortField, user_status
+from usermgmt.core.schemas import SortField
+from usermgmt.core.status import status_at
 
 
 def _make(services, operator, ctx, n):
@@ -40,14 +41,14 @@ def test_count_matches_list_total(services, operator, ctx):
 
 def test_user_status_follows_the_model_rule(services, operator, ctx):
     user = services.users.create(operator, ctx, {"email": "s@example.com"})
-    assert user_status(user) == "unverified"
+    assert status_at(user) == "unverified"
     locked = services.users.lock(operator, ctx, str(user.id), minutes=5)
-    assert user_status(locked) == "locked"
+    assert status_at(locked) == "locked"
     later = datetime.now(UTC) + timedelta(minutes=10)
-    assert user_status(locked, later) == "unverified"
+    assert status_at(locked, later) == "unverified"
     services.users.delete(operator, ctx, str(user.id))
     deleted = services.users.get(operator, str(user.id), include_deleted=True)
-    assert user_status(deleted) == "deleted"
+    assert status_at(deleted) == "deleted"
 
 
 def test_skip_jumps_after_a_cursor_or_from_the_top(services, operator, ctx):

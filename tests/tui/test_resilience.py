@@ -50,12 +50,12 @@ class _Flaky:
 
 
 def flaky(services, switch: Switch):
-    """The real services, with users, audit and the ping going through the switch."""
+    """The real services, with users, audit and health (the ping) going through the switch."""
     return dataclasses.replace(
         services,
         users=_Flaky(services.users, switch),
         audit=_Flaky(services.audit, switch),
-        db=_Flaky(services.db, switch),
+        health=_Flaky(services.health, switch),
     )
 
 

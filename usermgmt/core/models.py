@@ -39,7 +39,7 @@ from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from usermgmt.core.status import status_of
-from usermgmt.core.vocabulary import ROLE_DESCRIPTIONS, UserStatus
+from usermgmt.core.vocabulary import UserStatus
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -368,8 +368,3 @@ class MailMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
-
-
-# ---- deprecated alias, for the console until it switches (r-tui) ----------------------
-# Remove with its last import in usermgmt/tui.
-SEEDED_ROLES = ROLE_DESCRIPTIONS  # now usermgmt.core.vocabulary.ROLE_DESCRIPTIONS

@@ -28,9 +28,8 @@ from pydantic import (
 )
 from pydantic import ValidationError as PydanticValidationError
 
-from usermgmt.core import vocabulary
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.status import status_at, status_of
+from usermgmt.core.status import status_of
 from usermgmt.core.vocabulary import RoleName, StatusFilter, UserStatus
 
 # Characters no user text may hold: C0 and C1 controls, DEL, and the bidirectional
@@ -560,9 +559,3 @@ def user_out(user: Any) -> UserOut:
         updated_at=user.updated_at,
         deleted_at=user.deleted_at,
     )
-
-
-# ---- deprecated aliases, for the console until it switches (r-tui) --------------------
-# Remove with the last import of them in usermgmt/tui.
-ROLE_NAMES = vocabulary.ROLE_NAMES  # now usermgmt.core.vocabulary.ROLE_NAMES
-user_status = status_at  # now usermgmt.core.status.status_at

@@ -20,11 +20,11 @@ from textual.dom import DOMNode
 from textual.worker import Worker, get_current_worker
 
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.db import mask_url
 from usermgmt.core.errors import DomainError
-from usermgmt.core.models import SEEDED_ROLES
-from usermgmt.core.schemas import UserOut, user_status
+from usermgmt.core.schemas import UserOut
 from usermgmt.core.services import Services
+from usermgmt.core.status import status_at
+from usermgmt.core.vocabulary import ROLE_DESCRIPTIONS
 from usermgmt.tui.errors import reaction_for
 from usermgmt.tui.formatting import Clock
 from usermgmt.tui.paging import Ahead
@@ -89,16 +89,16 @@ class ConsoleContext:
     @property
     def where(self) -> str:
         """The database (password masked) and who acts, for the top bar."""
-        database = mask_url(self.services.settings.database_url) if self.built else "connecting…"
+        database = self.services.runtime.options.database if self.built else "connecting…"
         return f"{database}  ·  {self.actor.label}"
 
     @property
     def role_descriptions(self) -> dict[str, str]:
-        return SEEDED_ROLES
+        return dict(ROLE_DESCRIPTIONS)
 
     def status(self, user: UserOut) -> str:
         """One word, by the core's rule: deleted, inactive, locked, unverified, active."""
-        return user_status(user, self.now())
+        return status_at(user, self.now())
 
     def is_locked(self, user: UserOut) -> bool:
         """Locked now, whatever else the status says (the lock keys follow this)."""
@@ -106,7 +106,7 @@ class ConsoleContext:
 
     def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers (called in a thread)."""
-        self.services.db.ping()
+        self.services.health.ping()
 
     # ---- running core calls --------------------------------------------------------
 

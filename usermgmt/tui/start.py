@@ -29,10 +29,11 @@ def file_logging(settings: Settings) -> Iterator[str]:
     """While the console runs, its log (tracebacks of unexpected errors, the core's
     warnings) goes to tui.log in the data dir, never to the terminal; the logger is
     left as it was afterwards."""
-    from usermgmt.core.config import data_dir
+    from usermgmt.core.services.runtime import runtime_options
 
+    options = runtime_options(settings)
     log = logging.getLogger(LOGGER)
-    path = Path(data_dir()) / "tui.log"
+    path = Path(options.data_dir) / "tui.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
@@ -41,7 +42,7 @@ def file_logging(settings: Settings) -> Iterator[str]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     level, propagate = log.level, log.propagate
     log.addHandler(handler)
-    log.setLevel(settings.log_level)
+    log.setLevel(options.log_level)
     log.propagate = False
     try:
         yield str(path)

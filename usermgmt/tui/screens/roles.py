@@ -9,8 +9,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Label, Static
 
-from usermgmt.core.schemas import ROLE_NAMES, UserOut
+from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
+from usermgmt.core.vocabulary import ROLE_NAMES
 from usermgmt.tui.screens.form import FormScreen, Submit
 
 

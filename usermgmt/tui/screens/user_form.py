@@ -17,8 +17,9 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, EmailExists, UsernameExists, ValidationError
-from usermgmt.core.schemas import ROLE_NAMES, UserOut
+from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable, printable_lines
+from usermgmt.core.vocabulary import ROLE_NAMES
 from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.widgets.form import FormField
 

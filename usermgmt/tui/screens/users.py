@@ -12,7 +12,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Footer, Input, Select
 
-from usermgmt.core.schemas import ROLE_NAMES, UserOut
+from usermgmt.core.schemas import UserOut
+from usermgmt.core.vocabulary import FILTER_STATUSES, ROLE_NAMES
 from usermgmt.tui import formatting as fmt
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
@@ -21,7 +22,6 @@ from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
 
-STATUSES = ("active", "inactive", "locked", "unverified")
 COLUMNS = [
     Column("email", "Email", ratio=5, min_width=16, sort="email"),
     Column("username", "Username", ratio=3, min_width=8, sort="username"),
@@ -87,7 +87,7 @@ class UsersScreen(UserActions, Screen):
                 compact=True,
             )
             yield Select(
-                [(f"status: {s}", s) for s in STATUSES],
+                [(f"status: {s}", s) for s in FILTER_STATUSES],
                 prompt="status: any",
                 id="status",
                 compact=True,
@@ -313,7 +313,7 @@ class UsersScreen(UserActions, Screen):
                 "Only users with this role",
                 lambda r=role: self._choose("#role", r),
             )
-        for status in STATUSES:
+        for status in FILTER_STATUSES:
             yield SystemCommand(
                 f"Filter: status {status}",
                 "Only users in this state",
