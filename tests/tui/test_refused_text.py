@@ -27,6 +27,6 @@ def test_new_user_form_shows_a_refused_name_inline(services, make_app, operator)
             assert "control characters or bidirectional overrides" in error
             assert form.query_one("#in-first_name").value == "Ada\u202egnp.exe"
             assert not toasts(app, "warning")  # inline, not a toast
-        assert services.users.list(operator).meta.total == 0
+        assert services.user_reads.list(operator).meta.total == 0
 
     asyncio.run(scenario())

@@ -55,6 +55,7 @@ def flaky(services, switch: Switch):
     return dataclasses.replace(
         services,
         users=_Flaky(services.users, switch),
+        user_reads=_Flaky(services.user_reads, switch),
         audit=_Flaky(services.audit, switch),
         db=_Flaky(services.db, switch),
     )
@@ -142,7 +143,7 @@ def test_unexpected_error_is_a_modal_without_traceback(
             def bug(*_a, **_k):
                 raise ZeroDivisionError("division by zero")
 
-            monkeypatch.setattr(ui_services.users, "get", bug)
+            monkeypatch.setattr(ui_services.user_reads, "get", bug)
             with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
                 await pilot.press("enter")
                 await settle(pilot)

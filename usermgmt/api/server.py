@@ -263,7 +263,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from usermgmt.core.mail import BackgroundDeliverer
 
     log = logging.getLogger("usermgmt.api.server")
-    services = open_services(settings, pool_size=pool_size_for(threads))
+    services = open_services(settings, threads)
     if services is None:
         return EXIT_UNAVAILABLE
     try:
@@ -367,31 +367,17 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     return EXIT_OK
 
 
-def pool_size_for(threads: int) -> int:
-    """Pooled connections one server process keeps open for ``threads`` request threads.
-
-    At its peak a request thread holds two (its scope's, for the token check,
-    and its session's, for a page); a PostgreSQL search's counts run on the
-    count threads' own (``COUNT_THREADS``); the mail deliverer takes one, and one
-    is spare. A pool smaller than that peak opened and closed a connection for
-    every other search (a new PostgreSQL backend each time: 239 in 5 s of
-    searches at 2 threads), which cost more than the search itself.
-    """
-    from usermgmt.core.services.users import COUNT_THREADS
-
-    return 2 * threads + COUNT_THREADS + 2
-
-
-def open_services(settings, pool_size: int = 10):
-    """The services, or None once a schema behind the code or an unreachable database
-    has been logged and said on stderr (the caller exits with EXIT_UNAVAILABLE)."""
+def open_services(settings, threads: int = 2):
+    """The services for ``threads`` request threads, or None once a schema behind the code
+    or an unreachable database has been logged and said on stderr (the caller exits
+    with EXIT_UNAVAILABLE)."""
     from usermgmt.core.db import mask_url
     from usermgmt.core.errors import SchemaOutOfDate, ServiceUnavailable
     from usermgmt.core.services import build_services
 
     log = logging.getLogger("usermgmt.api.server")
     try:
-        return build_services(settings, pool_size=pool_size)
+        return build_services(settings, threads=threads)
     except SchemaOutOfDate as exc:
         log.error(str(exc))
         print(f"error: {exc.code}: {exc}", file=sys.stderr)

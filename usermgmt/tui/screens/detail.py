@@ -92,7 +92,7 @@ class DetailScreen(UserActions, Screen[bool]):
 
         def job() -> Detail:
             services = app.services
-            user = services.users.get(app.actor, uid, include_deleted=True)
+            user = services.user_reads.get(app.actor, uid, include_deleted=True)
             sessions = services.sessions.list(app.actor, uid)
             events = services.audit.query(app.actor, {"target_id": uid, "limit": RECENT_EVENTS})
             return Detail(user, sessions, events.data)
