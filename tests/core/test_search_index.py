@@ -124,7 +124,7 @@ def test_index_finds_exactly_what_the_scan_finds(services, operator, people, ext
         indexed = {term: _results(reads, operator, term, **extra) for term in TERMS}
     assert set(index.looked_up) == {t.strip().lower() for t in TERMS if len(t.strip()) >= 3}
 
-    with UserReads(services.db, Tuning(trigram_index=False)) as reads:
+    with UserReads(services.db, Tuning(index_gather_limit=0)) as reads:  # never looked up
         scanned = {term: _results(reads, operator, term, **extra) for term in TERMS}
     assert indexed == scanned
     assert indexed["lovelace"][0] == 2 and indexed["nobody-has-this"] == (0, [])

@@ -40,8 +40,10 @@ def gather_matches(
     term = search_term(q)
     if not term or q.include_deleted:
         return None
+    limit = tuning.gather_limit if len(term) < MIN_TERM else tuning.index_gather_limit
+    if not limit:
+        return None
     if index is not None and index.serves(term):
-        limit = tuning.index_gather_limit
         ids = index.matching_ids(reader_of(session), term, limit + 1)
     elif index_only:
         return None
@@ -49,7 +51,6 @@ def gather_matches(
         # PostgreSQL plans the inlined pattern by its statistics (see contains): a
         # rare term is read from the trigram index, a common one is scanned and
         # the scan stops at the limit.
-        limit = tuning.gather_limit if len(term) < MIN_TERM else tuning.index_gather_limit
         stmt = select(UserSearch.user_id).where(contains(UserSearch.search_text, term))
         # The limit is written into the SQL too: the plan depends on it.
         cap = bindparam("cap", limit + 1, Integer, literal_execute=True)

@@ -22,9 +22,11 @@ class Tuning:
     # A term too short for a trigram (1-2 characters) is gathered by one scan of
     # the search copy that stops past this many matches: a rare term's matches
     # are then its total and its pages; a common one is counted and walked.
+    # 0: never gathered.
     gather_limit: int = 5_000
-    # A term of 3+ characters is gathered from a trigram index up to this many
-    # matches; past it reading the index costs more than the scan it spares.
+    # A term of 3+ characters is gathered from a trigram index (SQLite's FTS5
+    # index, PostgreSQL's GIN index) up to this many matches; past it reading the
+    # index costs more than the scan it spares. 0: never gathered.
     index_gather_limit: int = 250
     # Up to the largest bucket, a list of ids (gathered matches, a page's users)
     # is bound one parameter each, padded to the next bucket size: one constant
@@ -35,5 +37,3 @@ class Tuning:
     # PostgreSQL: threads counting a common search's two partitions while its page
     # is read on a third connection. 0: count first, then read the page.
     count_threads: int = 4
-    # SQLite: look a term up in the FTS5 trigram index, where the database has one.
-    trigram_index: bool = True

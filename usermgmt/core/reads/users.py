@@ -65,9 +65,7 @@ class UserReads:
         self.db = db
         self.tuning = tuning = tuning or Tuning()
         self._pages = Pages(db.dialect, tuning)
-        self._index = None
-        if tuning.trigram_index and db.is_sqlite:
-            self._index = search_index or SearchIndex(db.engine)
+        self._index = (search_index or SearchIndex(db.engine)) if db.is_sqlite else None
         # The copy is in two partitions on PostgreSQL only (migration 0008).
         self._halves: Executor | None = None
         self._owned: ThreadPoolExecutor | None = None
