@@ -57,7 +57,7 @@ class Pages:
         if constant is not None:
             stmt, params = constant
             params.update(limit=q.limit + 1, offset=offset)
-            found = reader_of(session).execute(stmt, params)
+            found = reader_of(session).execute(stmt, params).all()
         else:
             stmt = select(User.id, SORT_COLUMNS[q.sort.lstrip("-")])
             # (Unfiltered, the total is everyone: never rare.)
