@@ -37,6 +37,7 @@ from usermgmt.core.services.base import KeyRing
 
 PASSWORD = "Bench-Devices-42!"
 RARE = "4242@"  # ten users in 100,000 (ids ending in 4242)
+ONE = "424242@"  # one user in 1,000,000, none in 100,000
 COMMON = "smith"  # smith and goldsmith: about 2% of the users
 # Terms of one or two characters, by their matches among 100,000 seeded users.
 SHORT = {"zq": 0, "ky": 7, "bs": 60, "sl": 295, "dm": 537, "ye": 2973, "na": 7987, "a": 100_000}
@@ -62,8 +63,9 @@ DEVICES = [
     ),
     Device("id buckets", {"id_buckets": ()}, ("first page", "rare")),
     Device("constant unfiltered pages", {"constant_pages": False}, ("first page", "page 50")),
-    Device("trigram gather", {"index_gather_limit": 0}, ("rare", "common")),
+    Device("trigram gather", {"index_gather_limit": 0}, ("one", "rare", "lovelace", "common")),
     Device("short-term gather", {"gather_limit": 0}, SHORT_TERMS),
+    Device("rare-match scan", {"walk_limit": 10**12}, ("ky, deleted too", "rare, role")),
     Device("short-term gather limit 1,000 (not 5,000)", {"gather_limit": 5_000}, SHORT_TERMS),
     Device(
         "counting halves alongside",
@@ -100,8 +102,11 @@ def operations(svc: Services, token: str, target: str) -> dict[str, Callable[[],
         "first page": listing(),
         "page 50": listing(page=50),
         "rare": listing(search=RARE),
+        "one": listing(search=ONE),
         "common": listing(search=COMMON),
         "lovelace": listing(search="lovelace"),
+        "ky, deleted too": listing(search="ky", include_deleted=True),
+        "rare, role": listing(search=RARE, role="user"),
         **{name: listing(search=term) for name, term in zip(SHORT_TERMS, SHORT, strict=True)},
     }
 
