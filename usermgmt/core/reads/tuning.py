@@ -21,10 +21,9 @@ class Tuning:
     walk_limit: int = 50_000
     # A term too short for a trigram (1-2 characters) is gathered by one scan of
     # the search copy that stops past this many matches: a rare term's matches
-    # are then its total and its pages; a common one is counted and walked. Past
-    # about this many, a page among the gathered ids costs more than a walk, and
-    # a common term pays for every id read before giving up. 0: never gathered.
-    gather_limit: int = 1_000
+    # are then its total and its pages; a common one is counted and walked.
+    # 0: never gathered.
+    gather_limit: int = 5_000
     # A term of 3+ characters is gathered from a trigram index (SQLite's FTS5
     # index, PostgreSQL's GIN index) up to this many matches; past it reading the
     # index costs more than the scan it spares. 0: never gathered.
