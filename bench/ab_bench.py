@@ -115,6 +115,8 @@ def compare(label: str, url: str, args) -> list[tuple]:
     out = []
     try:
         for case in CASES:
+            if args.only and not any(o in case for o in args.only):
+                continue
             for side in (a, b):
                 side.run(case, 2)  # warm-up
             times = {id(a): [], id(b): []}
@@ -158,6 +160,7 @@ def main() -> None:
     ap.add_argument("--sqlite-url", help="an SQLite database to use (seeded if short of users)")
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--only", action="append", help="cases whose name contains this")
     args = ap.parse_args()
     args.a, args.b = args.a.resolve(), args.b.resolve()
     results = []
