@@ -37,14 +37,14 @@ def timed(fn, runs: int) -> tuple[float, float, object]:
 
 def deep_cursor(services, actor, depth_rows: int) -> str:
     """The cursor that starts the page `depth_rows` rows down (found by walking the offset once)."""
-    page = services.users.list(actor, {"limit": 1, "page": depth_rows, "sort": "-created_at"})
+    page = services.user_reads.list(actor, {"limit": 1, "page": depth_rows, "sort": "-created_at"})
     return page.meta.next_cursor
 
 
 def run(label: str, url: str, runs: int, targets: dict[str, float]) -> list[tuple]:
     services = build_services(load_settings(database_url=url))
     actor = Actor.operator("bench")
-    users = services.users
+    users = services.user_reads
     cursor = deep_cursor(services, actor, 200_000 if label.startswith("PostgreSQL") else 20_000)
     deep_rows = "200,000" if label.startswith("PostgreSQL") else "20,000"
     cases = [

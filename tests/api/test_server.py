@@ -219,12 +219,8 @@ def test_a_server_process_pool_holds_its_peak_without_reconnecting(database_url,
     backend for every other search."""
     from sqlalchemy import event
 
-    from usermgmt.api.server import pool_size_for
-
     threads = 2
-    services = build_services(
-        load_settings(database_url=database_url), pool_size=pool_size_for(threads)
-    )
+    services = build_services(load_settings(database_url=database_url), threads=threads)
     try:
         for i in range(3):
             services.users.create(operator, ctx, {"email": f"searched{i}@example.com"})
@@ -237,7 +233,7 @@ def test_a_server_process_pool_holds_its_peak_without_reconnecting(database_url,
                 barrier.wait()
                 with services.db.connect() as reader:  # a request's scope, held throughout
                     reader.execute(text("SELECT 1"))
-                    page = services.users.list(operator, {"search": "searched"})
+                    page = services.user_reads.list(operator, {"search": "searched"})
                     assert page.meta.total == 3
 
         def run() -> None:
@@ -250,7 +246,7 @@ def test_a_server_process_pool_holds_its_peak_without_reconnecting(database_url,
         run()  # the pool fills up to its peak
         warm = len(opened)
         run()
-        assert warm <= pool_size_for(threads)
+        assert warm <= services.db.engine.pool.size()
         assert len(opened) == warm  # no connection was opened again
     finally:
         services.close()

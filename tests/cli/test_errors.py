@@ -104,12 +104,12 @@ def test_another_bad_setting_is_exit_2(cli_at, tmp_path, monkeypatch):
 
 
 def test_unexpected_errors_hide_the_traceback_unless_debug(cli, monkeypatch):
-    from usermgmt.core.services.users import UserService
+    from usermgmt.core.reads.users import UserReads
 
     def boom(self, *args, **kwargs):
         raise RuntimeError("internal detail with a secret")
 
-    monkeypatch.setattr(UserService, "list", boom)
+    monkeypatch.setattr(UserReads, "list", boom)
     run = cli("users", "list")
     assert run.exit_code == 1
     assert run.stderr == (

@@ -24,7 +24,7 @@ def write(tmp_path, name: str, content: str | bytes):
 
 
 def emails(services, operator, include_deleted=False):
-    page = services.users.list(operator, {"limit": 100, "include_deleted": include_deleted})
+    page = services.user_reads.list(operator, {"limit": 100, "include_deleted": include_deleted})
     return sorted(u.email for u in page.data)
 
 
@@ -191,7 +191,7 @@ def test_existing_email_fails_skips_or_updates(cli, tmp_path, services, operator
     assert skip.exit_code == 0 and "1 skipped" in skip.stdout
     update = cli("users", "import", again, "--on-conflict", "update")
     assert update.exit_code == 0 and "1 updated" in update.stdout
-    user = services.users.find(operator, "e@example.com")
+    user = services.user_reads.find(operator, "e@example.com")
     # Only the columns in the file changed: the roles column was absent, admin stays.
     assert (user.first_name, user.roles) == ("New", ["admin"])
 
@@ -225,7 +225,7 @@ def test_utf8_bom_and_crlf_are_fine(cli, tmp_path, services, operator):
     content = "\ufeffemail,first_name\r\nbom@example.com,Zoë\r\n".encode()
     run = cli("users", "import", write(tmp_path, "bom.csv", content))
     assert run.exit_code == 0, run.stderr
-    assert services.users.find(operator, "bom@example.com").first_name == "Zoë"
+    assert services.user_reads.find(operator, "bom@example.com").first_name == "Zoë"
 
 
 def test_missing_file_is_a_usage_error(cli, tmp_path):

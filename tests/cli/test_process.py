@@ -143,7 +143,7 @@ def test_a_listing_builds_only_the_services_it_uses(tmp_path, run_usermgmt):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     loaded = set(proc.stderr.split())
-    assert "usermgmt.core.services.users" in loaded
+    assert "usermgmt.core.reads.users" in loaded
     assert not loaded & set(NOT_FOR_A_LISTING), loaded & set(NOT_FOR_A_LISTING)
 
 
@@ -212,7 +212,7 @@ def test_a_terminal_is_asked_for_the_password_twice_without_echo(database_url, s
     )
     assert code == 0, screen
     assert STRONG_PASSWORD not in screen  # no echo
-    assert services.users.find(operator, "tty@example.com").email == "tty@example.com"
+    assert services.user_reads.find(operator, "tty@example.com").email == "tty@example.com"
     services.auth.login(RequestContext(), {"email": "tty@example.com", "password": STRONG_PASSWORD})
 
 
@@ -224,7 +224,7 @@ def test_delete_asks_on_a_terminal(database_url, services, operator, ctx):
         [("Delete user keep@example.com", "n")],
     )
     assert code == 1 and "Nothing was changed" in screen
-    assert services.users.find(operator, "keep@example.com")
+    assert services.user_reads.find(operator, "keep@example.com")
     code, screen = _on_a_terminal(
         ["--database-url", database_url, "users", "delete", "keep@example.com"],
         [("Delete user keep@example.com", "y")],

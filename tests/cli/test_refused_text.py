@@ -17,4 +17,4 @@ def test_create_refuses_a_name_with_control_characters(cli, services, operator, 
         "characters or bidirectional overrides)"
     )
     assert name not in run.stderr
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0

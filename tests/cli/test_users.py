@@ -64,7 +64,7 @@ def test_create_without_a_password_source_off_a_terminal_is_a_usage_error(cli, s
     run = cli("users", "create", "--email", "x@example.com")
     assert run.exit_code == 2
     assert "--password-stdin or --no-password" in run.error_line
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0
 
 
 def test_create_rejects_a_weak_password_with_exit_2(cli):
@@ -85,7 +85,7 @@ def test_no_password_creates_an_invited_user(cli, services, operator):
     assert run.exit_code == 0, run.stderr
     uid = run.stdout.strip()
     assert str(uuid.UUID(uid)) == uid
-    user = services.users.get(operator, uid)
+    user = services.user_reads.get(operator, uid)
     assert user.email == "inv@example.com"
 
 
@@ -114,7 +114,7 @@ def test_errors_follow_json_output(cli):
 
 def test_create_inactive(cli, services, operator):
     uid = create(cli, "off@example.com", "--inactive")
-    assert services.users.get(operator, uid).is_active is False
+    assert services.user_reads.get(operator, uid).is_active is False
 
 
 # ---- ensure --------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_ensure_creates_then_leaves_then_updates(cli, services, operator):
     assert (again.exit_code, again.stdout) == (0, "unchanged\n")
     changed = cli("users", "ensure", "--email", "ci@example.com", "--last-name", "Bot")
     assert (changed.exit_code, changed.stdout) == (0, "updated\n")
-    user = services.users.find(operator, "ci@example.com")
+    user = services.user_reads.find(operator, "ci@example.com")
     # Only the given field changed: the first name and roles stayed.
     assert (user.first_name, user.last_name, user.roles) == ("CI", "Bot", ["admin"])
 
@@ -236,7 +236,7 @@ def test_update_changes_only_the_given_fields(cli, services, operator):
     user = run.json()
     assert (user["first_name"], user["last_name"], user["is_active"]) == ("Up", "Date", False)
     assert cli("users", "update", uid).exit_code == 2  # nothing to change
-    assert services.users.get(operator, uid).last_name == "Date"
+    assert services.user_reads.get(operator, uid).last_name == "Date"
 
 
 def test_delete_restore(cli, services, operator):

@@ -74,7 +74,7 @@ def test_emptying_events_and_head_is_caught_by_the_users(services, operator, ctx
     report = services.audit.verify(operator)
     assert not report.ok and report.bad_seq is None
     assert report.users_without_creation_count == 2
-    bob = services.users.find(operator, "bob@example.com")
+    bob = services.user_reads.find(operator, "bob@example.com")
     assert set(report.users_without_creation) == {ada.id, bob.id}
     assert "2 user(s) have no creation event" in report.describe()
 

@@ -80,7 +80,7 @@ def test_lockout_applies_to_unknown_identifiers_too(make_services, operator, ctx
         login(services, ctx, "ada@example.com")  # right password, still locked
     assert info.value.details["locked_until"].endswith("Z")
     # The identifier is blocked, not the account: status "locked" lists admin locks.
-    assert services.users.list(operator, {"status": "locked"}).data == []
+    assert services.user_reads.list(operator, {"status": "locked"}).data == []
 
 
 def test_success_resets_failure_count(make_services, operator, ctx):

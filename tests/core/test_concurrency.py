@@ -152,11 +152,11 @@ def test_database_going_away_after_start(services, operator, backend):
     os.rename(path, path + ".gone")
     try:
         with pytest.raises(errors.ServiceUnavailable):
-            services.users.list(Actor.operator("cli", "t"))
+            services.user_reads.list(Actor.operator("cli", "t"))
     finally:
         services.db.dispose()
         os.replace(path + ".gone", path)
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0
 
 
 def test_bad_settings_are_clear_errors():

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from usermgmt.core import db as db_module
 from usermgmt.core import errors
 from usermgmt.core.db import Database
-from usermgmt.core.db_errors import READ_ONLY
+from usermgmt.core.db import engine as db_engine
+from usermgmt.core.db.errors import READ_ONLY
 from usermgmt.core.models import Setting
 
 
@@ -105,7 +105,7 @@ def test_a_connection_whose_write_was_refused_is_discarded(read_only, database_u
     """The rule that does not depend on telling read-only connections apart when they
     open (PostgreSQL before 14 does not report it): a refused write discards its
     connection, so the next write, once the cause is gone, gets a new one."""
-    monkeypatch.setattr(db_module, "_lend_read_only_connections_once", lambda *args: None)
+    monkeypatch.setattr(db_engine, "_lend_read_only_connections_once", lambda *args: None)
     with read_only():
         db = Database(database_url, pool_size=1)
         with pytest.raises(errors.DatabaseUnavailable):

@@ -1,4 +1,4 @@
-"""Database errors are classified by what really failed (usermgmt.core.db_errors).
+"""Database errors are classified by what really failed (usermgmt.core.db.errors).
 
 The writes here go to the database directly (ORM or Core statements), past the
 services' input models, so the database's own refusals are what is tested.
@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, text, update
 
 from usermgmt.core import errors
 from usermgmt.core.db import Database
-from usermgmt.core.db_errors import BUSY, translate_db_error
+from usermgmt.core.db.errors import BUSY, translate_db_error
 from usermgmt.core.models import Profile, RefreshToken, Role, User
 
 POSTGRES_ONLY = pytest.mark.parametrize("backend", ["postgres"], indirect=True)

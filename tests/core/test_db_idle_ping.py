@@ -1,4 +1,4 @@
-"""PostgreSQL's pool pings a connection before use only after it sat idle (db._ping_when_idle)."""
+"""PostgreSQL pings a pooled connection before use only after it sat idle (db.engine)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 import pytest
 from sqlalchemy import text
 
-from usermgmt.core import db as db_module
 from usermgmt.core import errors
 from usermgmt.core.db import Database
 
@@ -45,8 +44,7 @@ def one_connection(pg_url, monkeypatch):
     made: list[Database] = []
 
     def make(idle_s: float) -> tuple[Database, list]:
-        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", idle_s)
-        db = Database(pg_url, pool_size=1)
+        db = Database(pg_url, pool_size=1, ping_after_idle_s=idle_s)
         made.append(db)
         calls: list = []
         cls = type(db.engine.dialect)

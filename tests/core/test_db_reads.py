@@ -8,8 +8,8 @@ from sqlalchemy import bindparam, exc, select, text, update
 
 from usermgmt.core import errors
 from usermgmt.core.models import User, utcnow
+from usermgmt.core.reads.user_rows import _USER_BY_ID
 from usermgmt.core.services.auth import _TOKEN_CHECK
-from usermgmt.core.services.user_queries import _USER_BY_ID
 
 from .helpers import login, make_user
 
@@ -47,7 +47,7 @@ def test_planned_reads_match_sqlalchemy(services, operator, ctx):
         row = conn.execute(BY_EMAIL, {"email": "ada@example.com"}).first()
     assert isinstance(row.id, uuid.UUID) and row.is_active is True
     assert row.created_at.tzinfo is not None and row.locked_until.tzinfo is not None
-    assert services.db._plan(BY_EMAIL) is not None  # it really took the planned path
+    assert services.db.plans.get(BY_EMAIL) is not None  # it really took the planned path
 
 
 def test_statements_a_plan_cannot_take_go_through_sqlalchemy(services, operator, ctx):
@@ -60,8 +60,8 @@ def test_statements_a_plan_cannot_take_go_through_sqlalchemy(services, operator,
         ]
         assert conn.execute(text("SELECT 1")).scalar() == 1
         assert len(conn.execute(private_key).all()) == 1
-    assert services.db._plan(in_list) is None
-    assert services.db._plan(private_key) is None
+    assert services.db.plans.get(in_list) is None
+    assert services.db.plans.get(private_key) is None
 
 
 def test_a_missing_parameter_is_an_error(services):
@@ -88,7 +88,7 @@ def test_planned_rows_answer_like_a_result(services, operator, ctx):
     every = select(User.email, User.is_active).order_by(User.email)
     one = BY_EMAIL
     with services.db.connect() as conn:
-        assert services.db._plan(every) is not None
+        assert services.db.plans.get(every) is not None
         assert conn.execute(every).scalars().all() == ["ada@example.com", "bob@example.com"]
         assert conn.execute(every).mappings().first() == {
             "email": "ada@example.com",

@@ -48,7 +48,7 @@ def test_a_look_alike_is_the_same_account(services, operator, ctx):
     with pytest.raises(errors.EmailExists):
         services.auth.register(ctx, {"email": "ADA@ＥＸＡＭＰＬＥ.com", "password": STRONG})  # noqa: RUF001
     assert login(services, ctx, FULLWIDTH).user.email == "ada@example.com"
-    assert services.users.find(operator, FULLWIDTH).email == "ada@example.com"
+    assert services.user_reads.find(operator, FULLWIDTH).email == "ada@example.com"
     services.auth.forgot_password(ctx, {"email": FULLWIDTH})
     token = _reset_token(services, "ada@example.com")
     services.auth.reset_password(ctx, {"token": token, "new_password": "N3w-Password!x"})
@@ -98,7 +98,7 @@ def test_migration_folds_stored_emails_with_their_search_text_and_tokens(
         assert user.email == "ada@example.com"
         assert user.search_text == "ada@example.com ada"
         assert s.execute(select(OneTimeToken.email)).scalars().all() == ["ada@example.com"]
-    assert services.users.list(operator, {"search": "ada@example"}).meta.total == 1
+    assert services.user_reads.list(operator, {"search": "ada@example"}).meta.total == 1
     services.auth.reset_password(ctx, {"token": token, "new_password": "N3w-Password!x"})
     assert login(services, ctx, FULLWIDTH, "N3w-Password!x").user.first_name == "Ada"
 

@@ -43,9 +43,9 @@ def test_failed_logins_leave_the_owners_sessions_alone(make_services, operator, 
         login(services, ctx, "root@example.com")
     assert info.value.details["locked_until"].endswith("Z")
     # The account is untouched: no admin lock, active, not in status=locked.
-    got = services.users.get(operator, str(admin.id))
+    got = services.user_reads.get(operator, str(admin.id))
     assert got.locked_until is None and got.is_active
-    assert services.users.list(operator, {"status": "locked"}).data == []
+    assert services.user_reads.list(operator, {"status": "locked"}).data == []
     with services.db.read() as s:
         assert s.execute(select(AuthSession.revoked_at)).scalars().all() == [None]
     # The username is an identifier of its own.

@@ -34,7 +34,7 @@ def test_import_creates_users_keeps_hashes_and_hashes_plaintext(services, operat
         "user",
     ]
     login(services, ctx, "b@example.com")
-    assert services.users.find(operator, "c@example.com").roles == ["admin"]
+    assert services.user_reads.find(operator, "c@example.com").roles == ["admin"]
     assert services.audit.query(operator, {"action": "user.imported"}).data[0].changes
     assert services.audit.verify(operator).ok
 
@@ -58,7 +58,7 @@ def test_bad_rows_are_reported_and_nothing_written_by_default(services, operator
     assert [e.line for e in report.errors] == [3, 4, 5, 6, 7, 8, 9]
     assert "NUL" in report.errors[6].reason
     assert "appears twice" in report.errors[1].reason
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0
     assert services.audit.query(operator).data == []
 
 
@@ -69,10 +69,10 @@ def test_on_conflict_skip_and_update(services, operator, ctx):
     assert not failed.committed and "already exists" in failed.errors[0].reason
     skipped = services.transfer.import_users(operator, ctx, rows, on_conflict="skip")
     assert (skipped.created, skipped.skipped, skipped.committed) == (1, 1, True)
-    assert services.users.find(operator, "a@example.com").first_name == "Old"
+    assert services.user_reads.find(operator, "a@example.com").first_name == "Old"
     updated = services.transfer.import_users(operator, ctx, rows, on_conflict="update")
     assert (updated.updated, updated.skipped) == (1, 1)
-    assert services.users.find(operator, "a@example.com").first_name == "New"
+    assert services.user_reads.find(operator, "a@example.com").first_name == "New"
 
 
 def test_dry_run_writes_nothing(services, operator, ctx):
@@ -80,7 +80,7 @@ def test_dry_run_writes_nothing(services, operator, ctx):
         operator, ctx, _rows({"email": "a@example.com"}), dry_run=True
     )
     assert report.created == 1 and not report.committed
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0
 
 
 def test_interrupt_commits_nothing(services, operator, ctx):
@@ -90,7 +90,7 @@ def test_interrupt_commits_nothing(services, operator, ctx):
 
     with pytest.raises(KeyboardInterrupt):
         services.transfer.import_users(operator, ctx, rows())
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0
 
 
 def test_export_round_trip(services, operator, ctx):
@@ -159,7 +159,7 @@ def test_an_import_leaves_no_pending_search_index_entries(services, operator, ct
         ).all()
     assert len(left) >= 3  # users' trigram index and one per search-copy partition
     assert [pages for _, pages in left] == [0] * len(left)
-    assert services.users.list(operator, {"search": "bulk29"}).meta.total == 11
+    assert services.user_reads.list(operator, {"search": "bulk29"}).meta.total == 11
 
 
 # ---- bad rows: file order and --max-errors ----------------------------------------
@@ -210,7 +210,7 @@ def test_max_errors_stops_at_that_bad_row_and_counts_the_rest(
     assert (report.stopped_at_line, report.rows, report.not_checked) == (13, 12, 8)
     assert report.created == 9  # the good rows before the stop, as a dry run would say
     assert not report.committed  # a stopped import writes nothing, even with skip/update
-    assert services.users.list(operator, {}).meta.total == 0
+    assert services.user_reads.list(operator, {}).meta.total == 0
     assert sum(seen) <= 20
 
 

@@ -9,17 +9,17 @@ from usermgmt.core.errors import PermissionDenied, ValidationError
 def test_stream_yields_every_user_in_the_list_order(services, operator, ctx):
     rows = ((i + 1, {"email": f"s{i:03d}@example.com"}) for i in range(25))
     services.transfer.import_users(operator, ctx, rows)
-    streamed = [u.email for u in services.users.stream(operator, {"sort": "email"}, batch=7)]
+    streamed = [u.email for u in services.user_reads.stream(operator, {"sort": "email"}, batch=7)]
     assert streamed == [f"s{i:03d}@example.com" for i in range(25)]
-    first = services.users.list(operator, {"sort": "email", "limit": 10})
-    rest = services.users.stream(operator, {"sort": "email", "cursor": first.meta.next_cursor})
+    first = services.user_reads.list(operator, {"sort": "email", "limit": 10})
+    rest = services.user_reads.stream(operator, {"sort": "email", "cursor": first.meta.next_cursor})
     assert [u.email for u in first.data] + [u.email for u in rest] == streamed
-    found = sorted(u.email for u in services.users.stream(operator, {"search": "s02"}))
+    found = sorted(u.email for u in services.user_reads.stream(operator, {"search": "s02"}))
     assert found == [f"s02{i}@example.com" for i in range(5)]
 
 
 def test_stream_checks_before_the_first_user(services):
     with pytest.raises(PermissionDenied):
-        services.users.stream(Actor(label="nobody"))
+        services.user_reads.stream(Actor(label="nobody"))
     with pytest.raises(ValidationError):
-        services.users.stream(Actor.operator("cli"), {"cursor": "garbage"})
+        services.user_reads.stream(Actor.operator("cli"), {"cursor": "garbage"})

@@ -1,8 +1,13 @@
 """Users and roles through the core services, on both databases."""
 
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+
 import pytest
 
 from usermgmt.core import errors
+from usermgmt.core.reads.tuning import Tuning
+from usermgmt.core.reads.users import UserReads
 
 from .helpers import STRONG, actor_of, login, make_user
 
@@ -72,11 +77,11 @@ def test_invited_user_without_password_gets_invitation(services, operator, ctx):
 def test_find_by_id_email_or_username(services, operator, ctx):
     user = make_user(services, operator, ctx, "ada@example.com", username="ada")
     for ref in (str(user.id), "ADA@example.com", "ada"):
-        assert services.users.find(operator, ref).id == user.id
+        assert services.user_reads.find(operator, ref).id == user.id
     with pytest.raises(errors.NotFound):
-        services.users.find(operator, "nobody")
+        services.user_reads.find(operator, "nobody")
     with pytest.raises(errors.NotFound):
-        services.users.get(operator, "not-a-uuid")
+        services.user_reads.get(operator, "not-a-uuid")
 
 
 def test_ensure_is_idempotent(services, operator, ctx):
@@ -111,12 +116,12 @@ def test_permission_matrix(services, operator, ctx):
     user = actor_of(services, login(services, ctx, "user@example.com"))
     mod = actor_of(services, login(services, ctx, "mod@example.com"))
 
-    assert services.users.get(user, str(plain.id)).id == plain.id
+    assert services.user_reads.get(user, str(plain.id)).id == plain.id
     with pytest.raises(errors.PermissionDenied):
-        services.users.get(user, str(other.id))
+        services.user_reads.get(user, str(other.id))
     with pytest.raises(errors.PermissionDenied):
-        services.users.list(user)
-    assert services.users.list(mod).meta.total == 4
+        services.user_reads.list(user)
+    assert services.user_reads.list(mod).meta.total == 4
     assert services.users.update(mod, ctx, str(other.id), {"first_name": "O"}).first_name == "O"
     with pytest.raises(errors.PermissionDenied):
         services.users.update(mod, ctx, str(admin.id), {"first_name": "A"})
@@ -125,7 +130,7 @@ def test_permission_matrix(services, operator, ctx):
     with pytest.raises(errors.PermissionDenied):
         services.roles.grant(mod, ctx, str(other.id), "admin")
     with pytest.raises(errors.PermissionDenied):
-        services.users.list(mod, {"include_deleted": True})
+        services.user_reads.list(mod, {"include_deleted": True})
 
 
 def test_nobody_changes_their_own_roles(services, operator, ctx):
@@ -147,7 +152,7 @@ def test_last_active_admin_is_protected(services, operator, ctx):
         services.users.delete(operator, ctx, uid)
     second = make_user(services, operator, ctx, "second@example.com", roles=["admin"])
     services.roles.revoke(operator, ctx, uid, "admin")
-    assert services.users.get(operator, uid).roles == []
+    assert services.user_reads.get(operator, uid).roles == []
     with pytest.raises(errors.Conflict):
         services.users.delete(operator, ctx, str(second.id))
 
@@ -157,17 +162,17 @@ def test_soft_delete_and_restore(services, operator, ctx):
     result = login(services, ctx, "ada@example.com")
     services.users.delete(operator, ctx, str(user.id))
     with pytest.raises(errors.NotFound):
-        services.users.get(operator, str(user.id))
+        services.user_reads.get(operator, str(user.id))
     with pytest.raises(errors.AuthenticationError):
         services.auth.authenticate_token(result.tokens.access_token)
     with pytest.raises(errors.AccountDisabled):
         login(services, ctx, "ada@example.com")
     with pytest.raises(errors.EmailExists):  # the email stays taken while restorable
         make_user(services, operator, ctx, "ada@example.com")
-    deleted = services.users.get(operator, str(user.id), include_deleted=True)
+    deleted = services.user_reads.get(operator, str(user.id), include_deleted=True)
     assert deleted.deleted_at is not None
-    assert services.users.list(operator, {"include_deleted": True}).meta.total == 1
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator, {"include_deleted": True}).meta.total == 1
+    assert services.user_reads.list(operator).meta.total == 0
     restored = services.users.restore(operator, ctx, str(user.id))
     assert restored.deleted_at is None
     with pytest.raises(errors.Conflict):
@@ -183,7 +188,7 @@ def test_lock_and_unlock(services, operator, ctx):
         services.auth.authenticate_token(session.tokens.access_token)
     with pytest.raises(errors.AccountLocked):
         login(services, ctx, "ada@example.com")
-    assert services.users.list(operator, {"status": "locked"}).meta.total == 1
+    assert services.user_reads.list(operator, {"status": "locked"}).meta.total == 1
     services.users.unlock(operator, ctx, str(user.id))
     assert login(services, ctx, "ada@example.com").user.id == user.id
 
@@ -238,25 +243,26 @@ def _seed_people(services, operator, ctx):
 def test_list_search_filters_and_sorts(services, operator, ctx):
     made = _seed_people(services, operator, ctx)
     emails = lambda page: [u.email for u in page.data]  # noqa: E731
-    assert set(emails(services.users.list(operator, {"search": "SMITH"}))) == {
+    assert set(emails(services.user_reads.list(operator, {"search": "SMITH"}))) == {
         "smith.john@example.com",
         "jane@example.com",
     }
-    assert emails(services.users.list(operator, {"search": "%"})) == ["percent@example.com"]
-    assert emails(services.users.list(operator, {"search": "_1"})) == ["bob@example.com"]
-    assert emails(services.users.list(operator, {"role": "admin"})) == ["alice@example.com"]
-    by_email = emails(services.users.list(operator, {"sort": "email"}))
+    assert emails(services.user_reads.list(operator, {"search": "%"})) == ["percent@example.com"]
+    assert emails(services.user_reads.list(operator, {"search": "_1"})) == ["bob@example.com"]
+    assert emails(services.user_reads.list(operator, {"role": "admin"})) == ["alice@example.com"]
+    by_email = emails(services.user_reads.list(operator, {"sort": "email"}))
     assert by_email == sorted(by_email)
-    assert emails(services.users.list(operator, {"sort": "-email"})) == by_email[::-1]
-    newest_first = emails(services.users.list(operator))
+    assert emails(services.user_reads.list(operator, {"sort": "-email"})) == by_email[::-1]
+    newest_first = emails(services.user_reads.list(operator))
     assert newest_first == [u.email for u in reversed(made)]
     services.users.update(operator, ctx, str(made[2].id), {"is_active": False})
-    assert emails(services.users.list(operator, {"status": "inactive"})) == ["bob@example.com"]
-    assert services.users.list(operator, {"status": "unverified"}).meta.total == 5
+    assert emails(services.user_reads.list(operator, {"status": "inactive"})) == ["bob@example.com"]
+    # One status per user (usermgmt.core.status): inactive bob is not also unverified.
+    assert services.user_reads.list(operator, {"status": "unverified"}).meta.total == 4
     with pytest.raises(errors.ValidationError):
-        services.users.list(operator, {"sort": "password_hash"})
+        services.user_reads.list(operator, {"sort": "password_hash"})
     with pytest.raises(errors.ValidationError):
-        services.users.list(operator, {"limit": 101})
+        services.user_reads.list(operator, {"limit": 101})
 
 
 @pytest.mark.parametrize("sort", ["-created_at", "email", "-username", "last_login_at"])
@@ -264,10 +270,10 @@ def test_keyset_cursor_walks_every_row_once(services, operator, ctx, sort):
     _seed_people(services, operator, ctx)
     login(services, ctx, "bob@example.com")
     login(services, ctx, "jane@example.com")
-    expected = [u.id for u in services.users.list(operator, {"sort": sort, "limit": 100}).data]
+    expected = [u.id for u in services.user_reads.list(operator, {"sort": sort, "limit": 100}).data]
     seen, cursor = [], None
     while True:
-        page = services.users.list(operator, {"sort": sort, "limit": 2, "cursor": cursor})
+        page = services.user_reads.list(operator, {"sort": sort, "limit": 2, "cursor": cursor})
         assert page.meta.total == 5 and page.meta.total_pages == 3
         seen += [u.id for u in page.data]
         cursor = page.meta.next_cursor
@@ -277,18 +283,18 @@ def test_keyset_cursor_walks_every_row_once(services, operator, ctx, sort):
     offset_pages = [
         u.id
         for p in (1, 2, 3)
-        for u in services.users.list(operator, {"sort": sort, "limit": 2, "page": p}).data
+        for u in services.user_reads.list(operator, {"sort": sort, "limit": 2, "page": p}).data
     ]
     assert offset_pages == expected
 
 
 def test_bad_cursor_is_a_validation_error(services, operator, ctx):
     with pytest.raises(errors.ValidationError):
-        services.users.list(operator, {"cursor": "garbage!"})
+        services.user_reads.list(operator, {"cursor": "garbage!"})
     _seed_people(services, operator, ctx)
-    cursor = services.users.list(operator, {"limit": 1}).meta.next_cursor
+    cursor = services.user_reads.list(operator, {"limit": 1}).meta.next_cursor
     with pytest.raises(errors.ValidationError):
-        services.users.list(operator, {"limit": 1, "cursor": cursor, "sort": "email"})
+        services.user_reads.list(operator, {"limit": 1, "cursor": cursor, "sort": "email"})
 
 
 def test_roles_grant_revoke_set_and_list(services, operator, ctx):
@@ -333,33 +339,31 @@ def test_trigger_kept_counts_match_real_counts(services, operator, ctx):
             select(func.count()).select_from(User).where(User.deleted_at.is_(None))
         ).scalar_one()
     assert (counts.live, counts.deleted) == (live, 1) == (6, 1)
-    assert services.users.list(operator).meta.total == 6
-    assert services.users.list(operator, {"include_deleted": True}).meta.total == 7
+    assert services.user_reads.list(operator).meta.total == 6
+    assert services.user_reads.list(operator, {"include_deleted": True}).meta.total == 7
 
 
 @pytest.mark.parametrize("sort", ["-created_at", "email", "last_login_at"])
-def test_rare_match_plan_returns_the_same_pages(services, operator, ctx, monkeypatch, sort):
-    from usermgmt.core.services import user_queries
-
+def test_rare_match_plan_returns_the_same_pages(services, operator, ctx, sort):
     _seed_people(services, operator, ctx)
     login(services, ctx, "jane@example.com")
 
-    def walk(query):
+    def walk(reads, query):
         pages, cursor = [], None
         while True:
-            page = services.users.list(operator, {**query, "cursor": cursor})
+            page = reads.list(operator, {**query, "cursor": cursor})
             pages.append([u.id for u in page.data])
             cursor = page.meta.next_cursor
             if cursor is None:
                 return pages, page.meta.total
 
     query = {"search": "smith", "limit": 1, "sort": sort}
-    monkeypatch.setattr(user_queries, "WALK_LIMIT", 10**9)
-    walked = walk(query)
-    monkeypatch.setattr(user_queries, "WALK_LIMIT", 0)
-    gathered = walk(query)
+    with UserReads(services.db, Tuning(walk_limit=10**9)) as reads:
+        walked = walk(reads, query)
+    with UserReads(services.db, Tuning(walk_limit=0)) as reads:
+        gathered = walk(reads, query)
     assert walked == gathered and gathered[1] == 2
-    assert services.users.list(operator, {"search": "no-such-text"}).data == []
+    assert services.user_reads.list(operator, {"search": "no-such-text"}).data == []
 
 
 def test_search_copy_follows_every_write(services, operator, ctx):
@@ -369,7 +373,7 @@ def test_search_copy_follows_every_write(services, operator, ctx):
     from usermgmt.core.models import User, UserSearch
 
     def found(term, **extra):
-        page = services.users.list(operator, {"search": term, **extra})
+        page = services.user_reads.list(operator, {"search": term, **extra})
         assert page.meta.total == len(page.data)
         return sorted(u.email for u in page.data)
 
@@ -406,77 +410,72 @@ def test_search_copy_follows_every_write(services, operator, ctx):
 
 
 @pytest.mark.parametrize("extra", [{}, {"role": "user"}, {"sort": "email"}])
-def test_short_term_gathered_or_scanned_gives_the_same_pages(
-    services, operator, ctx, monkeypatch, extra
-):
+def test_short_term_gathered_or_scanned_gives_the_same_pages(services, operator, ctx, extra):
     """A 1-2 character search is answered from its gathered ids when few, else scanned."""
-    from usermgmt.core.services import user_queries
-
     _seed_people(services, operator, ctx)
 
-    def walk(query):
+    def walk(query, reads=services.user_reads):
         pages, cursor = [], None
         while True:
-            page = services.users.list(operator, {**query, "cursor": cursor})
+            page = reads.list(operator, {**query, "cursor": cursor})
             pages.append(([u.email for u in page.data], page.meta.total))
             cursor = page.meta.next_cursor
             if cursor is None:
                 return pages
 
-    for term in ("sm", "o", "zz"):
-        query = {"search": term, "limit": 1, **extra}
-        gathered = walk(query)
-        monkeypatch.setattr(user_queries, "GATHER_LIMIT", 0)  # every term "common"
-        scanned = walk(query)
-        monkeypatch.undo()
-        assert gathered == scanned
+    with UserReads(services.db, Tuning(gather_limit=0)) as every_term_common:
+        for term in ("sm", "o", "zz"):
+            query = {"search": term, "limit": 1, **extra}
+            assert walk(query) == walk(query, every_term_common)
     assert walk({"search": "sm", "limit": 1})[0][1] == 2
     assert walk({"search": "zz", "limit": 1}) == [([], 0)]
 
 
+class RecordingExecutor(ThreadPoolExecutor):
+    """Runs what it is given, and keeps each future: the half counts, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.futures: list[Future] = []
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        self.futures.append(future)
+        return future
+
+    def taken(self) -> list:
+        """The results of what was submitted since the last call."""
+        futures, self.futures = self.futures, []
+        return [f.result() for f in futures]
+
+
 @pytest.mark.parametrize("query", [{"search": "smith"}, {"search": "example", "sort": "email"}])
-def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, monkeypatch, query):
+def test_count_alongside_the_page_gives_the_same_page(services, operator, ctx, query):
     """On PostgreSQL a search with many matches counts on other connections while the
     page is read; one with few is gathered first: the same page either way."""
-    from usermgmt.core.services import user_queries
-    from usermgmt.core.services import users as users_module
-
     _seed_people(services, operator, ctx)
-
-    def alongside(q):
-        return user_queries.count_alongside(users_module.parse(users_module.UserQuery, q))
-
-    assert alongside(query)
-    gathered = services.users.list(operator, {**query, "limit": 2})  # few matches: gathered
-    # Past the gather limit, PostgreSQL counts alongside the page.
-    monkeypatch.setattr(user_queries, "INDEX_GATHER_LIMIT", 0)
-    counted = []
-    count_halves = services.users._count_halves
-    monkeypatch.setattr(
-        services.users, "_count_halves", lambda q: counted.append(q) or count_halves(q)
-    )
-    together = services.users.list(operator, {**query, "limit": 2})
-    assert len(counted) == (1 if services.db.is_postgres else 0)
-    monkeypatch.setattr(users_module, "count_alongside", lambda q: False)
-    one_after_other = services.users.list(operator, {**query, "limit": 2})
+    gathered = services.user_reads.list(operator, {**query, "limit": 2})  # few matches: gathered
+    # Past the gather limits, PostgreSQL counts alongside the page.
+    common = Tuning(index_gather_limit=0, gather_limit=0)
+    with RecordingExecutor() as pool, UserReads(services.db, common, count_executor=pool) as reads:
+        together = reads.list(operator, {**query, "limit": 2})
+        assert len(pool.taken()) == (2 if services.db.is_postgres else 0)
+        for other in (
+            {"search": "sm"},
+            {**query, "role": "user"},
+            {**query, "include_deleted": True},
+        ):
+            reads.list(operator, other)
+            assert pool.taken() == []  # counted with its page
+    no_threads = replace(common, count_threads=0)
+    with UserReads(services.db, no_threads) as reads:
+        one_after_other = reads.list(operator, {**query, "limit": 2})
     assert gathered == together == one_after_other and together.meta.total >= 2
-    for other in ({"search": "sm"}, {**query, "role": "user"}, {**query, "include_deleted": True}):
-        assert not alongside(other)
 
 
 def test_search_counts_in_halves_add_up_on_postgres(services, operator, ctx):
     """On PostgreSQL the copy is two partitions by id (0008), counted one half each."""
-    import uuid
-
-    from sqlalchemy import select, text
-
-    from usermgmt.core.models import UserSearch
-    from usermgmt.core.schemas import UserQuery
-    from usermgmt.core.services.user_queries import (
-        SEARCH_HALVES,
-        count_search_half,
-        count_users,
-    )
+    from sqlalchemy import text
 
     if not services.db.is_postgres:
         pytest.skip("the partitions are PostgreSQL's")
@@ -487,19 +486,23 @@ def test_search_counts_in_halves_add_up_on_postgres(services, operator, ctx):
         low = s.execute(text("SELECT count(*) FROM user_search_low")).scalar_one()
         high = s.execute(text("SELECT count(*) FROM user_search_high")).scalar_one()
         everyone = s.execute(text("SELECT count(*) FROM user_search")).scalar_one()
-        assert low and high and low + high == everyone  # random ids land on both sides
+    assert low and high and low + high == everyone  # random ids land on both sides
+    with (
+        RecordingExecutor() as pool,
+        UserReads(services.db, count_executor=pool) as reads,
+        UserReads(services.db, Tuning(count_threads=0)) as one_count,
+    ):
         for term in ("smith", "example", "halves1", "nobody-at-all"):
-            q = UserQuery(search=term)
-            halves = [count_search_half(s, q, half) for half in (0, 1)]
-            for half, condition in enumerate(SEARCH_HALVES):
-                ids = s.execute(
-                    select(UserSearch.user_id).where(
-                        condition, UserSearch.search_text.contains(term)
-                    ),
-                    {"midpoint": uuid.UUID("80000000-0000-0000-0000-000000000000")},
-                ).all()
-                assert halves[half] == len(ids)
-            assert sum(halves) == count_users(s, q)
-    page = services.users.list(operator, {"search": "smith", "limit": 3})
+            total = reads.count(operator, {"search": term})
+            halves = pool.taken()
+            with services.db.read() as s:
+                for half, partition in enumerate(("user_search_low", "user_search_high")):
+                    n = s.execute(
+                        text(f"SELECT count(*) FROM {partition} WHERE search_text LIKE :p"),
+                        {"p": f"%{term}%"},
+                    ).scalar_one()
+                    assert halves[half] == n
+            assert total == sum(halves) == one_count.count(operator, {"search": term})
+    page = services.user_reads.list(operator, {"search": "smith", "limit": 3})
     assert page.meta.total == 22  # John Smith, Jane Goldsmith and 20 Smithers
-    assert services.users.count(operator, {"search": "smith"}) == 22
+    assert services.user_reads.count(operator, {"search": "smith"}) == 22

@@ -59,7 +59,7 @@ def test_create_user_through_the_form(services, make_app, operator):
         assert isinstance(app.screen, UsersScreen)
         table = app.screen.query_one("#users")
         assert table.cursor_value.email == "new@example.com"  # the cursor follows
-        created = services.users.find(operator, "new@example.com")
+        created = services.user_reads.find(operator, "new@example.com")
         assert created.username == "newbie" and created.roles == ["user"]
         event = last_event(services, operator, created.id)
         assert event.action == "user.created" and event.actor_label == "tui:tester"
@@ -95,7 +95,7 @@ def test_create_shows_validation_errors_inline(services, make_app, operator):
         assert not form.query_one("#field-email", FormField).error
 
     run_console(app, scenario)
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0
 
 
 def test_create_with_a_taken_email_is_a_conflict(services, make_app):
@@ -132,7 +132,7 @@ def test_edit_sends_only_what_changed(services, make_app, operator):
         assert isinstance(app.screen, UsersScreen)
 
     run_console(app, scenario)
-    after = services.users.get(operator, str(user.id))
+    after = services.user_reads.get(operator, str(user.id))
     assert after.first_name == "Ada" and after.profile.timezone == "Europe/London"
     event = last_event(services, operator, user.id)
     assert event.action == "user.updated"
@@ -165,11 +165,11 @@ def test_delete_asks_first_then_restore(services, make_app, operator):
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("n")  # changed my mind
         await settle(pilot)
-        assert services.users.get(operator, str(user.id)).deleted_at is None
+        assert services.user_reads.get(operator, str(user.id)).deleted_at is None
         await pilot.press("d")
         await pilot.press("enter")  # Enter alone is Cancel: the safe default
         await settle(pilot)
-        assert services.users.get(operator, str(user.id)).deleted_at is None
+        assert services.user_reads.get(operator, str(user.id)).deleted_at is None
         await pilot.press("d", "y")
         await settle(pilot)
         table = app.screen.query_one("#users")
@@ -183,7 +183,7 @@ def test_delete_asks_first_then_restore(services, make_app, operator):
         assert table.cursor_value.deleted_at is None
 
     run_console(app, scenario)
-    assert services.users.get(operator, str(user.id)).deleted_at is None
+    assert services.user_reads.get(operator, str(user.id)).deleted_at is None
     events = services.audit.query(operator, {"target_id": str(user.id)}).data
     assert [e.action for e in events[:2]] == ["user.restored", "user.deleted"]
     assert {e.actor_label for e in events[:2]} == {"tui:tester"}
@@ -206,13 +206,13 @@ def test_lock_for_minutes_then_unlock(services, make_app, operator):
         await pilot.press("ctrl+s")
         await settle(pilot)
         assert isinstance(app.screen, UsersScreen)
-        locked = services.users.get(operator, str(user.id))
+        locked = services.user_reads.get(operator, str(user.id))
         assert locked.locked_until is not None
         table = app.screen.query_one("#users")
         await wait_until(pilot, lambda: table.cursor_value.locked_until, "reload")
         await pilot.press("l")  # now it unlocks, without asking
         await settle(pilot)
-        assert services.users.get(operator, str(user.id)).locked_until is None
+        assert services.user_reads.get(operator, str(user.id)).locked_until is None
 
     run_console(app, scenario)
     actions = [e.action for e in services.audit.query(operator, {"target_id": str(user.id)}).data]
@@ -281,7 +281,7 @@ def test_grant_and_revoke_roles(services, make_app, operator):
         assert any("granted admin; revoked user" in m for m in toasts(app))
 
     run_console(app, scenario)
-    assert services.users.get(operator, str(user.id)).roles == ["admin"]
+    assert services.user_reads.get(operator, str(user.id)).roles == ["admin"]
     event = last_event(services, operator, user.id)
     assert event.changes["roles"] == {"before": ["user"], "after": ["admin"]}
 

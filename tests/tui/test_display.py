@@ -96,7 +96,7 @@ def test_users_table_detail_and_dialogs_show_stored_text_escaped(services, make_
         assert isinstance(app.screen, DetailScreen)
 
     run_console(app, scenario, size=WIDE)
-    assert services.users.get(operator, str(eve.id)).first_name == HOSTILE_NAME
+    assert services.user_reads.get(operator, str(eve.id)).first_name == HOSTILE_NAME
 
 
 def test_notifications_are_plain_text(services, make_app):

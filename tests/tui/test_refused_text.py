@@ -26,4 +26,4 @@ def test_new_user_form_shows_a_refused_name_inline(services, make_app, operator)
         assert not toasts(app, "warning")  # inline, not a toast
 
     run_console(app, scenario)
-    assert services.users.list(operator).meta.total == 0
+    assert services.user_reads.list(operator).meta.total == 0

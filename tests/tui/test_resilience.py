@@ -54,6 +54,7 @@ def flaky(services, switch: Switch):
     return dataclasses.replace(
         services,
         users=_Flaky(services.users, switch),
+        user_reads=_Flaky(services.user_reads, switch),
         audit=_Flaky(services.audit, switch),
         health=_Flaky(services.health, switch),
     )

@@ -97,15 +97,16 @@ def tag_log_lines(**fields: Any) -> None:
             handler.formatter.static.update(fields)
 
 
-def open_services(settings, pool_size: int = 10):
-    """The services, or None once a schema behind the code or an unreachable database
-    has been logged and said on stderr (the caller exits with EXIT_UNAVAILABLE)."""
+def open_services(settings, threads: int = 2):
+    """The services for ``threads`` request threads, or None once a schema behind the
+    code or an unreachable database has been logged and said on stderr (the caller
+    exits with EXIT_UNAVAILABLE)."""
     from usermgmt.core.errors import SchemaOutOfDate, ServiceUnavailable
     from usermgmt.core.services import build_services
     from usermgmt.core.services.runtime import runtime_options
 
     try:
-        return build_services(settings, pool_size=pool_size)
+        return build_services(settings, threads=threads)
     except SchemaOutOfDate as exc:
         log.error(str(exc))
         print(f"error: {exc.code}: {exc}", file=sys.stderr)

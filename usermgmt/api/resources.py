@@ -297,7 +297,7 @@ class UsersResource(Resource):
     )
     def on_get(self, req, resp):
         c = req.context
-        write_model(resp, self.services.users.list(c.actor, c.query))
+        write_model(resp, self.services.user_reads.list(c.actor, c.query))
 
     @operation(
         summary="Create a user (admin)",
@@ -330,7 +330,7 @@ class UserResource(Resource):
         c = req.context
         write_model(
             resp,
-            self.services.users.get(c.actor, user_id, include_deleted=c.query.include_deleted),
+            self.services.user_reads.get(c.actor, user_id, include_deleted=c.query.include_deleted),
         )
 
     @operation(

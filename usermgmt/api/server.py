@@ -199,7 +199,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from usermgmt.core.errors import ConfigurationError
     from usermgmt.core.mail import BackgroundDeliverer
 
-    services = open_services(settings, pool_size=pool_size_for(threads))
+    services = open_services(settings, threads)
     if services is None:
         return EXIT_UNAVAILABLE
     try:
@@ -306,21 +306,6 @@ def _serve_until(stop: threading.Event, server, socket_map: dict) -> None:
         for channel in list(socket_map.values()):
             with contextlib.suppress(OSError):
                 channel.close()
-
-
-def pool_size_for(threads: int) -> int:
-    """Pooled connections one server process keeps open for ``threads`` request threads.
-
-    At its peak a request thread holds two (its scope's, for the token check,
-    and its session's, for a page); a PostgreSQL search's counts run on the
-    count threads' own (``COUNT_THREADS``); the mail deliverer takes one, and one
-    is spare. A pool smaller than that peak opened and closed a connection for
-    every other search (a new PostgreSQL backend each time: 239 in 5 s of
-    searches at 2 threads), which cost more than the search itself.
-    """
-    from usermgmt.core.services.users import COUNT_THREADS
-
-    return 2 * threads + COUNT_THREADS + 2
 
 
 def _display_host(socket_map: dict) -> str:

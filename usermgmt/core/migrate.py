@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 
-from usermgmt.core.db import Database, _translated
+from usermgmt.core.db import Database
+from usermgmt.core.db.errors import translated
 from usermgmt.core.errors import SchemaOutOfDate
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class SchemaState:
 
 
 def schema_state(db: Database) -> SchemaState:
-    with _translated(), db.engine.connect() as conn:
+    with translated(), db.engine.connect() as conn:
         current = None
         if inspect(conn).has_table(VERSION_TABLE):
             versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars()
@@ -138,7 +139,7 @@ def _run(db: Database, fn_name: str, *args) -> None:
     from alembic import command
 
     cfg = alembic_config(db)
-    with _translated(), db.engine.begin() as conn:
+    with translated(), db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         getattr(command, fn_name)(cfg, *args)
 
@@ -152,7 +153,7 @@ def downgrade(db: Database, revision: str) -> None:
 
 
 def is_empty(db: Database) -> bool:
-    with _translated(), db.engine.connect() as conn:
+    with translated(), db.engine.connect() as conn:
         return not inspect(conn).get_table_names()
 
 

@@ -327,7 +327,7 @@ class UserSearch(Base):
 
     On SQLite the table also has an ``INTEGER PRIMARY KEY`` (``rid``, with
     ``user_id`` unique) that its FTS5 trigram index points at (migration 0009,
-    ``usermgmt.core.search_index``); the model leaves both to the migration.
+    ``usermgmt.core.reads.search_index``); the model leaves both to the migration.
     """
 
     __tablename__ = "user_search"

@@ -241,7 +241,7 @@ class Ahead:
 
 
 class UserSource:
-    """Users matching a filter, through ``services.users.list_rows`` / ``count``.
+    """Users matching a filter, through ``services.user_reads.list_rows`` / ``count``.
 
     Its count and its pages run in worker threads side by side; the first page
     of a narrowing filter (search, role, status) waits briefly for the count and
@@ -297,7 +297,9 @@ class UserSource:
             q["cursor"] = fetch.cursor
         if self.narrows:
             self._counted.wait(COUNT_WAIT_S)
-        result = self.services.users.list_rows(self.actor, q, total=self._total, skip=fetch.skip)
+        result = self.services.user_reads.list_rows(
+            self.actor, q, total=self._total, skip=fetch.skip
+        )
         if fetch.reverse:
             return result.data[::-1], None
         return result.data, result.next_cursor
@@ -308,7 +310,7 @@ class UserSource:
             if ahead is not None:
                 self._total = ahead.result()
             else:
-                self._total = self.services.users.count(self.actor, self.filter.query())
+                self._total = self.services.user_reads.count(self.actor, self.filter.query())
         finally:
             self._counted.set()
         return self._total

@@ -146,7 +146,9 @@ def show_user(user: UserOut, output: Output, quiet: bool) -> None:
 
 def resolve(ref: str, *, include_deleted: bool = False) -> str:
     """The UUID of the user that ``ref`` (UUID, email or username) names."""
-    return state.services().users.resolve_id(state.actor(), ref, include_deleted=include_deleted)
+    return state.services().user_reads.resolve_id(
+        state.actor(), ref, include_deleted=include_deleted
+    )
 
 
 def user_spec(
@@ -338,7 +340,7 @@ def list_users(
     query = {k: v for k, v in query.items() if v is not None}
     svc = state.services()
     actor = state.actor()
-    first = svc.users.list(actor, {**query, "limit": min(PAGE_SIZE, want or PAGE_SIZE)})
+    first = svc.user_reads.list(actor, {**query, "limit": min(PAGE_SIZE, want or PAGE_SIZE)})
     total = first.meta.total
 
     def records() -> Iterator[dict[str, Any]]:
@@ -347,7 +349,7 @@ def list_users(
             yield user_record(user)
         remaining = None if want is None else want - len(data)
         if first.meta.next_cursor and remaining != 0:
-            rest = svc.users.stream(actor, {**query, "cursor": first.meta.next_cursor})
+            rest = svc.user_reads.stream(actor, {**query, "cursor": first.meta.next_cursor})
             for user in islice(rest, remaining):
                 yield user_record(user)
 
@@ -381,7 +383,7 @@ def show(
       usermgmt users show ann@example.com
       usermgmt users show ann -o json
     """
-    found = state.services().users.find(state.actor(), user, include_deleted=include_deleted)
+    found = state.services().user_reads.find(state.actor(), user, include_deleted=include_deleted)
     show_user(found, output, quiet)
 
 
@@ -446,7 +448,7 @@ def delete(
       usermgmt users delete 1b4e28ba-2fa1-11d2-883f-0016d3cca427 --yes
     """
     svc = state.services()
-    found = svc.users.find(state.actor(), user)
+    found = svc.user_reads.find(state.actor(), user)
     confirm(f"Delete user {found.email} ({found.id})?", yes=yes)
     svc.users.delete(state.actor(), state.request_context(), str(found.id))
     notice(f"Deleted user {found.email} ({found.id}); `usermgmt users restore` undoes it.")
@@ -771,7 +773,7 @@ def export_users(
     total = None
     if show_bar:
         query = {"limit": 1, "include_deleted": include_deleted}
-        total = svc.users.list(actor, query).meta.total
+        total = svc.user_reads.list(actor, query).meta.total
     with progress_bar("Exporting", total=total, enabled=show_bar) as bar:
 
         def counted() -> Iterator[dict[str, Any]]:

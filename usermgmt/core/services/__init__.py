@@ -1,4 +1,8 @@
-"""The services: the one API of the product, shared by the CLI, the TUI and the REST API."""
+"""The services: the one API of the product, shared by the CLI, the TUI and the REST API.
+
+Writes and account flows are the services of this package; users are read
+through ``user_reads`` (usermgmt.core.reads).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from usermgmt.core.config import Settings, load_settings
 from usermgmt.core.db import Database
+from usermgmt.core.reads.tuning import Tuning
 from usermgmt.core.services.base import KeyRing
 
 if TYPE_CHECKING:
     from usermgmt.core.mail.delivery import MailService
+    from usermgmt.core.reads.users import UserReads
     from usermgmt.core.services.audit_log import AuditService
     from usermgmt.core.services.auth import AuthService
     from usermgmt.core.services.health import HealthService
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
 # command that lists users never imports the mail, transfer or token machinery.
 SERVICE_CLASSES = {
     "users": ("usermgmt.core.services.users", "UserService"),
+    "user_reads": ("usermgmt.core.reads.users", "UserReads"),
     "roles": ("usermgmt.core.services.roles", "RoleService"),
     "auth": ("usermgmt.core.services.auth", "AuthService"),
     "sessions": ("usermgmt.core.services.sessions", "SessionService"),
@@ -73,7 +80,9 @@ class Services:
     settings: Settings
     db: Database
     keys: KeyRing
+    tuning: Tuning = field(default_factory=Tuning)
     users: UserService = _OnFirstUse()  # type: ignore[assignment]
+    user_reads: UserReads = _OnFirstUse()  # type: ignore[assignment]
     roles: RoleService = _OnFirstUse()  # type: ignore[assignment]
     auth: AuthService = _OnFirstUse()  # type: ignore[assignment]
     sessions: SessionService = _OnFirstUse()  # type: ignore[assignment]
@@ -98,24 +107,46 @@ class Services:
                 service_class = getattr(importlib.import_module(module), cls)
                 if name == "auth":
                     built = service_class(self.db, self.settings, self.keys, self.users)
+                elif name == "user_reads":
+                    built = service_class(self.db, self.tuning)
                 else:
                     built = service_class(self.db, self.settings, self.keys)
                 self.__dict__[name] = built
             return built
 
     def close(self) -> None:
+        reads = self.__dict__.get("user_reads")
+        if reads is not None:
+            reads.close()
         self.db.dispose()
+
+
+def pool_size_for(threads: int, tuning: Tuning) -> int:
+    """Pooled connections for ``threads`` threads that use the services at once.
+
+    At its peak a thread holds two (a request's scope, for the token check, and
+    a session, for a page); a PostgreSQL search's half counts hold one per
+    count thread; the mail deliverer takes one, and one is spare. A pool
+    smaller than that peak opens and closes connections under load (a new
+    PostgreSQL backend each time), which costs more than the statements.
+    """
+    return 2 * threads + tuning.count_threads + 2
 
 
 def build_services(
     settings: Settings | None = None,
     *,
-    pool_size: int = 10,
+    threads: int = 2,
+    tuning: Tuning | None = None,
     ensure_schema: bool = True,
     eager: bool = True,
     check_mail: bool = True,
 ) -> Services:
     """The composition root: one Database and every service over it.
+
+    ``threads``: how many of the caller's threads use the services at once (a
+    server's request threads; a command or the console: its own and a worker);
+    the connection pool is sized for them. ``tuning``: the read model's.
 
     With ``ensure_schema`` an empty database gets its schema (first use), and a
     schema behind the code raises SchemaOutOfDate (which names the fix).
@@ -130,16 +161,17 @@ def build_services(
     from usermgmt.core import migrate
 
     settings = settings or load_settings()
-    db = Database(settings.database_url, pool_size=pool_size)
+    tuning = tuning or Tuning()
+    db = Database(settings.database_url, pool_size=pool_size_for(threads, tuning))
     try:
         if ensure_schema:
             migrate.ensure_schema(db)
-        services = Services(settings=settings, db=db, keys=KeyRing(db, settings))
+        services = Services(settings=settings, db=db, keys=KeyRing(db, settings), tuning=tuning)
         mail_configured = settings.smtp_url is not None or settings.mail_templates_dir is not None
         for name in SERVICE_CLASSES:
             if eager or (name == "mail" and mail_configured and check_mail):
                 getattr(services, name)
     except Exception:
-        db.dispose()
+        db.dispose()  # (a read model starts no thread before its first count)
         raise
     return services

@@ -26,6 +26,7 @@ from usermgmt.core.errors import (
     ValidationError,
 )
 from usermgmt.core.models import AuthSession, RefreshToken, User, UserRole, utcnow
+from usermgmt.core.reads.user_rows import user_out_by_id
 from usermgmt.core.schemas import (
     AuthResult,
     ChangePasswordIn,
@@ -45,7 +46,6 @@ from usermgmt.core.schemas import (
 )
 from usermgmt.core.services import accounts, credentials, outbox
 from usermgmt.core.services.base import ServiceBase, load_user
-from usermgmt.core.services.user_queries import user_out_by_id
 from usermgmt.core.services.users import UserService
 
 

@@ -1,9 +1,11 @@
-"""Users: create, ensure, read, change, soft delete, restore, lock, set password."""
+"""Users: create, ensure, change, soft delete, restore, lock, set password.
+
+The write path of users; their reads are usermgmt.core.reads.users.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -16,7 +18,6 @@ from usermgmt.core.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
-    ValidationError,
 )
 from usermgmt.core.models import Profile, User, utcnow
 from usermgmt.core.schemas import (
@@ -24,9 +25,7 @@ from usermgmt.core.schemas import (
     UserCreate,
     UserOut,
     UserPatch,
-    UserQuery,
     UserReplace,
-    normalise_identifier,
     parse,
     user_out,
 )
@@ -42,155 +41,14 @@ from usermgmt.core.services.accounts import (
 )
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
-from usermgmt.core.services.user_queries import (
-    count_alongside,
-    count_search_half,
-    count_users,
-    decode_cursor,
-    gather_matches,
-    list_rows,
-    list_users,
-    page_rows,
-    user_out_by_id,
-    user_page,
-)
-
-# Counts that run on connections of their own while the page is read (PostgreSQL).
-COUNT_THREADS = 4
-_alongside = ThreadPoolExecutor(max_workers=COUNT_THREADS, thread_name_prefix="usermgmt-count")
 
 # An admin lock without a duration lasts until someone unlocks the account.
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 EnsureOutcome = Literal["created", "updated", "unchanged"]
-MAX_SKIP = 100_000_000  # what the deepest page number allows
 
 
 class UserService(ServiceBase):
-    # ---- reads -------------------------------------------------------------
-
-    def get(self, actor: Actor, user_id: str, *, include_deleted: bool = False) -> UserOut:
-        uid = parse_uuid(user_id)
-        if uid is None:
-            raise NotFound("User not found")
-        if not actor.is_self(uid):
-            actor.require_moderator()
-        if include_deleted:
-            actor.require_admin()
-        with self.db.connect() as conn:
-            found = user_out_by_id(conn, uid, include_deleted=include_deleted)
-        if found is None:
-            raise NotFound("User not found")
-        return found
-
-    def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
-        """By UUID, email or username (the CLI's ID_OR_EMAIL_OR_USERNAME)."""
-        actor.require_moderator()
-        with self.db.read() as s:
-            return user_out(self._find(s, ref, include_deleted=include_deleted))
-
-    def _find(self, s: Session, ref: str, *, include_deleted: bool = False) -> User:
-        ref = ref.strip()
-        uid = parse_uuid(ref)
-        if uid is not None:
-            return load_user(s, uid, include_deleted=include_deleted)
-        key = normalise_identifier(ref)
-        column = User.email if "@" in key else User.username
-        user = s.execute(select(User).where(column == key)).unique().scalar_one_or_none()
-        if user is None or (user.deleted_at is not None and not include_deleted):
-            raise NotFound(f"No user {ref!r}")
-        return user
-
-    def resolve_id(self, actor: Actor, ref: str, *, include_deleted: bool = True) -> str:
-        return str(self.find(actor, ref, include_deleted=include_deleted).id)
-
-    def list(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None):
-        q = parse(UserQuery, query)
-        actor.require_moderator()
-        if q.include_deleted:
-            actor.require_admin()
-        with self.db.read() as s:
-            matches = gather_matches(s, q)
-            if matches is not None or not (self.db.is_postgres and count_alongside(q)):
-                return list_users(s, q, self.db.dialect, matches)
-        # A common term on PostgreSQL: counted alongside its page.
-        halves = self._count_halves(q)
-        with self.db.read() as s:
-            users, next_cursor = page_rows(s, q, self.db.dialect)
-        return user_page(q, sum(h.result() for h in halves), users, next_cursor)
-
-    def list_rows(
-        self,
-        actor: Actor,
-        query: UserQuery | Mapping[str, Any] | None = None,
-        *,
-        total: int | None = None,
-        skip: int = 0,
-    ):
-        """Like :meth:`list` without the COUNT: ``UserRows(data, next_cursor)``.
-
-        A client that pages through a large result (the console) counts once per
-        filter with :meth:`count` instead of once per page, and may pass that
-        count as ``total`` so a rare match is fetched by one scan, not an index walk.
-        ``skip`` passes over that many more rows first, after the cursor (a jump
-        from a known position costs the rows jumped, not the rows above it).
-        """
-        q = parse(UserQuery, query)
-        if not 0 <= skip <= MAX_SKIP:
-            raise ValidationError.for_field("skip", f"must be between 0 and {MAX_SKIP}")
-        actor.require_moderator()
-        if q.include_deleted:
-            actor.require_admin()
-        with self.db.read() as s:
-            return list_rows(s, q, self.db.dialect, total, skip)
-
-    def _count_halves(self, q: UserQuery) -> list[Future[int]]:
-        """The counts of the two partitions of the search copy, started side by side."""
-        return [_alongside.submit(self._count_half, q, half) for half in (0, 1)]
-
-    def _count_half(self, q: UserQuery, half: int) -> int:
-        # One statement: autocommit, no BEGIN and ROLLBACK round trips.
-        with self.db.connect() as conn:
-            return count_search_half(conn, q, half)
-
-    def count(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> int:
-        """How many users match the filters of ``query`` (page, cursor and sort ignored)."""
-        q = parse(UserQuery, query)
-        actor.require_moderator()
-        if q.include_deleted:
-            actor.require_admin()
-        if self.db.is_postgres and count_alongside(q):
-            return sum(h.result() for h in self._count_halves(q))
-        with self.db.read() as s:
-            return count_users(s, q, gather_matches(s, q, index_only=True))
-
-    def stream(
-        self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None, *, batch: int = 500
-    ) -> Iterator[UserOut]:
-        """Every user matching ``query`` (from its cursor, if any), in its order.
-
-        Unlike ``list`` it does not count: keyset batches, each in its own short
-        read transaction, so any number of users streams in flat memory and time.
-        Permissions and the query are checked now, before the first user.
-        """
-        q = parse(UserQuery, query)
-        actor.require_moderator()
-        if q.include_deleted:
-            actor.require_admin()
-        if q.cursor:
-            decode_cursor(q.cursor, q.sort)  # a bad cursor fails now, not mid-stream
-        q = q.model_copy(update={"limit": batch, "page": 1})
-
-        def users() -> Iterator[UserOut]:
-            nonlocal q
-            while True:
-                with self.db.read() as s:
-                    batch_out, cursor = page_rows(s, q, self.db.dialect)
-                yield from batch_out
-                if cursor is None:
-                    return
-                q = q.model_copy(update={"cursor": cursor})
-
-        return users()
+    """Every change to users; reads are usermgmt.core.reads.users.UserReads."""
 
     # ---- create ------------------------------------------------------------
 

@@ -8,8 +8,8 @@ saves here.
 
 Partitioned by range of ``user_id`` at the midpoint of the UUID space (ids are
 random, so each half holds half the users and its own trigram index), the count
-becomes two counts of half the size that the list service runs at once on two
-pooled connections (usermgmt.core.services.user_queries.SEARCH_HALVES), while
+becomes two counts of half the size that the read model runs at once on two
+pooled connections (usermgmt.core.reads), while
 the page is read on a third.
 
 The table keeps its name, columns, keys and index names, so the model, the

@@ -5,8 +5,8 @@ the page and again for its count, whatever the term. FTS5's trigram tokenizer
 (SQLite 3.34+) indexes every three-character sequence with its position, so a
 phrase query finds the rows containing a term of three or more characters
 without reading the others: a rare term is answered without a scan. A common
-term would cost the index more than the scan, so the list service gives up on the
-index past 250 matches (usermgmt.core.services.user_queries).
+term would cost the index more than the scan, so the read model gives up on the
+index past 250 matches (usermgmt.core.reads.tuning).
 
 The index needs a stable integer key per row. ``user_search`` had only its
 implicit rowid, which VACUUM may renumber, so on SQLite it is rebuilt with an
@@ -17,7 +17,7 @@ an external-content FTS5 table over that copy, kept by triggers on the copy, so
 every writer that keeps the copy (the triggers of 0005) keeps the index too.
 
 Where the SQLite library lacks FTS5 or its trigram tokenizer, the table is not
-created and searches scan the copy as before (usermgmt.core.search_index).
+created and searches scan the copy as before (usermgmt.core.reads.search_index).
 PostgreSQL has its trigram GIN index (0005): nothing to do there.
 
 Revision ID: 0009

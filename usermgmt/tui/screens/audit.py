@@ -136,7 +136,7 @@ class AuditScreen(Screen):
             ids: dict[str, str | None] = {}
             for key, ref in refs.items():
                 try:
-                    ids[key] = services.users.resolve_id(ctx.actor, ref) if ref else None
+                    ids[key] = services.user_reads.resolve_id(ctx.actor, ref) if ref else None
                 except NotFound:
                     raise NotFound(f"{key}: no user {ref!r}", details={"field": key}) from None
             return AuditFilter(

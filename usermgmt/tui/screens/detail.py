@@ -87,7 +87,7 @@ class DetailScreen(UserActions, Screen[bool]):
         ctx, uid = self.ctx, str(self.user.id)
 
         def job(services) -> Detail:
-            user = services.users.get(ctx.actor, uid, include_deleted=True)
+            user = services.user_reads.get(ctx.actor, uid, include_deleted=True)
             sessions = services.sessions.list(ctx.actor, uid)
             events = services.audit.query(ctx.actor, {"target_id": uid, "limit": RECENT_EVENTS})
             return Detail(user, sessions, events.data)

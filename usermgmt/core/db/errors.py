@@ -17,7 +17,8 @@ table, column); SQLite errors by their extended result code name and the
 "<table>.<column>" SQLite puts in constraint messages. No message built here
 contains SQL or a value.
 
-The same module decides which failures leave a pooled connection unusable
+Every unit of work raises what :func:`translated` makes of a driver error. The
+same module decides which failures leave a pooled connection unusable
 (:func:`discards_connection`) and guards the declared column lengths, which
 SQLite does not enforce (:func:`check_lengths`).
 """
@@ -26,7 +27,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import String, inspect
@@ -42,6 +46,8 @@ from usermgmt.core.errors import (
     UsernameExists,
     ValidationError,
 )
+
+log = logging.getLogger("usermgmt.db")
 
 # The API names profile fields "profile.<name>"; other tables' columns by name.
 _FIELD_PREFIX = {"user_profiles": "profile."}
@@ -90,6 +96,25 @@ def translate_db_error(exc: sa_exc.DBAPIError) -> DomainError:
     if isinstance(error, UnexpectedDatabaseError) and exc.connection_invalidated:
         return DatabaseUnavailable()  # the driver found the connection dead
     return error
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """Raise driver and pool errors in the block as the domain errors they mean."""
+    try:
+        yield
+    except DomainError:
+        raise
+    except sa_exc.DBAPIError as exc:
+        error = translate_db_error(exc)
+        log.warning("database error mapped to %s: %s", error.code, type(exc.orig).__name__)
+        log.debug("database error detail", exc_info=exc)
+        if isinstance(error, UnexpectedDatabaseError):
+            raise error from exc  # a bug: whoever logs it gets the cause (no values in it)
+        raise error from None
+    except sa_exc.TimeoutError:  # no pooled connection came free in time
+        log.warning("database error mapped to SERVICE_UNAVAILABLE: pool timeout")
+        raise DatabaseUnavailable(BUSY) from None
 
 
 def _from_postgres(exc: sa_exc.DBAPIError, orig: Any) -> DomainError:
