@@ -95,7 +95,7 @@ def insert_user(s: Session, actor: Actor, spec: UserCreate, password_hash: str |
         for r in sorted(set(spec.roles))
     ]
     s.add(user)
-    s.flush()  # a race on email or username: EmailExists etc. (db_errors)
+    s.flush()  # a race on email or username: EmailExists etc. (usermgmt.core.db.errors)
     return user
 
 
