@@ -370,7 +370,7 @@ def test_detail_of_a_user_gone_meanwhile(ui_services, make_ui_app, monkeypatch):
         def gone(*_a, **_k):
             raise NotFound("User not found")
 
-        monkeypatch.setattr(ui_services.users, "get", gone)
+        monkeypatch.setattr(ui_services.user_reads, "get", gone)
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, UsersScreen)

@@ -139,7 +139,7 @@ def test_unexpected_error_is_a_modal_without_traceback(
         def bug(*_a, **_k):
             raise ZeroDivisionError("division by zero")
 
-        monkeypatch.setattr(ui_services.users, "get", bug)
+        monkeypatch.setattr(ui_services.user_reads, "get", bug)
         with caplog.at_level(logging.ERROR, logger="usermgmt.tui"):
             await pilot.press("enter")
             await settle(pilot)
