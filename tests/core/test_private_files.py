@@ -109,3 +109,15 @@ def test_the_mail_directory_and_messages_are_private(umask):
     assert _mode(data_dir()) == 0o700
     assert _mode(mail_dir) == 0o700
     assert _mode(written) == 0o600
+
+
+def test_a_shared_sticky_data_dir_is_left_as_it_is(tmp_path, monkeypatch):
+    from usermgmt.core.private_files import private_dir
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)  # like /tmp
+    monkeypatch.setenv("USERMGMT_DATA_DIR", str(shared))
+    private_dir(shared / "mail")
+    assert shared.stat().st_mode & 0o7777 == 0o1777
+    assert (shared / "mail").stat().st_mode & 0o777 == 0o700

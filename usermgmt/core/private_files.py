@@ -41,7 +41,10 @@ def private_dir(directory: Path) -> None:
     home = data_dir().expanduser()
     if _same_or_inside(directory, home) and home.is_dir():
         try:
-            if home.stat().st_mode & 0o777 != DIR_MODE:
+            info = home.stat()
+            # A shared directory (sticky, like /tmp) or another user's is never narrowed.
+            shared = info.st_mode & 0o1000 or info.st_uid != os.geteuid()
+            if not shared and info.st_mode & 0o777 != DIR_MODE:
                 os.chmod(home, DIR_MODE)
         except OSError as exc:  # not ours to change (another owner, a read-only mount)
             log.warning("cannot make the data directory %s private: %s", home, exc.strerror)
