@@ -25,6 +25,7 @@ NOT_FOR_A_LISTING = (
     "smtplib",
     "usermgmt.core.mail.delivery",
     "usermgmt.core.services.auth",
+    "usermgmt.core.services.users",  # a listing reads through usermgmt.core.reads
     "usermgmt.core.services.transfer",
     "usermgmt.core.services.maintenance",
     # the other nouns' commands are not even built (usermgmt.cli.lazy)
