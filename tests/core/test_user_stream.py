@@ -1,4 +1,4 @@
-"""UserService.stream: every matching user, in order, without counting."""
+"""UserReads.stream: every matching user, in order, without counting."""
 
 import pytest
 

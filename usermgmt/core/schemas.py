@@ -439,7 +439,7 @@ class UserPage(BaseModel):
 
 
 class UserRows(BaseModel):
-    """A page of users without a total (``UserService.list_rows``)."""
+    """A page of users without a total (``UserReads.list_rows``)."""
 
     data: list[UserOut]
     next_cursor: str | None
