@@ -34,6 +34,7 @@ CASES = {
     "search=smith": {"search": "smith", "limit": 20},
     "search=lovelace": {"search": "lovelace", "limit": 20},
     "search=4242@ (10 matches)": {"search": "4242@", "limit": 20},
+    "search=.123457@ (one in 1M, none in 100k)": {"search": ".123457@", "limit": 20},
     "search=a (1 char)": {"search": "a", "limit": 20},
     "search=zq (2 chars, none)": {"search": "zq", "limit": 20},
     "search=sl (2 chars, 295)": {"search": "sl", "limit": 20},
