@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy import DateTime as _DateTime
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from usermgmt.core.status import status_of
+from usermgmt.core.status import status_at
 from usermgmt.core.vocabulary import UserStatus
 
 NAMING = {
@@ -132,13 +132,7 @@ class User(Base):
 
     def status(self, now: datetime | None = None) -> UserStatus:
         """The user's status (usermgmt.core.status has the rule)."""
-        return status_of(
-            deleted_at=self.deleted_at,
-            is_active=self.is_active,
-            locked_until=self.locked_until,
-            email_verified=self.email_verified,
-            now=now,
-        )
+        return status_at(self, now)
 
 
 def build_search_text(*parts: str | None) -> str:

@@ -50,7 +50,7 @@ def status_of(
 
 
 def status_at(user: Any, now: datetime | None = None) -> UserStatus:
-    """The status of a ``UserOut`` at another moment than it was read (a screen's clock)."""
+    """The status of a user (a ``UserOut`` or the model) at ``now`` (default: the present)."""
     return status_of(
         deleted_at=user.deleted_at,
         is_active=user.is_active,
