@@ -21,7 +21,7 @@ import urllib.parse
 
 import falcon
 
-from usermgmt.api.errors import UNAVAILABLE_RETRY_AFTER
+from usermgmt.api.errors import UNAVAILABLE_RETRY_AFTER, status_for
 from usermgmt.api.middleware import ClientIpResolver, is_https
 from usermgmt.api.pages.render import PageRenderer
 from usermgmt.api.resources import (
@@ -256,9 +256,9 @@ class LinkPage(PageBase):
         except ServiceUnavailable:
             resp.set_header("Retry-After", str(UNAVAILABLE_RETRY_AFTER))
             self._message(req, resp, "unavailable", status=503)
-        except DomainError as exc:
+        except DomainError as exc:  # nothing a visitor can fix by changing the form
             log.warning("account page %s: %s", self.path, exc.code)
-            self._message(req, resp, "bad_request", status=400)
+            self._message(req, resp, "bad_request", status=status_for(exc))
 
     def _hit(self, req, scope: str) -> None:
         self.limiter.hit("auth", scope, req.context.client_ip or "unknown")

@@ -84,11 +84,7 @@ class AccountPageService(ServiceBase):
         spec = parse(ForgotPasswordIn, data)
         email = normalise_identifier(spec.email)
         with self.db.write() as s:
-            user = (
-                s.execute(select(User).where(User.email == email).with_for_update())
-                .unique()
-                .scalar_one_or_none()
-            )
+            user = s.execute(select(User).where(User.email == email)).unique().scalar_one_or_none()
             if (
                 user is None
                 or user.deleted_at is not None
