@@ -291,4 +291,3 @@ def test_the_stylesheet_is_ours(pages):
     assert css.status_code == 200
     assert css.headers["Content-Type"].startswith("text/css")
     assert "url(" not in css.text and "@import" not in css.text
-
