@@ -90,7 +90,9 @@ class PageClient:
         assert "token" not in first.headers["Location"]
         return self.get(first.headers["Location"])
 
-    def post(self, path: str, fields: dict[str, str], *, csrf_from=None, **kwargs):
+    def post(self, path: str, fields: dict[str, str], *, csrf_from=None, follow=True, **kwargs):
+        """Send a form; a 303 answer is followed (as a browser does) unless ``follow``
+        is false."""
         body = dict(fields)
         if csrf_from is not None:
             body.setdefault("csrf", Html(csrf_from.text).inputs["csrf"]["value"])
@@ -106,6 +108,8 @@ class PageClient:
             **kwargs,
         )
         self._remember(result)
+        if follow and result.status_code == 303:
+            return self.get(result.headers["Location"])
         return result
 
 

@@ -143,8 +143,10 @@ def test_reset_password_from_the_mailed_link_then_log_in(site, tab):
     page.get_by_label("New password again").fill(NEW_PASSWORD)
     with page.expect_response(f"{site.url}/reset-password") as posted:
         page.get_by_role("button", name="Set new password").click()
-    assert posted.value.status == 200
+    assert posted.value.status == 303  # post, redirect, get
     assert_page_headers(posted.value)
+    assert page.get_by_role("heading", level=1).text_content() == "Password changed"
+    assert page.reload().status == 200  # shows the result again, sends nothing
     assert page.get_by_role("heading", level=1).text_content() == "Password changed"
 
     assert login(site, email, NEW_PASSWORD)[0] == 200

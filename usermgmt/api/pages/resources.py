@@ -50,8 +50,12 @@ PAGE_CSP = (
 STYLESHEET_PATH = "/pages/style.css"
 TOKEN_COOKIE = "usermgmt_link"
 CSRF_COOKIE = "usermgmt_csrf"
+# Which result the bare page shows after a successful post (303 to it), so that
+# reloading the result shows it again instead of sending the form twice.
+RESULT_COOKIE = "usermgmt_result"
 TOKEN_COOKIE_SECONDS = 900
 CSRF_COOKIE_SECONDS = 3600
+RESULT_COOKIE_SECONDS = 300
 MAX_FORM_BYTES = 8192
 HTML = "text/html; charset=utf-8"
 POLICY_HINT = (
@@ -71,6 +75,7 @@ NEW_LINK_SCOPE = {
     "invite": ForgotPasswordResource.on_post.__qualname__,
 }
 DONE = {"verify": "verify_done", "reset": "reset_done", "invite": "invite_done"}
+SENT = "new_link_sent"
 
 
 class PageBase:
@@ -120,6 +125,10 @@ class LinkPage(PageBase):
             resp.location = self.path
             return
         raw = self._cookie(req, TOKEN_COOKIE)
+        result = self._cookie(req, RESULT_COOKIE)
+        if not raw and result in (DONE[self.page], SENT):  # a reload shows it again
+            self._message(req, resp, result, sent_message=self._sent_message())
+            return
         state = self.services.account_pages.link_state(self.page, raw) if raw else None
         if state is None:
             if raw:
@@ -183,7 +192,7 @@ class LinkPage(PageBase):
             self._link_used(req, resp)
             return
         self._clear_token(req, resp)
-        self._message(req, resp, DONE[self.page])
+        self._show_result(req, resp, DONE[self.page])
 
     def _set_password(self, req, resp, raw: str, form: dict[str, str]) -> None:
         new, again = form.get("new_password", ""), form.get("confirm_password", "")
@@ -212,7 +221,7 @@ class LinkPage(PageBase):
             self._show_form(req, resp, state.email, field_errors=errors, status=400)
             return
         self._clear_token(req, resp)
-        self._message(req, resp, DONE[self.page])
+        self._show_result(req, resp, DONE[self.page])
 
     def _new_link(self, req, resp, form: dict[str, str]) -> None:
         self._hit(req, NEW_LINK_SCOPE[self.page])
@@ -236,8 +245,16 @@ class LinkPage(PageBase):
                 errors=_summary(errors),
             )
             return
-        sent = NEW_VERIFICATION_MESSAGE if self.page == "verify" else FORGOT_MESSAGE
-        self._message(req, resp, "new_link_sent", sent_message=sent)
+        self._show_result(req, resp, SENT)
+
+    def _sent_message(self) -> str:
+        return NEW_VERIFICATION_MESSAGE if self.page == "verify" else FORGOT_MESSAGE
+
+    def _show_result(self, req, resp, result: str) -> None:
+        """Post/redirect/get: 303 to the bare page, which shows ``result`` once."""
+        self._set_cookie(req, resp, RESULT_COOKIE, result, RESULT_COOKIE_SECONDS, "Strict")
+        resp.status = falcon.HTTP_303
+        resp.location = self.path
 
     def _link_used(self, req, resp) -> None:
         self._clear_token(req, resp)
@@ -356,7 +373,7 @@ def _samples() -> dict[str, list[dict]]:
         "field_errors": {"new_password": ["The password is too common."]},
         "email": "someone@example.com",
     }
-    messages = [*DONE.values(), "new_link_sent", "csrf_failed", "rate_limited"]
+    messages = [*DONE.values(), SENT, "csrf_failed", "rate_limited"]
     messages += ["unavailable", "bad_request"]
     return {
         "set_password.html": [
