@@ -217,7 +217,7 @@ class LinkPage(PageBase):
                 self._link_used(req, resp)
                 return
             messages = [m for field in problems.values() for m in field] or [exc.message]
-            errors = {"new_password": [f"The password {m}." for m in messages]}
+            errors = {"new_password": [_about_the_password(m) for m in messages]}
             self._show_form(req, resp, state.email, field_errors=errors, status=400)
             return
         self._clear_token(req, resp)
@@ -251,7 +251,8 @@ class LinkPage(PageBase):
         return NEW_VERIFICATION_MESSAGE if self.page == "verify" else FORGOT_MESSAGE
 
     def _show_result(self, req, resp, result: str) -> None:
-        """Post/redirect/get: 303 to the bare page, which shows ``result`` once."""
+        """Post/redirect/get: 303 to the bare page, which shows ``result`` (again on a
+        reload, for a few minutes)."""
         self._set_cookie(req, resp, RESULT_COOKIE, result, RESULT_COOKIE_SECONDS, "Strict")
         resp.status = falcon.HTTP_303
         resp.location = self.path
@@ -325,6 +326,13 @@ class LinkPage(PageBase):
 
     def _clear_token(self, req, resp) -> None:
         resp.unset_cookie(TOKEN_COOKIE, path=self.path)
+
+
+def _about_the_password(problem: str) -> str:
+    """The core's "must contain a digit" as "The password must contain a digit."."""
+    if problem[:1].islower():
+        return f"The password {problem.rstrip('.')}."
+    return problem
 
 
 def _summary(field_errors: dict[str, list[str]]) -> list[tuple[str, str]]:
