@@ -19,6 +19,7 @@ from usermgmt.api.middleware import (
     DatabaseScopeMiddleware,
     RequestContextMiddleware,
 )
+from usermgmt.api.pages import page_routes
 from usermgmt.api.ratelimit import RateLimiter
 
 API = r.API
@@ -102,6 +103,8 @@ def create_app(
     for path, resource in [*routes, ("/openapi.json", spec), ("/docs", docs)]:
         add_route(app, path, resource)
     add_route(app, "/docs/{name}", docs, suffix="file")
+    for path, resource in page_routes(services, limiter):  # HTML, outside the OpenAPI
+        add_route(app, path, resource)
     return app
 
 

@@ -143,13 +143,17 @@ class RequestContextMiddleware:
         for name, value in SECURITY_HEADERS.items():
             resp.set_header(name, value)
         path = req.path
-        if path == "/docs" or path.startswith("/docs/"):
+        # A resource serving pages declares its own policy (usermgmt.api.pages).
+        page_csp = getattr(resource, "content_security_policy", None)
+        if page_csp:
+            resp.set_header("Content-Security-Policy", page_csp)
+        elif path == "/docs" or path.startswith("/docs/"):
             resp.set_header("Content-Security-Policy", DOCS_CSP)
         else:
             resp.set_header("Content-Security-Policy", API_CSP)
-        if path.startswith("/api/"):
+        if path.startswith("/api/") or getattr(resource, "no_store", False):
             resp.set_header("Cache-Control", "no-store")
-        if self.hsts and _is_https(req, self.resolver):
+        if self.hsts and is_https(req, self.resolver):
             resp.set_header("Strict-Transport-Security", "max-age=31536000")
 
         status = resp.status_code
@@ -181,7 +185,7 @@ class RequestContextMiddleware:
         )
 
 
-def _is_https(req: falcon.Request, resolver: ClientIpResolver) -> bool:
+def is_https(req: falcon.Request, resolver: ClientIpResolver) -> bool:
     """HTTPS on the socket, or said so by a trusted proxy (X-Forwarded-Proto)."""
     if req.scheme == "https":
         return True
@@ -237,5 +241,7 @@ class BodyMiddleware:
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         req.context.body = None
+        if getattr(resource, "reads_own_body", False):  # HTML forms (usermgmt.api.pages)
+            return
         if req.method in BODY_METHODS and _has_responder(req, resource):
             req.context.body = read_body(req, self.max_bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import DirectoryPath, Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -68,6 +69,12 @@ class Settings(BaseSettings):
     mail_templates_dir: DirectoryPath | None = None
     mail_max_attempts: int = Field(8, ge=1, le=100)
     mail_retention_days: int = Field(30, ge=0, le=3650)
+    # Where the links in mails point: empty → the account pages `usermgmt serve` serves
+    # under public_url; else an app's own page, e.g. https://app.example/reset?token={token}.
+    link_template_verify: str | None = None
+    link_template_reset: str | None = None
+    link_template_invite: str | None = None
+    pages_templates_dir: DirectoryPath | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 
@@ -110,6 +117,19 @@ class Settings(BaseSettings):
             parse_many(value)
         except ValueError as exc:
             raise ValueError("expected a rate such as '10/minute', or 'off'") from exc
+        return value
+
+    @field_validator("link_template_verify", "link_template_reset", "link_template_invite")
+    @classmethod
+    def _check_link_template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if value.count("{token}") != 1:
+            raise ValueError("must contain {token} exactly once")
+        parts = urlsplit(value.replace("{token}", "T"))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an absolute http:// or https:// URL")
         return value
 
     @field_validator("log_level", mode="before")

@@ -108,7 +108,7 @@ def queue_verification(s: Session, settings: Settings, user: User) -> None:
         "verify_email",
         user.email,
         user_id=user.id,
-        context={"link": outbox.link(settings, "/verify-email", raw), "token": raw},
+        context={"link": outbox.link(settings, "verify", raw), "token": raw},
     )
 
 

@@ -359,7 +359,7 @@ class AuthService(ServiceBase):
                 "password_reset",
                 user.email,
                 user_id=user.id,
-                context={"link": outbox.link(self.settings, "/reset-password", raw), "token": raw},
+                context={"link": outbox.link(self.settings, "reset", raw), "token": raw},
             )
             audit.record(s, Actor.anonymous(), ctx, "user.reset_requested", user.id)
 

@@ -82,5 +82,18 @@ def enqueue(
     return msg
 
 
-def link(settings: Settings, path: str, token: str) -> str:
-    return f"{settings.public_url.rstrip('/')}{path}?token={token}"
+# The account pages `usermgmt serve` serves for each kind of one-time link.
+LINK_PAGES = {
+    "verify": "/verify-email",
+    "reset": "/reset-password",
+    "invite": "/accept-invite",
+}
+
+
+def link(settings: Settings, purpose: str, token: str) -> str:
+    """The link a mail carries for a one-time token of ``purpose`` (verify, reset, invite):
+    the operator's link template for it, or our own page under the public URL."""
+    template = getattr(settings, f"link_template_{purpose}") or (
+        f"{settings.public_url.rstrip('/')}{LINK_PAGES[purpose]}?token={{token}}"
+    )
+    return template.replace("{token}", token)

@@ -70,7 +70,7 @@ class UserService(ServiceBase):
                     user.email,
                     user_id=user.id,
                     context={
-                        "link": outbox.link(self.settings, "/accept-invite", raw),
+                        "link": outbox.link(self.settings, "invite", raw),
                         "token": raw,
                     },
                 )
@@ -313,6 +313,6 @@ class UserService(ServiceBase):
                 "password_reset",
                 user.email,
                 user_id=user.id,
-                context={"link": outbox.link(self.settings, "/reset-password", raw), "token": raw},
+                context={"link": outbox.link(self.settings, "reset", raw), "token": raw},
             )
             audit.record(s, actor, ctx, "user.reset_requested", user.id)
