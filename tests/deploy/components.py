@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -88,9 +89,11 @@ class _Component:
     def log_file(self) -> Path:
         return self.base_dir / "server.log"
 
+    def _as_user(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", self.run_as, "--", *argv] if self.run_as else argv
+
     def _launch(self, argv: list[str]) -> None:
-        if self.run_as:
-            argv = ["runuser", "-u", self.run_as, "--", *argv]
+        argv = self._as_user(argv)
         with open(self.log_file, "ab") as log:
             self.process = subprocess.Popen(
                 argv,
@@ -145,3 +148,78 @@ class PgBouncer(_Component):
 
         url = make_url(database_url).set(host="127.0.0.1", port=self.port)
         return url.render_as_string(hide_password=False)
+
+
+def substitute(text: str, pattern: str, replacement: str, flags: int = 0) -> str:
+    """``re.subn`` that insists on exactly one match: the example may not drift from the test."""
+    result, count = re.subn(pattern, replacement, text, flags=flags)
+    if count != 1:
+        raise AssertionError(f"{pattern!r} matched {count} times in the example")
+    return result
+
+
+class Nginx(_Component):
+    """nginx serving deploy/nginx/usermgmt.conf on loopback, in front of ``upstream_port``.
+
+    The site is the shipped example with only what a test machine must change:
+    plain HTTP on a free port instead of TLS on 443 (and no redirect from 80),
+    the live server as the upstream, logs in the temporary directory, and
+    ``proxy_bind`` to ``bind``, so the API sees nginx at an address of its own
+    (direct requests come from 127.0.0.1).
+    """
+
+    prefix = "usermgmt-nginx-"
+
+    def __init__(self, binary: str, upstream_port: int, *, bind: str = "127.0.0.2") -> None:
+        super().__init__()
+        base = self.base_dir
+        site = (DEPLOY / "nginx" / "usermgmt.conf").read_text()
+        site = substitute(site, r"server 127\.0\.0\.1:8000;", f"server 127.0.0.1:{upstream_port};")
+        site = substitute(site, r"\nserver \{\n    listen 80;.*?\n\}\n", "\n", re.S)
+        site = substitute(site, r"listen 443 ssl http2;", f"listen 127.0.0.1:{self.port};")
+        site = substitute(site, r"\n *listen \[::\]:443 ssl http2;", "")
+        site = re.sub(r"\n *ssl_\w+ .*;", "", site)
+        site = substitute(site, r"/var/log/nginx/usermgmt\.access\.log", str(self.access_log))
+        site = substitute(
+            site,
+            r"proxy_pass http://usermgmt;",
+            f"proxy_pass http://usermgmt;\n proxy_bind {bind};",
+        )
+        (base / "usermgmt.conf").write_text(site)
+        temp = base / "temp"
+        temp.mkdir()
+        if self.run_as:
+            os.chown(temp, pwd.getpwnam(self.run_as).pw_uid, -1)
+        temp_paths = "".join(
+            f"    {kind}_temp_path {temp / kind};\n"
+            for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (base / "nginx.conf").write_text(
+            "worker_processes 1;\n"
+            f"pid {base / 'nginx.pid'};\n"
+            f"error_log {self.log_file} info;\n"
+            "events { worker_connections 256; }\n"
+            "http {\n"
+            f"{temp_paths}"
+            f"    include {base / 'usermgmt.conf'};\n"
+            "}\n"
+        )
+        self.argv = [
+            binary,
+            "-p",
+            str(base),
+            "-c",
+            str(base / "nginx.conf"),
+            "-e",
+            str(self.log_file),
+        ]
+        check = subprocess.run(
+            self._as_user([*self.argv, "-t"]), capture_output=True, text=True, cwd=base, check=False
+        )
+        if check.returncode != 0:
+            raise AssertionError(f"nginx -t refused the site:\n{check.stderr}")
+        self._launch([*self.argv, "-g", "daemon off;"])
+
+    @property
+    def access_log(self) -> Path:
+        return self.base_dir / "access.log"

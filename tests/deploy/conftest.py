@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from api.api_helpers import LiveServer, free_port, wait_ready
 
-from .components import PgBouncer, need_binary
+from .components import Nginx, PgBouncer, need_binary
 
 
 @pytest.fixture
@@ -55,3 +55,19 @@ def pgbouncer(pg_admin_url) -> Iterator[PgBouncer]:
         yield bouncer
     finally:
         bouncer.close()
+
+
+@pytest.fixture
+def nginx_before():
+    """``nginx_before(port)``: the shipped nginx site in front of a server on ``port``."""
+    binary = need_binary("/usr/sbin/nginx", "nginx")
+    started: list[Nginx] = []
+
+    def start(upstream_port: int) -> Nginx:
+        proxy = Nginx(binary, upstream_port)
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.close()
