@@ -5,7 +5,7 @@ VENV := .venv
 PYTEST_ARGS ?= -n 2
 PG_INITDB := /usr/lib/postgresql/*/bin/initdb
 
-.PHONY: venv postgres-bin redis-bin deploy-bin test run lint
+.PHONY: venv postgres-bin redis-bin deploy-bin wheels test run lint
 
 # Re-installs only when pyproject.toml or constraints.txt change (or the venv
 # is deleted). constraints.txt pins the exact versions the suite last passed
@@ -59,7 +59,8 @@ redis-bin:
 # Debian's packages (binary:package): installed as PostgreSQL is, required in CI.
 DEPLOY_BINS := /usr/sbin/pgbouncer:pgbouncer /usr/sbin/nginx:nginx \
   /usr/bin/promtool:prometheus /usr/bin/systemd-analyze:systemd \
-  /usr/bin/buildah:buildah /usr/sbin/debootstrap:debootstrap
+  /usr/bin/buildah:buildah /usr/sbin/debootstrap:debootstrap \
+  /usr/bin/docker-compose:docker-compose /usr/sbin/ip:iproute2
 
 deploy-bin:
 	@missing=""; \
@@ -81,6 +82,10 @@ deploy-bin:
 
 test: venv postgres-bin redis-bin deploy-bin
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# dist/: the wheelhouse the Containerfile installs (see docs/deploy.md).
+wheels: venv
+	deploy/wheelhouse.sh $(VENV)/bin/python dist
 
 # The server on the default embedded SQLite database.
 run: venv
