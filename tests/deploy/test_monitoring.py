@@ -120,3 +120,15 @@ def test_the_outbox_and_readiness_gauges_have_every_label(live_server):
     assert outbox == {"pending": 0, "sent": 0, "failed": 0}
     ready = {s.labels["check"]: s.value for s in families["usermgmt_ready"].samples}
     assert ready == {"database": 1}
+
+
+def test_a_second_app_over_the_same_metrics_reads_its_own_services(make_services):
+    from usermgmt.api.app import create_app
+    from usermgmt.api.metrics import Metrics
+
+    metrics = Metrics()
+    create_app(make_services(), metrics=metrics)
+    create_app(make_services(), metrics=metrics)  # no duplicate registration
+    text = metrics.render().decode()
+    assert text.count("usermgmt_ready{") == 1
+    assert 'usermgmt_mail_messages{status="failed"} 0.0' in text

@@ -100,7 +100,12 @@ class Metrics:
             self._audit_head.read_head = read_head
 
     def publish_at_scrape(self, collector: ScrapeCollector) -> None:
-        """Register ``collector``, whose values are read when /metrics is scraped."""
+        """Register ``collector``, whose values are read when /metrics is scraped
+        (a second app over the same Metrics replaces the reader of the same name)."""
+        for known in self._at_scrape:
+            if known.name == collector.name:
+                known.read = collector.read
+                return
         self.registry.register(collector)
         self._at_scrape.append(collector)
 
