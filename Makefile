@@ -5,7 +5,7 @@ VENV := .venv
 PYTEST_ARGS ?= -n 2
 PG_INITDB := /usr/lib/postgresql/*/bin/initdb
 
-.PHONY: venv postgres-bin redis-bin chromium-bin test run lint
+.PHONY: venv postgres-bin redis-bin chromium-bin deploy-bin wheels test run lint
 
 # Re-installs only when pyproject.toml or constraints.txt change (or the venv
 # is deleted). constraints.txt pins the exact versions the suite last passed
@@ -75,8 +75,37 @@ chromium-bin:
 	  fi; \
 	fi
 
-test: venv postgres-bin redis-bin chromium-bin
+# The deployment tests (tests/deploy) run what a deployment puts beside us, from
+# Debian's packages (binary:package): installed as PostgreSQL is, required in CI.
+DEPLOY_BINS := /usr/sbin/pgbouncer:pgbouncer /usr/sbin/nginx:nginx \
+  /usr/bin/promtool:prometheus /usr/bin/systemd-analyze:systemd \
+  /usr/bin/buildah:buildah /usr/sbin/debootstrap:debootstrap \
+  /usr/bin/docker-compose:docker-compose /usr/sbin/ip:iproute2
+
+deploy-bin:
+	@missing=""; \
+	for pair in $(DEPLOY_BINS); do \
+	  [ -x "$${pair%%:*}" ] || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing$$missing with apt-get"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi; \
+	for pair in $(DEPLOY_BINS); do \
+	  if [ ! -x "$${pair%%:*}" ]; then \
+	    if [ "$$CI" = true ]; then \
+	      echo "ERROR: no $${pair%%:*} (package $${pair##*:})" >&2; exit 1; \
+	    fi; \
+	    echo "WARNING: no $${pair%%:*}; its deployment tests cannot run" >&2; \
+	  fi; \
+	done
+
+test: venv postgres-bin redis-bin chromium-bin deploy-bin
 	USERMGMT_TEST_CHROMIUM=$(CHROMIUM) $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# dist/: the wheelhouse the Containerfile installs (see docs/deploy.md).
+wheels: venv
+	deploy/wheelhouse.sh $(VENV)/bin/python dist
 
 # The server on the default embedded SQLite database.
 run: venv

@@ -11,7 +11,7 @@ import falcon
 from usermgmt.api import openapi
 from usermgmt.api import resources as r
 from usermgmt.api.errors import install_error_handling
-from usermgmt.api.metrics import Metrics
+from usermgmt.api.metrics import Metrics, outbox_collector, readiness_collector
 from usermgmt.api.middleware import (
     AuthMiddleware,
     BodyMiddleware,
@@ -73,6 +73,8 @@ def create_app(
     limiter = limiter or RateLimiter(
         options.rate_limits, database_store=services.runtime.rate_limit_counters
     )
+    metrics.publish_at_scrape(readiness_collector(lambda: r.readiness_checks(services, limiter)))
+    metrics.publish_at_scrape(outbox_collector(services.mail.counts))
     resolver = ClientIpResolver(options.trusted_proxies)
 
     middleware: list[object] = [

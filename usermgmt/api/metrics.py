@@ -9,7 +9,9 @@ processes (on other ports or hosts) are scraped one by one, as usual.
 
 The audit chain's head is not a counter of this process: it is read from the
 database at each scrape (one primary-key read), so it is current whichever
-process or CLI wrote last.
+process or CLI wrote last. So are the readiness checks (``usermgmt_ready``, what
+``/health/ready`` answers) and the mail outbox by status
+(``usermgmt_mail_messages``; dead letters are ``failed``).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class Metrics:
         # method is a known one or OTHER, the route a template or "unmatched".
         self._children: dict[tuple[str, str, int], tuple] = {}
         self._audit_head: AuditHeadCollector | None = None
+        self._at_scrape: list[ScrapeCollector] = []
 
     def publish_audit_head(self, read_head: Callable[[], ChainHead]) -> None:
         """Expose the audit chain's head, read with ``read_head`` at each scrape."""
@@ -95,6 +98,16 @@ class Metrics:
             self.registry.register(self._audit_head)
         else:
             self._audit_head.read_head = read_head
+
+    def publish_at_scrape(self, collector: ScrapeCollector) -> None:
+        """Register ``collector``, whose values are read when /metrics is scraped
+        (a second app over the same Metrics replaces the reader of the same name)."""
+        for known in self._at_scrape:
+            if known.name == collector.name:
+                known.read = collector.read
+                return
+        self.registry.register(collector)
+        self._at_scrape.append(collector)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -117,6 +130,8 @@ class Metrics:
         registry.register(SharedValues(shared))
         if self._audit_head is not None:
             registry.register(self._audit_head)
+        for collector in self._at_scrape:
+            registry.register(collector)
         return generate_latest(registry)
 
 
@@ -156,6 +171,50 @@ class AuditHeadCollector:
         seq.add_metric([], head.seq)
         info.add_metric([], {"seq": str(head.seq), "hash": head.hash})
         return [seq, info]
+
+
+class ScrapeCollector:
+    """A gauge family read at each scrape: ``read()`` returns {label value: number}.
+
+    While the database does not answer (a DomainError), the family is absent
+    rather than the scrape failing.
+    """
+
+    def __init__(self, name: str, doc: str, label: str, read: Callable[[], dict]) -> None:
+        self.name, self.doc, self.label, self.read = name, doc, label, read
+
+    def describe(self):
+        return [GaugeMetricFamily(self.name, self.doc, labels=[self.label])]
+
+    def collect(self):
+        try:
+            values = self.read()
+        except DomainError:
+            return []
+        family = GaugeMetricFamily(self.name, self.doc, labels=[self.label])
+        for key, value in values.items():
+            family.add_metric([key], value)
+        return [family]
+
+
+def readiness_collector(checks: Callable[[], dict[str, str]]) -> ScrapeCollector:
+    """``usermgmt_ready{check}``: 1 while the dependency answers, as /health/ready says."""
+    return ScrapeCollector(
+        "usermgmt_ready",
+        "1 while a dependency /health/ready checks answers (database, rate_limit_store), else 0",
+        "check",
+        lambda: {name: int(state == "ok") for name, state in checks().items()},
+    )
+
+
+def outbox_collector(counts: Callable[[], dict[str, int]]) -> ScrapeCollector:
+    """``usermgmt_mail_messages{status}``: the outbox by status, dead letters are ``failed``."""
+    return ScrapeCollector(
+        "usermgmt_mail_messages",
+        "Messages in the mail outbox by status (pending, sent, failed = dead letters)",
+        "status",
+        counts,
+    )
 
 
 class SharedValues:

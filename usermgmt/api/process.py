@@ -117,6 +117,11 @@ def open_services(settings, threads: int = 2):
     return None
 
 
+def database_note(options) -> str:
+    """What the start-up line says of the database connection: prepared statements off."""
+    return ", prepared statements off" if options.prepared_statements is False else ""
+
+
 def print_banner(base: str, capacity: str, mail: str) -> None:
     print(f"usermgmt API serving on {base}  ({capacity})", flush=True)
     print(f"  docs:    {base}/docs", flush=True)

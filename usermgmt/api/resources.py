@@ -500,6 +500,14 @@ class LiveResource(Resource):
         write_model(resp, HealthOut(status="ok", timestamp=timestamp(), version=__version__))
 
 
+def readiness_checks(services, limiter) -> dict[str, str]:
+    """Each dependency /health/ready checks: 'ok' or 'unavailable' (also usermgmt_ready)."""
+    checks = {"database": "ok" if services.health.database_ready() else "unavailable"}
+    if limiter is not None:
+        checks.update(limiter.readiness())
+    return checks
+
+
 class ReadyResource(Resource):
     public = True
 
@@ -516,9 +524,7 @@ class ReadyResource(Resource):
     def on_get(self, req, resp):
         from usermgmt.core.errors import ServiceUnavailable
 
-        checks = {"database": "ok" if self.services.health.database_ready() else "unavailable"}
-        if self.limiter is not None:
-            checks.update(self.limiter.readiness())
+        checks = readiness_checks(self.services, self.limiter)
         down = [name for name, state in checks.items() if state != "ok"]
         if down:
             raise ServiceUnavailable(

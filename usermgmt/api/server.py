@@ -34,6 +34,7 @@ from usermgmt.api.process import (
     EXIT_UNAVAILABLE,
     Worker,
     configure_logging,
+    database_note,
     open_services,
     print_banner,
     stop_on_signals,
@@ -246,13 +247,15 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
             if worker is not None:
                 tag_log_lines(worker=worker.number)
             if worker is None:
-                print_banner(base, f"threads: {threads}", services.mail.describe_transport())
+                capacity = f"threads: {threads}{database_note(options)}"
+                print_banner(base, capacity, services.mail.describe_transport())
             log.info(
                 "server started",
                 extra={
                     "url": base,
                     "threads": threads,
                     "database": options.database,
+                    "prepared_statements": options.prepared_statements,
                     "max_body_bytes": options.api.max_body_bytes,
                 },
             )

@@ -60,6 +60,7 @@ from usermgmt.api.process import (
     EXIT_UNAVAILABLE,
     STOP_SIGNALS,
     Worker,
+    database_note,
     open_services,
     print_banner,
     stop_on_signals,
@@ -331,6 +332,7 @@ def serve_workers(
     if services is None:
         return EXIT_UNAVAILABLE
     mail = services.mail.describe_transport()
+    note = database_note(services.runtime.options)
     services.close()  # no connection may cross the fork
 
     try:
@@ -360,7 +362,7 @@ def serve_workers(
             started = True
             if not stop.is_set():
                 base = f"http://{display_address(sockets)}"
-                print_banner(base, f"workers: {count}, threads: {threads} each", mail)
+                print_banner(base, f"workers: {count}, threads: {threads} each{note}", mail)
                 log.info(
                     "server started",
                     extra={"url": base, "workers": count, "threads": threads, "pid": os.getpid()},

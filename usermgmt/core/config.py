@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import DirectoryPath, Field, SecretStr, field_validator
+from pydantic import DirectoryPath, Field, SecretStr, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
     database_url: str = Field(default_factory=default_database_url)
+    # False: no server-side prepared statements (PgBouncer in transaction mode).
+    database_prepared_statements: bool = True
     jwt_secret: SecretStr | None = None
     access_token_ttl: int = Field(900, ge=30, le=86400)
     refresh_token_ttl: int = Field(604800, ge=60, le=31536000)
@@ -97,6 +99,20 @@ class Settings(BaseSettings):
             "postgresql",
         ):
             raise ValueError("use the psycopg 3 driver: postgresql+psycopg://…")
+        if url.get_backend_name() == "postgresql":
+            from usermgmt.core.db.driver_options import psycopg_options
+
+            psycopg_options(url)  # psycopg's own parameters, with their types
+        return value
+
+    @field_validator("database_prepared_statements")
+    @classmethod
+    def _check_prepared(cls, value: bool, info: ValidationInfo) -> bool:
+        url = info.data.get("database_url")
+        if not value and url and url.startswith("postgresql"):
+            from usermgmt.core.db.driver_options import psycopg_options
+
+            psycopg_options(url, prepared_statements=False)
         return value
 
     @field_validator("jwt_secret")

@@ -69,7 +69,9 @@ class Database:
     ``pool_size``: PostgreSQL's pooled connections (see usermgmt.core.services.
     build_services for the sizing rule); ``ping_after_idle_s``: a pooled
     connection idle for longer is pinged before use; ``precompiled``: run
-    constant SELECTs of single-statement reads on the driver (a Plan each).
+    constant SELECTs of single-statement reads on the driver (a Plan each);
+    ``prepared_statements=False``: none on the PostgreSQL server (for PgBouncer's
+    transaction pooling).
     """
 
     def __init__(
@@ -79,9 +81,15 @@ class Database:
         pool_size: int = 10,
         ping_after_idle_s: float = PING_AFTER_IDLE_S,
         precompiled: bool = True,
+        prepared_statements: bool = True,
     ) -> None:
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size, ping_after_idle_s=ping_after_idle_s)
+        self.engine = make_engine(
+            url,
+            pool_size=pool_size,
+            ping_after_idle_s=ping_after_idle_s,
+            prepared_statements=prepared_statements,
+        )
         self.dialect = self.engine.dialect.name
         if self.dialect == "postgresql":
             from usermgmt.core import models_pg  # noqa: F401  (the indexes SQLite has no use for)

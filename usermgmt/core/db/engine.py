@@ -20,8 +20,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from usermgmt.core.db.driver_options import psycopg_options
 from usermgmt.core.db.errors import discards_connection, note_too_long
-from usermgmt.core.errors import DatabaseUnavailable
+from usermgmt.core.errors import ConfigurationError, DatabaseUnavailable
 
 # Execution options the begin hook of SQLite reads (see _sqlite_engine).
 WRITE_OPTION = "usermgmt_write"
@@ -40,17 +41,29 @@ def mask_url(url: str) -> str:
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, ping_after_idle_s: float = PING_AFTER_IDLE_S
+    url: str,
+    *,
+    pool_size: int = 10,
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
+    prepared_statements: bool = True,
 ) -> Engine:
-    """The engine for ``url``; on PostgreSQL a pool of ``pool_size`` connections."""
+    """The engine for ``url``; on PostgreSQL a pool of ``pool_size`` connections.
+
+    ``prepared_statements=False``: psycopg prepares nothing on the server (for a
+    pooler in transaction mode; see usermgmt.core.db.driver_options).
+    """
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    try:
+        driver = psycopg_options(url, prepared_statements=prepared_statements)
+    except ValueError as exc:
+        raise ConfigurationError(f"USERMGMT_DATABASE_URL: {exc}") from None
     engine = create_engine(
-        url,
+        driver.url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         pool_recycle=1800,
-        connect_args={"connect_timeout": 5},
+        connect_args={"connect_timeout": 5, **driver.connect_args},
         hide_parameters=True,  # no value (a hash, a secret) in an error's text or a log
     )
     _ping_when_idle(engine, ping_after_idle_s)

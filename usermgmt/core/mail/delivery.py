@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from usermgmt.core import audit
 from usermgmt.core.config import Settings
@@ -372,6 +372,14 @@ class MailService(ServiceBase):
         with self.db.read() as s:
             rows = s.execute(stmt.limit(limit)).scalars().all()
             return MailList(data=[_mail_out(row) for row in rows])
+
+    def counts(self) -> dict[str, int]:
+        """How many messages the outbox holds in each status (for monitoring: dead
+        letters are ``failed``). Raises a ServiceUnavailable while the database is down."""
+        stmt = select(MailMessage.status, func.count()).group_by(MailMessage.status)
+        with self.db.read() as s:
+            found = {status: count for status, count in s.execute(stmt)}
+        return {status: found.get(status, 0) for status in STATUSES}
 
     def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> MailOut:
         """A dead letter goes back to pending with a fresh set of attempts; a pending

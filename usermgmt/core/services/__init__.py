@@ -165,7 +165,11 @@ def build_services(
 
     settings = settings or load_settings()
     tuning = tuning or Tuning()
-    db = Database(settings.database_url, pool_size=pool_size_for(threads, tuning))
+    db = Database(
+        settings.database_url,
+        pool_size=pool_size_for(threads, tuning),
+        prepared_statements=settings.database_prepared_statements,
+    )
     try:
         if ensure_schema:
             migrate.ensure_schema(db)

@@ -72,15 +72,26 @@ class RuntimeOptions:
     log_format: str | None  # json, text, or None: the face's own default
     data_dir: Path  # where a face keeps files of its own (the console's log)
     api: ApiOptions
+    # PostgreSQL: whether psycopg prepares statements on the server (off for
+    # PgBouncer's transaction pooling); None on SQLite.
+    prepared_statements: bool | None = None
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
     """The options of ``settings``, for a face that has no services yet (or none at all)."""
     from usermgmt.core.db import mask_url
 
+    backend = settings.database_url.split(":", 1)[0].split("+", 1)[0]
+    prepared = None
+    if backend == "postgresql":
+        from usermgmt.core.db.driver_options import psycopg_options
+
+        prepared = psycopg_options(
+            settings.database_url, prepared_statements=settings.database_prepared_statements
+        ).prepared_statements
     return RuntimeOptions(
         database=mask_url(settings.database_url),
-        backend=settings.database_url.split(":", 1)[0].split("+", 1)[0],
+        backend=backend,
         log_level=settings.log_level,
         log_format=settings.log_format,
         data_dir=Path(data_dir()),
@@ -95,6 +106,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
                 storage_timeout=settings.rate_limit_storage_timeout,
             ),
         ),
+        prepared_statements=prepared,
     )
 
 
