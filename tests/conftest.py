@@ -111,3 +111,8 @@ def admin_user(services, operator, ctx):
             "roles": ["admin"],
         },
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """The longest tests run first, so xdist's other worker carries the rest beside them."""
+    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)

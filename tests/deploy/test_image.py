@@ -33,7 +33,9 @@ from usermgmt import __version__
 
 from .components import DEPLOY, REPO, need_binary
 
-pytestmark = pytest.mark.slow
+# starts_first: the longest test (minutes) starts at once on its xdist worker,
+# so the rest of the suite runs beside it instead of after it.
+pytestmark = [pytest.mark.slow, pytest.mark.starts_first]
 
 # Read at import: every test's environment is cleared of USERMGMT_* (tests/conftest.py).
 MIRROR = os.environ.get("USERMGMT_DEBIAN_MIRROR", "http://deb.debian.org/debian")
