@@ -170,6 +170,8 @@ def accepted_for_valid_data(op: Op, *, public: bool, has_body: bool) -> list[str
 
 def schemathesis_config(services, target_id: str) -> schemathesis.Config:
     routes = route_table(services, limiter=None, metrics=None)
+    mail = services.mail.list(Actor.operator("cli", "fuzz"), limit=1000).data
+    invitation_id = str(next(m.id for m in mail if str(m.user_id) == target_id))
     per_operation = [
         {
             "include-operation-id": operation_id(method, path),
@@ -196,8 +198,9 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
                 },
             },
             "operations": per_operation,
-            # A real user, so operations on {user_id} do their work instead of a 404.
-            "parameters": {"path.user_id": target_id},
+            # A real user, so operations on {user_id} do their work instead of a 404;
+            # the same for {mail_id}: the target's invitation.
+            "parameters": {"path.user_id": target_id, "path.mail_id": invitation_id},
         }
     )
 

@@ -590,6 +590,7 @@ def test_openapi_documents_the_remote_endpoints(api):
     assert "bad rows" in imported["responses"]["400"]["description"].lower()
     exported = paths[f"{API}/users/export"]["get"]["responses"]["200"]["content"]
     assert set(exported) == set(resources_remote.EXPORT_MEDIA.values())
+    assert exported["application/json"]["schema"]["type"] == "array"
     resolve = {p["name"]: p for p in paths[f"{API}/users/resolve"]["get"]["parameters"]}
     assert resolve["ref"]["required"] is True and resolve["include_deleted"]["required"] is False
     retry = paths[f"{API}/mail/{{mail_id}}/retry"]["post"]

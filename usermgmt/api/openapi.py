@@ -188,7 +188,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
         if op.response is not None:
             success["content"] = {"application/json": {"schema": ref_out[op.response]}}
         elif op.response_media:
-            success["content"] = {m: {"schema": {"type": "string"}} for m in op.response_media}
+            success["content"] = {m: {"schema": schema} for m, schema in op.response_media}
         elif path in RAW_CONTENT:
             media, raw_schema = RAW_CONTENT[path]
             success["content"] = {media: {"schema": raw_schema}}

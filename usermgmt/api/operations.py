@@ -45,8 +45,8 @@ class Op:
     uses_database: bool = True  # False: answers without it, so never 503
     # A body that is a file, not JSON: its media types (the resource reads the stream).
     upload_media: tuple[str, ...] = ()
-    # A success body that is not JSON: its media types (the responder streams it).
-    response_media: tuple[str, ...] = ()
+    # A success body the responder streams: (media type, JSON schema) of each it may send.
+    response_media: tuple[tuple[str, dict], ...] = ()
 
     def all_errors(self, *, public: bool, has_body: bool) -> list[int]:
         codes = set(COMMON_ERRORS) | set(self.errors) | {status for status, _ in self.refusals}

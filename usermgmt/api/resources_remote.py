@@ -62,6 +62,11 @@ EXPORT_MEDIA = {
     "json": "application/json",
     "jsonl": "application/x-ndjson",
 }
+EXPORT_SCHEMAS = {
+    "csv": {"type": "string"},
+    "json": {"type": "array", "items": {"type": "object"}},
+    "jsonl": {"type": "string"},
+}
 # The export is sent in pieces of about this many bytes (a piece per record
 # would cost a write per user; the whole export would cost memory).
 EXPORT_CHUNK_BYTES = 64 * 1024
@@ -249,7 +254,7 @@ class ExportResource(Resource):
         summary="Export users, oldest first, streamed (admin)",
         tag="users",
         query=ExportQuery,
-        response_media=tuple(EXPORT_MEDIA.values()),
+        response_media=tuple((EXPORT_MEDIA[f], EXPORT_SCHEMAS[f]) for f in EXPORT_MEDIA),
         errors=(403,),
         description="The bytes `usermgmt users export --format F` writes: what an import "
         "reads back (id, created_at, last_login_at and deleted_at are read and ignored). "
