@@ -54,6 +54,9 @@ def test_document_covers_every_route_and_status(api):
         f"{API}/mail",
         f"{API}/mail/deliver",
         f"{API}/mail/{{mail_id}}/retry",
+        f"{API}/users/{{user_id}}/password",
+        f"{API}/sessions/{{session_id}}",
+        f"{API}/audit/head",
         "/health",
         "/health/live",
         "/health/ready",
@@ -199,8 +202,13 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
             },
             "operations": per_operation,
             # A real user, so operations on {user_id} do their work instead of a 404;
-            # the same for {mail_id}: the target's invitation.
-            "parameters": {"path.user_id": target_id, "path.mail_id": invitation_id},
+            # the same for {mail_id}: the target's invitation. No session is pinned:
+            # {session_id} is a well-formed id of none (a 404).
+            "parameters": {
+                "path.user_id": target_id,
+                "path.mail_id": invitation_id,
+                "path.session_id": "00000000-0000-4000-8000-000000000000",
+            },
         }
     )
 

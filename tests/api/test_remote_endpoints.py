@@ -19,7 +19,7 @@ from usermgmt.cli.app import PROG_NAME
 from usermgmt.cli.app import app as cli_app
 from usermgmt.core.models import MailMessage
 
-from .api_helpers import API, STRONG_PASSWORD, Api, assert_error
+from .api_helpers import API, OTHER_PASSWORD, STRONG_PASSWORD, Api, assert_error
 
 H = Api.bearer
 CSV_TYPE = {"Content-Type": "text/csv"}
@@ -33,6 +33,13 @@ ADMIN_ONLY = [
     ("GET", f"{API}/mail", {}),
     ("POST", f"{API}/mail/deliver", {}),
     ("POST", f"{API}/mail/0b9d1c3e-5f6a-4b7c-8d9e-0f1a2b3c4d5e/retry", {}),
+    ("GET", f"{API}/audit/head", {}),
+    ("DELETE", f"{API}/sessions/0b9d1c3e-5f6a-4b7c-8d9e-0f1a2b3c4d5e", {}),
+    (
+        "PUT",
+        f"{API}/users/0b9d1c3e-5f6a-4b7c-8d9e-0f1a2b3c4d5e/password",
+        {"json": {"password": OTHER_PASSWORD}},
+    ),
 ]
 
 
@@ -185,6 +192,58 @@ def test_ensure_creates_updates_or_leaves_and_audits_with_request_id(api, admin,
         f"{API}/users/ensure", json={"email": "ci@example.com", "colour": "red"}, headers=H(token)
     )
     assert_error(bad, 400, "VALIDATION_ERROR")
+
+
+# ---- set-password, one session ---------------------------------------------------------
+
+
+def newest_event(api: Api, operator):
+    return api.services.audit.query(operator, {"limit": 1}).data[0]
+
+
+def test_set_password_ends_sessions_and_is_audited(api, admin, user, operator):
+    admin_id, token = admin
+    user_id, user_token = user
+    path = f"{API}/users/{user_id}/password"
+    weak = api.simulate_put(path, json={"password": "short"}, headers=H(token))
+    assert "password" in assert_error(weak, 400, "VALIDATION_ERROR")["field_errors"]
+    done = api.simulate_put(
+        path,
+        json={"password": OTHER_PASSWORD},
+        headers={**H(token), "X-Request-ID": "password-0001-abcd"},
+    )
+    assert done.status_code == 204, done.text
+    assert_error(api.simulate_get(f"{API}/auth/me", headers=H(user_token)), 401, "UNAUTHORIZED")
+    assert api.login("ada@example.com", OTHER_PASSWORD).status_code == 200
+    event = next(
+        e
+        for e in api.services.audit.query(operator, {"limit": 50}).data
+        if e.request_id == "password-0001-abcd"
+    )
+    assert str(event.actor_id) == admin_id and str(event.target_id) == user_id
+    assert OTHER_PASSWORD not in json.dumps(event.changes)
+    unknown = api.simulate_put(
+        f"{API}/users/{uuid.uuid4()}/password", json={"password": OTHER_PASSWORD}, headers=H(token)
+    )
+    assert_error(unknown, 404, "NOT_FOUND")
+
+
+def test_one_session_is_revoked_by_id(api, admin, user, operator):
+    admin_id, token = admin
+    user_id, user_token = user
+    [session] = api.simulate_get(f"{API}/users/{user_id}/sessions", headers=H(token)).json["data"]
+    revoked = api.simulate_delete(
+        f"{API}/sessions/{session['id']}",
+        headers={**H(token), "X-Request-ID": "session-0001-abcd"},
+    )
+    assert revoked.status_code == 204, revoked.text
+    assert_error(api.simulate_get(f"{API}/auth/me", headers=H(user_token)), 401, "UNAUTHORIZED")
+    event = newest_event(api, operator)
+    assert (event.action, str(event.actor_id)) == ("session.revoked", admin_id)
+    assert event.request_id == "session-0001-abcd"
+    for unknown in (str(uuid.uuid4()), "not-an-id"):
+        missing = api.simulate_delete(f"{API}/sessions/{unknown}", headers=H(token))
+        assert_error(missing, 404, "NOT_FOUND")
 
 
 # ---- import ---------------------------------------------------------------------------
@@ -468,6 +527,15 @@ def test_audit_verify_reports_intact_and_broken_chains(api, admin, database_url,
     assert json.loads(cli_broken.stdout) == {
         k: v for k, v in broken.json.items() if k != "description"
     }
+
+
+def test_audit_head_is_what_the_cli_prints(api, admin, database_url):
+    _, token = admin
+    head = api.simulate_get(f"{API}/audit/head", headers=H(token))
+    assert head.status_code == 200, head.text
+    printed = run_cli(database_url, "audit", "head", "-o", "json")
+    assert head.json == json.loads(printed.stdout)
+    assert head.json["head"] == f"{head.json['seq']}:{head.json['hash']}"
 
 
 def test_purge_counts_per_kind_and_audits(api, admin, user, operator, ctx, database_url):

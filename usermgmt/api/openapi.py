@@ -43,6 +43,7 @@ ERROR_TEXT = {
 PATH_PARAMETERS = {
     "user_id": "The user's id (a malformed id is a 404)",
     "mail_id": "The mail message's id, from the mail listing (a malformed id is a 404)",
+    "session_id": "The session's id, from a user's sessions (a malformed id is a 404)",
 }
 SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 RAW_CONTENT = {

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from usermgmt.core.formats import RecordFormat
 from usermgmt.core.schemas import (
     EMAIL_MAX,
+    Password,
     QueryBool,
     QueryText,
     UserOut,
@@ -139,3 +140,15 @@ class DeliverOut(BaseModel):
     sent: int
     retried: int
     failed: int
+
+
+class SetPasswordIn(WriteModel):
+    password: Password
+
+
+class AuditHeadOut(BaseModel):
+    """What `audit head -o json` prints."""
+
+    seq: int
+    hash: str
+    head: str  # SEQ:HASH, for `audit verify --expect-head`

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+import falcon
+
 from usermgmt import __version__
 from usermgmt.api.errors import ApiError
 from usermgmt.api.jsonio import too_large, write_model
 from usermgmt.api.operations import operation
 from usermgmt.api.remote_schemas import (
+    AuditHeadOut,
     DeliverOut,
     DeliverQuery,
     EnsureOut,
@@ -31,6 +34,7 @@ from usermgmt.api.remote_schemas import (
     PurgeQuery,
     ResolveQuery,
     RowErrorOut,
+    SetPasswordIn,
     VerifyIn,
     VerifyOut,
 )
@@ -139,6 +143,38 @@ class EnsureResource(Resource):
         c = req.context
         result, user = self.services.users.ensure(c.actor, c.request_context, c.body)
         write_model(resp, EnsureOut(result=result, user=user))
+
+
+class UserPasswordResource(Resource):
+    @operation(
+        summary="Set a user's password (admin); their sessions end and they are told",
+        tag="users",
+        success=204,
+        body=SetPasswordIn,
+        errors=(403, 404),
+        refusals=((400, f"password fails {PASSWORD_POLICY}"),),
+        description="What `usermgmt users set-password` does.",
+    )
+    def on_put(self, req, resp, user_id: str):
+        c = req.context
+        spec = parse(SetPasswordIn, c.body)
+        self.services.users.set_password(c.actor, c.request_context, user_id, spec.password)
+        resp.status = falcon.HTTP_204
+
+
+class SessionResource(Resource):
+    @operation(
+        summary="Revoke one session (admin)",
+        tag="users",
+        success=204,
+        errors=(403, 404),
+        description="What `usermgmt sessions revoke ID` does; revoking a session that "
+        "already ended changes nothing.",
+    )
+    def on_delete(self, req, resp, session_id: str):
+        c = req.context
+        self.services.sessions.revoke(c.actor, c.request_context, session_id)
+        resp.status = falcon.HTTP_204
 
 
 class _CappedStream:
@@ -312,6 +348,21 @@ class AuditVerifyResource(Resource):
                 description=report.describe(),
             ),
         )
+
+
+class AuditHeadResource(Resource):
+    @operation(
+        summary="The audit chain's current head (admin)",
+        tag="audit",
+        response=AuditHeadOut,
+        errors=(403,),
+        description="Keep it where the database's operators cannot rewrite it; "
+        "POST /audit/verify with it as expect_head fails if the chain was truncated "
+        "or rewound past it.",
+    )
+    def on_get(self, req, resp):
+        head = self.services.audit.current_head(req.context.actor)
+        write_model(resp, AuditHeadOut(seq=head.seq, hash=head.hash, head=str(head)))
 
 
 class PurgeResource(Resource):
