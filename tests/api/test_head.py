@@ -36,6 +36,9 @@ def test_head_answers_every_get_route_like_get_without_a_body(api, operator, ctx
             volatile = {"x-request-id", "set-cookie"}
             if template == "/metrics":  # each request changes the counts, so the length
                 volatile.add("content-length")
+            elif template == f"{API}/users/export" and get.status_code == 200:
+                # Streamed as the users are read: neither answer can know its length.
+                assert "content-length" not in get.headers, path
             else:
                 assert head.headers["content-length"] == str(len(get.content)), path
             same = {k: v for k, v in head.headers.items() if k.lower() not in volatile}

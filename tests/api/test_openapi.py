@@ -43,6 +43,20 @@ def test_document_covers_every_route_and_status(api):
         f"{API}/users/{{user_id}}/sessions",
         f"{API}/audit",
         f"{API}/roles",
+        # remote mode (tests/api/test_remote_endpoints.py)
+        f"{API}/info",
+        f"{API}/users/resolve",
+        f"{API}/users/ensure",
+        f"{API}/users/import",
+        f"{API}/users/export",
+        f"{API}/audit/verify",
+        f"{API}/maintenance/purge",
+        f"{API}/mail",
+        f"{API}/mail/deliver",
+        f"{API}/mail/{{mail_id}}/retry",
+        f"{API}/users/{{user_id}}/password",
+        f"{API}/sessions/{{session_id}}",
+        f"{API}/audit/head",
         "/health",
         "/health/live",
         "/health/ready",
@@ -159,6 +173,8 @@ def accepted_for_valid_data(op: Op, *, public: bool, has_body: bool) -> list[str
 
 def schemathesis_config(services, target_id: str) -> schemathesis.Config:
     routes = route_table(services, limiter=None, metrics=None)
+    mail = services.mail.list(Actor.operator("cli", "fuzz"), limit=1000).data
+    invitation_id = str(next(m.id for m in mail if str(m.user_id) == target_id))
     per_operation = [
         {
             "include-operation-id": operation_id(method, path),
@@ -185,8 +201,14 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
                 },
             },
             "operations": per_operation,
-            # A real user, so operations on {user_id} do their work instead of a 404.
-            "parameters": {"path.user_id": target_id},
+            # A real user, so operations on {user_id} do their work instead of a 404;
+            # the same for {mail_id}: the target's invitation. No session is pinned:
+            # {session_id} is a well-formed id of none (a 404).
+            "parameters": {
+                "path.user_id": target_id,
+                "path.mail_id": invitation_id,
+                "path.session_id": "00000000-0000-4000-8000-000000000000",
+            },
         }
     )
 

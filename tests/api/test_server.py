@@ -132,9 +132,8 @@ def test_a_taken_port_is_a_clear_error(start_server, tmp_path):
 
 
 def test_waitress_body_limit_answers_with_the_error_body(start_server, tmp_path):
-    server = start_server(
-        f"sqlite:///{tmp_path / 'limit.db'}", env={"USERMGMT_MAX_BODY_BYTES": "2048"}
-    )
+    limits = {"USERMGMT_MAX_BODY_BYTES": "2048", "USERMGMT_MAX_IMPORT_BYTES": "2048"}
+    server = start_server(f"sqlite:///{tmp_path / 'limit.db'}", env=limits)
     big = {"email": "a@example.com", "password": "x" * 5000}
     status, headers, body = call(server.url + f"{API}/auth/login", "POST", big)
     assert status == 413

@@ -49,6 +49,7 @@ FACE_CORE_API = {
     "usermgmt.core.errors": "the domain errors each face maps through its one table",
     "usermgmt.core.schemas": "the input and output shapes",
     "usermgmt.core.text": "stored text made safe to display",
+    "usermgmt.core.formats": "the CSV, JSON and JSON lines every face reads and writes",
     "usermgmt.core.vocabulary": "the role and status words",
     "usermgmt.core.status": "the status rule, for a screen's own clock",
     "usermgmt.core.passwords": "the password policy's figures, quoted in the API's docs",

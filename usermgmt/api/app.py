@@ -10,6 +10,7 @@ import falcon
 
 from usermgmt.api import openapi
 from usermgmt.api import resources as r
+from usermgmt.api import resources_remote as remote
 from usermgmt.api.errors import install_error_handling
 from usermgmt.api.metrics import Metrics, outbox_collector, readiness_collector
 from usermgmt.api.middleware import (
@@ -40,15 +41,29 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/auth/reset-password", make(r.ResetPasswordResource)),
         (f"{API}/auth/verify-email", make(r.VerifyEmailResource)),
         (f"{API}/auth/resend-verification", make(r.ResendVerificationResource)),
+        (f"{API}/info", make(remote.InfoResource)),
         (f"{API}/users", make(r.UsersResource)),
+        # Literal segments win over {user_id} in Falcon's router, whatever the order.
+        (f"{API}/users/resolve", make(remote.ResolveResource)),
+        (f"{API}/users/ensure", make(remote.EnsureResource)),
+        (f"{API}/users/import", make(remote.ImportResource)),
+        (f"{API}/users/export", make(remote.ExportResource)),
         (f"{API}/users/{{user_id}}", make(r.UserResource)),
         (f"{API}/users/{{user_id}}/restore", make(r.RestoreResource)),
         (f"{API}/users/{{user_id}}/lock", make(r.LockResource)),
         (f"{API}/users/{{user_id}}/unlock", make(r.UnlockResource)),
         (f"{API}/users/{{user_id}}/roles", make(r.UserRolesResource)),
         (f"{API}/users/{{user_id}}/sessions", make(r.UserSessionsResource)),
+        (f"{API}/users/{{user_id}}/password", make(remote.UserPasswordResource)),
+        (f"{API}/sessions/{{session_id}}", make(remote.SessionResource)),
         (f"{API}/audit", make(r.AuditResource)),
+        (f"{API}/audit/verify", make(remote.AuditVerifyResource)),
+        (f"{API}/audit/head", make(remote.AuditHeadResource)),
         (f"{API}/roles", make(r.RolesResource)),
+        (f"{API}/maintenance/purge", make(remote.PurgeResource)),
+        (f"{API}/mail", make(remote.MailListResource)),
+        (f"{API}/mail/deliver", make(remote.MailDeliverResource)),
+        (f"{API}/mail/{{mail_id}}/retry", make(remote.MailRetryResource)),
         ("/health", make(r.HealthResource)),
         ("/health/live", make(r.LiveResource)),
         ("/health/ready", make(r.ReadyResource)),
@@ -88,13 +103,21 @@ def create_app(
                 expose_headers=["X-Request-ID", "Retry-After", "Location"],
             )
         )
-    middleware += [AuthMiddleware(services.auth), BodyMiddleware(options.max_body_bytes)]
+    routes = route_table(services, limiter, metrics)
+    uploads = {
+        path: resource.max_upload_bytes
+        for path, resource in routes
+        if getattr(resource, "max_upload_bytes", None)
+    }
+    middleware += [
+        AuthMiddleware(services.auth),
+        BodyMiddleware(options.max_body_bytes, uploads),
+    ]
 
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = False
     install_error_handling(app)
 
-    routes = route_table(services, limiter, metrics)
     docs = r.DocsResource()
     spec = r.OpenApiResource(b"")
     document = openapi.build_openapi(

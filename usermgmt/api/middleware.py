@@ -229,19 +229,29 @@ class AuthMiddleware:
 
 
 class BodyMiddleware:
-    """Reads and checks the JSON body of POST/PUT/PATCH before any responder runs."""
+    """Reads and checks the JSON body of POST/PUT/PATCH before any responder runs.
 
-    def __init__(self, max_bytes: int) -> None:
+    ``uploads`` maps the paths whose body is a file (an import) to their own
+    limit; their resources read the stream themselves.
+    """
+
+    def __init__(self, max_bytes: int, uploads: dict[str, int] | None = None) -> None:
         self.max_bytes = max_bytes
+        self.uploads = uploads or {}
 
     def process_request(self, req: falcon.Request, resp) -> None:
         # A declared length over the limit is refused before routing or reading.
-        if req.content_length is not None and req.content_length > self.max_bytes:
-            raise too_large(self.max_bytes)
+        limit = self.uploads.get(req.path, self.max_bytes)
+        if req.content_length is not None and req.content_length > limit:
+            raise too_large(limit)
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         req.context.body = None
         if getattr(resource, "reads_own_body", False):  # HTML forms (usermgmt.api.pages)
             return
-        if req.method in BODY_METHODS and _has_responder(req, resource):
+        if (
+            req.method in BODY_METHODS
+            and _has_responder(req, resource)
+            and req.path not in self.uploads
+        ):
             req.context.body = read_body(req, self.max_bytes)

@@ -34,11 +34,16 @@ ERROR_TEXT = {
     404: "NOT_FOUND (also for a malformed id or a deleted user)",
     409: "EMAIL_EXISTS, USERNAME_EXISTS or CONFLICT",
     413: "PAYLOAD_TOO_LARGE: body over the configured limit",
-    415: "UNSUPPORTED_MEDIA_TYPE: a body that is not application/json",
+    415: "UNSUPPORTED_MEDIA_TYPE: a body of a media type the operation does not take",
     423: "ACCOUNT_LOCKED: details.locked_until",
     429: "RATE_LIMITED: see Retry-After",
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE: the database does not answer",
+}
+PATH_PARAMETERS = {
+    "user_id": "The user's id (a malformed id is a 404)",
+    "mail_id": "The mail message's id, from the mail listing (a malformed id is a 404)",
+    "session_id": "The session's id, from a user's sessions (a malformed id is a 404)",
 }
 SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 RAW_CONTENT = {
@@ -170,7 +175,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string", "format": "uuid"},
-                "description": "The user's id (a malformed id is a 404)",
+                "description": PATH_PARAMETERS[name],
             }
             for name in _path_names(path)
         ]
@@ -183,6 +188,8 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             success["headers"][header] = SUCCESS_HEADERS[header]
         if op.response is not None:
             success["content"] = {"application/json": {"schema": ref_out[op.response]}}
+        elif op.response_media:
+            success["content"] = {m: {"schema": schema} for m, schema in op.response_media}
         elif path in RAW_CONTENT:
             media, raw_schema = RAW_CONTENT[path]
             success["content"] = {media: {"schema": raw_schema}}
@@ -213,6 +220,11 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
                 "required": op.body_required,
                 "content": {"application/json": {"schema": ref_in[op.body]}},
             }
+        elif op.upload_media:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {m: {"schema": {"type": "string"}} for m in op.upload_media},
+            }
         item[method] = operation
 
     return {
@@ -229,6 +241,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             {"name": "users", "description": "User administration"},
             {"name": "audit", "description": "The audit log"},
             {"name": "roles", "description": "Roles"},
+            {"name": "mail", "description": "The outgoing mail queue"},
             {"name": "operations", "description": "Health, metrics and documentation"},
         ],
         "paths": paths,

@@ -43,6 +43,10 @@ class Op:
     description: str = ""
     success_headers: tuple[str, ...] = field(default_factory=tuple)
     uses_database: bool = True  # False: answers without it, so never 503
+    # A body that is a file, not JSON: its media types (the resource reads the stream).
+    upload_media: tuple[str, ...] = ()
+    # A success body the responder streams: (media type, JSON schema) of each it may send.
+    response_media: tuple[tuple[str, dict], ...] = ()
 
     def all_errors(self, *, public: bool, has_body: bool) -> list[int]:
         codes = set(COMMON_ERRORS) | set(self.errors) | {status for status, _ in self.refusals}
@@ -62,7 +66,8 @@ def operation(**kwargs) -> callable:
 
     def decorate(responder):
         scope = responder.__qualname__
-        no_params = op.query()  # the answer to an empty query string, built once
+        # The answer to an empty query string, built once (None: a parameter is required).
+        no_params = None if _has_required(op.query) else op.query()
 
         @functools.wraps(responder)
         def wrapper(resource, req, resp, **params):
@@ -73,7 +78,9 @@ def operation(**kwargs) -> callable:
                 except RateLimited:
                     resource.metrics.rate_limited.labels(op.rate_limit).inc()
                     raise
-            ctx.query = parse(op.query, req.params) if req.params else no_params
+            ctx.query = (
+                parse(op.query, req.params) if req.params or no_params is None else no_params
+            )
             if op.body is not None and op.body_required and ctx.body is None:
                 raise ApiError(
                     400,
@@ -94,3 +101,7 @@ def operation(**kwargs) -> callable:
         return wrapper
 
     return decorate
+
+
+def _has_required(model: type[BaseModel]) -> bool:
+    return any(f.is_required() for f in model.model_fields.values())

@@ -226,7 +226,8 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
         map=socket_map,
         **listen,
         threads=threads,
-        max_request_body_size=options.api.max_body_bytes,
+        # The app refuses each body over its own limit; waitress's must let an import through.
+        max_request_body_size=max(options.api.max_body_bytes, options.api.max_import_bytes),
         ident="usermgmt",
         clear_untrusted_proxy_headers=False,
         channel_timeout=60,

@@ -20,7 +20,6 @@ is escaped and formula-neutralised in a way import reverses.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -32,7 +31,8 @@ from typing import Annotated, Any, TextIO
 import typer
 
 from usermgmt.cli.state import current
-from usermgmt.core.text import json_safe, printable, printable_lines, to_csv_row
+from usermgmt.core.formats import lookup, write_chunks
+from usermgmt.core.text import json_safe, printable, printable_lines
 
 
 class Output(StrEnum):
@@ -86,15 +86,6 @@ class Column:
         return lookup(record, self.value)
 
 
-def lookup(record: Mapping[str, Any], path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 def short_time(value: str | None) -> str:
     """``2024-05-01T12:03:04.123456Z`` as ``2024-05-01 12:03`` (UTC) for tables."""
     if not value:
@@ -110,18 +101,6 @@ def text_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
         return ", ".join(str(v) for v in value)
-    if isinstance(value, Mapping):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return str(value)
-
-
-def csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ";".join(str(v) for v in value)
     if isinstance(value, Mapping):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return str(value)
@@ -165,11 +144,11 @@ def render(
     if quiet:
         return _write_ids(records, out, id_key)
     if fmt is Output.json:
-        return _write_json_array(records, out)
+        return _write_chunks(records, out, "json")
     if fmt is Output.jsonl:
-        return _write_jsonl(records, out)
+        return _write_chunks(records, out, "jsonl")
     if fmt is Output.csv:
-        return _write_csv(records, out, csv_fields)
+        return _write_chunks(records, out, "csv", csv_fields)
     return _write_table(records, out, columns, caption, empty)
 
 
@@ -194,9 +173,9 @@ def render_one(
     elif fmt is Output.json:
         out.write(json_safe(json.dumps(record, ensure_ascii=False, indent=2)) + "\n")
     elif fmt is Output.jsonl:
-        _write_jsonl([record], out)
+        _write_chunks([record], out, "jsonl")
     elif fmt is Output.csv:
-        _write_csv([record], out, csv_fields)
+        _write_chunks([record], out, "csv", csv_fields)
     elif human is not None:
         out.write(printable_lines(human(record)) + "\n")
     else:
@@ -213,49 +192,24 @@ def _write_ids(records: Iterable[Mapping[str, Any]], out: TextIO, id_key: str) -
     return n
 
 
-def _write_json_array(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:
-    n = 0
-    out.write("[")
-    for record in records:
-        text = json_safe(json.dumps(record, ensure_ascii=False, indent=2)).replace("\n", "\n  ")
-        out.write(("\n  " if n == 0 else ",\n  ") + text)
-        n += 1
-    out.write("\n]\n" if n else "]\n")
-    out.flush()
-    return n
-
-
-def _write_jsonl(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:
-    n = 0
-    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    write = out.write
-    for record in records:
-        write(json_safe(dumps(record)) + "\n")
-        n += 1
-    out.flush()
-    return n
-
-
-def _write_csv(
-    records: Iterable[Mapping[str, Any]], out: TextIO, fields: Sequence[str] | None
+def _write_chunks(
+    records: Iterable[Mapping[str, Any]],
+    out: TextIO,
+    fmt: str,
+    fields: Sequence[str] | None = None,
 ) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    """Write ``records`` as the core's formats render them (the API streams the same)."""
     n = 0
-    iterator: Iterator[Mapping[str, Any]] = iter(records)
-    if fields is None:
-        first = next(iterator, None)
-        if first is None:
-            out.flush()
-            return 0
-        fields = list(first.keys())
-        writer.writerow(fields)
-        writer.writerow(to_csv_row([csv_value(lookup(first, f)) for f in fields]))
-        n = 1
-    else:
-        writer.writerow(fields)
-    for record in iterator:
-        writer.writerow(to_csv_row([csv_value(lookup(record, f)) for f in fields]))
-        n += 1
+
+    def counted() -> Iterator[Mapping[str, Any]]:
+        nonlocal n
+        for record in records:
+            n += 1
+            yield record
+
+    write = out.write
+    for piece in write_chunks(counted(), fmt, fields):
+        write(piece)
     out.flush()
     return n
 

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     cors_origins: str = ""
     max_body_bytes: int = Field(65536, ge=1024, le=64 * 1024 * 1024)
+    # The one body that may be bigger: a file uploaded to POST /users/import.
+    max_import_bytes: int = Field(256 * 1024 * 1024, ge=1024, le=16 * 1024 * 1024 * 1024)
     allow_registration: bool = True
     reset_token_ttl: int = Field(3600, ge=60, le=604800)
     verify_token_ttl: int = Field(86400, ge=60, le=2592000)

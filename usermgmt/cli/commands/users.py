@@ -768,6 +768,7 @@ def export_users(
         actor,
         include_deleted=include_deleted,
         include_password_hash=include_password_hashes,
+        ctx=state.request_context(),
     )
     show_bar = is_terminal(sys.stderr) and (output_file is not None or not is_terminal(sys.stdout))
     total = None

@@ -19,6 +19,8 @@ then sent again with the same Message-ID (the "at least once").
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import os
 import random
@@ -91,8 +93,31 @@ class MailOut(BaseModel):
     sent_at: Timestamp | None
 
 
+class MailMeta(BaseModel):
+    limit: int
+    # Pass it back as ``cursor`` for the next (older) messages; None: no more.
+    next_cursor: str | None = None
+
+
 class MailList(BaseModel):
     data: list[MailOut]
+    meta: MailMeta
+
+
+def _mail_cursor(row: MailMessage) -> str:
+    raw = json.dumps([row.created_at.isoformat(), str(row.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_mail_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, mid = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(at), uuid.UUID(mid)
+    except (ValueError, TypeError):
+        raise ValidationError.for_field(
+            "cursor", "not a meta.next_cursor of a mail listing"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -359,8 +384,15 @@ class MailService(ServiceBase):
 
     # ---- operators -------------------------------------------------------------
 
-    def list(self, actor: Actor, status: str | None = None, limit: int = 100) -> MailList:
-        """Newest first, optionally only one status."""
+    def list(
+        self,
+        actor: Actor,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> MailList:
+        """Newest first, optionally only one status; ``cursor`` (a ``meta.next_cursor``)
+        continues after the last message of the previous page."""
         actor.require_admin()
         if status is not None and status not in STATUSES:
             raise ValidationError.for_field("status", f"must be one of {', '.join(STATUSES)}")
@@ -369,9 +401,39 @@ class MailService(ServiceBase):
         stmt = select(MailMessage).order_by(MailMessage.created_at.desc(), MailMessage.id)
         if status is not None:
             stmt = stmt.where(MailMessage.status == status)
+        if cursor is not None:
+            at, mid = _parse_mail_cursor(cursor)
+            stmt = stmt.where(
+                (MailMessage.created_at < at)
+                | ((MailMessage.created_at == at) & (MailMessage.id > mid))
+            )
         with self.db.read() as s:
-            rows = s.execute(stmt.limit(limit)).scalars().all()
-            return MailList(data=[_mail_out(row) for row in rows])
+            rows = s.execute(stmt.limit(limit + 1)).scalars().all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            return MailList(
+                data=[_mail_out(row) for row in rows],
+                meta=MailMeta(limit=limit, next_cursor=_mail_cursor(rows[-1]) if more else None),
+            )
+
+    def deliver(
+        self, actor: Actor, ctx: RequestContext, *, limit: int | None = None
+    ) -> DeliveryReport:
+        """:meth:`deliver_pending` on an admin's request; a run that sent, retried or
+        dead-lettered anything is audited (``mail.delivered``, with its counts)."""
+        actor.require_admin()
+        report = self.deliver_pending(limit=limit)
+        if report.processed:
+            with self.db.write() as s:
+                audit.record(
+                    s,
+                    actor,
+                    ctx,
+                    "mail.delivered",
+                    None,
+                    {"sent": report.sent, "retried": report.retried, "failed": report.failed},
+                )
+        return report
 
     def counts(self) -> dict[str, int]:
         """How many messages the outbox holds in each status (for monitoring: dead

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 
 from usermgmt.core.context import Actor
 from usermgmt.core.db import Database
-from usermgmt.core.errors import NotFound, ValidationError
+from usermgmt.core.errors import NotFound, PermissionDenied, ValidationError
 from usermgmt.core.models import User
 from usermgmt.core.reads._counts import count_search_half, count_users, counts_in_halves
 from usermgmt.core.reads._gather import gather_matches
@@ -104,25 +104,37 @@ class UserReads:
         return found
 
     def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
-        """By UUID, email or username (the CLI's ID_OR_EMAIL_OR_USERNAME)."""
-        actor.require_moderator()
+        """By UUID, email or username (the CLI's ID_OR_EMAIL_OR_USERNAME).
+
+        Who may read users may find them: moderators and admins anyone, a user
+        only themselves (any other reference is refused, found or not, so a
+        refusal tells nothing). ``include_deleted`` is for admins, as in :meth:`get`.
+        """
+        if include_deleted:
+            actor.require_admin()
+        if not actor.is_moderator:
+            actor.require_authenticated()
+            found = self._lookup(ref, include_deleted=False)
+            if found is None or not actor.is_self(found.id):
+                raise PermissionDenied()
+            return found
+        found = self._lookup(ref, include_deleted=include_deleted)
+        if found is None:
+            ref = ref.strip()
+            raise NotFound("User not found" if parse_uuid(ref) else f"No user {ref!r}")
+        return found
+
+    def _lookup(self, ref: str, *, include_deleted: bool) -> UserOut | None:
         ref = ref.strip()
         uid = parse_uuid(ref)
         with self.db.connect() as conn:
-            if uid is not None:
-                found = user_out_by_id(conn, uid, include_deleted=include_deleted)
-                if found is None:
-                    raise NotFound("User not found")
-                return found
-            key = normalise_identifier(ref)
-            by = _ID_BY_EMAIL if "@" in key else _ID_BY_USERNAME
-            uid = conn.execute(by, {"key": key}).scalar_one_or_none()
-            found = None
-            if uid is not None:
-                found = user_out_by_id(conn, uid, include_deleted=include_deleted)
-        if found is None:
-            raise NotFound(f"No user {ref!r}")
-        return found
+            if uid is None:
+                key = normalise_identifier(ref)
+                by = _ID_BY_EMAIL if "@" in key else _ID_BY_USERNAME
+                uid = conn.execute(by, {"key": key}).scalar_one_or_none()
+                if uid is None:
+                    return None
+            return user_out_by_id(conn, uid, include_deleted=include_deleted)
 
     def resolve_id(self, actor: Actor, ref: str, *, include_deleted: bool = True) -> str:
         return str(self.find(actor, ref, include_deleted=include_deleted).id)

@@ -86,6 +86,11 @@ class AuditService(ServiceBase):
             raise AuditChainBroken("The audit chain head is missing")
         return head
 
+    def current_head(self, actor: Actor) -> ChainHead:
+        """:meth:`head`, for an admin reading the audit log (the API's /audit/head)."""
+        actor.require_admin()
+        return self.head()
+
     def log_head(self) -> ChainHead | None:
         """Log the current head (a server start); a failure to read it is logged, not raised."""
         try:

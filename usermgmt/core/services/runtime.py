@@ -60,6 +60,7 @@ class ApiOptions:
     trusted_proxies: tuple[str, ...]
     max_body_bytes: int
     rate_limits: RateLimitRules
+    max_import_bytes: int  # the upload of POST /users/import (streamed, not parsed whole)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
                 storage=settings.rate_limit_storage,
                 storage_timeout=settings.rate_limit_storage_timeout,
             ),
+            max_import_bytes=settings.max_import_bytes,
         ),
         prepared_statements=prepared,
     )

@@ -441,10 +441,31 @@ class TransferService(ServiceBase):
         *,
         include_deleted: bool = False,
         include_password_hash: bool = False,
+        ctx: RequestContext | None = None,
         batch: int = 2000,
     ) -> Iterator[dict[str, Any]]:
-        """Yield one flat record per user, oldest first, with constant memory."""
+        """One flat record per user, oldest first, with constant memory.
+
+        The permission is checked (and an export with password hashes audited,
+        ``users.exported``) here, before the first record is read: a face learns
+        of a refusal before it starts writing.
+        """
         actor.require_admin()
+        if include_password_hash:
+            with self.db.write() as s:
+                audit.record(
+                    s,
+                    actor,
+                    ctx or RequestContext(),
+                    "users.exported",
+                    None,
+                    {"include_password_hash": True, "include_deleted": include_deleted},
+                )
+        return self._export_rows(include_deleted, include_password_hash, batch)
+
+    def _export_rows(
+        self, include_deleted: bool, include_password_hash: bool, batch: int
+    ) -> Iterator[dict[str, Any]]:
         fields = EXPORT_FIELDS + (["password_hash"] if include_password_hash else [])
         last_created, last_id = None, None
         while True:
