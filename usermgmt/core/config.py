@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     mail_templates_dir: DirectoryPath | None = None
     mail_max_attempts: int = Field(8, ge=1, le=100)
     mail_retention_days: int = Field(30, ge=0, le=3650)
+    api_key_retention_days: int = Field(30, ge=0, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 

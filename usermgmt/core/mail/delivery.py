@@ -361,7 +361,7 @@ class MailService(ServiceBase):
 
     def list(self, actor: Actor, status: str | None = None, limit: int = 100) -> MailList:
         """Newest first, optionally only one status."""
-        actor.require_admin()
+        actor.require_admin("maintenance")
         if status is not None and status not in STATUSES:
             raise ValidationError.for_field("status", f"must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= 1000:
@@ -376,7 +376,7 @@ class MailService(ServiceBase):
     def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> MailOut:
         """A dead letter goes back to pending with a fresh set of attempts; a pending
         message waiting for its backoff becomes due now. A sent message is a conflict."""
-        actor.require_admin()
+        actor.require_admin("maintenance")
         mid = parse_uuid(message_id)
         if mid is None:
             raise NotFound("Mail message not found")

@@ -93,10 +93,11 @@ class UserReads:
         uid = parse_uuid(user_id)
         if uid is None:
             raise NotFound("User not found")
+        actor.require_scope("users:read")
         if not actor.is_self(uid):
-            actor.require_moderator()
+            actor.require_moderator("users:read")
         if include_deleted:
-            actor.require_admin()
+            actor.require_admin("users:read")
         with self.db.connect() as conn:
             found = user_out_by_id(conn, uid, include_deleted=include_deleted)
         if found is None:
@@ -105,7 +106,7 @@ class UserReads:
 
     def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
         """By UUID, email or username (the CLI's ID_OR_EMAIL_OR_USERNAME)."""
-        actor.require_moderator()
+        actor.require_moderator("users:read")
         ref = ref.strip()
         uid = parse_uuid(ref)
         with self.db.connect() as conn:
@@ -213,9 +214,9 @@ class UserReads:
 
     @staticmethod
     def _allowed(actor: Actor, q: UserQuery) -> UserQuery:
-        actor.require_moderator()
+        actor.require_moderator("users:read")
         if q.include_deleted:
-            actor.require_admin()
+            actor.require_admin("users:read")
         return q
 
     def _in_halves(self, q: UserQuery) -> bool:

@@ -19,6 +19,7 @@ from usermgmt.core.services.base import KeyRing
 if TYPE_CHECKING:
     from usermgmt.core.mail.delivery import MailService
     from usermgmt.core.reads.users import UserReads
+    from usermgmt.core.services.api_keys import ApiKeyService
     from usermgmt.core.services.audit_log import AuditService
     from usermgmt.core.services.auth import AuthService
     from usermgmt.core.services.health import HealthService
@@ -47,6 +48,7 @@ SERVICE_CLASSES = {
     "scopes": ("usermgmt.core.services.scopes", "ScopeService"),
     "runtime": ("usermgmt.core.services.runtime", "RuntimeService"),
     "migrations": ("usermgmt.core.services.migrations", "MigrationService"),
+    "api_keys": ("usermgmt.core.services.api_keys", "ApiKeyService"),
 }
 
 
@@ -94,6 +96,7 @@ class Services:
     scopes: ScopeService = _OnFirstUse()  # type: ignore[assignment]
     runtime: RuntimeService = _OnFirstUse()  # type: ignore[assignment]
     migrations: MigrationService = _OnFirstUse()  # type: ignore[assignment]
+    api_keys: ApiKeyService = _OnFirstUse()  # type: ignore[assignment]
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )

@@ -178,7 +178,7 @@ class TransferService(ServiceBase):
         ``max_errors``-th bad row (None: no limit) stops the checking, the rest
         of ``rows`` is only counted, and nothing is written.
         """
-        actor.require_admin()
+        actor.require_admin("users:write")
         if on_conflict not in ("fail", "skip", "update"):
             raise ValidationError.for_field("on_conflict", "one of fail, skip, update")
         if max_errors is not None and max_errors < 1:
@@ -444,7 +444,7 @@ class TransferService(ServiceBase):
         batch: int = 2000,
     ) -> Iterator[dict[str, Any]]:
         """Yield one flat record per user, oldest first, with constant memory."""
-        actor.require_admin()
+        actor.require_admin("users:read")
         fields = EXPORT_FIELDS + (["password_hash"] if include_password_hash else [])
         last_created, last_id = None, None
         while True:
