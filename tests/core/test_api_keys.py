@@ -173,9 +173,7 @@ def test_who_may_manage_which_keys(services, operator, ctx):
         _key(services, operator, ctx, ["users:read"], user_id=str(ada.id), expires_in_days=0)
 
 
-def test_last_use_is_written_once_a_minute_and_a_new_address_is_audited(
-    services, operator, ctx
-):
+def test_last_use_is_written_once_a_minute_and_a_new_address_is_audited(services, operator, ctx):
     ada = make_user(services, operator, ctx, "ada@example.com", roles=("admin",))
     made = _key(services, operator, ctx, ["users:read"], user_id=str(ada.id))
     for _ in range(3):

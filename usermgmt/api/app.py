@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import falcon
 
+from usermgmt.api import key_resources as keys
 from usermgmt.api import openapi
 from usermgmt.api import resources as r
 from usermgmt.api.errors import install_error_handling
@@ -48,6 +49,8 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/users/{{user_id}}/sessions", make(r.UserSessionsResource)),
         (f"{API}/audit", make(r.AuditResource)),
         (f"{API}/roles", make(r.RolesResource)),
+        (f"{API}/api-keys", make(keys.ApiKeysResource)),
+        (f"{API}/api-keys/{{key_id}}", make(keys.ApiKeyResource)),
         ("/health", make(r.HealthResource)),
         ("/health/live", make(r.LiveResource)),
         ("/health/ready", make(r.ReadyResource)),
@@ -85,7 +88,10 @@ def create_app(
                 expose_headers=["X-Request-ID", "Retry-After", "Location"],
             )
         )
-    middleware += [AuthMiddleware(services.auth), BodyMiddleware(options.max_body_bytes)]
+    middleware += [
+        AuthMiddleware(services.auth, services.api_keys, limiter),
+        BodyMiddleware(options.max_body_bytes),
+    ]
 
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = False

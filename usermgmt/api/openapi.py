@@ -40,6 +40,7 @@ ERROR_TEXT = {
     500: "INTERNAL_ERROR",
     503: "SERVICE_UNAVAILABLE: the database does not answer",
 }
+PATH_NAMES = {"user_id": "The user's id", "key_id": "The API key's id"}
 SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 RAW_CONTENT = {
     "/metrics": ("text/plain", {"type": "string"}),
@@ -49,7 +50,9 @@ RAW_CONTENT = {
 INFO_DESCRIPTION = """User management REST API.
 
 Authenticate with `Authorization: Bearer <access token>` (from login, register
-or refresh). Every error has the body `{"error": {code, message, details?,
+or refresh) or `Authorization: Bearer <API key>` (`umk_…`, from POST
+/api/v1/api-keys; it acts with the intersection of its scopes and its owner's
+current roles). Every error has the body `{"error": {code, message, details?,
 field_errors?, request_id, timestamp}}`; every response carries `X-Request-ID`.
 Write bodies are JSON objects; unknown fields are refused with 400, as are
 unknown query parameters.
@@ -170,7 +173,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string", "format": "uuid"},
-                "description": "The user's id (a malformed id is a 404)",
+                "description": f"{PATH_NAMES.get(name, 'The id')} (a malformed id is a 404)",
             }
             for name in _path_names(path)
         ]
@@ -229,6 +232,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             {"name": "users", "description": "User administration"},
             {"name": "audit", "description": "The audit log"},
             {"name": "roles", "description": "Roles"},
+            {"name": "api-keys", "description": "API keys for apps and cron jobs"},
             {"name": "operations", "description": "Health, metrics and documentation"},
         ],
         "paths": paths,
