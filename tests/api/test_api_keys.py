@@ -98,7 +98,7 @@ def test_who_may_see_and_revoke_whose_keys(api, admin, user):
 
 def test_scopes_meet_the_owners_current_roles(api, admin, moderator, user, operator, ctx):
     admin_id, admin_token = admin
-    mod_id, mod_token = moderator
+    _mod_id, mod_token = moderator
     user_id, _ = user
     reader = _create(api, admin_token, ["users:read"]).json["secret"]
     assert api.simulate_get(f"{API}/users", headers=Api.bearer(reader)).status_code == 200
