@@ -39,7 +39,7 @@ def test_create_a_key_shows_the_secret_once_then_revoke_it(services, make_app, o
         assert "service account" in text_of(detail.query_one("#profile"))
         assert detail.query_one("#keys").row_count == 0
 
-        await pilot.press("k")
+        await pilot.press("K")
         form = app.screen
         assert isinstance(form, KeyFormScreen)
         await pilot.press("ctrl+s")  # no name, no scope: the core's refusal lands inline

@@ -1,4 +1,4 @@
-"""A user's API keys on the detail screen: `k` makes one (its secret shown once, in a
+"""A user's API keys on the detail screen: `K` makes one (its secret shown once, in a
 dialog), Enter on a key revokes it (asks first)."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.screens.message import MessageScreen
 from usermgmt.tui.widgets.form import FormField
 
-KEY_BINDING = Binding("k", "new_key", "New key", tooltip="Create an API key for this user")
+# K, not k: k moves up in the users list, and must not make a key by habit here.
+KEY_BINDING = Binding("K", "new_key", "New key", tooltip="Create an API key for this user")
 
 
 class KeyFormScreen(FormScreen[dict[str, Any], ApiKeyCreated | None]):

@@ -140,7 +140,7 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
                 fmt.ago(k.last_used_at, now),
                 fmt.ago(k.expires_at, now) if k.expires_at else "never",
             )
-        keys.border_title = f"API keys ({len(detail.keys)}; k: new, enter: revoke)"
+        keys.border_title = f"API keys ({len(detail.keys)}; K: new, enter: revoke)"
         self.show_events(detail.events)
         self.query_one("#status-line", StatusLine).update(
             f"id {detail.user.id}  ·  updated {fmt.stamp_ago(detail.user.updated_at, now)}"
