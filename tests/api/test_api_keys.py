@@ -206,6 +206,12 @@ def test_service_accounts_through_the_api(api, admin):
     assert key["key"]["owner"] == "ci-bot" and key["key"]["owner_kind"] == "service"
     me = api.simulate_get(f"{API}/auth/me", headers=Api.bearer(key["secret"]))
     assert me.status_code == 200 and me.json["id"] == svc_id
+    # Any key may ask whose it is, even one scoped to maintenance alone.
+    cron = _create(api, token, ["maintenance"], user_id=svc_id).json["secret"]
+    assert api.simulate_get(f"{API}/auth/me", headers=Api.bearer(cron)).json["id"] == svc_id
+    assert_error(
+        api.simulate_get(f"{API}/users/{svc_id}", headers=Api.bearer(cron)), 403, "FORBIDDEN"
+    )
     assert (
         api.simulate_delete(f"{API}/users/{svc_id}", headers=Api.bearer(token)).status_code == 204
     )

@@ -298,7 +298,9 @@ class AuthService(ServiceBase):
     # ---- self-service -------------------------------------------------------
 
     def me(self, actor: Actor) -> UserOut:
-        actor.require_authenticated("users:read")
+        """Who the caller is: any key may ask (a cron key scoped to maintenance alone
+        still learns whose it is), unlike reading a user."""
+        actor.require_authenticated()
         with self.db.connect() as conn:
             found = user_out_by_id(conn, actor.user_id)
         if found is None:
