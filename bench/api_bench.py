@@ -12,6 +12,7 @@ waitress with the same thread count and measured the same way. Prints
 requests/s, p50 and p99 for each, and the ratios against the targets:
 
   GET /api/v1/users/{id} (authenticated)  >= 40% of bare, p99 < 30 ms, 0 errors
+  the same GET with an API key            >= 90% of the token-authenticated GET
   GET /api/v1/users?search=...            >= 25% of bare
   POST /api/v1/auth/login                 >= 80% of raw bcrypt.checkpw on all cores
 
@@ -171,10 +172,16 @@ def seed(database_url: str, users: int, rounds: int) -> dict:
     login = services.auth.login(
         RequestContext(ip="127.0.0.1"), {"email": "bench-admin@example.com", "password": PASSWORD}
     )
+    key = services.api_keys.create(
+        Actor.operator("cli", "bench"),
+        RequestContext(),
+        {"name": "bench", "scopes": ["users:read"], "user_id": str(admin.id)},
+    )
     services.close()
     print(f"  seeded {users:,} users in {seconds:.1f}s", flush=True)
     return {
         "admin_token": login.tokens.access_token,
+        "admin_key": key.secret,
         "admin_id": str(admin.id),
         "target_id": str(target_id),
     }
@@ -323,8 +330,11 @@ def run_backend(name: str, database_url: str, args, bare: dict, workdir: Path) -
         wait_up(base + "/health/live", server)
         auth = f"Authorization: Bearer {seeded['admin_token']}"
         target = f"{base}{API}/users/{seeded['target_id']}"
+        by_key = f"Authorization: Bearer {seeded['admin_key']}"
         wrk(target, args, headers=[auth], duration=2)  # warm-up
+        wrk(target, args, headers=[by_key], duration=2)
         get = wrk(target, args, headers=[auth], pid=server.pid)
+        key_get = wrk(target, args, headers=[by_key], pid=server.pid)
         search = wrk(
             f"{base}{API}/users?search={args.search}&limit=20",
             args,
@@ -345,6 +355,7 @@ def run_backend(name: str, database_url: str, args, bare: dict, workdir: Path) -
         raw_row = {"rps": raw, "p50": float("nan"), "p99": float("nan"), "errors": 0}
         raw_row["cpu_ms"] = float("nan")
         rows.append((name, "GET /users/{id} (auth)", get, get["rps"] / bare["rps"], 0.40))
+        rows.append((name, "GET /users/{id} (key)", key_get, key_get["rps"] / get["rps"], 0.90))
         rows.append((name, "GET /users?search=", search, search["rps"] / bare["rps"], 0.25))
         rows.append((name, "raw bcrypt.checkpw", raw_row, None, None))
         rows.append((name, "POST /auth/login", login, login["rps"] / raw, 0.80))
@@ -450,8 +461,9 @@ def main() -> int:
             f"{r['errors']:7d} {r['cpu_ms']:10.3f} {shown_ratio:>7} {shown_target:>7}"
         )
     print(
-        "\nratios: API endpoints against the bare app's req/s; login against raw "
-        "bcrypt.checkpw on all cores, measured around the login run.\n"
+        "\nratios: API endpoints against the bare app's req/s, except the API-key GET "
+        "(against the token GET); login against raw bcrypt.checkpw on all cores, "
+        "measured around the login run.\n"
         "cpu ms/req: the server process's CPU time per request (less sensitive to "
         "other load on the machine than req/s)."
     )

@@ -57,6 +57,8 @@ def test_document_covers_every_route_and_status(api):
         f"{API}/users/{{user_id}}/password",
         f"{API}/sessions/{{session_id}}",
         f"{API}/audit/head",
+        f"{API}/api-keys",
+        f"{API}/api-keys/{{key_id}}",
         "/health",
         "/health/live",
         "/health/ready",
@@ -162,6 +164,7 @@ def test_docs_page_is_local(api):
 
 MAX_EXAMPLES = int(os.environ.get("USERMGMT_SCHEMATHESIS_EXAMPLES", "10"))
 MALFORMED = {400, 413, 415}  # what a schema-valid request never deserves
+NO_SUCH_KEY = "00000000-0000-4000-8000-000000000000"  # a well-formed API key id (404)
 
 
 def accepted_for_valid_data(op: Op, *, public: bool, has_body: bool) -> list[str]:
@@ -203,11 +206,12 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
             "operations": per_operation,
             # A real user, so operations on {user_id} do their work instead of a 404;
             # the same for {mail_id}: the target's invitation. No session is pinned:
-            # {session_id} is a well-formed id of none (a 404).
+            # {session_id} is a well-formed id of none (a 404); {key_id} likewise.
             "parameters": {
                 "path.user_id": target_id,
                 "path.mail_id": invitation_id,
                 "path.session_id": "00000000-0000-4000-8000-000000000000",
+                "path.key_id": NO_SUCH_KEY,
             },
         }
     )

@@ -159,7 +159,16 @@ def test_list_formats(cli, seed):
     table = cli("users", "list")
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
-    assert lines[0].split() == ["ID", "EMAIL", "USERNAME", "NAME", "ROLES", "STATUS", "CREATED"]
+    assert lines[0].split() == [
+        "ID",
+        "EMAIL",
+        "USERNAME",
+        "KIND",
+        "NAME",
+        "ROLES",
+        "STATUS",
+        "CREATED",
+    ]
     assert all(line == line.rstrip() for line in lines)  # no trailing blanks off a terminal
     assert "\x1b[" not in table.stdout  # no colour off a terminal
 

@@ -48,6 +48,7 @@ FACE_CORE_API = {
     "usermgmt.core.context": "who acts, and from where",
     "usermgmt.core.errors": "the domain errors each face maps through its one table",
     "usermgmt.core.schemas": "the input and output shapes",
+    "usermgmt.core.key_schemas": "the input and output shapes of API keys",
     "usermgmt.core.text": "stored text made safe to display",
     "usermgmt.core.formats": "the CSV, JSON and JSON lines every face reads and writes",
     "usermgmt.core.vocabulary": "the role and status words",

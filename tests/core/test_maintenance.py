@@ -29,7 +29,13 @@ def _seed(services, operator, ctx):
 def test_purge_dry_run_then_for_real(services, operator, ctx):
     _seed(services, operator, ctx)
     dry = services.maintenance.purge(operator, ctx, dry_run=True)
-    expected = {"one_time_tokens": 3, "sessions": 3, "mail": 6, "rate_limit_counters": 0}
+    expected = {
+        "one_time_tokens": 3,
+        "sessions": 3,
+        "mail": 6,
+        "api_keys": 0,
+        "rate_limit_counters": 0,
+    }
     assert dry.counts == expected
     assert _count(services, OneTimeToken) == 6
     done = services.maintenance.purge(operator, ctx)

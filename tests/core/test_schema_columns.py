@@ -19,8 +19,9 @@ from sqlalchemy import Column, String
 
 import usermgmt
 from usermgmt.api import schemas as api
+from usermgmt.core import key_schemas as keys
 from usermgmt.core import schemas as core
-from usermgmt.core.models import Profile, User, UserRole
+from usermgmt.core.models import ApiKey, Profile, User, UserRole
 from usermgmt.core.schemas import EMAIL_MAX, WriteModel
 from usermgmt.core.services.transfer import ImportRow
 
@@ -68,6 +69,13 @@ COLUMNS: dict[type[BaseModel], dict[str, Col | NoColumn]] = {
         **ACCOUNT,
         "password": PASSWORD,
         "roles": Col(UserRole.role_name, why="one user_roles row per role"),
+        "kind": Col(User.kind),
+    },
+    keys.ApiKeyCreate: {
+        "name": Col(ApiKey.name),
+        "scopes": NoColumn("scope words, stored as the JSON list api_keys.scopes"),
+        "expires_in_days": NoColumn("days from now, stored as api_keys.expires_at"),
+        "user_id": NoColumn("an existing user's id, stored as api_keys.user_id"),
     },
     core.RegisterIn: {
         "email": EMAIL,
@@ -100,6 +108,7 @@ NO_COLUMNS: dict[type[BaseModel], str] = {
     api.LockIn: "minutes from now, stored as users.locked_until",
     api.UserGetQuery: "a filter",
     api.NoQuery: "no fields",
+    keys.ApiKeyQuery: "a listing's filters",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import falcon
 
+from usermgmt.api import key_resources as keys
 from usermgmt.api import openapi
 from usermgmt.api import resources as r
 from usermgmt.api import resources_remote as remote
@@ -64,6 +65,8 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/mail", make(remote.MailListResource)),
         (f"{API}/mail/deliver", make(remote.MailDeliverResource)),
         (f"{API}/mail/{{mail_id}}/retry", make(remote.MailRetryResource)),
+        (f"{API}/api-keys", make(keys.ApiKeysResource)),
+        (f"{API}/api-keys/{{key_id}}", make(keys.ApiKeyResource)),
         ("/health", make(r.HealthResource)),
         ("/health/live", make(r.LiveResource)),
         ("/health/ready", make(r.ReadyResource)),
@@ -110,7 +113,7 @@ def create_app(
         if getattr(resource, "max_upload_bytes", None)
     }
     middleware += [
-        AuthMiddleware(services.auth),
+        AuthMiddleware(services.auth, services.api_keys, limiter),
         BodyMiddleware(options.max_body_bytes, uploads),
     ]
 

@@ -23,6 +23,7 @@ from usermgmt.api.jsonio import BODY_METHODS, read_body, too_large
 from usermgmt.api.metrics import Metrics
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import AuthenticationError
+from usermgmt.core.services.api_keys import looks_like_key
 
 access_log = logging.getLogger("usermgmt.api.access")
 
@@ -201,15 +202,25 @@ def _has_responder(req: falcon.Request, resource) -> bool:
     return resource is not None and hasattr(resource, "on_" + req.method.lower())
 
 
+# The login endpoint's rate-limit counter (its responder's name, see operations.py): a
+# failed API key counts there, like a failed login from the same client.
+LOGIN_LIMIT_SCOPE = "LoginResource.on_post"
+
+
 class AuthMiddleware:
-    """Checks the bearer token with the core on every request to a non-public resource.
+    """Checks the bearer token (an access token, or an API key ``umk_…``) with the core on
+    every request to a non-public resource.
 
     Public resources (``public = True``: register, login, refresh, password
-    reset, verification, health, docs) ignore the Authorization header.
+    reset, verification, health, docs) ignore the Authorization header. A key
+    that fails counts toward the client's login rate limit; past it the answer
+    is 429 instead of 401. A valid key costs no rate-limit lookup.
     """
 
-    def __init__(self, auth_service) -> None:
+    def __init__(self, auth_service, api_keys=None, limiter=None) -> None:
         self.auth = auth_service
+        self.api_keys = api_keys
+        self.limiter = limiter
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         if (
@@ -224,8 +235,22 @@ class AuthMiddleware:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token or len(token) > 4096:
-            raise AuthenticationError("Expected Authorization: Bearer <access token>")
-        req.context.actor = self.auth.authenticate_token(token)
+            raise AuthenticationError(
+                "Expected Authorization: Bearer <access token> or Bearer <API key>"
+            )
+        if self.api_keys is not None and looks_like_key(token):
+            req.context.actor = self._key_actor(req, token)
+        else:
+            req.context.actor = self.auth.authenticate_token(token)
+
+    def _key_actor(self, req: falcon.Request, key: str) -> Actor:
+        ctx = req.context
+        try:
+            return self.api_keys.authenticate(key, ctx.request_context)
+        except AuthenticationError:
+            if self.limiter is not None:
+                self.limiter.hit("login", LOGIN_LIMIT_SCOPE, ctx.client_ip or "unknown")
+            raise
 
 
 class BodyMiddleware:

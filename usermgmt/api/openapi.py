@@ -44,6 +44,7 @@ PATH_PARAMETERS = {
     "user_id": "The user's id (a malformed id is a 404)",
     "mail_id": "The mail message's id, from the mail listing (a malformed id is a 404)",
     "session_id": "The session's id, from a user's sessions (a malformed id is a 404)",
+    "key_id": "The API key's id (a malformed id is a 404)",
 }
 SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content"}
 RAW_CONTENT = {
@@ -54,7 +55,9 @@ RAW_CONTENT = {
 INFO_DESCRIPTION = """User management REST API.
 
 Authenticate with `Authorization: Bearer <access token>` (from login, register
-or refresh). Every error has the body `{"error": {code, message, details?,
+or refresh) or `Authorization: Bearer <API key>` (`umk_…`, from POST
+/api/v1/api-keys; it acts with the intersection of its scopes and its owner's
+current roles). Every error has the body `{"error": {code, message, details?,
 field_errors?, request_id, timestamp}}`; every response carries `X-Request-ID`.
 Write bodies are JSON objects; unknown fields are refused with 400, as are
 unknown query parameters.
@@ -242,6 +245,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             {"name": "audit", "description": "The audit log"},
             {"name": "roles", "description": "Roles"},
             {"name": "mail", "description": "The outgoing mail queue"},
+            {"name": "api-keys", "description": "API keys for apps and cron jobs"},
             {"name": "operations", "description": "Health, metrics and documentation"},
         ],
         "paths": paths,

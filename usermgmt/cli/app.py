@@ -29,6 +29,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("sessions", "usermgmt.cli.commands.sessions"),
     ("audit", "usermgmt.cli.commands.audit"),
     ("tokens", "usermgmt.cli.commands.tokens"),
+    ("keys", "usermgmt.cli.commands.keys"),
     ("mail", "usermgmt.cli.commands.mail"),
     ("db", "usermgmt.cli.commands.db"),
 ]

@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     link_template_reset: str | None = None
     link_template_invite: str | None = None
     pages_templates_dir: DirectoryPath | None = None
+    api_key_retention_days: int = Field(30, ge=0, le=3650)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 

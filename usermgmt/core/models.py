@@ -10,8 +10,8 @@ Design notes:
   Triggers copy it for live users into the narrow ``user_search`` table, which is
   what searches read.
 - Timestamps are UTC. SQLite keeps them naive; they come back timezone-aware.
-- Secrets (refresh, reset, verification and invitation tokens) are stored only as
-  SHA-256 hex digests; passwords only as bcrypt hashes.
+- Secrets (refresh, reset, verification and invitation tokens, API keys) are stored
+  only as SHA-256 hex digests; passwords only as bcrypt hashes.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # "person" or "service" (usermgmt.core.vocabulary.UserKind); set at creation only.
+    kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
     profile: Mapped[Profile] = relationship(
         back_populates="user", uselist=False, lazy="joined", cascade="all, delete-orphan"
@@ -236,6 +238,47 @@ class OneTimeToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    """An API key: ``umk_`` + 256 random bits, stored as the SHA-256 of the whole key.
+
+    A key that random needs no slow hash: its digest is looked up through the
+    unique index, one query per request. ``prefix`` is the key's first characters,
+    shown in listings so that people can tell their keys apart.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_ip: Mapped[str | None] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    revoke_reason: Mapped[str | None] = mapped_column(String(50))
+    # When `tokens purge` audited the key's expiry (each expiry is audited once).
+    expiry_audited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKeyAddress(Base):
+    """Each client address a key was used from, so a first use from a new one is audited."""
+
+    __tablename__ = "api_key_addresses"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    ip: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class LoginThrottle(Base):

@@ -30,7 +30,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from usermgmt.core.errors import ValidationError
 from usermgmt.core.status import status_of
-from usermgmt.core.vocabulary import RoleName, StatusFilter, UserStatus
+from usermgmt.core.vocabulary import RoleName, StatusFilter, UserKind, UserStatus
 
 # Characters no user text may hold: C0 and C1 controls, DEL, and the bidirectional
 # embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) that make text
@@ -280,6 +280,8 @@ class UserCreate(WriteModel):
     is_active: JsonBool = True
     email_verified: JsonBool = False
     profile: ProfileIn = Field(default_factory=ProfileIn)
+    # A service account needs a username, takes no password and is never mailed.
+    kind: UserKind = "person"
 
 
 class RegisterIn(WriteModel):
@@ -394,6 +396,7 @@ class UserOut(BaseModel):
     id: uuid.UUID
     email: str
     username: str | None
+    kind: UserKind
     first_name: str | None
     last_name: str | None
     roles: list[str]
@@ -533,6 +536,7 @@ def user_out(user: Any) -> UserOut:
         id=user.id,
         email=user.email,
         username=user.username,
+        kind=user.kind,
         first_name=user.first_name,
         last_name=user.last_name,
         roles=user.roles,

@@ -21,7 +21,9 @@ def purge(
     output: OutputOption = Output.table,
 ) -> None:
     """Delete expired or used reset, verification and invitation tokens, expired
-    sessions, sessions revoked over a day ago, and sent mail past its retention.
+    sessions, sessions revoked over a day ago, sent mail past its retention, and
+    API keys revoked or expired longer ago than theirs (each key's expiry is
+    audited first, once).
 
     Works in small batches, so it never holds a long lock and two overlapping
     runs share the work. Prints what was (or, with --dry-run, would be)

@@ -108,6 +108,7 @@ USER_COLUMNS = [
     Column("ID", "id", no_wrap=True),
     Column("EMAIL", "email", no_wrap=True),
     Column("USERNAME", "username"),
+    Column("KIND", "kind"),
     Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p)),
     Column("ROLES", "roles"),
     Column("STATUS", "status"),
@@ -117,6 +118,7 @@ USER_CSV_FIELDS = [
     "id",
     "email",
     "username",
+    "kind",
     "first_name",
     "last_name",
     "roles",
@@ -185,6 +187,14 @@ def create(
     password_stdin: PasswordStdinOption = False,
     no_password: NoPasswordOption = False,
     active: ActiveOption = None,
+    service: Annotated[
+        bool,
+        typer.Option(
+            "--service",
+            help="A service account (an app, a cron job): needs --username, has no "
+            "password, is never mailed, and acts through API keys (usermgmt keys create).",
+        ),
+    ] = False,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
@@ -193,15 +203,19 @@ def create(
     The password comes from --password-stdin, or a terminal asks for it twice
     without echo; --no-password creates an invited user instead (an invitation
     mail with a link to set the password is queued). Passwords never go on the
-    command line.
+    command line. --service creates a service account: no password, no mail;
+    its --email names who is responsible for it.
 
     \b
     Examples:
       usermgmt users create --email ann@example.com --role admin --password-stdin < pw.txt
       id=$(usermgmt users create --email bob@example.com --no-password -q)
+      usermgmt users create --service --username purge-bot --email ops@example.com --role admin
     """
     if password_stdin and no_password:
         raise usage_error("--password-stdin and --no-password cannot be used together")
+    if service and password_stdin:
+        raise usage_error("a service account has no password: leave out --password-stdin")
     data = user_spec(
         email=email,
         username=username,
@@ -210,8 +224,10 @@ def create(
         role=role,
         active=active,
     )
+    if service:
+        data["kind"] = "service"
     svc = state.services()  # fail on the database before asking for a password
-    if not no_password:
+    if not (no_password or service):
         data["password"] = read_password(
             from_stdin=password_stdin, alternatives="--password-stdin or --no-password"
         )

@@ -393,7 +393,7 @@ class MailService(ServiceBase):
     ) -> MailList:
         """Newest first, optionally only one status; ``cursor`` (a ``meta.next_cursor``)
         continues after the last message of the previous page."""
-        actor.require_admin()
+        actor.require_admin("maintenance")
         if status is not None and status not in STATUSES:
             raise ValidationError.for_field("status", f"must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= 1000:
@@ -421,7 +421,7 @@ class MailService(ServiceBase):
     ) -> DeliveryReport:
         """:meth:`deliver_pending` on an admin's request; a run that sent, retried or
         dead-lettered anything is audited (``mail.delivered``, with its counts)."""
-        actor.require_admin()
+        actor.require_admin("maintenance")
         report = self.deliver_pending(limit=limit)
         if report.processed:
             with self.db.write() as s:
@@ -446,7 +446,7 @@ class MailService(ServiceBase):
     def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> MailOut:
         """A dead letter goes back to pending with a fresh set of attempts; a pending
         message waiting for its backoff becomes due now. A sent message is a conflict."""
-        actor.require_admin()
+        actor.require_admin("maintenance")
         mid = parse_uuid(message_id)
         if mid is None:
             raise NotFound("Mail message not found")

@@ -24,6 +24,7 @@ _USER_COLUMNS = (
     User.id,
     User.email,
     User.username,
+    User.kind,
     User.first_name,
     User.last_name,
     User.is_active,

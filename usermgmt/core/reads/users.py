@@ -93,10 +93,11 @@ class UserReads:
         uid = parse_uuid(user_id)
         if uid is None:
             raise NotFound("User not found")
+        actor.require_scope("users:read")
         if not actor.is_self(uid):
-            actor.require_moderator()
+            actor.require_moderator("users:read")
         if include_deleted:
-            actor.require_admin()
+            actor.require_admin("users:read")
         with self.db.connect() as conn:
             found = user_out_by_id(conn, uid, include_deleted=include_deleted)
         if found is None:
@@ -111,13 +112,14 @@ class UserReads:
         refusal tells nothing). ``include_deleted`` is for admins, as in :meth:`get`.
         """
         if include_deleted:
-            actor.require_admin()
+            actor.require_admin("users:read")
         if not actor.is_moderator:
-            actor.require_authenticated()
+            actor.require_authenticated("users:read")
             found = self._lookup(ref, include_deleted=False)
             if found is None or not actor.is_self(found.id):
                 raise PermissionDenied()
             return found
+        actor.require_moderator("users:read")
         found = self._lookup(ref, include_deleted=include_deleted)
         if found is None:
             ref = ref.strip()
@@ -225,9 +227,9 @@ class UserReads:
 
     @staticmethod
     def _allowed(actor: Actor, q: UserQuery) -> UserQuery:
-        actor.require_moderator()
+        actor.require_moderator("users:read")
         if q.include_deleted:
-            actor.require_admin()
+            actor.require_admin("users:read")
         return q
 
     def _in_halves(self, q: UserQuery) -> bool:

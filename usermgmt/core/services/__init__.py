@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from usermgmt.core.mail.delivery import MailService
     from usermgmt.core.reads.users import UserReads
     from usermgmt.core.services.account_pages import AccountPageService
+    from usermgmt.core.services.api_keys import ApiKeyService
     from usermgmt.core.services.audit_log import AuditService
     from usermgmt.core.services.auth import AuthService
     from usermgmt.core.services.health import HealthService
@@ -49,6 +50,7 @@ SERVICE_CLASSES = {
     "runtime": ("usermgmt.core.services.runtime", "RuntimeService"),
     "migrations": ("usermgmt.core.services.migrations", "MigrationService"),
     "account_pages": ("usermgmt.core.services.account_pages", "AccountPageService"),
+    "api_keys": ("usermgmt.core.services.api_keys", "ApiKeyService"),
 }
 
 
@@ -97,6 +99,7 @@ class Services:
     runtime: RuntimeService = _OnFirstUse()  # type: ignore[assignment]
     migrations: MigrationService = _OnFirstUse()  # type: ignore[assignment]
     account_pages: AccountPageService = _OnFirstUse()  # type: ignore[assignment]
+    api_keys: ApiKeyService = _OnFirstUse()  # type: ignore[assignment]
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from usermgmt.core import audit, passwords
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor
-from usermgmt.core.errors import EmailExists, UsernameExists
+from usermgmt.core.errors import Conflict, EmailExists, UsernameExists, ValidationError
 from usermgmt.core.models import Profile, User, UserRole, utcnow
 from usermgmt.core.schemas import ProfileIn, UserCreate
 from usermgmt.core.services import credentials, outbox
@@ -85,6 +85,7 @@ def insert_user(s: Session, actor: Actor, spec: UserCreate, password_hash: str |
         password_hash=password_hash,
         password_changed_at=now if password_hash else None,
         is_active=spec.is_active,
+        kind=spec.kind,
         email_verified_at=now if spec.email_verified else None,
         created_at=now,
         updated_at=now,
@@ -100,7 +101,11 @@ def insert_user(s: Session, actor: Actor, spec: UserCreate, password_hash: str |
 
 
 def queue_verification(s: Session, settings: Settings, user: User) -> None:
-    """Mail the user a link that verifies their current address (earlier links stop working)."""
+    """Mail the user a link that verifies their current address (earlier links stop working).
+
+    A service account is never mailed."""
+    if is_service(user):
+        return
     raw = credentials.issue_one_time(s, settings, user, "verify")
     outbox.enqueue(
         s,
@@ -110,6 +115,29 @@ def queue_verification(s: Session, settings: Settings, user: User) -> None:
         user_id=user.id,
         context={"link": outbox.link(settings, "verify", raw), "token": raw},
     )
+
+
+def is_service(user: User) -> bool:
+    """A service account: no password, no mail, acts through API keys."""
+    return user.kind == "service"
+
+
+def check_service_account(spec: UserCreate) -> None:
+    """A service account is named by a username and never has a password."""
+    if spec.kind != "service":
+        return
+    if spec.username is None:
+        raise ValidationError.for_field("username", "A service account needs a username")
+    if spec.password is not None:
+        raise ValidationError.for_field(
+            "password", "A service account has no password; it acts through API keys"
+        )
+
+
+def refuse_password(user: User) -> None:
+    """Conflict for a service account, which never has a password (nor a reset link)."""
+    if is_service(user):
+        raise Conflict("A service account has no password; it acts through API keys")
 
 
 def set_roles(s: Session, actor: Actor, user: User, roles: set[str]) -> None:

@@ -38,7 +38,7 @@ def event_out(e: AuditEvent) -> AuditEventOut:
 class AuditService(ServiceBase):
     def query(self, actor: Actor, query: AuditQuery | Mapping[str, Any] | None = None) -> AuditPage:
         """Newest first; ``cursor`` is the ``seq`` below which to continue."""
-        actor.require_admin()
+        actor.require_admin("audit:read")
         q = parse(AuditQuery, query)
         stmt = select(AuditEvent)
         if q.actor_id:
@@ -70,7 +70,7 @@ class AuditService(ServiceBase):
 
     def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
         """Check the chain, and that ``expect_head`` (``SEQ:HASH`` recorded earlier) is in it."""
-        actor.require_admin()
+        actor.require_admin("audit:read")
         expect = parse_head(expect_head) if isinstance(expect_head, str) else expect_head
         with self.db.read() as s:
             report = verify_chain(s, expect)
@@ -88,7 +88,7 @@ class AuditService(ServiceBase):
 
     def current_head(self, actor: Actor) -> ChainHead:
         """:meth:`head`, for an admin reading the audit log (the API's /audit/head)."""
-        actor.require_admin()
+        actor.require_admin("audit:read")
         return self.head()
 
     def log_head(self) -> ChainHead | None:

@@ -94,7 +94,8 @@ class AuthService(ServiceBase):
         if locked is not None:
             raise _locked(locked)
 
-        stored = user.password_hash if user is not None else None
+        # A service account never logs in with a password (it has none to check).
+        stored = user.password_hash if user is not None and user.kind == "person" else None
         ok = passwords.verify_password(spec.password, stored or passwords.dummy_hash(rounds))
         ok = ok and stored is not None
         if not ok:
@@ -297,6 +298,8 @@ class AuthService(ServiceBase):
     # ---- self-service -------------------------------------------------------
 
     def me(self, actor: Actor) -> UserOut:
+        """Who the caller is: any key may ask (a cron key scoped to maintenance alone
+        still learns whose it is), unlike reading a user."""
         actor.require_authenticated()
         with self.db.connect() as conn:
             found = user_out_by_id(conn, actor.user_id)
@@ -314,7 +317,7 @@ class AuthService(ServiceBase):
         self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any] | ChangePasswordIn
     ) -> None:
         """Change one's own password; every other session is revoked."""
-        actor.require_authenticated()
+        actor.require_authenticated("users:write")
         spec = parse(ChangePasswordIn, data)
         with self.db.read() as s:
             stored = load_user(s, actor.user_id).password_hash
@@ -351,6 +354,8 @@ class AuthService(ServiceBase):
         with self.db.write() as s:
             user = s.execute(select(User).where(User.email == email)).unique().scalar_one_or_none()
             if user is None or user.deleted_at is not None or not user.is_active:
+                return
+            if user.kind != "person":  # a service account has no password to reset
                 return
             raw = credentials.issue_one_time(s, self.settings, user, "reset")
             outbox.enqueue(
@@ -412,7 +417,7 @@ class AuthService(ServiceBase):
 
     def resend_verification(self, actor: Actor, ctx: RequestContext) -> None:
         """Queue a new verification mail (the previous link stops working)."""
-        actor.require_authenticated()
+        actor.require_authenticated("users:write")
         with self.db.write() as s:
             user = load_user(s, actor.user_id, for_update=True)
             if user.email_verified_at is not None:

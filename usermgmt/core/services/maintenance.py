@@ -1,4 +1,6 @@
-"""Purging what is dead: spent or expired one-time tokens, dead sessions, old sent mail.
+"""Purging what is dead: spent or expired one-time tokens, dead sessions, old sent mail,
+API keys revoked or expired longer ago than their retention (each key's expiry is
+audited by the first purge after it, before the key is ever deleted).
 
 Works in small batches, each its own transaction, so it never holds a long lock
 and two purges at once (cron overlapping itself) simply share the work.
@@ -14,12 +16,14 @@ from sqlalchemy import delete, func, or_, select
 from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.models import (
+    ApiKey,
     AuthSession,
     MailMessage,
     OneTimeToken,
     RateLimitCounter,
     utcnow,
 )
+from usermgmt.core.services.api_keys import audit_expiries, dead_keys_condition
 from usermgmt.core.services.base import ServiceBase
 
 BATCH = 1000
@@ -61,6 +65,11 @@ class MaintenanceService(ServiceBase):
                 MailMessage.id,
                 (MailMessage.status == "sent") & (MailMessage.sent_at < now - retention),
             ),
+            "api_keys": (
+                ApiKey,
+                ApiKey.id,
+                dead_keys_condition(now, timedelta(days=self.settings.api_key_retention_days)),
+            ),
             "rate_limit_counters": (
                 RateLimitCounter,
                 RateLimitCounter.key,
@@ -72,8 +81,10 @@ class MaintenanceService(ServiceBase):
         self, actor: Actor, ctx: RequestContext, *, dry_run: bool = False, progress=None
     ) -> PurgeReport:
         """Delete dead rows in batches; ``progress(kind, n)`` is called after each batch."""
-        actor.require_admin()
+        actor.require_admin("maintenance")
         report = PurgeReport(dry_run=dry_run)
+        if not dry_run:
+            audit_expiries(self.db, Actor.system("system:expiry"), ctx)
         for kind, (model, key, condition) in self._targets().items():
             if dry_run:
                 with self.db.read() as s:

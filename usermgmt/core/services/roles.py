@@ -34,7 +34,7 @@ class RoleService(ServiceBase):
         return self._change(actor, ctx, user_id, lambda _current: set(names))
 
     def _change(self, actor: Actor, ctx: RequestContext, user_id: str, compute) -> UserOut:
-        actor.require_admin()
+        actor.require_admin("roles:manage")
         uid = parse_uuid(user_id)
         if uid is not None and actor.is_self(uid) and not actor.is_operator:
             raise PermissionDenied("You cannot change your own roles")

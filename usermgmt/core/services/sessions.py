@@ -25,13 +25,13 @@ def session_out(s: AuthSession) -> SessionOut:
 
 class SessionService(ServiceBase):
     def list(self, actor: Actor, user_id: str) -> list[SessionOut]:
-        actor.require_admin()
+        actor.require_admin("sessions:manage")
         with self.db.read() as s:
             user = load_user(s, user_id, include_deleted=True)
             return [session_out(x) for x in credentials.live_sessions(s, user.id)]
 
     def revoke_all(self, actor: Actor, ctx: RequestContext, user_id: str) -> int:
-        actor.require_admin()
+        actor.require_admin("sessions:manage")
         with self.db.write() as s:
             user = load_user(s, user_id, include_deleted=True)
             count = credentials.revoke_sessions(s, user.id, "revoked_by_admin")
@@ -39,7 +39,7 @@ class SessionService(ServiceBase):
             return count
 
     def revoke(self, actor: Actor, ctx: RequestContext, session_id: str) -> None:
-        actor.require_admin()
+        actor.require_admin("sessions:manage")
         sid = parse_uuid(session_id)
         with self.db.write() as s:
             sess = s.get(AuthSession, sid, with_for_update=True) if sid else None

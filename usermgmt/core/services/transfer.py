@@ -178,7 +178,7 @@ class TransferService(ServiceBase):
         ``max_errors``-th bad row (None: no limit) stops the checking, the rest
         of ``rows`` is only counted, and nothing is written.
         """
-        actor.require_admin()
+        actor.require_admin("users:write")
         if on_conflict not in ("fail", "skip", "update"):
             raise ValidationError.for_field("on_conflict", "one of fail, skip, update")
         if max_errors is not None and max_errors < 1:
@@ -450,7 +450,7 @@ class TransferService(ServiceBase):
         ``users.exported``) here, before the first record is read: a face learns
         of a refusal before it starts writing.
         """
-        actor.require_admin()
+        actor.require_admin("users:read")
         if include_password_hash:
             with self.db.write() as s:
                 audit.record(

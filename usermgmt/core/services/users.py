@@ -32,13 +32,17 @@ from usermgmt.core.schemas import (
 from usermgmt.core.services import credentials, outbox
 from usermgmt.core.services.accounts import (
     PROFILE_FIELDS,
+    check_service_account,
     check_unique,
     hash_new_password,
     insert_user,
+    is_service,
     queue_verification,
+    refuse_password,
     set_roles,
     snapshot,
 )
+from usermgmt.core.services.api_keys import revoke_keys
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
 
@@ -56,12 +60,13 @@ class UserService(ServiceBase):
         self, actor: Actor, ctx: RequestContext, data: UserCreate | Mapping[str, Any]
     ) -> UserOut:
         """Admin creation. Without a password the user gets an invitation link."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         spec = parse(UserCreate, data)
+        check_service_account(spec)
         password_hash = hash_new_password(self.settings, spec.password)
         with self.db.write() as s:
             user = insert_user(s, actor, spec, password_hash)
-            if spec.password is None:
+            if spec.password is None and not is_service(user):
                 raw = credentials.issue_one_time(s, self.settings, user, "invite")
                 outbox.enqueue(
                     s,
@@ -85,7 +90,7 @@ class UserService(ServiceBase):
         Only fields present in ``data`` are compared; roles, when given, must
         match exactly. A given password is set only if the current one differs.
         """
-        actor.require_admin()
+        actor.require_admin("users:write")
         raw = dict(data) if isinstance(data, Mapping) else data.model_dump(exclude_unset=True)
         spec = parse(UserCreate, raw)
         given = set(raw)
@@ -98,6 +103,8 @@ class UserService(ServiceBase):
             )
         if existing is None:
             return "created", self.create(actor, ctx, spec)
+        if password_differs:
+            refuse_password(existing)
         new_hash = hash_new_password(self.settings, spec.password) if password_differs else None
         with self.db.write() as s:
             user = load_user(s, existing.id, for_update=True, include_deleted=True)
@@ -144,9 +151,10 @@ class UserService(ServiceBase):
         if uid is None:
             raise NotFound("User not found")
         if actor.is_self(uid) and not actor.is_operator:
+            actor.require_scope("users:write")
             spec: SelfUpdate = parse(SelfUpdate, data)
         else:
-            actor.require_moderator()
+            actor.require_moderator("users:write")
             spec = parse(UserPatch, data)
         fields = spec.model_dump(exclude_unset=True)
         with self.db.write() as s:
@@ -159,7 +167,7 @@ class UserService(ServiceBase):
         self, actor: Actor, ctx: RequestContext, user_id: str, data: Mapping[str, Any] | Any
     ) -> UserOut:
         """PUT: every editable field replaced; omitted optional fields are cleared."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         spec = parse(UserReplace, data)
         fields = spec.model_dump()
         fields["profile"] = {f: fields["profile"].get(f) for f in PROFILE_FIELDS}
@@ -202,7 +210,7 @@ class UserService(ServiceBase):
             return user_out(user)
         user.updated_at = utcnow()
         s.flush()
-        if user.email != old_email:
+        if user.email != old_email and not is_service(user):
             outbox.enqueue(
                 s,
                 self.settings,
@@ -218,17 +226,21 @@ class UserService(ServiceBase):
 
     def delete(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Soft delete: the row stays (restorable, email stays taken), sessions are revoked."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True)
             ensure_other_active_admin(s, user, "delete")
             user.deleted_at = utcnow()
             user.updated_at = user.deleted_at
             revoked = credentials.revoke_sessions(s, user.id, "deleted")
-            audit.record(s, actor, ctx, "user.deleted", user.id, {"sessions_revoked": revoked})
+            changes = {"sessions_revoked": revoked}
+            keys = revoke_keys(s, user.id, "owner_deleted")
+            if keys:
+                changes["api_keys_revoked"] = keys
+            audit.record(s, actor, ctx, "user.deleted", user.id, changes)
 
     def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
-        actor.require_admin()
+        actor.require_admin("users:write")
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True, include_deleted=True)
             if user.deleted_at is None:
@@ -242,7 +254,7 @@ class UserService(ServiceBase):
         self, actor: Actor, ctx: RequestContext, user_id: str, minutes: int | None = None
     ) -> UserOut:
         """Lock the account (until unlocked, or for ``minutes``); its sessions are revoked."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         if minutes is not None and not 1 <= minutes <= 10_000_000:
             from usermgmt.core.errors import ValidationError
 
@@ -260,7 +272,7 @@ class UserService(ServiceBase):
 
     def unlock(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         """Clear the account lock and the failed-login counters of its email and username."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True)
             before = snapshot(user)
@@ -276,10 +288,11 @@ class UserService(ServiceBase):
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
         """Operator sets a password: policy applies, all sessions are revoked, user is told."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         new_hash = hash_new_password(self.settings, password)
         with self.db.write() as s:
             user = load_user(s, user_id, for_update=True)
+            refuse_password(user)
             self._replace_password(s, actor, ctx, user, new_hash)
 
     def _replace_password(
@@ -303,9 +316,10 @@ class UserService(ServiceBase):
 
     def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Operator sends a password-reset link to the user's email."""
-        actor.require_admin()
+        actor.require_admin("users:write")
         with self.db.write() as s:
             user = load_user(s, user_id)
+            refuse_password(user)
             raw = credentials.issue_one_time(s, self.settings, user, "reset")
             outbox.enqueue(
                 s,

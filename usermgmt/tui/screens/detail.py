@@ -1,4 +1,5 @@
-"""One user: profile, roles, live sessions and their recent audit events; every action."""
+"""One user: profile, roles, live sessions, API keys and their recent audit events; every
+action."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from usermgmt.core.errors import DomainError, NotFound
+from usermgmt.core.key_schemas import ApiKeyOut
 from usermgmt.core.schemas import AuditEventOut, SessionOut, UserOut
 from usermgmt.core.text import printable
 from usermgmt.tui import formatting as fmt
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
+from usermgmt.tui.screens.api_keys import KEY_BINDING, KeyActions
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
 
 RECENT_EVENTS = 20
@@ -36,9 +39,10 @@ class Detail:
     user: UserOut
     sessions: list[SessionOut]
     events: list[AuditEventOut]
+    keys: list[ApiKeyOut]
 
 
-class DetailScreen(UserActions, Screen[bool]):
+class DetailScreen(KeyActions, UserActions, Screen[bool]):
     """Dismisses with True if anything was changed here (the list then reloads)."""
 
     HELP_TITLE = "User detail"
@@ -47,6 +51,7 @@ class DetailScreen(UserActions, Screen[bool]):
         Binding("escape,backspace", "back", "Back"),
         *(b for b in USER_ACTION_BINDINGS if b.action != "new_user"),
         Binding("a", "audit", "All events"),
+        KEY_BINDING,
         Binding("ctrl+r,f5", "refresh", "Refresh", show=False),
     ]
 
@@ -67,6 +72,9 @@ class DetailScreen(UserActions, Screen[bool]):
                 sessions = DataTable(id="sessions", classes="box", cursor_type="row")
                 sessions.border_title = "Sessions"
                 yield sessions
+                keys = DataTable(id="keys", classes="box", cursor_type="row")
+                keys.border_title = "API keys"
+                yield keys
         events = DataTable(id="events", classes="box", cursor_type="row")
         events.border_title = "Recent audit events"
         yield events
@@ -78,6 +86,8 @@ class DetailScreen(UserActions, Screen[bool]):
         self.query_one("#roles", Static).border_title = "Roles"
         sessions = self.query_one("#sessions", DataTable)
         sessions.add_columns("Started", "Last used", "Expires", "IP", "Client")
+        keys = self.query_one("#keys", DataTable)
+        keys.add_columns("Name", "Prefix", "Scopes", "State", "Last used", "Expires")
         self.show_user(self.user)
         self.load()
 
@@ -90,7 +100,8 @@ class DetailScreen(UserActions, Screen[bool]):
             user = services.user_reads.get(ctx.actor, uid, include_deleted=True)
             sessions = services.sessions.list(ctx.actor, uid)
             events = services.audit.query(ctx.actor, {"target_id": uid, "limit": RECENT_EVENTS})
-            return Detail(user, sessions, events.data)
+            keys = services.api_keys.list(ctx.actor, {"user_id": uid}).data
+            return Detail(user, sessions, events.data, keys)
 
         self.query_one("#status-line", StatusLine).update("loading…")
         ctx.run(self, job, self.show_detail, failed=self._failed, group="detail")
@@ -118,6 +129,18 @@ class DetailScreen(UserActions, Screen[bool]):
                 fmt.plain(s.user_agent or "—"),
             )
         sessions.border_title = f"Sessions ({len(detail.sessions)} live)"
+        keys = self.query_one("#keys", DataTable)
+        keys.clear()
+        for k in detail.keys:
+            keys.add_row(
+                fmt.plain(k.name),
+                k.prefix,
+                ", ".join(k.scopes),
+                k.state,
+                fmt.ago(k.last_used_at, now),
+                fmt.ago(k.expires_at, now) if k.expires_at else "never",
+            )
+        keys.border_title = f"API keys ({len(detail.keys)}; K: new, enter: revoke)"
         self.show_events(detail.events)
         self.query_one("#status-line", StatusLine).update(
             f"id {detail.user.id}  ·  updated {fmt.stamp_ago(detail.user.updated_at, now)}"
@@ -160,6 +183,7 @@ class DetailScreen(UserActions, Screen[bool]):
         self.query_one("#detail-title", Static).update(title)
         p = user.profile
         rows = [
+            ("Kind", "service account" if user.kind == "service" else "person"),
             ("Username", user.username or "—"),
             ("First name", user.first_name or "—"),
             ("Last name", user.last_name or "—"),
@@ -197,6 +221,8 @@ class DetailScreen(UserActions, Screen[bool]):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "new_key":
+            return self.user.deleted_at is None and self.user.is_active
         return self.check_user_action(action)
 
     def on_database_back(self, message: DatabaseBack) -> None:
@@ -222,6 +248,11 @@ class DetailScreen(UserActions, Screen[bool]):
             self.app.push_screen(EventScreen(self.detail.events[event.cursor_row]))
         elif event.data_table.id == "sessions" and self.detail.sessions:
             self.revoke_session(self.detail.sessions[event.cursor_row])
+        elif event.data_table.id == "keys" and self.detail.keys:
+            self.revoke_key(self.detail.keys[event.cursor_row])
+
+    def keys_changed(self) -> None:
+        self.load()
 
     def revoke_session(self, session: SessionOut) -> None:
         """Enter on one session: sign the user out of that device only (asks first)."""

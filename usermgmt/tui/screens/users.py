@@ -123,6 +123,8 @@ class UsersScreen(UserActions, Screen):
         if key == "username":
             return user.username or "", None
         if key == "name":
+            if user.kind == "service":  # marked in every list
+                return f"service · {fmt.full_name(user)}".rstrip(" ·"), "muted"
             return fmt.full_name(user), None
         if key == "roles":
             return ",".join(user.roles), "accent" if "admin" in user.roles else None
