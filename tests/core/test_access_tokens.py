@@ -7,8 +7,8 @@ it accept and refuse.
 import base64
 import hmac
 import json
-import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -19,10 +19,12 @@ from usermgmt.core.errors import AuthenticationError
 KEY = b"k" * 64
 USER = uuid.uuid4()
 SESSION = uuid.uuid4()
+# The verifier's present: the caller's clock, not the machine's (tokens are checked against it).
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def claims(**changes):
-    now = int(time.time())
+    now = int(NOW.timestamp())
     base = {
         "sub": str(USER),
         "sid": str(SESSION),
@@ -43,23 +45,28 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def refused(token):
+def decode(token, key=KEY, now=NOW):
+    return secrets.decode_access_token(key, token, now)
+
+
+def refused(token, now=NOW):
     with pytest.raises(AuthenticationError):
-        secrets.decode_access_token(KEY, token)
+        decode(token, now=now)
 
 
 def test_issued_token_round_trips():
-    token = secrets.encode_access_token(KEY, USER, SESSION, 900)
-    got = secrets.decode_access_token(KEY, token)
+    token = secrets.encode_access_token(KEY, USER, SESSION, 900, NOW)
+    got = decode(token)
     assert (got.user_id, got.session_id) == (USER, SESSION)
     assert len(got.jti) == 32
     assert got.expires_at.tzinfo is not None
-    assert 890 <= got.expires_at.timestamp() - time.time() <= 900
+    assert got.expires_at == NOW + timedelta(seconds=900)
+    assert got.issued_at == NOW
 
 
 def test_extra_header_fields_and_claims_are_accepted():
     token = sign(claims(extra="x"), headers={"kid": "one"})
-    assert secrets.decode_access_token(KEY, token).user_id == USER
+    assert decode(token).user_id == USER
 
 
 @pytest.mark.parametrize(
@@ -110,29 +117,34 @@ def test_every_claim_is_required(missing):
 
 
 def test_type_expiry_and_times_are_checked():
-    now = int(time.time())
+    now = int(NOW.timestamp())
     with pytest.raises(AuthenticationError, match="expired"):
-        secrets.decode_access_token(KEY, sign(claims(exp=now - 1)))
+        decode(sign(claims(exp=now - 1)))
     refused(sign(claims(typ="refresh")))
     refused(sign(claims(iat=now + 60)))  # issued in the future
     refused(sign(claims(nbf=now + 60)))  # not valid yet
     refused(sign(claims(exp="soon")))
     refused(sign(claims(exp=True)))
     refused(sign(claims(sub="not-a-uuid")))
-    assert secrets.decode_access_token(KEY, sign(claims(nbf=now))).user_id == USER
+    assert decode(sign(claims(nbf=now))).user_id == USER
 
 
-def test_a_remembered_token_still_expires_and_is_bound_to_its_key(monkeypatch):
+def test_a_remembered_token_still_expires_and_is_bound_to_its_key():
     token = sign(claims())
-    assert secrets.decode_access_token(KEY, token).user_id == USER  # verified, remembered
-    assert secrets.decode_access_token(KEY, token).user_id == USER  # from memory
+    assert decode(token).user_id == USER  # verified, remembered
+    assert decode(token).user_id == USER  # from memory
     refused_with_other_key = b"z" * 64
     with pytest.raises(AuthenticationError):
-        secrets.decode_access_token(refused_with_other_key, token)
-    later = time.time() + 901
-    monkeypatch.setattr(secrets.time, "time", lambda: later)
+        decode(token, key=refused_with_other_key)
     with pytest.raises(AuthenticationError, match="expired"):
-        secrets.decode_access_token(KEY, token)
+        decode(token, now=NOW + timedelta(seconds=901))
+
+
+def test_a_remembered_token_is_still_refused_before_it_was_issued_or_valid():
+    token = sign(claims(nbf=int(NOW.timestamp()) + 30))
+    assert decode(token, now=NOW + timedelta(seconds=30)).user_id == USER  # remembered
+    refused(token, now=NOW + timedelta(seconds=29))  # not valid yet
+    refused(token, now=NOW - timedelta(seconds=1))  # issued in the future
 
 
 def test_a_refused_token_is_not_remembered():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -19,6 +20,12 @@ from usermgmt.core.db.errors import BUSY, translate_db_error
 from usermgmt.core.models import Profile, RefreshToken, Role, User
 
 POSTGRES_ONLY = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def new_user(**columns) -> User:
+    """A user row as the services would write it (they set ids and times; the models don't)."""
+    return User(id=uuid.uuid4(), created_at=NOW, updated_at=NOW, **columns)
 
 
 @pytest.fixture
@@ -31,7 +38,7 @@ def db(database_url):
 @pytest.fixture
 def ada(db) -> uuid.UUID:
     with db.write() as s:
-        user = User(email="ada@example.com", username="ada")
+        user = new_user(email="ada@example.com", username="ada")
         user.profile = Profile()
         s.add(user)
         s.flush()
@@ -47,12 +54,12 @@ def _fails(db, change) -> errors.DomainError:
 
 
 def test_a_taken_email_is_email_exists(db, ada):
-    error = _fails(db, lambda s: s.add(User(email="ada@example.com")))
+    error = _fails(db, lambda s: s.add(new_user(email="ada@example.com")))
     assert type(error) is errors.EmailExists
 
 
 def test_a_taken_username_is_username_exists(db, ada):
-    error = _fails(db, lambda s: s.add(User(email="other@example.com", username="ada")))
+    error = _fails(db, lambda s: s.add(new_user(email="other@example.com", username="ada")))
     assert type(error) is errors.UsernameExists
 
 
@@ -61,7 +68,15 @@ def test_another_unique_column_is_a_plain_conflict(db, ada):
         session = _auth_session(s, ada)
         expires = session.expires_at
         for _ in range(2):
-            s.add(RefreshToken(session_id=session.id, token_hash="f" * 64, expires_at=expires))
+            s.add(
+                RefreshToken(
+                    id=uuid.uuid4(),
+                    session_id=session.id,
+                    token_hash="f" * 64,
+                    issued_at=NOW,
+                    expires_at=expires,
+                )
+            )
 
     error = _fails(db, two_tokens_with_one_hash)
     assert type(error) is errors.Conflict
@@ -211,11 +226,11 @@ def test_every_face_treats_an_unexpected_database_error_as_unexpected():
 
 
 def _auth_session(s, user_id):
-    from datetime import timedelta
+    from usermgmt.core.models import AuthSession
 
-    from usermgmt.core.models import AuthSession, utcnow
-
-    session = AuthSession(user_id=user_id, expires_at=utcnow() + timedelta(days=1))
+    session = AuthSession(
+        id=uuid.uuid4(), user_id=user_id, created_at=NOW, expires_at=NOW + timedelta(days=1)
+    )
     s.add(session)
     s.flush()
     return session

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, exc, select, text, update
 
 from usermgmt.core import errors
-from usermgmt.core.models import User, utcnow
+from usermgmt.core.models import User
 from usermgmt.core.reads.user_rows import _USER_BY_ID
 from usermgmt.core.services.auth import _TOKEN_CHECK
 
@@ -29,7 +29,9 @@ def test_planned_reads_match_sqlalchemy(services, operator, ctx):
     session_id = services.auth.authenticate_token(result.tokens.access_token).session_id
     with services.db.write() as s:
         s.execute(
-            update(User).where(User.id == user.id).values(locked_until=utcnow() - timedelta(days=1))
+            update(User)
+            .where(User.id == user.id)
+            .values(locked_until=services.clock.now() - timedelta(days=1))
         )
     cases = [
         (_TOKEN_CHECK, {"session_id": session_id}),

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import update
 
 from usermgmt.core import errors
-from usermgmt.core.models import AuthSession, utcnow
+from usermgmt.core.models import AuthSession
 
 from .helpers import login, make_user
 
@@ -50,7 +50,7 @@ def test_a_scope_sees_every_change_at_once(services, operator, ctx):
             s.execute(
                 update(AuthSession)
                 .where(AuthSession.id == actor.session_id)
-                .values(revoked_at=utcnow())
+                .values(revoked_at=services.clock.now())
             )
         with pytest.raises(errors.AuthenticationError):
             services.auth.authenticate_token(token_text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import typing
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from usermgmt.core.schemas import SortField
 from usermgmt.core.status import status_at
@@ -39,16 +39,19 @@ def test_count_matches_list_total(services, operator, ctx):
     assert page.meta.total == services.user_reads.count(operator, {"search": "user0", "limit": 2})
 
 
-def test_user_status_follows_the_model_rule(services, operator, ctx):
+def test_user_status_follows_the_model_rule(make_services, clock, operator, ctx):
+    services = make_services(clock=clock)
     user = services.users.create(operator, ctx, {"email": "s@example.com"})
-    assert status_at(user) == "unverified"
+    assert status_at(user, clock.now()) == user.status == "unverified"
     locked = services.users.lock(operator, ctx, str(user.id), minutes=5)
-    assert status_at(locked) == "locked"
-    later = datetime.now(UTC) + timedelta(minutes=10)
+    assert status_at(locked, clock.now()) == locked.status == "locked"
+    later = clock.now() + timedelta(minutes=10)
     assert status_at(locked, later) == "unverified"
+    clock.set(later)
+    assert services.user_reads.get(operator, str(user.id)).status == "unverified"
     services.users.delete(operator, ctx, str(user.id))
     deleted = services.user_reads.get(operator, str(user.id), include_deleted=True)
-    assert status_at(deleted) == "deleted"
+    assert status_at(deleted, clock.now()) == deleted.status == "deleted"
 
 
 def test_skip_jumps_after_a_cursor_or_from_the_top(services, operator, ctx):

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select, update
 
 from usermgmt.core import errors
-from usermgmt.core.models import AuthSession, LoginThrottle, User, utcnow
+from usermgmt.core.models import AuthSession, LoginThrottle, User
 from usermgmt.core.throttle import identifier_key
 
 from .helpers import STRONG, login, make_user
@@ -50,6 +50,31 @@ def test_failed_logins_leave_the_owners_sessions_alone(make_services, operator, 
         assert s.execute(select(AuthSession.revoked_at)).scalars().all() == [None]
     # The username is an identifier of its own.
     assert _attempt(services, ctx, "root", STRONG).user.id == admin.id
+
+
+def test_the_block_ends_after_the_lockout_minutes(make_services, clock, operator, ctx):
+    services = make_services(lockout_threshold=2, lockout_minutes=15, clock=clock)
+    user = make_user(services, operator, ctx, "ada@example.com")
+    locked_at = clock.now()
+    codes = _fail(services, ctx, "ada@example.com", 3)
+    assert codes == ["INVALID_CREDENTIALS", "ACCOUNT_LOCKED", "ACCOUNT_LOCKED"]
+    clock.advance(minutes=14, seconds=59)
+    with pytest.raises(errors.AccountLocked) as info:
+        _attempt(services, ctx, "ada@example.com", STRONG)
+    until = (locked_at + timedelta(minutes=15)).isoformat().replace("+00:00", "Z")
+    assert info.value.details["locked_until"] == until
+    clock.advance(seconds=1)  # the block ends at its time
+    assert _attempt(services, ctx, "ada@example.com", STRONG).user.id == user.id
+
+
+def test_failures_further_apart_than_the_window_do_not_add_up(make_services, clock, operator, ctx):
+    services = make_services(lockout_threshold=2, lockout_minutes=15, clock=clock)
+    make_user(services, operator, ctx, "ada@example.com")
+    assert _fail(services, ctx, "ada@example.com", 1) == ["INVALID_CREDENTIALS"]
+    clock.advance(minutes=16)  # the first failure is out of the window: counting starts again
+    assert _fail(services, ctx, "ada@example.com", 1) == ["INVALID_CREDENTIALS"]
+    clock.advance(minutes=14)  # within the window of the second: this one locks
+    assert _fail(services, ctx, "ada@example.com", 1) == ["ACCOUNT_LOCKED"]
 
 
 def test_the_block_is_audited_once_as_login_blocked_not_locked(make_services, operator, ctx):
@@ -100,9 +125,9 @@ def test_an_admin_lock_still_ends_sessions(services, operator, ctx):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"is_active": False}, "Account deactivated"),
-        ({"deleted_at": utcnow()}, "Account deleted"),
-        ({"locked_until": utcnow() + timedelta(hours=1)}, "Account locked by an admin"),
+        (lambda now: {"is_active": False}, "Account deactivated"),
+        (lambda now: {"deleted_at": now}, "Account deleted"),
+        (lambda now: {"locked_until": now + timedelta(hours=1)}, "Account locked by an admin"),
     ],
 )
 def test_the_401_of_a_live_session_says_what_is_true(services, operator, ctx, change, message):
@@ -111,7 +136,7 @@ def test_the_401_of_a_live_session_says_what_is_true(services, operator, ctx, ch
     user = make_user(services, operator, ctx, "ada@example.com")
     held = login(services, ctx, "ada@example.com").tokens
     with services.db.write() as s:
-        s.execute(update(User).where(User.id == user.id).values(**change))
+        s.execute(update(User).where(User.id == user.id).values(**change(services.clock.now())))
     with pytest.raises(errors.AuthenticationError) as info:
         services.auth.authenticate_token(held.access_token)
     assert info.value.message == message
@@ -120,11 +145,13 @@ def test_the_401_of_a_live_session_says_what_is_true(services, operator, ctx, ch
     assert info.value.message == message
 
 
-def test_an_expired_session_is_called_expired(services, operator, ctx):
+def test_an_expired_session_is_called_expired(make_services, clock, operator, ctx):
+    services = make_services(clock=clock, access_token_ttl=86400)
     make_user(services, operator, ctx, "ada@example.com")
     held = login(services, ctx, "ada@example.com").tokens
     with services.db.write() as s:
-        s.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(update(AuthSession).values(expires_at=clock.now() + timedelta(hours=1)))
+    clock.advance(hours=1)  # the session ends at its time; the access token lives on
     with pytest.raises(errors.AuthenticationError) as info:
         services.auth.authenticate_token(held.access_token)
     assert info.value.message == "Session expired"

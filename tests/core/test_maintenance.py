@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, update
 
-from usermgmt.core.models import AuthSession, MailMessage, OneTimeToken, utcnow
+from usermgmt.core.models import AuthSession, MailMessage, OneTimeToken
 
 from .helpers import login, make_user
 
@@ -21,9 +21,10 @@ def _seed(services, operator, ctx):
         services.auth.forgot_password(ctx, {"email": f"u{i}@example.com"})
         services.auth.forgot_password(ctx, {"email": f"u{i}@example.com"})  # voids the first
         login(services, ctx, f"u{i}@example.com")
+    now = services.clock.now()
     with services.db.write() as s:
-        s.execute(update(AuthSession).values(expires_at=utcnow() - timedelta(seconds=1)))
-        s.execute(update(MailMessage).values(status="sent", sent_at=utcnow() - timedelta(days=90)))
+        s.execute(update(AuthSession).values(expires_at=now - timedelta(seconds=1)))
+        s.execute(update(MailMessage).values(status="sent", sent_at=now - timedelta(days=90)))
 
 
 def test_purge_dry_run_then_for_real(services, operator, ctx):

@@ -332,7 +332,9 @@ def test_trigger_kept_counts_match_real_counts(services, operator, ctx):
         operator, ctx, [(2, {"email": "i1@example.com"}), (3, {"email": "i2@example.com"})]
     )
     with services.db.write() as s:  # a bulk insert outside the services is counted too
-        s.execute(insert(User), [{"email": "raw@example.com", "search_text": "raw"}])
+        now = services.clock.now()
+        raw = {"id": services.ids.new_uuid(), "created_at": now, "updated_at": now}
+        s.execute(insert(User), [{**raw, "email": "raw@example.com", "search_text": "raw"}])
     with services.db.read() as s:
         counts = s.get(UserCounts, 1)
         live = s.execute(
@@ -392,7 +394,11 @@ def test_search_copy_follows_every_write(services, operator, ctx):
     assert found("hopper") == found("hopper", status="unverified") == ["bob@example.com"]
     services.transfer.import_users(operator, ctx, [(2, {"email": "imported@example.com"})])
     with services.db.write() as s:  # a bulk insert outside the services is copied too
-        s.execute(insert(User), [{"email": "raw@example.com", "search_text": "raw@example.com"}])
+        now = services.clock.now()
+        raw = {"id": services.ids.new_uuid(), "created_at": now, "updated_at": now}
+        s.execute(
+            insert(User), [{**raw, "email": "raw@example.com", "search_text": "raw@example.com"}]
+        )
     assert found("example") == [
         "bob@example.com",
         "countess@example.com",

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .helpers import Clock, SmtpServer
+from .helpers import SmtpServer
 
 
 @pytest.fixture
@@ -51,8 +51,3 @@ def server_tls(tls_files) -> ssl.SSLContext:
 @pytest.fixture
 def client_tls(tls_files) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(tls_files[0]))
-
-
-@pytest.fixture
-def clock():
-    return Clock()

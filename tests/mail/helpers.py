@@ -1,18 +1,15 @@
-"""Test helpers for mail: an aiosmtpd server on loopback in this process, a settable clock."""
+"""Test helpers for mail: an aiosmtpd server on loopback in this process."""
 
 from __future__ import annotations
 
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
-from usermgmt.core.models import utcnow
 
 SMTP_USER = "mailer"
 SMTP_PASSWORD = "s3cret-smtp-p@ss"
@@ -99,16 +96,3 @@ class SmtpServer:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
-
-
-class Clock:
-    """A settable clock for MailService (backoff and leases without sleeping)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self):
-        return utcnow() + self.offset
-
-    def advance(self, **kwargs) -> None:
-        self.offset += timedelta(**kwargs)

@@ -57,7 +57,7 @@ def enqueue_many(services, n: int) -> None:
         for i in range(n):
             outbox.enqueue(
                 s, services.settings, "password_changed", f"u{i}@example.com",
-                user_id=None, context={},
+                user_id=None, context={}, now=services.clock.now(), ids=services.ids,
             )  # fmt: skip
 
 
@@ -142,8 +142,7 @@ def test_every_template_renders_text_and_html(smtp_services, smtp_server, operat
 
 def test_smtp_down_then_up_is_retried_and_delivered_once(make_services, clock, caplog):
     port = free_port()  # nothing listens yet
-    services = make_services(smtp_url=f"smtp://127.0.0.1:{port}")
-    services.mail.clock = clock
+    services = make_services(smtp_url=f"smtp://127.0.0.1:{port}", clock=clock)
     enqueue_many(services, 1)
 
     report = services.mail.deliver_pending()
@@ -151,7 +150,7 @@ def test_smtp_down_then_up_is_retried_and_delivered_once(make_services, clock, c
     row = only_row(services)
     assert row.status == "pending" and row.attempts == 1 and row.lease_until is None
     assert "refused" in row.last_error.lower()
-    assert row.next_attempt_at > clock()
+    assert row.next_attempt_at > clock.now()
     # Not due yet: a second run does nothing.
     assert services.mail.deliver_pending().processed == 0
 
@@ -175,8 +174,7 @@ def test_rejecting_server_dead_letters_after_max_attempts(make_services, clock, 
     server.handler.reject_rcpt = "550 5.1.1 No such mailbox"
     try:
         url = f"smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{server.port}"
-        services = make_services(smtp_url=url, mail_max_attempts=3)
-        services.mail.clock = clock
+        services = make_services(smtp_url=url, mail_max_attempts=3, clock=clock)
         caplog.set_level(logging.DEBUG, logger="usermgmt")
         enqueue_many(services, 1)
         reports = []
@@ -270,10 +268,9 @@ def test_two_deliverers_racing_send_each_message_once(make_services, smtp_server
 
 
 def test_crashed_deliverer_lease_expires_and_same_message_id_is_sent(
-    smtp_services, smtp_server, clock
+    make_services, smtp_server, clock
 ):
-    services = smtp_services
-    services.mail.clock = clock
+    services = make_services(smtp_url=smtp_server.url, clock=clock)
     enqueue_many(services, 1)
     claimed = services.mail._claim(10)  # a deliverer claims, then dies before sending
     assert len(claimed) == 1
@@ -295,9 +292,8 @@ def test_limit_and_batches(smtp_services, smtp_server):
         services.mail.deliver_pending(limit=0)
 
 
-def test_list_and_retry_rules(smtp_services, smtp_server, operator, ctx, clock):
-    services = smtp_services
-    services.mail.clock = clock
+def test_list_and_retry_rules(make_services, smtp_server, operator, ctx, clock):
+    services = make_services(smtp_url=smtp_server.url, clock=clock)
     enqueue_many(services, 2)
     services.mail.deliver_pending(limit=1)
     listed = services.mail.list(operator)
@@ -324,7 +320,7 @@ def test_list_and_retry_rules(smtp_services, smtp_server, operator, ctx, clock):
         s.execute(
             update(MailMessage)
             .where(MailMessage.id == pending.id)
-            .values(attempts=2, next_attempt_at=clock() + timedelta(hours=3))
+            .values(attempts=2, next_attempt_at=clock.now() + timedelta(hours=3))
         )
     assert services.mail.deliver_pending().processed == 0
     out = services.mail.retry(operator, ctx, str(pending.id))
@@ -389,7 +385,14 @@ def test_enqueue_listeners_fire_once_per_commit_and_never_on_rollback(services):
     try:
         with pytest.raises(RuntimeError), services.db.write() as s:
             outbox.enqueue(
-                s, services.settings, "password_changed", "a@example.com", user_id=None, context={}
+                s,
+                services.settings,
+                "password_changed",
+                "a@example.com",
+                user_id=None,
+                context={},
+                now=services.clock.now(),
+                ids=services.ids,
             )
             raise RuntimeError("rolled back")
         assert calls == []

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from usermgmt.core.config import data_dir
 from usermgmt.core.errors import ConfigurationError
 from usermgmt.core.mail.render import Renderer, describe_duration
-from usermgmt.core.models import MailMessage, utcnow
+from usermgmt.core.models import MailMessage
 from usermgmt.core.services import build_services, outbox
 
 TOKEN_RE = re.compile(r"/reset-password\?token=([A-Za-z0-9_\-]+)")
@@ -49,20 +49,21 @@ def test_mail_dir_setting_is_used(make_services, tmp_path):
     services = make_services(mail_dir=str(folder))
     with services.db.write() as s:
         outbox.enqueue(
-            s, services.settings, "password_changed", "a@example.com", user_id=None, context={}
-        )
+            s, services.settings, "password_changed", "a@example.com",
+            user_id=None, context={}, now=services.clock.now(), ids=services.ids,
+        )  # fmt: skip
     assert services.mail.deliver_pending().sent == 1
     assert len(list(folder.glob("*.eml"))) == 1
 
 
-def test_purge_removes_delivered_mail_older_than_retention(make_services, operator, ctx):
-    services = make_services(mail_retention_days=10)
-    now = utcnow()
+def test_purge_removes_delivered_mail_older_than_retention(make_services, operator, ctx, clock):
+    services = make_services(mail_retention_days=10, clock=clock)
+    now = clock.now()
     with services.db.write() as s:
         for name in ("old_sent", "new_sent", "old_pending", "old_failed"):
             outbox.enqueue(
                 s, services.settings, "password_changed", f"{name}@example.com",
-                user_id=None, context={},
+                user_id=None, context={}, now=now, ids=services.ids,
             )  # fmt: skip
     ages = {
         "old_sent": ("sent", now - timedelta(days=11)),
@@ -96,8 +97,9 @@ def test_template_override_directory(make_services, tmp_path):
     services = make_services(mail_templates_dir=str(overrides), mail_dir=str(tmp_path / "m"))
     with services.db.write() as s:
         outbox.enqueue(
-            s, services.settings, "password_changed", "a@example.com", user_id=None, context={}
-        )
+            s, services.settings, "password_changed", "a@example.com",
+            user_id=None, context={}, now=services.clock.now(), ids=services.ids,
+        )  # fmt: skip
     services.mail.deliver_pending()
     (path,) = (tmp_path / "m").glob("*.eml")
     msg = message_from_bytes(path.read_bytes(), policy=policy.default)

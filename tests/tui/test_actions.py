@@ -309,6 +309,8 @@ def open_session(services, user_id) -> None:
             services.keys.jwt_key(),
             s.get(User, user_id),
             RequestContext(ip="127.0.0.1", user_agent="pytest"),
+            now=services.clock.now(),
+            ids=services.ids,
         )
 
 

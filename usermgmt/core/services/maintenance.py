@@ -11,14 +11,12 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select
 
-from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.models import (
     AuthSession,
     MailMessage,
     OneTimeToken,
     RateLimitCounter,
-    utcnow,
 )
 from usermgmt.core.services.base import ServiceBase
 
@@ -39,7 +37,7 @@ class PurgeReport:
 
 class MaintenanceService(ServiceBase):
     def _targets(self):
-        now = utcnow()
+        now = self.clock.now()
         retention = timedelta(days=self.settings.mail_retention_days)
         return {
             "one_time_tokens": (
@@ -98,5 +96,5 @@ class MaintenanceService(ServiceBase):
             report.counts[kind] = total
         if not dry_run and report.total:
             with self.db.write() as s:
-                audit.record(s, actor, ctx, "maintenance.purged", None, dict(report.counts))
+                self.record_event(s, actor, ctx, "maintenance.purged", None, dict(report.counts))
         return report
