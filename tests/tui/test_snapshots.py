@@ -1,27 +1,24 @@
 """SVG snapshots of the main screens (users, detail, form, audit).
 
-Deterministic by construction: a fixed terminal size, the app's and the core's
-clocks frozen, random bytes counted while the data is seeded (ids, tokens),
-the database at a fixed relative path (the top bar shows it), no blinking
-cursor.
+Deterministic by construction: a fixed terminal size, the services built with a
+ManualClock (the console reads the same clock) and SequentialIds, the database
+at a fixed relative path (the top bar shows it), no blinking cursor.
 SQLite only: the screens do not depend on the database. Update with
 ``pytest tests/tui/test_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import os
 import shutil
-import sys
 from datetime import timedelta
 
 import pytest
 from textual.widgets import Input
 
+from usermgmt.core.clock import ManualClock
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.ids import SequentialIds
 from usermgmt.core.services import build_services
 from usermgmt.tui.app import UserMgmtApp
 
@@ -44,58 +41,49 @@ def snapshot_services(sqlite_template, tmp_path, monkeypatch):
     """Services over a fresh SQLite file with the same people, times and ids every run."""
     monkeypatch.chdir(tmp_path)
     shutil.copy(sqlite_template, tmp_path / "usermgmt.db")
-    services = build_services(load_settings(database_url="sqlite:///usermgmt.db"))
-
-    # The core's clock stays frozen for the whole test (so "live session" means the same
-    # thing every day); ids are counted while seeding only.
-    clock = {"now": FIXED_NOW - timedelta(days=30)}
-    for name, module in list(sys.modules.items()):
-        if name.startswith("usermgmt.core") and hasattr(module, "utcnow"):
-            monkeypatch.setattr(module, "utcnow", lambda: clock["now"])
-    with pytest.MonkeyPatch.context() as mp:
-        # uuid4() (user, event and session ids) and token bytes come from os.urandom
-        counter = itertools.count()
-        mp.setattr(
-            os, "urandom", lambda n: hashlib.sha256(str(next(counter)).encode()).digest()[:n]
-        )
-
-        op, ctx = Actor.operator("cli", "seed"), RequestContext(request_id="seed")
-        made = []
-        for i, (email, username, first, last, roles) in enumerate(PEOPLE):
-            clock["now"] = FIXED_NOW - timedelta(days=30 - i * 3, hours=i)
-            made.append(
-                services.users.create(
-                    op,
-                    ctx,
-                    {
-                        "email": email,
-                        "username": username,
-                        "first_name": first,
-                        "last_name": last,
-                        "roles": roles,
-                        "email_verified": i % 3 != 2,
-                        "password": STRONG_PASSWORD if i < 2 else None,
-                    },
-                )
+    # One clock for the core and the console, moved while seeding and then frozen at
+    # FIXED_NOW (so "live session" means the same thing every day); ids from a counter.
+    clock = ManualClock(FIXED_NOW - timedelta(days=30))
+    services = build_services(
+        load_settings(database_url="sqlite:///usermgmt.db"),
+        clock=clock,
+        ids=SequentialIds("snapshots"),
+    )
+    op, ctx = Actor.operator("cli", "seed"), RequestContext(request_id="seed")
+    made = []
+    for i, (email, username, first, last, roles) in enumerate(PEOPLE):
+        clock.set(FIXED_NOW - timedelta(days=30 - i * 3, hours=i))
+        made.append(
+            services.users.create(
+                op,
+                ctx,
+                {
+                    "email": email,
+                    "username": username,
+                    "first_name": first,
+                    "last_name": last,
+                    "roles": roles,
+                    "email_verified": i % 3 != 2,
+                    "password": STRONG_PASSWORD if i < 2 else None,
+                },
             )
-        clock["now"] = FIXED_NOW - timedelta(hours=5)
-        services.auth.login(
-            RequestContext(ip="192.0.2.10", user_agent="Firefox/128"),
-            {"email": "grace@example.com", "password": STRONG_PASSWORD},
         )
-        clock["now"] = FIXED_NOW - timedelta(hours=2)
-        services.users.lock(op, ctx, str(made[3].id))
-        services.users.update(
-            op, ctx, str(made[1].id), {"profile": {"timezone": "America/New_York"}}
-        )
-        services.users.delete(op, ctx, str(made[6].id))
-    clock["now"] = FIXED_NOW
+    clock.set(FIXED_NOW - timedelta(hours=5))
+    services.auth.login(
+        RequestContext(ip="192.0.2.10", user_agent="Firefox/128"),
+        {"email": "grace@example.com", "password": STRONG_PASSWORD},
+    )
+    clock.set(FIXED_NOW - timedelta(hours=2))
+    services.users.lock(op, ctx, str(made[3].id))
+    services.users.update(op, ctx, str(made[1].id), {"profile": {"timezone": "America/New_York"}})
+    services.users.delete(op, ctx, str(made[6].id))
+    clock.set(FIXED_NOW)
     yield services
     services.close()
 
 
 def make(services) -> UserMgmtApp:
-    return UserMgmtApp(services, clock=lambda: FIXED_NOW, os_user="operator")
+    return UserMgmtApp(services, os_user="operator")
 
 
 async def steady(pilot, rounds: int = 50) -> None:
