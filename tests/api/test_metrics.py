@@ -1,4 +1,8 @@
-"""Failed logins cannot log anyone out; the audit head is published (metrics, start-up log)."""
+"""Failed logins cannot log anyone out; the audit head is published (metrics, start-up log).
+
+Covers usermgmt.api.metrics and the audit head in the server's start-up log, and the
+login lockout as the API answers it.
+"""
 
 from __future__ import annotations
 

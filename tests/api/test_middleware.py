@@ -1,4 +1,8 @@
-"""Error bodies everywhere, strict JSON, limits, headers, CORS, proxies, rate limits, logs."""
+"""Error bodies everywhere, strict JSON, limits, headers, CORS, proxies, rate limits, logs.
+
+Covers usermgmt.api.middleware, with the error bodies (errors), request bodies (jsonio)
+and in-process rate limits (ratelimit) the middleware applies.
+"""
 
 from __future__ import annotations
 

@@ -12,6 +12,8 @@
   ``services.settings``, ``mail.transport``) or read a setting.
 - Faces import each other only where the CLI starts the server or the console:
   inside its ``serve`` and ``tui`` commands.
+- Tests mirror the package: a test file lives in the tests folder of the package it
+  tests (tests/README.md).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import pytest
 import usermgmt
 
 PACKAGE = Path(usermgmt.__file__).parent
+TESTS = Path(__file__).resolve().parents[1]
 FACE_LIBS = {"falcon", "waitress", "typer", "rich", "textual"}
 FACES = ("api", "cli", "tui")
 
@@ -355,3 +358,20 @@ def test_faces_import_each_other_only_where_the_cli_starts_the_server_or_the_con
                     continue
                 offenders.append(f"{_where(path, i.line)}: {i.module}")
     assert offenders == []
+
+
+# ---- the tests ----------------------------------------------------------------------
+
+
+def test_each_test_file_lives_in_the_folder_of_a_package_it_tests():
+    """tests/<path>/test_*.py tests usermgmt/<path>/ (a package); each folder is a test
+    package too, so two files may share a name in different folders."""
+    offenders = []
+    for path in sorted(TESTS.rglob("test_*.py")):
+        folder = path.parent.relative_to(TESTS)
+        if not folder.parts or not (PACKAGE.joinpath(*folder.parts) / "__init__.py").exists():
+            offenders.append(f"{path.relative_to(TESTS)}: no package usermgmt/{folder}")
+        elif not (path.parent / "__init__.py").exists():
+            offenders.append(f"{path.relative_to(TESTS)}: tests/{folder} has no __init__.py")
+    assert offenders == []
+    assert len(list(TESTS.rglob("test_*.py"))) > 50  # the rule saw the suite

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from usermgmt.core import errors
 from usermgmt.core.models import AuthSession
 
-from .helpers import login, make_user
+from ..helpers import login, make_user
 
 
 def test_a_scope_shares_one_connection_and_returns_it(services):

@@ -11,7 +11,7 @@ from usermgmt.core.models import User
 from usermgmt.core.reads.user_rows import _USER_BY_ID
 from usermgmt.core.services.auth import _TOKEN_CHECK
 
-from .helpers import login, make_user
+from ..helpers import login, make_user
 
 BY_EMAIL = select(User.id, User.email, User.is_active, User.created_at, User.locked_until).where(
     User.email == bindparam("email")

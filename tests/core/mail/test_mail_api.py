@@ -1,4 +1,8 @@
-"""End to end through the REST API: the reset mail arrives at a real SMTP server and works."""
+"""End to end through the REST API: the reset mail arrives at a real SMTP server and works.
+
+Covers usermgmt.core.mail delivery as the API's reset and verification flows use it
+(here for the SMTP server fixtures of this folder).
+"""
 
 from __future__ import annotations
 

@@ -109,7 +109,7 @@ def test_gathered_matches_page_alike_on_both_paths(services, operator, ctx):
     from usermgmt.core.reads.tuning import Tuning
     from usermgmt.core.reads.users import UserReads
 
-    from .helpers import login
+    from ..helpers import login
 
     for i in range(11):  # 5 of them match "q": a bucket of 8, padded
         letter = "q" if i % 2 else "z"

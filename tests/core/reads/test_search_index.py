@@ -10,7 +10,7 @@ from usermgmt.core.reads.search_index import SearchIndex
 from usermgmt.core.reads.tuning import Tuning
 from usermgmt.core.reads.users import UserReads
 
-from .helpers import make_user
+from ..helpers import make_user
 
 NAMES = [
     ("quote@example.com", 'Say "Hi"', "O'Brien"),

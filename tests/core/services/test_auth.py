@@ -7,7 +7,7 @@ from usermgmt.core import errors, passwords
 from usermgmt.core.context import RequestContext
 from usermgmt.core.models import MailMessage, RefreshToken, User
 
-from .helpers import STRONG, actor_of, login, make_user
+from ..helpers import STRONG, actor_of, login, make_user
 
 
 def _last_mail(services, template):

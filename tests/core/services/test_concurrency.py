@@ -17,7 +17,7 @@ from usermgmt.core.models import AuditEvent, LoginThrottle, OneTimeToken, Refres
 from usermgmt.core.services import build_services
 from usermgmt.core.throttle import identifier_key
 
-from .helpers import STRONG, login, make_user
+from ..helpers import STRONG, login, make_user
 
 
 def _race(make_services, n, fn):

@@ -7,7 +7,7 @@ from usermgmt.core import errors
 from usermgmt.core.audit import REDACTED
 from usermgmt.core.models import AuthSession, MailMessage
 
-from .helpers import STRONG, login, make_user
+from ..helpers import STRONG, login, make_user
 
 NEW = "N3w-Password!x"
 

@@ -1,4 +1,7 @@
-"""Failed logins block password logins for an identifier; they never touch the account."""
+"""Failed logins block password logins for an identifier; they never touch the account.
+
+Covers the auth service's lockout and the counting of usermgmt.core.throttle.
+"""
 
 from datetime import timedelta
 
@@ -9,7 +12,7 @@ from usermgmt.core import errors
 from usermgmt.core.models import AuthSession, LoginThrottle, User
 from usermgmt.core.throttle import identifier_key
 
-from .helpers import STRONG, login, make_user
+from ..helpers import STRONG, login, make_user
 
 
 def _attempt(services, ctx, identifier, password="Wrong-Passw0rd"):

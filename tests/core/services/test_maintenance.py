@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from usermgmt.core.models import AuthSession, MailMessage, OneTimeToken
 
-from .helpers import login, make_user
+from ..helpers import login, make_user
 
 
 def _count(services, model):

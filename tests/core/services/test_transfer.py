@@ -5,7 +5,7 @@ import pytest
 
 from usermgmt.core import errors
 
-from .helpers import STRONG, login
+from ..helpers import STRONG, login
 
 
 def _rows(*records):

@@ -1,4 +1,8 @@
-"""Users and roles through the core services, on both databases."""
+"""Users and roles through the core services, on both databases.
+
+Covers usermgmt.core.services.users and .roles, and the read model's listing, search
+and count plans (usermgmt.core.reads) over the users they write.
+"""
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -9,7 +13,7 @@ from usermgmt.core import errors
 from usermgmt.core.reads.tuning import Tuning
 from usermgmt.core.reads.users import UserReads
 
-from .helpers import STRONG, actor_of, login, make_user
+from ..helpers import STRONG, actor_of, login, make_user
 
 
 def test_create_normalises_and_hides_secrets(services, operator, ctx):

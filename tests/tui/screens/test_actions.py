@@ -16,7 +16,7 @@ from usermgmt.tui.screens.user_form import UserFormScreen
 from usermgmt.tui.screens.users import UsersScreen
 from usermgmt.tui.widgets.form import FormField
 
-from .tui_helpers import (
+from ..tui_helpers import (
     STRONG_PASSWORD,
     run_console,
     seed_users,

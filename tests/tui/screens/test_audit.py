@@ -7,7 +7,7 @@ from usermgmt.tui.screens.event import EventScreen
 from usermgmt.tui.screens.message import MessageScreen
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
-from .tui_helpers import run_console, seed_users, settle, text_of, toasts
+from ..tui_helpers import run_console, seed_users, settle, text_of, toasts
 
 
 def actions(table: LazyTable) -> list[str]:

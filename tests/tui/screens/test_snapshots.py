@@ -4,7 +4,7 @@ Deterministic by construction: a fixed terminal size, the services built with a
 ManualClock (the console reads the same clock) and SequentialIds, the database
 at a fixed relative path (the top bar shows it), no blinking cursor.
 SQLite only: the screens do not depend on the database. Update with
-``pytest tests/tui/test_snapshots.py --snapshot-update`` and review the SVGs.
+``pytest tests/tui/screens/test_snapshots.py --snapshot-update`` and review the SVGs.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from usermgmt.core.ids import SequentialIds
 from usermgmt.core.services import build_services
 from usermgmt.tui.app import UserMgmtApp
 
-from .tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
+from ..tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
 
 PEOPLE = [
     ("ada@example.com", "ada", "Ada", "Lovelace", ["admin"]),

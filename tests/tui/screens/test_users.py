@@ -6,7 +6,7 @@ from usermgmt.tui.screens.detail import DetailScreen
 from usermgmt.tui.screens.users import UsersScreen
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
-from .tui_helpers import run_console, seed_users, settle, text_of, toasts, wait_until
+from ..tui_helpers import run_console, seed_users, settle, text_of, toasts, wait_until
 
 
 def emails(table: LazyTable, n: int | None = None) -> list[str]:
