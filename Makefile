@@ -56,7 +56,7 @@ redis-bin:
 	fi
 
 # The account-page tests drive Debian's headless Chromium through Playwright
-# (tests/pages; Playwright's own browser download is not used): installed as
+# (tests/api/pages; Playwright's own browser download is not used): installed as
 # redis-server is, and required in CI the same way.
 CHROMIUM ?= /usr/bin/chromium
 

@@ -105,7 +105,7 @@ def seed(database_url: str, users: int, rounds: int) -> dict:
 
     from usermgmt.core.config import load_settings
     from usermgmt.core.context import Actor, RequestContext
-    from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
+    from usermgmt.core.models import Profile, User, UserRole, build_search_text
     from usermgmt.core.services import build_services
 
     services = build_services(load_settings(database_url=database_url, bcrypt_rounds=rounds))
@@ -117,7 +117,7 @@ def seed(database_url: str, users: int, rounds: int) -> dict:
     shared_hash = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds)).decode()
     first = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Ken", "Margaret"]
     last = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Thompson"]
-    now = utcnow()
+    now = services.clock.now()
     started = time.perf_counter()
     batch = 2000  # 2,000 rows x 10 columns stays under SQLite's 32,766 parameters
     target_id = None
@@ -125,7 +125,7 @@ def seed(database_url: str, users: int, rounds: int) -> dict:
         for start in range(0, users, batch):
             rows, profiles, roles = [], [], []
             for i in range(start, min(start + batch, users)):
-                uid = uuid.uuid4()
+                uid = services.ids.new_uuid()
                 target_id = target_id or uid
                 email = f"user{i:06d}@example.com"
                 username = f"user{i:06d}"

@@ -51,6 +51,8 @@ def enqueue(services, n: int) -> float:
                     "link": f"http://127.0.0.1:8000/reset-password?token=t{i}",
                     "token": f"t{i}",
                 },
+                now=services.clock.now(),
+                ids=services.ids,
             )
     return time.perf_counter() - started
 

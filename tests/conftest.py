@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from usermgmt.core import migrate
+from usermgmt.core.clock import ManualClock
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
@@ -68,11 +70,13 @@ def database_url(request, backend, tmp_path):
 
 @pytest.fixture
 def make_services(database_url):
-    """Build services over the test database, with optional setting overrides."""
+    """Build services over the test database, with optional setting overrides and the
+    clock and id source to use (the system's by default)."""
     built = []
 
-    def make(**overrides):
-        svc = build_services(load_settings(database_url=database_url, **overrides))
+    def make(*, clock=None, ids=None, **overrides):
+        settings = load_settings(database_url=database_url, **overrides)
+        svc = build_services(settings, clock=clock, ids=ids)
         built.append(svc)
         return svc
 
@@ -84,6 +88,13 @@ def make_services(database_url):
 @pytest.fixture
 def services(make_services):
     return make_services()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock that stands still at the present until a test moves it (give it to
+    ``make_services(clock=clock)``): expiry, lockout and backoff without sleeping."""
+    return ManualClock(datetime.now(UTC))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from usermgmt.core.models import ApiKey, utcnow
+from usermgmt.core.models import ApiKey
 
 from .api_helpers import API, Api, assert_error
 
@@ -146,7 +146,7 @@ def test_an_expired_key_fails(api, admin):
     secret = _create(api, token, ["users:read"], expires_in_days=1).json["secret"]
     assert api.simulate_get(f"{API}/users", headers=Api.bearer(secret)).status_code == 200
     with api.services.db.write() as s:
-        s.execute(update(ApiKey).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(update(ApiKey).values(expires_at=api.services.clock.now() - timedelta(seconds=1)))
     error = assert_error(
         api.simulate_get(f"{API}/users", headers=Api.bearer(secret)), 401, "UNAUTHORIZED"
     )

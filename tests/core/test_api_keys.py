@@ -18,7 +18,7 @@ from usermgmt.core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from usermgmt.core.models import ApiKey, ApiKeyAddress, MailMessage, OneTimeToken, utcnow
+from usermgmt.core.models import ApiKey, ApiKeyAddress, MailMessage, OneTimeToken
 
 from .helpers import make_user
 
@@ -108,7 +108,7 @@ def test_revoked_expired_and_unknown_keys_fail(services, operator, ctx):
     with pytest.raises(AuthenticationError, match="Invalid API key"):
         services.api_keys.authenticate("umk_" + "a" * 200, HERE)
     with services.db.write() as s:
-        s.execute(update(ApiKey).values(expires_at=utcnow() - timedelta(seconds=1)))
+        s.execute(update(ApiKey).values(expires_at=services.clock.now() - timedelta(seconds=1)))
     with pytest.raises(AuthenticationError, match="expired"):
         services.api_keys.authenticate(made.secret, HERE)
     assert services.api_keys.list(operator).data[0].state == "expired"
@@ -184,7 +184,7 @@ def test_last_use_is_written_once_a_minute_and_a_new_address_is_audited(services
     services.api_keys.authenticate(made.secret, HERE)
     assert services.api_keys.list(operator).data[0].last_used_at == first  # within the minute
     with services.db.write() as s:  # a minute later
-        s.execute(update(ApiKey).values(last_used_at=utcnow() - timedelta(seconds=61)))
+        s.execute(update(ApiKey).values(last_used_at=services.clock.now() - timedelta(seconds=61)))
     services.api_keys.authenticate(made.secret, HERE)
     assert services.api_keys.list(operator).data[0].last_used_at > first
     elsewhere = RequestContext(ip="192.0.2.7", request_id="req-keys-2")
@@ -208,7 +208,7 @@ def test_key_events_are_audited_without_the_secret(services, operator, ctx):
         s.execute(
             update(ApiKey)
             .where(ApiKey.id == made.key.id)
-            .values(expires_at=utcnow() - timedelta(seconds=1))
+            .values(expires_at=services.clock.now() - timedelta(seconds=1))
         )
     services.maintenance.purge(operator, ctx)
     services.maintenance.purge(operator, ctx)  # each expiry is audited once
@@ -235,7 +235,7 @@ def test_purge_removes_dead_keys_after_the_retention(make_services, operator, ct
         name: _key(services, operator, ctx, ["users:read"], user_id=str(ada.id)).key.id
         for name in ("live", "revoked_old", "revoked_new", "expired_old", "expired_new")
     }
-    now = utcnow()
+    now = services.clock.now()
     with services.db.write() as s:
         for name, revoked, expires in (
             ("revoked_old", now - timedelta(days=8), None),

@@ -2,6 +2,8 @@
 
 - The core imports the standard library, itself and the libraries of CORE_LIBRARIES,
   each there for a reason; never a face or a face's library.
+- The core reads the time and makes ids only through its injected clock and id
+  source (core.clock, core.ids): nowhere else does it ask the system for either.
 - No face holds SQL: no database library, no statement run, no SQL text.
 - Faces use the services alone: from the core they import its public surface
   (FACE_CORE_API), never the models, the database layer or the settings
@@ -10,6 +12,8 @@
   ``services.settings``, ``mail.transport``) or read a setting.
 - Faces import each other only where the CLI starts the server or the console:
   inside its ``serve`` and ``tui`` commands.
+- Tests mirror the package: a test file lives in the tests folder of the package it
+  tests (tests/README.md).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import pytest
 import usermgmt
 
 PACKAGE = Path(usermgmt.__file__).parent
+TESTS = Path(__file__).resolve().parents[1]
 FACE_LIBS = {"falcon", "waitress", "typer", "rich", "textual"}
 FACES = ("api", "cli", "tui")
 
@@ -53,6 +58,7 @@ FACE_CORE_API = {
     "usermgmt.core.formats": "the CSV, JSON and JSON lines every face reads and writes",
     "usermgmt.core.vocabulary": "the role and status words",
     "usermgmt.core.status": "the status rule, for a screen's own clock",
+    "usermgmt.core.ids": "the type of the services' id source (``services.ids``)",
     "usermgmt.core.passwords": "the password policy's figures, quoted in the API's docs",
     "usermgmt.core.audit": "the audit chain's head and report",
     "usermgmt.core.mail": "the outbox deliverer a server runs",
@@ -178,6 +184,68 @@ def test_core_imports_only_the_standard_library_itself_and_its_allow_list():
     assert used == set(CORE_LIBRARIES)
 
 
+# Where the core may ask the system for the time or for random ids, and why.
+TIME_AND_ID_SOURCES = {
+    "core/clock.py": "SystemClock, the production clock",
+    "core/ids.py": "RandomIds, the production id source",
+}
+# What asks the system: a call of a module's function, or the function itself handed on
+# (a column default). time.monotonic stays allowed: it measures durations, not the present.
+SYSTEM_TIME_AND_IDS = {
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("datetime", "today"),
+    ("date", "today"),
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("uuid", "uuid1"),
+    ("uuid", "uuid4"),
+    ("os", "urandom"),
+}
+BARE_SYSTEM_NAMES = {"utcnow", "uuid1", "uuid4", "urandom"}
+
+
+def _asks_the_system(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute):
+        return (_tail_name(node.value), node.attr) in SYSTEM_TIME_AND_IDS or (
+            node.attr in BARE_SYSTEM_NAMES
+        )
+    return isinstance(node, ast.Name) and node.id in BARE_SYSTEM_NAMES
+
+
+def test_core_takes_time_and_ids_from_its_clock_and_id_source_only():
+    offenders = [
+        f"{_where(path, node.lineno)}: {ast.unparse(node)}"
+        for path in _files("core")
+        if str(path.relative_to(PACKAGE)) not in TIME_AND_ID_SOURCES
+        for node in ast.walk(_tree(path))
+        if _asks_the_system(node)
+    ]
+    assert offenders == []
+
+
+def test_the_time_and_id_rule_sees_what_it_forbids():
+    """The rule above is not vacuous: each way of asking the system is caught."""
+    caught = [
+        "datetime.now(UTC)",
+        "datetime.datetime.utcnow()",
+        "date.today()",
+        "time.time()",
+        "uuid.uuid4()",
+        "uuid4()",
+        "os.urandom(16)",
+        "utcnow()",
+        "mapped_column(Uuid, default=uuid.uuid4)",
+    ]
+    for source in caught:
+        assert any(map(_asks_the_system, ast.walk(ast.parse(source)))), source
+    allowed = ["self.clock.now()", "self.ids.new_uuid()", "time.monotonic()", "uuid.UUID(x)"]
+    for source in allowed:
+        assert not any(map(_asks_the_system, ast.walk(ast.parse(source)))), source
+    for path in TIME_AND_ID_SOURCES:
+        assert (PACKAGE / path).exists(), path
+
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
@@ -292,3 +360,23 @@ def test_faces_import_each_other_only_where_the_cli_starts_the_server_or_the_con
                     continue
                 offenders.append(f"{_where(path, i.line)}: {i.module}")
     assert offenders == []
+
+
+# ---- the tests ----------------------------------------------------------------------
+
+
+def test_each_test_file_lives_in_the_folder_of_a_package_it_tests():
+    """tests/<path>/test_*.py tests usermgmt/<path>/ (a package); each folder is a test
+    package too, so two files may share a name in different folders. tests/deploy tests
+    what the repository's deploy/ folder ships (units, rules, the image), not a package."""
+    offenders = []
+    for path in sorted(TESTS.rglob("test_*.py")):
+        folder = path.parent.relative_to(TESTS)
+        if folder == Path("deploy"):
+            continue
+        if not folder.parts or not (PACKAGE.joinpath(*folder.parts) / "__init__.py").exists():
+            offenders.append(f"{path.relative_to(TESTS)}: no package usermgmt/{folder}")
+        elif not (path.parent / "__init__.py").exists():
+            offenders.append(f"{path.relative_to(TESTS)}: tests/{folder} has no __init__.py")
+    assert offenders == []
+    assert len(list(TESTS.rglob("test_*.py"))) > 50  # the rule saw the suite

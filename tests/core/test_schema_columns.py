@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, String
 
 import usermgmt
+from usermgmt.api import remote_schemas as remote
 from usermgmt.api import schemas as api
 from usermgmt.core import key_schemas as keys
 from usermgmt.core import schemas as core
@@ -109,6 +110,14 @@ NO_COLUMNS: dict[type[BaseModel], str] = {
     api.UserGetQuery: "a filter",
     api.NoQuery: "no fields",
     keys.ApiKeyQuery: "a listing's filters",
+    remote.ResolveQuery: "a reference to look up",
+    remote.ImportQuery: "an import's options (its rows are ImportRow)",
+    remote.ExportQuery: "an export's options",
+    remote.VerifyIn: "a head to compare",
+    remote.PurgeQuery: "a flag",
+    remote.MailQuery: "a listing's filters",
+    remote.DeliverQuery: "a count",
+    remote.SetPasswordIn: "a password, hashed",
 }
 
 

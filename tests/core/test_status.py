@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from usermgmt.core.clock import ManualClock
 from usermgmt.core.models import Profile, User
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.status import PRECEDENCE, status_at, status_of, where_status
@@ -51,6 +52,9 @@ def _store_every_state(services) -> dict[uuid.UUID, str]:
     with services.db.write() as s:
         for n, (deleted_at, is_active, locked_until, verified_at) in enumerate(STATES):
             user = User(
+                id=uuid.uuid4(),
+                created_at=NOW,
+                updated_at=NOW,
                 email=f"s{n}@example.com",
                 is_active=is_active,
                 locked_until=locked_until,
@@ -79,25 +83,28 @@ def test_the_sql_filter_holds_exactly_the_users_with_that_status(services):
             assert found == {uid for uid, word in expected.items() if word == status}, status
 
 
-def test_the_representation_and_the_model_say_the_same(services, operator):
+def test_the_representation_and_the_model_say_the_same(make_services, operator):
+    services = make_services(clock=ManualClock(NOW))
     expected = _store_every_state(services)
     for uid, word_at_now in expected.items():
         user = services.user_reads.get(operator, str(uid), include_deleted=True)
-        # Read now (after NOW): a lock that was to come at NOW is over by now.
-        assert user.status == status_at(user)
-        assert status_at(user, NOW) == word_at_now
+        assert user.status == status_at(user, NOW) == word_at_now  # read at the clock's NOW
         with services.db.read() as s:
             assert s.get(User, uid).status(NOW) == word_at_now
 
 
-def test_user_out_carries_the_status_when_read(services, operator, ctx):
+def test_user_out_carries_the_status_when_read(make_services, clock, operator, ctx):
+    services = make_services(clock=clock)
     user = services.users.create(operator, ctx, {"email": "w@example.com"})
     assert user.status == "unverified"
     verified = services.users.update(operator, ctx, str(user.id), {"email_verified": True})
     assert verified.status == "active"
     locked = services.users.lock(operator, ctx, str(user.id), minutes=5)
     assert locked.status == "locked"
-    assert status_at(locked, datetime.now(UTC) + timedelta(minutes=10)) == "active"
+    assert status_at(locked, clock.now() + timedelta(minutes=10)) == "active"
+    clock.advance(minutes=5)  # the lock ends at its time: read then, the user is active
+    assert services.user_reads.get(operator, str(user.id)).status == "active"
+    assert services.user_reads.list(operator, {"status": "locked"}).meta.total == 0
     assert "status" in UserOut.model_json_schema()["required"]
 
 

@@ -97,7 +97,7 @@ def create_app(
 
     middleware: list[object] = [
         DatabaseScopeMiddleware(services.scopes),
-        RequestContextMiddleware(metrics, resolver),
+        RequestContextMiddleware(metrics, resolver, services.ids),
     ]
     if options.cors_origins:
         middleware.append(

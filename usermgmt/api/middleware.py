@@ -14,8 +14,8 @@ import ipaddress
 import logging
 import re
 import time
-import uuid
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import falcon
 
@@ -24,6 +24,9 @@ from usermgmt.api.metrics import Metrics
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import AuthenticationError
 from usermgmt.core.services.api_keys import looks_like_key
+
+if TYPE_CHECKING:
+    from usermgmt.core.ids import IdSource
 
 access_log = logging.getLogger("usermgmt.api.access")
 
@@ -117,16 +120,20 @@ class DatabaseScopeMiddleware:
 class RequestContextMiddleware:
     """Request id, client IP, timing; on the way out: headers, one log line, metrics."""
 
-    def __init__(self, metrics: Metrics, resolver: ClientIpResolver, *, hsts: bool = True) -> None:
+    def __init__(
+        self, metrics: Metrics, resolver: ClientIpResolver, ids: IdSource, *, hsts: bool = True
+    ) -> None:
+        """``ids``: the services' id source, which names requests that come without an id."""
         self.metrics = metrics
         self.resolver = resolver
+        self.ids = ids
         self.hsts = hsts
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         ctx = req.context
         ctx.started = time.perf_counter()
         given = req.get_header("X-Request-ID")
-        ctx.request_id = given if given and REQUEST_ID_RE.match(given) else uuid.uuid4().hex
+        ctx.request_id = given if given and REQUEST_ID_RE.match(given) else self.ids.new_uuid().hex
         ctx.client_ip = self.resolver.resolve(req.remote_addr, req.get_header("X-Forwarded-For"))
         ctx.actor = Actor.anonymous()
         ctx.request_context = RequestContext(
@@ -139,7 +146,7 @@ class RequestContextMiddleware:
         self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool
     ) -> None:
         ctx = req.context
-        request_id = getattr(ctx, "request_id", None) or uuid.uuid4().hex
+        request_id = getattr(ctx, "request_id", None) or self.ids.new_uuid().hex
         resp.set_header("X-Request-ID", request_id)
         for name, value in SECURITY_HEADERS.items():
             resp.set_header(name, value)

@@ -31,7 +31,8 @@ from sqlalchemy.orm import Session
 
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.models import AuditEvent, AuditHead, User, utcnow
+from usermgmt.core.ids import IdSource
+from usermgmt.core.models import AuditEvent, AuditHead, User
 
 GENESIS_HASH = "0" * 64
 # The events that bring a user into being, one per path: create/ensure, register, import.
@@ -104,15 +105,26 @@ def record(
     action: str,
     target_id: uuid.UUID | None = None,
     changes: dict[str, Any] | None = None,
+    *,
+    at: datetime,
+    ids: IdSource,
 ) -> None:
-    """Append one event to the chain inside the caller's transaction."""
-    record_many(session, actor, ctx, [PendingEvent(action, target_id, changes)])
+    """Append one event (at ``at``, its id from ``ids``) to the chain inside the caller's
+    transaction. Services call it through ``ServiceBase.record_event``."""
+    record_many(session, actor, ctx, [PendingEvent(action, target_id, changes)], at=at, ids=ids)
 
 
 def record_many(
-    session: Session, actor: Actor, ctx: RequestContext, events: Iterable[PendingEvent]
+    session: Session,
+    actor: Actor,
+    ctx: RequestContext,
+    events: Iterable[PendingEvent],
+    *,
+    at: datetime,
+    ids: IdSource,
 ) -> int:
-    """Append events to the chain in the caller's transaction; returns how many.
+    """Append events (all at ``at``, their ids from ``ids``) to the chain in the caller's
+    transaction; returns how many.
 
     One multi-row INSERT, not ORM objects: for a bulk import those cost more
     than the rest of an import row.
@@ -120,15 +132,14 @@ def record_many(
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one()
-    now = utcnow()
     rows: list[dict[str, Any]] = []
     seq, prev = head.seq, head.hash
     for pending in events:
         seq += 1
         row = {
             "seq": seq,
-            "id": uuid.uuid4(),
-            "at": now,
+            "id": ids.new_uuid(),
+            "at": at,
             "action": pending.action,
             "actor_id": actor.user_id,
             "actor_label": actor.label[:200],

@@ -10,6 +10,10 @@ Design notes:
   Triggers copy it for live users into the narrow ``user_search`` table, which is
   what searches read.
 - Timestamps are UTC. SQLite keeps them naive; they come back timezone-aware.
+- No column defaults to the time or to a random id: the services set every
+  timestamp and id from the clock and id source they are given
+  (usermgmt.core.clock, usermgmt.core.ids), so a row written without one fails
+  loudly instead of silently taking the machine's time.
 - Secrets (refresh, reset, verification and invitation tokens, API keys) are stored
   only as SHA-256 hex digests; passwords only as bcrypt hashes.
 """
@@ -50,10 +54,6 @@ NAMING = {
 }
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on both databases."""
 
@@ -81,7 +81,7 @@ class Base(DeclarativeBase):
 class User(Base):
     __tablename__ = "users"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     # info["format"]: the JSON Schema format of the write models' field (a test compares).
     email: Mapped[str] = mapped_column(String(255), unique=True, info={"format": "idn-email"})
     username: Mapped[str | None] = mapped_column(String(50), unique=True)
@@ -93,8 +93,8 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     search_text: Mapped[str] = mapped_column(Text, default="")
     # "person" or "service" (usermgmt.core.vocabulary.UserKind); set at creation only.
@@ -129,10 +129,10 @@ class User(Base):
     def email_verified(self) -> bool:
         return self.email_verified_at is not None
 
-    def is_locked(self, now: datetime | None = None) -> bool:
-        return self.locked_until is not None and self.locked_until > (now or utcnow())
+    def is_locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
 
-    def status(self, now: datetime | None = None) -> UserStatus:
+    def status(self, now: datetime) -> UserStatus:
         """The user's status (usermgmt.core.status has the rule)."""
         return status_at(self, now)
 
@@ -179,7 +179,7 @@ class UserRole(Base):
         String(32), ForeignKey("roles.name"), primary_key=True, index=True
     )
     granted_by: Mapped[str | None] = mapped_column(String(200))
-    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="role_links")
 
@@ -189,11 +189,11 @@ class AuthSession(Base):
 
     __tablename__ = "sessions"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoke_reason: Mapped[str | None] = mapped_column(String(50))
@@ -201,8 +201,8 @@ class AuthSession(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
 
-    def is_live(self, now: datetime | None = None) -> bool:
-        return self.revoked_at is None and self.expires_at > (now or utcnow())
+    def is_live(self, now: datetime) -> bool:
+        return self.revoked_at is None and self.expires_at > now
 
 
 class RefreshToken(Base):
@@ -210,13 +210,13 @@ class RefreshToken(Base):
 
     __tablename__ = "refresh_tokens"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     session_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("sessions.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     successor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -227,14 +227,14 @@ class OneTimeToken(Base):
 
     __tablename__ = "one_time_tokens"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     purpose: Mapped[str] = mapped_column(String(16))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str] = mapped_column(String(255))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -250,7 +250,7 @@ class ApiKey(Base):
 
     __tablename__ = "api_keys"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     user_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
@@ -258,7 +258,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -278,7 +278,7 @@ class ApiKeyAddress(Base):
         Uuid, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
     )
     ip: Mapped[str] = mapped_column(String(64), primary_key=True)
-    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LoginThrottle(Base):
@@ -311,7 +311,7 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     action: Mapped[str] = mapped_column(String(64))
     actor_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -390,7 +390,7 @@ class MailMessage(Base):
 
     __tablename__ = "mail_outbox"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     template: Mapped[str] = mapped_column(String(50))
     to_addr: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
@@ -398,10 +398,10 @@ class MailMessage(Base):
     message_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)

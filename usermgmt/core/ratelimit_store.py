@@ -9,30 +9,31 @@ hit on the same key and deleted by ``usermgmt db purge``.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 from limits.storage import Storage
 from sqlalchemy import case, delete, literal
 
+from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.db import Database, upsert
 from usermgmt.core.errors import DomainError, ServiceUnavailable
-from usermgmt.core.models import RateLimitCounter, UTCDateTime, utcnow
+from usermgmt.core.models import RateLimitCounter, UTCDateTime
 
 
 class DatabaseRateLimitStorage(Storage):
     STORAGE_SCHEME = None  # built with a Database, not from a URI
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(None, wrap_exceptions=False)
         self.db = db
+        self.clock = clock
 
     @property
     def base_exceptions(self) -> type[Exception] | tuple[type[Exception], ...]:
         return DomainError
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
-        now = utcnow()
+        now = self.clock.now()
         table = RateLimitCounter.__table__
         now_v = literal(now, UTCDateTime())
         expires_v = literal(now + timedelta(seconds=expiry), UTCDateTime())
@@ -56,7 +57,7 @@ class DatabaseRateLimitStorage(Storage):
     def _row(self, key: str) -> RateLimitCounter | None:
         with self.db.read() as s:
             row = s.get(RateLimitCounter, key)
-        if row is None or row.expires_at <= utcnow():
+        if row is None or row.expires_at <= self.clock.now():
             return None
         return row
 
@@ -66,7 +67,7 @@ class DatabaseRateLimitStorage(Storage):
 
     def get_expiry(self, key: str) -> float:
         row = self._row(key)
-        return row.expires_at.timestamp() if row else time.time()
+        return (row.expires_at if row else self.clock.now()).timestamp()
 
     def check(self) -> bool:
         try:

@@ -528,8 +528,9 @@ def validation_error_from(exc: PydanticValidationError) -> ValidationError:
     return ValidationError(f"Invalid input ({summary})", field_errors=field_errors)
 
 
-def user_out(user: Any) -> UserOut:
-    """The representation of a User (or of a row with its columns, roles and profile)."""
+def user_out(user: Any, now: datetime) -> UserOut:
+    """The representation of a User (or of a row with its columns, roles and profile);
+    its status is the one at ``now``."""
     profile = user.profile
     email_verified = user.email_verified_at is not None
     return UserOut(
@@ -545,6 +546,7 @@ def user_out(user: Any) -> UserOut:
             is_active=user.is_active,
             locked_until=user.locked_until,
             email_verified=email_verified,
+            now=now,
         ),
         is_active=user.is_active,
         email_verified=email_verified,

@@ -7,13 +7,11 @@ import functools
 import hashlib
 import hmac
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from usermgmt.core.errors import AuthenticationError
-from usermgmt.core.models import utcnow
 
 TOKEN_BYTES = 32  # 256 bits
 JWT_ALGORITHM = "HS256"
@@ -22,6 +20,11 @@ ACCESS_TYPE = "access"
 
 def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def new_signing_key() -> str:
+    """A generated JWT signing key (384 bits), when none is configured."""
+    return secrets.token_urlsafe(48)
 
 
 def digest(token: str) -> str:
@@ -46,14 +49,15 @@ class AccessClaims:
     session_id: uuid.UUID
     jti: str
     expires_at: datetime
+    issued_at: datetime
+    not_before: datetime | None = None
 
 
 def encode_access_token(
-    key: bytes, user_id: uuid.UUID, session_id: uuid.UUID, ttl: int, now: datetime | None = None
+    key: bytes, user_id: uuid.UUID, session_id: uuid.UUID, ttl: int, now: datetime
 ) -> str:
     import jwt  # PyJWT costs ~10 ms to import; only sign-in and the API need it
 
-    now = now or utcnow()
     claims = {
         "sub": str(user_id),
         "sid": str(session_id),
@@ -65,19 +69,22 @@ def encode_access_token(
     return jwt.encode(claims, key, algorithm=JWT_ALGORITHM)
 
 
-def decode_access_token(key: bytes, token: str) -> AccessClaims:
-    """Verify signature (HS256 only), expiry and required claims.
+def decode_access_token(key: bytes, token: str, now: datetime) -> AccessClaims:
+    """Verify signature (HS256 only), required claims, and the times against ``now``.
 
     A client sends the same access token with every request for its lifetime,
     and verifying it is a pure function of (key, token): PyJWT's decode was a
     sixth of an authenticated GET's CPU. So the claims of tokens that verified
     are remembered (a bounded LRU; failures are not), and only their expiry is
     checked again. Nothing about the session or user is remembered: the
-    caller's database check still runs on every request.
+    caller's database check still runs on every request. The times are checked
+    here, against the caller's clock, not by PyJWT (which would read the system's).
     """
     claims = _verified(key, token)
-    if claims.expires_at.timestamp() <= time.time():
+    if claims.expires_at <= now:
         raise AuthenticationError("Access token expired")
+    if claims.issued_at > now or (claims.not_before is not None and claims.not_before > now):
+        raise AuthenticationError("Invalid access token")  # issued in the future / not yet valid
     return claims
 
 
@@ -90,7 +97,12 @@ def _verified(key: bytes, token: str) -> AccessClaims:
             token,
             key,
             algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "iat", "sub", "sid", "jti", "typ"]},
+            options={
+                "require": ["exp", "iat", "sub", "sid", "jti", "typ"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
         if claims.get("typ") != ACCESS_TYPE:
             raise AuthenticationError("Invalid access token")
@@ -98,9 +110,16 @@ def _verified(key: bytes, token: str) -> AccessClaims:
             user_id=uuid.UUID(claims["sub"]),
             session_id=uuid.UUID(claims["sid"]),
             jti=str(claims["jti"]),
-            expires_at=datetime.fromtimestamp(claims["exp"]).astimezone(),
+            expires_at=_instant(claims["exp"]),
+            issued_at=_instant(claims["iat"]),
+            not_before=_instant(claims["nbf"]) if "nbf" in claims else None,
         )
-    except jwt.ExpiredSignatureError:
-        raise AuthenticationError("Access token expired") from None
-    except (jwt.PyJWTError, ValueError, TypeError):
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError):
         raise AuthenticationError("Invalid access token") from None
+
+
+def _instant(value: object) -> datetime:
+    """A NumericDate claim (seconds since the epoch) as a UTC datetime."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError("a time claim must be a number")
+    return datetime.fromtimestamp(value, UTC)

@@ -15,7 +15,7 @@ that status.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from usermgmt.core.vocabulary import UserStatus
@@ -33,24 +33,24 @@ def status_of(
     is_active: bool,
     locked_until: datetime | None,
     email_verified: bool,
-    now: datetime | None = None,
+    now: datetime,
 ) -> UserStatus:
-    """The status of a user in this state at ``now`` (default: the present)."""
+    """The status of a user in this state at ``now`` (the caller's clock)."""
     # PRECEDENCE, spelt out: this runs for every user read (tests/core/test_status.py
     # proves it agrees with where_status on every combination).
     if deleted_at is not None:
         return "deleted"
     if not is_active:
         return "inactive"
-    if locked_until is not None and locked_until > (now or datetime.now(UTC)):
+    if locked_until is not None and locked_until > now:
         return "locked"
     if not email_verified:
         return "unverified"
     return "active"
 
 
-def status_at(user: Any, now: datetime | None = None) -> UserStatus:
-    """The status of a user (a ``UserOut`` or the model) at ``now`` (default: the present)."""
+def status_at(user: Any, now: datetime) -> UserStatus:
+    """The status of a user (a ``UserOut`` or the model) at ``now``."""
     return status_of(
         deleted_at=user.deleted_at,
         is_active=user.is_active,

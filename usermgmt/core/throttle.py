@@ -19,15 +19,15 @@ from sqlalchemy import case, delete, select, update
 from sqlalchemy.orm import Session
 
 from usermgmt.core.db import upsert
-from usermgmt.core.models import LoginThrottle, utcnow
+from usermgmt.core.models import LoginThrottle
 
 
 def identifier_key(identifier: str) -> str:
     return hashlib.sha256(identifier.strip().lower().encode("utf-8")).hexdigest()
 
 
-def current_lock(session: Session, key: str, now: datetime | None = None) -> datetime | None:
-    now = now or utcnow()
+def current_lock(session: Session, key: str, now: datetime) -> datetime | None:
+    """Until when the identifier ``key`` is locked at ``now`` (None when it is not)."""
     locked = session.execute(
         select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
     ).scalar_one_or_none()
@@ -41,10 +41,9 @@ class Failure(NamedTuple):
 
 
 def record_failure(
-    session: Session, dialect: str, key: str, threshold: int, lock_minutes: int
+    session: Session, dialect: str, key: str, threshold: int, lock_minutes: int, now: datetime
 ) -> Failure:
-    """Count one failure; says whether the identifier is locked, and since when."""
-    now = utcnow()
+    """Count one failure at ``now``; says whether the identifier is locked, and until when."""
     window_start = now - timedelta(minutes=lock_minutes)
     insert = upsert(dialect)
     stmt = insert(LoginThrottle).values(key=key, failed_count=1, last_failed_at=now)
@@ -80,12 +79,12 @@ def clear(session: Session, key: str) -> None:
     )
 
 
-def clear_identifiers(session: Session, identifiers: list[str]) -> int:
-    """Forget the failures of these identifiers; returns how many were locked."""
+def clear_identifiers(session: Session, identifiers: list[str], now: datetime) -> int:
+    """Forget the failures of these identifiers; returns how many were locked at ``now``."""
     keys = [identifier_key(i) for i in identifiers]
     locked = session.execute(
         select(LoginThrottle.key).where(
-            LoginThrottle.key.in_(keys), LoginThrottle.locked_until > utcnow()
+            LoginThrottle.key.in_(keys), LoginThrottle.locked_until > now
         )
     ).all()
     session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(keys)))

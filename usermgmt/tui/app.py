@@ -29,7 +29,6 @@ from usermgmt.core.errors import DomainError, ServiceUnavailable
 from usermgmt.core.services import Services
 from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui.context import ConsoleContext
-from usermgmt.tui.formatting import Clock, utc_now
 from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import PAGE_SIZE, Ahead
 from usermgmt.tui.widgets.lazy_table import LazyTable
@@ -63,7 +62,6 @@ class UserMgmtApp(App[int]):
         self,
         services: Services | Callable[[], Services],
         *,
-        clock: Clock | None = None,
         os_user: str | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
         search_debounce: float = 0.2,
@@ -85,7 +83,6 @@ class UserMgmtApp(App[int]):
             self,
             built,
             actor=Actor.operator("tui", os_user),
-            clock=clock or utc_now,
             page_size=page_size,
             search_debounce=search_debounce,
             first_page=first_page,

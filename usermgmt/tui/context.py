@@ -1,8 +1,8 @@
 """The console's one door to the core: :class:`ConsoleContext`.
 
 The app makes one and hands it to every screen it opens (``UsersScreen(ctx)``);
-screens reach the core only through it. It holds the services, who acts, the
-clock and the few core facts the console shows (the database it talks to, the
+screens reach the core only through it. It holds the services, who acts, and
+the few core facts the console shows (the database it talks to, the
 roles' descriptions, a user's status), and :meth:`ConsoleContext.run`: the one
 place a core call runs (in a thread worker) and a failure is mapped by the table
 in ``usermgmt.tui.errors``.
@@ -26,7 +26,6 @@ from usermgmt.core.services import Services
 from usermgmt.core.status import status_at
 from usermgmt.core.vocabulary import ROLE_DESCRIPTIONS
 from usermgmt.tui.errors import reaction_for
-from usermgmt.tui.formatting import Clock
 from usermgmt.tui.paging import Ahead
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ class ConsoleContext:
         services: Services | None,
         *,
         actor: Actor,
-        clock: Clock,
         page_size: int,
         search_debounce: float,
         first_page: Ahead | None = None,
@@ -54,7 +52,6 @@ class ConsoleContext:
         self._app = app
         self._services = services
         self.actor = actor
-        self.clock = clock
         self.page_size = page_size
         self.search_debounce = search_debounce
         self._first_page = first_page
@@ -75,11 +72,13 @@ class ConsoleContext:
         self._services = services
 
     def now(self) -> datetime:
-        return self.clock()
+        """The core's present (its injected clock): what "5m ago" and a lock are measured by."""
+        return self.services.clock.now()
 
     def request_context(self) -> RequestContext:
         """A fresh context for one core call (its request id lands in the audit event)."""
-        return RequestContext(request_id=f"tui-{uuid.uuid4().hex[:16]}", user_agent="usermgmt-tui")
+        request_id = f"tui-{self.services.ids.new_uuid().hex[:16]}"
+        return RequestContext(request_id=request_id, user_agent="usermgmt-tui")
 
     def take_first_page(self) -> Ahead | None:
         """The first page fetched ahead, once: later loads of the table fetch afresh."""

@@ -1,21 +1,14 @@
-"""How values look on screen. Times are UTC, relative to the app's (injectable) clock."""
+"""How values look on screen. Times are UTC, relative to the core's clock
+(``ConsoleContext.now``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rich.text import Text
 
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 # Status word (ConsoleContext.status) -> style class of the tables and detail view.
 STATUS_STYLE = {

@@ -15,7 +15,7 @@ from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, rende
 from usermgmt.core.context import Actor
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 app = typer.Typer(help="Read the audit log and verify its hash chain.", no_args_is_help=True)
 
@@ -26,15 +26,16 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 TIME_HELP = "ISO 8601 (2024-05-01, 2024-05-01T12:00:00Z) or an age such as 30m, 24h, 7d."
 
 
-def parse_time(value: str | None, option: str) -> str | None:
-    """An age like ``24h`` becomes that long ago (UTC); anything else goes to the core as is."""
+def parse_time(value: str | None, option: str, now: Callable[[], datetime]) -> str | None:
+    """An age like ``24h`` becomes that long before ``now()`` (the core's clock, asked only
+    for an age); anything else goes to the core as is."""
     if value is None:
         return None
     match = _RELATIVE.match(value)
     if match:
         try:
             delta = timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
-            return (datetime.now(UTC) - delta).isoformat()
+            return (now() - delta).isoformat()
         except OverflowError:
             raise usage_error(f"{option}: {value.strip()} ago is before the year 1") from None
     try:
@@ -44,6 +45,10 @@ def parse_time(value: str | None, option: str) -> str | None:
     if parsed.tzinfo is None:  # a bare date or time is UTC, like everything stored
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.isoformat()
+
+
+def _core_now() -> datetime:
+    return state.services().clock.now()
 
 
 EVENT_COLUMNS = [
@@ -97,8 +102,8 @@ def list_events(
     """
     query: dict[str, Any] = {
         "action": action,
-        "since": parse_time(since, "--since"),
-        "until": parse_time(until, "--until"),
+        "since": parse_time(since, "--since", _core_now),
+        "until": parse_time(until, "--until", _core_now),
     }
     if actor and Actor.is_label(actor):
         query["actor_label"] = actor

@@ -27,7 +27,6 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -35,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
-from usermgmt.core import audit
+from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
@@ -46,9 +45,10 @@ from usermgmt.core.errors import (
     ServiceUnavailable,
     ValidationError,
 )
+from usermgmt.core.ids import RANDOM_IDS, IdSource
 from usermgmt.core.mail.render import Renderer, TemplateError, build_message, variables_for
 from usermgmt.core.mail.transports import DeliveryError, transport_from_settings
-from usermgmt.core.models import MailMessage, User, utcnow
+from usermgmt.core.models import MailMessage, User
 from usermgmt.core.schemas import Timestamp
 from usermgmt.core.services import outbox
 from usermgmt.core.services.base import KeyRing, ServiceBase, parse_uuid
@@ -178,11 +178,12 @@ class MailService(ServiceBase):
         *,
         transport=None,
         renderer: Renderer | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
+        ids: IdSource = RANDOM_IDS,
         lease: timedelta = LEASE,
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        super().__init__(db, settings, keys)
+        super().__init__(db, settings, keys, clock=clock, ids=ids)
         self.renderer = renderer or Renderer(settings.mail_templates_dir)
         if settings.mail_templates_dir is not None and renderer is None:
             try:
@@ -190,7 +191,6 @@ class MailService(ServiceBase):
             except TemplateError as exc:
                 raise ConfigurationError(f"USERMGMT_MAIL_TEMPLATES_DIR: {exc}") from None
         self.transport = transport or transport_from_settings(settings)
-        self.clock = clock
         self.lease = lease
         self.batch_size = batch_size
 
@@ -225,7 +225,7 @@ class MailService(ServiceBase):
         return report
 
     def _claim(self, size: int) -> list[_Claimed]:
-        now = self.clock()
+        now = self.clock.now()
         with self.db.write() as s:
             stmt = (
                 select(MailMessage)
@@ -308,7 +308,7 @@ class MailService(ServiceBase):
         return False
 
     def _record_sent(self, item: _Claimed, where: str, report: DeliveryReport, worker: str) -> None:
-        now = self.clock()
+        now = self.clock.now()
         with self.db.write() as s:
             row = s.execute(
                 select(MailMessage).where(MailMessage.id == item.id).with_for_update()
@@ -336,7 +336,7 @@ class MailService(ServiceBase):
     def _record_failure(
         self, item: _Claimed, error: str, report: DeliveryReport, worker: str
     ) -> None:
-        now = self.clock()
+        now = self.clock.now()
         error = error[:MAX_ERROR_CHARS]
         with self.db.write() as s:
             row = s.execute(
@@ -425,7 +425,7 @@ class MailService(ServiceBase):
         report = self.deliver_pending(limit=limit)
         if report.processed:
             with self.db.write() as s:
-                audit.record(
+                self.record_event(
                     s,
                     actor,
                     ctx,
@@ -450,7 +450,7 @@ class MailService(ServiceBase):
         mid = parse_uuid(message_id)
         if mid is None:
             raise NotFound("Mail message not found")
-        now = self.clock()
+        now = self.clock.now()
         with self.db.write() as s:
             row = s.execute(
                 select(MailMessage).where(MailMessage.id == mid).with_for_update()
@@ -465,7 +465,7 @@ class MailService(ServiceBase):
                 row.attempts = 0
             row.next_attempt_at = now
             row.lease_until = None
-            audit.record(
+            self.record_event(
                 s,
                 actor,
                 ctx,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from sqlalchemy import Text, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -13,8 +14,10 @@ from usermgmt.core.reads.search_index import MIN_TERM, escape_like
 from usermgmt.core.schemas import UserQuery
 
 
-def count_users(session: Session, q: UserQuery, matches: list[uuid.UUID] | None = None) -> int:
-    """How many users match the filters of ``q`` (its page, cursor and sort are ignored).
+def count_users(
+    session: Session, q: UserQuery, now: datetime, matches: list[uuid.UUID] | None = None
+) -> int:
+    """How many users match the filters of ``q`` at ``now`` (page, cursor and sort ignored).
 
     An unfiltered count reads the trigger-kept counts instead of counting rows,
     a search of live users counts in the narrow ``user_search`` copy alone, or
@@ -30,7 +33,7 @@ def count_users(session: Session, q: UserQuery, matches: list[uuid.UUID] | None 
             return len(matches)
         stmt = select(func.count()).where(contains(UserSearch.search_text, term))
         return session.execute(stmt).scalar_one()
-    stmt = select(func.count()).select_from(User).where(*user_filters(q, matches))
+    stmt = select(func.count()).select_from(User).where(*user_filters(q, now, matches))
     return session.execute(stmt).scalar_one()
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, exists, select
 
-from usermgmt.core.models import User, UserRole, UserSearch, utcnow
+from usermgmt.core.models import User, UserRole, UserSearch
 from usermgmt.core.reads.search_index import escape_like
 from usermgmt.core.schemas import UserQuery
 from usermgmt.core.status import where_status
@@ -44,9 +45,14 @@ def contains(column, term: str):
 
 
 def user_filters(
-    q: UserQuery, matches: list[uuid.UUID] | None = None, *, search_copy: bool = True
+    q: UserQuery,
+    now: datetime,
+    matches: list[uuid.UUID] | None = None,
+    *,
+    search_copy: bool = True,
 ) -> list[Any]:
-    """The WHERE conditions for ``q``; ``matches``, when given, are the search's ids.
+    """The WHERE conditions for ``q`` at ``now`` (a status filter depends on it);
+    ``matches``, when given, are the search's ids.
 
     A search of live users goes through the narrow ``user_search`` copy unless
     ``search_copy`` is false: a page that walks the users table in sort order
@@ -54,7 +60,6 @@ def user_filters(
     the copy per row walked (on SQLite the copy's whole match set would be
     built before the first row).
     """
-    now = utcnow()
     conds: list[Any] = []
     if not q.include_deleted:
         conds.append(User.deleted_at.is_(None))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, select
@@ -36,11 +37,14 @@ class Pages:
         self,
         session: Session,
         q: UserQuery,
+        now: datetime,
         total: int | None = None,
         skip: int = 0,
         matches: list[uuid.UUID] | None = None,
     ) -> tuple[list[UserOut], str | None]:
         """One page of matching users and the cursor of the next page (None at the end).
+
+        ``now``: the present of the status filter and of each user's status.
 
         ``total``, when the caller knows it, picks the plan: no query when nothing
         matches, one scan and a sort when matches are rare. ``skip`` passes over
@@ -62,10 +66,10 @@ class Pages:
             stmt = select(User.id, SORT_COLUMNS[q.sort.lstrip("-")])
             # (Unfiltered, the total is everyone: never rare.)
             if matches is None and total is not None and self._rare(session, q, total):
-                gathered = self._gathered([*user_filters(q), *beyond])
+                gathered = self._gathered([*user_filters(q, now), *beyond])
                 stmt = stmt.where(User.id.in_(select(gathered.c.id)))
             else:
-                stmt = stmt.where(*user_filters(q, matches, search_copy=False), *beyond)
+                stmt = stmt.where(*user_filters(q, now, matches, search_copy=False), *beyond)
             stmt = stmt.order_by(*order(q.sort))
             if offset:
                 stmt = stmt.offset(offset)
@@ -76,7 +80,7 @@ class Pages:
         if has_more and found:
             last_id, last_value = found[-1]
             next_cursor = encode_cursor(q.sort, last_value, last_id)
-        users = users_out_by_ids(session, [row[0] for row in found], self.buckets)
+        users = users_out_by_ids(session, [row[0] for row in found], self.buckets, now)
         return users, next_cursor
 
     def _constant(self, q: UserQuery, matches: list[uuid.UUID] | None):

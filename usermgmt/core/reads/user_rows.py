@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from datetime import datetime
 from types import SimpleNamespace
 
 from sqlalchemy import bindparam, select
@@ -58,8 +59,9 @@ def _users_in(size: int):
     return _USERS_BY_ID.where(User.id.in_(id_binds(size)))
 
 
-def _view(rows) -> UserOut:
-    """The UserOut of one user from its joined rows (one per role, at least one)."""
+def _view(rows, now: datetime) -> UserOut:
+    """The UserOut (status at ``now``) of one user from its joined rows (one per role, at
+    least one)."""
     first = rows[0]
     view = SimpleNamespace(**{c.key: getattr(first, c.key) for c in _USER_COLUMNS})
     view.roles = sorted({r.role_name for r in rows if r.role_name is not None})
@@ -68,22 +70,28 @@ def _view(rows) -> UserOut:
         if first.timezone is not None
         else None
     )
-    return user_out(view)
+    return user_out(view, now)
 
 
-def user_out_by_id(conn, user_id: uuid.UUID, *, include_deleted: bool = False) -> UserOut | None:
-    """The UserOut of one user in one query, or None (missing, or deleted unless asked).
+def user_out_by_id(
+    conn, user_id: uuid.UUID, now: datetime, *, include_deleted: bool = False
+) -> UserOut | None:
+    """The UserOut of one user (status at ``now``) in one query, or None (missing, or
+    deleted unless asked).
 
     ``conn`` is a Reader, a Connection or a Session (anything with ``execute``).
     """
     rows = conn.execute(_USER_BY_ID, {"user_id": user_id}).all()
     if not rows or (rows[0].deleted_at is not None and not include_deleted):
         return None
-    return _view(rows)
+    return _view(rows, now)
 
 
-def users_out_by_ids(conn, user_ids: list[uuid.UUID], buckets: IdBuckets) -> list[UserOut]:
-    """The UserOut of each of ``user_ids`` that exists, in that order, in one query."""
+def users_out_by_ids(
+    conn, user_ids: list[uuid.UUID], buckets: IdBuckets, now: datetime
+) -> list[UserOut]:
+    """The UserOut (status at ``now``) of each of ``user_ids`` that exists, in that order,
+    in one query."""
     if not user_ids:
         return []
     if isinstance(conn, Session):
@@ -96,4 +104,4 @@ def users_out_by_ids(conn, user_ids: list[uuid.UUID], buckets: IdBuckets) -> lis
     by_id: dict[uuid.UUID, list] = {}
     for row in conn.execute(stmt, params):
         by_id.setdefault(row.id, []).append(row)
-    return [_view(by_id[i]) for i in user_ids if i in by_id]
+    return [_view(by_id[i], now) for i in user_ids if i in by_id]

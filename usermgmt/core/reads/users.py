@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.context import Actor
 from usermgmt.core.db import Database
 from usermgmt.core.errors import NotFound, PermissionDenied, ValidationError
@@ -48,6 +49,7 @@ _ID_BY_USERNAME = select(User.id).where(User.username == bindparam("key"))
 class UserReads:
     """Reads of users for one database.
 
+    ``clock``: the present of statuses and status filters (the system's by default);
     ``search_index``: SQLite's trigram index (found by looking, by default);
     ``count_executor``: where a common search's half counts run on PostgreSQL
     (by default a pool of ``tuning.count_threads`` threads, owned and shut down
@@ -59,11 +61,13 @@ class UserReads:
         db: Database,
         tuning: Tuning | None = None,
         *,
+        clock: Clock = SYSTEM_CLOCK,
         search_index: SearchIndex | None = None,
         count_executor: Executor | None = None,
     ) -> None:
         self.db = db
         self.tuning = tuning = tuning or Tuning()
+        self.clock = clock
         self._pages = Pages(db.dialect, tuning)
         self._index = (search_index or SearchIndex(db.engine)) if db.is_sqlite else None
         # The copy is in two partitions on PostgreSQL only (migration 0008).
@@ -99,7 +103,7 @@ class UserReads:
         if include_deleted:
             actor.require_admin("users:read")
         with self.db.connect() as conn:
-            found = user_out_by_id(conn, uid, include_deleted=include_deleted)
+            found = user_out_by_id(conn, uid, self.clock.now(), include_deleted=include_deleted)
         if found is None:
             raise NotFound("User not found")
         return found
@@ -129,6 +133,7 @@ class UserReads:
     def _lookup(self, ref: str, *, include_deleted: bool) -> UserOut | None:
         ref = ref.strip()
         uid = parse_uuid(ref)
+        now = self.clock.now()
         with self.db.connect() as conn:
             if uid is None:
                 key = normalise_identifier(ref)
@@ -136,7 +141,7 @@ class UserReads:
                 uid = conn.execute(by, {"key": key}).scalar_one_or_none()
                 if uid is None:
                     return None
-            return user_out_by_id(conn, uid, include_deleted=include_deleted)
+            return user_out_by_id(conn, uid, now, include_deleted=include_deleted)
 
     def resolve_id(self, actor: Actor, ref: str, *, include_deleted: bool = True) -> str:
         return str(self.find(actor, ref, include_deleted=include_deleted).id)
@@ -146,16 +151,17 @@ class UserReads:
     def list(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> UserPage:
         """A page of the users matching ``query`` and their total."""
         q = self._allowed(actor, parse(UserQuery, query))
+        now = self.clock.now()
         with self.db.read() as s:
             matches = gather_matches(s, q, self.tuning, self._index)
             if matches is not None or not self._in_halves(q):
-                total = count_users(s, q, matches)
-                users, next_cursor = self._pages.rows(s, q, total, matches=matches)
+                total = count_users(s, q, now, matches)
+                users, next_cursor = self._pages.rows(s, q, now, total, matches=matches)
                 return _page(q, total, users, next_cursor)
         # A common term on PostgreSQL: counted alongside its page.
         halves = self._count_halves(q)
         with self.db.read() as s:
-            users, next_cursor = self._pages.rows(s, q)
+            users, next_cursor = self._pages.rows(s, q, now)
         return _page(q, sum(h.result() for h in halves), users, next_cursor)
 
     def list_rows(
@@ -185,7 +191,9 @@ class UserReads:
             matches = None
             if total is None or 0 < total <= self.tuning.index_gather_limit:
                 matches = gather_matches(s, q, self.tuning, self._index, index_only=True)
-            users, next_cursor = self._pages.rows(s, q, total, skip, matches=matches)
+            users, next_cursor = self._pages.rows(
+                s, q, self.clock.now(), total, skip, matches=matches
+            )
         return UserRows(data=users, next_cursor=next_cursor)
 
     def count(self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None) -> int:
@@ -195,7 +203,7 @@ class UserReads:
             return sum(h.result() for h in self._count_halves(q))
         with self.db.read() as s:
             matches = gather_matches(s, q, self.tuning, self._index, index_only=True)
-            return count_users(s, q, matches)
+            return count_users(s, q, self.clock.now(), matches)
 
     def stream(
         self, actor: Actor, query: UserQuery | Mapping[str, Any] | None = None, *, batch: int = 500
@@ -215,7 +223,7 @@ class UserReads:
             nonlocal q
             while True:
                 with self.db.read() as s:
-                    batch_out, cursor = self._pages.rows(s, q)
+                    batch_out, cursor = self._pages.rows(s, q, self.clock.now())
                 yield from batch_out
                 if cursor is None:
                     return

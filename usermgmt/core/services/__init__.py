@@ -11,8 +11,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.config import Settings, load_settings
 from usermgmt.core.db import Database
+from usermgmt.core.ids import RANDOM_IDS, IdSource
 from usermgmt.core.reads.tuning import Tuning
 from usermgmt.core.services.base import KeyRing
 
@@ -79,12 +81,18 @@ class _OnFirstUse:
 @dataclass
 class Services:
     """Every service over one database. Faces use the services alone: ``settings``, ``db``
-    and ``keys`` are what the services are built from (and what tests set up with)."""
+    and ``keys`` are what the services are built from (and what tests set up with).
+
+    ``clock`` and ``ids`` are the one present and the one id source of every service;
+    a face that needs the time asks ``services.clock.now()``.
+    """
 
     settings: Settings
     db: Database
     keys: KeyRing
     tuning: Tuning = field(default_factory=Tuning)
+    clock: Clock = SYSTEM_CLOCK
+    ids: IdSource = RANDOM_IDS
     users: UserService = _OnFirstUse()  # type: ignore[assignment]
     user_reads: UserReads = _OnFirstUse()  # type: ignore[assignment]
     roles: RoleService = _OnFirstUse()  # type: ignore[assignment]
@@ -111,12 +119,13 @@ class Services:
             if built is None:
                 module, cls = SERVICE_CLASSES[name]
                 service_class = getattr(importlib.import_module(module), cls)
+                sources = {"clock": self.clock, "ids": self.ids}
                 if name == "auth":
-                    built = service_class(self.db, self.settings, self.keys, self.users)
+                    built = service_class(self.db, self.settings, self.keys, self.users, **sources)
                 elif name == "user_reads":
-                    built = service_class(self.db, self.tuning)
+                    built = service_class(self.db, self.tuning, clock=self.clock)
                 else:
-                    built = service_class(self.db, self.settings, self.keys)
+                    built = service_class(self.db, self.settings, self.keys, **sources)
                 self.__dict__[name] = built
             return built
 
@@ -147,6 +156,8 @@ def build_services(
     ensure_schema: bool = True,
     eager: bool = True,
     check_mail: bool = True,
+    clock: Clock | None = None,
+    ids: IdSource | None = None,
 ) -> Services:
     """The composition root: one Database and every service over it.
 
@@ -163,6 +174,10 @@ def build_services(
     URL or mail template override is a ConfigurationError here, not on first use,
     unless ``check_mail`` is false (``usermgmt info`` and the ``db`` commands, which
     must work whatever the mail settings say).
+
+    ``clock`` and ``ids``: the present and the id source of every service (the
+    system clock and random UUIDs by default; tests pass a ManualClock and
+    SequentialIds).
     """
     from usermgmt.core import migrate
 
@@ -176,7 +191,14 @@ def build_services(
     try:
         if ensure_schema:
             migrate.ensure_schema(db)
-        services = Services(settings=settings, db=db, keys=KeyRing(db, settings), tuning=tuning)
+        services = Services(
+            settings=settings,
+            db=db,
+            keys=KeyRing(db, settings),
+            tuning=tuning,
+            clock=clock or SYSTEM_CLOCK,
+            ids=ids or RANDOM_IDS,
+        )
         mail_configured = settings.smtp_url is not None or settings.mail_templates_dir is not None
         for name in SERVICE_CLASSES:
             if eager or (name == "mail" and mail_configured and check_mail):

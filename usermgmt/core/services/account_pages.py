@@ -18,9 +18,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from usermgmt.core import audit, secrets
+from usermgmt.core import secrets
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.models import OneTimeToken, User, utcnow
+from usermgmt.core.models import OneTimeToken, User
 from usermgmt.core.schemas import ForgotPasswordIn, normalise_identifier, parse
 from usermgmt.core.services import accounts
 from usermgmt.core.services.base import ServiceBase
@@ -71,7 +71,7 @@ class AccountPageService(ServiceBase):
                     OneTimeToken.purpose.in_(PAGE_PURPOSES[page]),
                     OneTimeToken.used_at.is_(None),
                     OneTimeToken.voided_at.is_(None),
-                    OneTimeToken.expires_at > utcnow(),
+                    OneTimeToken.expires_at > self.clock.now(),
                 )
             ).first()
         if row is None or row[0] != row[1] or row[2] is not None:
@@ -92,8 +92,8 @@ class AccountPageService(ServiceBase):
                 or user.email_verified_at is not None
             ):
                 return
-            accounts.queue_verification(s, self.settings, user)
-            audit.record(s, Actor.anonymous(), ctx, "user.verification_sent", user.id)
+            accounts.queue_verification(s, self.settings, user, now=self.clock.now(), ids=self.ids)
+            self.record_event(s, Actor.anonymous(), ctx, "user.verification_sent", user.id)
 
     # ---- CSRF --------------------------------------------------------------------
 

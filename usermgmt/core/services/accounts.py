@@ -4,11 +4,13 @@ Creating an account (admin creation, registration), queueing an address
 verification (an email change, registration, a resend), setting roles (the role
 operations, ``users ensure``, an import) and the audited view of a user are the
 same rules wherever they run: each lives here once, and a service calls it
-with the session of its transaction. Callers check permissions and audit.
+with the session of its transaction, its present (``now``) and its id source
+(``ids``). Callers check permissions and audit.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +20,8 @@ from usermgmt.core import audit, passwords
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor
 from usermgmt.core.errors import Conflict, EmailExists, UsernameExists, ValidationError
-from usermgmt.core.models import Profile, User, UserRole, utcnow
+from usermgmt.core.ids import IdSource
+from usermgmt.core.models import Profile, User, UserRole
 from usermgmt.core.schemas import ProfileIn, UserCreate
 from usermgmt.core.services import credentials, outbox
 from usermgmt.core.services.guards import ensure_other_active_admin
@@ -73,11 +76,19 @@ def check_unique(s: Session, email: str | None, username: str | None, exclude: A
             raise UsernameExists()
 
 
-def insert_user(s: Session, actor: Actor, spec: UserCreate, password_hash: str | None) -> User:
+def insert_user(
+    s: Session,
+    actor: Actor,
+    spec: UserCreate,
+    password_hash: str | None,
+    *,
+    now: datetime,
+    ids: IdSource,
+) -> User:
     """Add the account ``spec`` describes, with its profile and roles (granted by ``actor``)."""
     check_unique(s, spec.email, spec.username)
-    now = utcnow()
     user = User(
+        id=ids.new_uuid(),
         email=spec.email,
         username=spec.username,
         first_name=spec.first_name,
@@ -100,13 +111,15 @@ def insert_user(s: Session, actor: Actor, spec: UserCreate, password_hash: str |
     return user
 
 
-def queue_verification(s: Session, settings: Settings, user: User) -> None:
+def queue_verification(
+    s: Session, settings: Settings, user: User, *, now: datetime, ids: IdSource
+) -> None:
     """Mail the user a link that verifies their current address (earlier links stop working).
 
     A service account is never mailed."""
     if is_service(user):
         return
-    raw = credentials.issue_one_time(s, settings, user, "verify")
+    raw = credentials.issue_one_time(s, settings, user, "verify", now=now, ids=ids)
     outbox.enqueue(
         s,
         settings,
@@ -114,6 +127,8 @@ def queue_verification(s: Session, settings: Settings, user: User) -> None:
         user.email,
         user_id=user.id,
         context={"link": outbox.link(settings, "verify", raw), "token": raw},
+        now=now,
+        ids=ids,
     )
 
 
@@ -140,12 +155,11 @@ def refuse_password(user: User) -> None:
         raise Conflict("A service account has no password; it acts through API keys")
 
 
-def set_roles(s: Session, actor: Actor, user: User, roles: set[str]) -> None:
+def set_roles(s: Session, actor: Actor, user: User, roles: set[str], *, now: datetime) -> None:
     """Make the user's roles exactly ``roles``; the last active admin keeps theirs."""
     current = set(user.roles)
     if "admin" in current and "admin" not in roles:
-        ensure_other_active_admin(s, user, "demote")
-    now = utcnow()
+        ensure_other_active_admin(s, user, "demote", now=now)
     for link in list(user.role_links):
         if link.role_name not in roles:
             user.role_links.remove(link)

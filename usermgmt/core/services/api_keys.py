@@ -45,7 +45,7 @@ from usermgmt.core.key_schemas import (
     ApiKeyQuery,
     KeyState,
 )
-from usermgmt.core.models import ApiKey, ApiKeyAddress, User, UserRole, utcnow
+from usermgmt.core.models import ApiKey, ApiKeyAddress, User, UserRole
 from usermgmt.core.schemas import parse
 from usermgmt.core.secrets import digest
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
@@ -101,13 +101,13 @@ class ApiKeyService(ServiceBase):
                     f"A key cannot make a key with scopes it lacks ({', '.join(wider)})"
                 )
         secret = new_key()
-        now = utcnow()
+        now = self.clock.now()
         with self.db.write() as s:
             owner = load_user(s, owner_id)
             if not owner.is_active:
                 raise Conflict("The user is deactivated; activate them before giving them a key")
             key = ApiKey(
-                id=uuid.uuid4(),
+                id=self.ids.new_uuid(),
                 user_id=owner.id,
                 name=spec.name,
                 prefix=secret[:DISPLAY_CHARS],
@@ -121,7 +121,7 @@ class ApiKeyService(ServiceBase):
             )
             s.add(key)
             s.flush()
-            audit.record(s, actor, ctx, "api_key.created", owner.id, _audited(key))
+            self.record_event(s, actor, ctx, "api_key.created", owner.id, _audited(key))
             return ApiKeyCreated(key=_out(key, owner, now), secret=secret)
 
     def list(
@@ -137,7 +137,7 @@ class ApiKeyService(ServiceBase):
         owner_id = None if everyone else (q.user_id or actor.user_id)
         if everyone or not actor.is_self(owner_id):
             actor.require_admin()
-        now = utcnow()
+        now = self.clock.now()
         stmt = (
             select(ApiKey, User)
             .join(User, User.id == ApiKey.user_id)
@@ -163,9 +163,9 @@ class ApiKeyService(ServiceBase):
                 actor.require_admin()
             if key.revoked_at is not None:
                 return False
-            key.revoked_at = utcnow()
+            key.revoked_at = self.clock.now()
             key.revoke_reason = "revoked"
-            audit.record(s, actor, ctx, "api_key.revoked", key.user_id, _audited(key))
+            self.record_event(s, actor, ctx, "api_key.revoked", key.user_id, _audited(key))
             return True
 
     # ---- authentication ----------------------------------------------------
@@ -181,7 +181,7 @@ class ApiKeyService(ServiceBase):
         if not rows:
             raise AuthenticationError("Invalid API key")
         row = rows[0]
-        now = utcnow()
+        now = self.clock.now()
         # Only the holder of the key gets this far: they are told what is true of it.
         if row.revoked_at is not None:
             raise AuthenticationError("API key revoked")
@@ -208,7 +208,7 @@ class ApiKeyService(ServiceBase):
                 .values(last_used_at=now, last_used_ip=ctx.ip)
             )
             if new_address and _remember_address(s, self.db.dialect, row.key_id, ctx.ip, now):
-                audit.record(
+                self.record_event(
                     s,
                     actor,
                     ctx,
@@ -218,7 +218,9 @@ class ApiKeyService(ServiceBase):
                 )
 
 
-def audit_expiries(db, actor: Actor, ctx: RequestContext, *, batch: int = 500) -> int:
+def audit_expiries(
+    service: ServiceBase, actor: Actor, ctx: RequestContext, *, batch: int = 500
+) -> int:
     """Audit, once each, the keys that expired since the last purge; how many.
 
     ``tokens purge`` calls it: a key's expiry is an event of the clock, not of a
@@ -226,8 +228,8 @@ def audit_expiries(db, actor: Actor, ctx: RequestContext, *, batch: int = 500) -
     """
     total = 0
     while True:
-        with db.write() as s:
-            now = utcnow()
+        with service.db.write() as s:
+            now = service.clock.now()
             stmt = (
                 select(ApiKey)
                 .where(
@@ -238,7 +240,7 @@ def audit_expiries(db, actor: Actor, ctx: RequestContext, *, batch: int = 500) -
                 .order_by(ApiKey.expires_at)
                 .limit(batch)
             )
-            if db.is_postgres:
+            if service.db.is_postgres:
                 stmt = stmt.with_for_update(skip_locked=True)
             keys = list(s.execute(stmt).scalars())
             events = []
@@ -246,18 +248,18 @@ def audit_expiries(db, actor: Actor, ctx: RequestContext, *, batch: int = 500) -
                 key.expiry_audited_at = now
                 events.append(audit.PendingEvent("api_key.expired", key.user_id, _audited(key)))
             if events:
-                audit.record_many(s, actor, ctx, events)
+                service.record_events(s, actor, ctx, events)
         total += len(keys)
         if len(keys) < batch:
             return total
 
 
-def revoke_keys(s: Session, user_id: uuid.UUID, reason: str) -> int:
+def revoke_keys(s: Session, user_id: uuid.UUID, reason: str, *, now: datetime) -> int:
     """Revoke every live key of a user in the caller's transaction; how many."""
     stmt = (
         update(ApiKey)
         .where(ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoke_reason=reason)
+        .values(revoked_at=now, revoke_reason=reason)
     )
     return s.execute(stmt).rowcount or 0
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from usermgmt.core import audit, passwords, secrets, throttle
+from usermgmt.core import passwords, secrets, throttle
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import (
     AccountDisabled,
@@ -25,7 +25,7 @@ from usermgmt.core.errors import (
     TokenReused,
     ValidationError,
 )
-from usermgmt.core.models import AuthSession, RefreshToken, User, UserRole, utcnow
+from usermgmt.core.models import AuthSession, RefreshToken, User, UserRole
 from usermgmt.core.reads.user_rows import user_out_by_id
 from usermgmt.core.schemas import (
     AuthResult,
@@ -50,8 +50,8 @@ from usermgmt.core.services.users import UserService
 
 
 class AuthService(ServiceBase):
-    def __init__(self, db, settings, keys, users: UserService) -> None:
-        super().__init__(db, settings, keys)
+    def __init__(self, db, settings, keys, users: UserService, **sources) -> None:
+        super().__init__(db, settings, keys, **sources)  # clock, ids
         self.users = users
 
     # ---- registration and login -------------------------------------------------
@@ -70,12 +70,17 @@ class AuthService(ServiceBase):
         )
         key = self.keys.jwt_key()  # before the write lock: it may store a new key
         with self.db.write() as s:
-            user = accounts.insert_user(s, Actor.anonymous(), create, password_hash)
+            now = self.clock.now()
+            user = accounts.insert_user(
+                s, Actor.anonymous(), create, password_hash, now=now, ids=self.ids
+            )
             actor = Actor(label=f"user:{user.email}", user_id=user.id, roles=frozenset({"user"}))
-            accounts.queue_verification(s, self.settings, user)
-            _session, tokens = credentials.open_session(s, self.settings, key, user, ctx)
-            audit.record(s, actor, ctx, "user.registered", user.id, {"user": _public(user)})
-            return AuthResult(user=user_out(user), tokens=tokens)
+            accounts.queue_verification(s, self.settings, user, now=now, ids=self.ids)
+            _session, tokens = credentials.open_session(
+                s, self.settings, key, user, ctx, now=now, ids=self.ids
+            )
+            self.record_event(s, actor, ctx, "user.registered", user.id, {"user": _public(user)})
+            return AuthResult(user=user_out(user, now), tokens=tokens)
 
     def login(self, ctx: RequestContext, data: Mapping[str, Any] | LoginIn) -> AuthResult:
         """Check credentials; count failures per identifier whether or not it exists."""
@@ -88,7 +93,7 @@ class AuthService(ServiceBase):
         rounds = self.settings.bcrypt_rounds
 
         with self.db.read() as s:
-            locked = throttle.current_lock(s, key)
+            locked = throttle.current_lock(s, key, self.clock.now())
             user = s.execute(select(User).where(column == identifier)).unique()
             user = user.scalar_one_or_none()
         if locked is not None:
@@ -104,7 +109,7 @@ class AuthService(ServiceBase):
 
         if user.deleted_at is not None or not user.is_active:
             raise AccountDisabled()
-        if user.is_locked():
+        if user.is_locked(self.clock.now()):
             raise _locked(user.locked_until, "Account is locked by an admin")
         new_hash = (
             passwords.hash_password(spec.password, rounds)
@@ -117,13 +122,15 @@ class AuthService(ServiceBase):
             if user.password_hash != stored:  # changed while we were hashing
                 raise InvalidCredentials()
             throttle.clear(s, key)
-            now = utcnow()
+            now = self.clock.now()
             user.last_login_at = now
             if new_hash:
                 user.password_hash = new_hash
-            auth_session, tokens = credentials.open_session(s, self.settings, jwt_key, user, ctx)
+            auth_session, tokens = credentials.open_session(
+                s, self.settings, jwt_key, user, ctx, now=now, ids=self.ids
+            )
             actor = _actor_for(user, auth_session.id)
-            audit.record(
+            self.record_event(
                 s,
                 actor,
                 ctx,
@@ -131,7 +138,7 @@ class AuthService(ServiceBase):
                 user.id,
                 {"session_id": str(auth_session.id), "rehashed": bool(new_hash)},
             )
-            return AuthResult(user=user_out(user), tokens=tokens)
+            return AuthResult(user=user_out(user, now), tokens=tokens)
 
     def _record_failure(self, key: str, user: User | None, ctx: RequestContext) -> None:
         """Count the failure; the identifier's lock refuses password logins, nothing else.
@@ -143,10 +150,15 @@ class AuthService(ServiceBase):
         s_ = self.settings
         with self.db.write() as s:
             failure = throttle.record_failure(
-                s, self.db.dialect, key, s_.lockout_threshold, s_.lockout_minutes
+                s,
+                self.db.dialect,
+                key,
+                s_.lockout_threshold,
+                s_.lockout_minutes,
+                self.clock.now(),
             )
             if failure.newly_locked and user is not None:
-                audit.record(
+                self.record_event(
                     s,
                     Actor.system("system:lockout"),
                     ctx,
@@ -179,7 +191,7 @@ class AuthService(ServiceBase):
             auth_session = s.execute(
                 select(AuthSession).where(AuthSession.id == token.session_id).with_for_update()
             ).scalar_one()
-            now = utcnow()
+            now = self.clock.now()
             if not auth_session.is_live(now) or token.expires_at <= now:
                 raise AuthenticationError("Refresh token expired or revoked")
             user = load_user(s, auth_session.user_id, include_deleted=True)
@@ -191,6 +203,7 @@ class AuthService(ServiceBase):
             if token.rotated_at is None:
                 expires = now + timedelta(seconds=self.settings.refresh_token_ttl)
                 new = RefreshToken(
+                    id=self.ids.new_uuid(),
                     session_id=auth_session.id,
                     token_hash=secrets.digest(successor),
                     parent_id=token.id,
@@ -203,7 +216,7 @@ class AuthService(ServiceBase):
                 token.successor_id = new.id
                 auth_session.expires_at = expires
                 auth_session.last_used_at = now
-                audit.record(
+                self.record_event(
                     s,
                     _actor_for(user, auth_session.id),
                     ctx,
@@ -216,7 +229,7 @@ class AuthService(ServiceBase):
             else:
                 auth_session.revoked_at = now
                 auth_session.revoke_reason = "token_reused"
-                audit.record(
+                self.record_event(
                     s,
                     Actor.system("system:reuse-detection"),
                     ctx,
@@ -228,7 +241,7 @@ class AuthService(ServiceBase):
             tokens = None
             if not reused:
                 tokens = credentials.tokens_for(
-                    self.settings, key, user.id, auth_session.id, successor
+                    self.settings, key, user.id, auth_session.id, successor, now=now
                 )
         if reused:  # raised after the commit, so the revocation sticks
             raise TokenReused()
@@ -236,8 +249,8 @@ class AuthService(ServiceBase):
 
     def authenticate_token(self, access_token: str) -> Actor:
         """Verify an access token and that its session and user are still live (one query)."""
-        claims = secrets.decode_access_token(self.keys.jwt_key(), access_token)
-        now = utcnow()
+        now = self.clock.now()
+        claims = secrets.decode_access_token(self.keys.jwt_key(), access_token, now)
         with self.db.connect() as conn:
             rows = conn.execute(_TOKEN_CHECK, {"session_id": claims.session_id}).all()
         if not rows:
@@ -279,14 +292,14 @@ class AuthService(ServiceBase):
                 ).scalar_one_or_none()
                 if token is not None:
                     ids.add(token.session_id)
-            now = utcnow()
+            now = self.clock.now()
             for sid in ids:
                 sess = s.get(AuthSession, sid, with_for_update=True)
                 if sess is None or sess.user_id != actor.user_id or sess.revoked_at is not None:
                     continue
                 sess.revoked_at = now
                 sess.revoke_reason = "logout"
-                audit.record(
+                self.record_event(
                     s,
                     actor,
                     ctx,
@@ -302,7 +315,7 @@ class AuthService(ServiceBase):
         still learns whose it is), unlike reading a user."""
         actor.require_authenticated()
         with self.db.connect() as conn:
-            found = user_out_by_id(conn, actor.user_id)
+            found = user_out_by_id(conn, actor.user_id, self.clock.now())
         if found is None:
             raise NotFound("User not found")
         return found
@@ -332,16 +345,25 @@ class AuthService(ServiceBase):
             if user.password_hash != stored:
                 raise ValidationError.for_field("current_password", "Password changed meanwhile")
             self._set_password(s, user, new_hash, keep=actor.session_id)
-            audit.record(s, actor, ctx, "user.password_changed", user.id, {"password": "changed"})
+            self.record_event(
+                s, actor, ctx, "user.password_changed", user.id, {"password": "changed"}
+            )
 
     def _set_password(self, s: Session, user: User, new_hash: str, keep=None) -> int:
-        now = utcnow()
+        now = self.clock.now()
         user.password_hash = new_hash
         user.password_changed_at = now
         user.updated_at = now
-        revoked = credentials.revoke_sessions(s, user.id, "password_changed", keep=keep)
+        revoked = credentials.revoke_sessions(s, user.id, "password_changed", now=now, keep=keep)
         outbox.enqueue(
-            s, self.settings, "password_changed", user.email, user_id=user.id, context={}
+            s,
+            self.settings,
+            "password_changed",
+            user.email,
+            user_id=user.id,
+            context={},
+            now=now,
+            ids=self.ids,
         )
         return revoked
 
@@ -352,12 +374,13 @@ class AuthService(ServiceBase):
         spec = parse(ForgotPasswordIn, data)
         email = normalise_identifier(spec.email)
         with self.db.write() as s:
+            now = self.clock.now()
             user = s.execute(select(User).where(User.email == email)).unique().scalar_one_or_none()
             if user is None or user.deleted_at is not None or not user.is_active:
                 return
             if user.kind != "person":  # a service account has no password to reset
                 return
-            raw = credentials.issue_one_time(s, self.settings, user, "reset")
+            raw = credentials.issue_one_time(s, self.settings, user, "reset", now=now, ids=self.ids)
             outbox.enqueue(
                 s,
                 self.settings,
@@ -365,8 +388,10 @@ class AuthService(ServiceBase):
                 user.email,
                 user_id=user.id,
                 context={"link": outbox.link(self.settings, "reset", raw), "token": raw},
+                now=now,
+                ids=self.ids,
             )
-            audit.record(s, Actor.anonymous(), ctx, "user.reset_requested", user.id)
+            self.record_event(s, Actor.anonymous(), ctx, "user.reset_requested", user.id)
 
     def reset_password(
         self, ctx: RequestContext, data: Mapping[str, Any] | ResetPasswordIn
@@ -376,16 +401,17 @@ class AuthService(ServiceBase):
         passwords.check_policy(spec.new_password, "new_password")
         new_hash = passwords.hash_password(spec.new_password, self.settings.bcrypt_rounds)
         with self.db.write() as s:
-            token = credentials.consume_one_time(s, spec.token, ("reset", "invite"))
+            now = self.clock.now()
+            token = credentials.consume_one_time(s, spec.token, ("reset", "invite"), now=now)
             user = load_user(s, token.user_id, for_update=True)
             if token.email != user.email:
                 from usermgmt.core.errors import InvalidToken
 
                 raise InvalidToken()
             if token.purpose == "invite" and user.email_verified_at is None:
-                user.email_verified_at = utcnow()
+                user.email_verified_at = now
             revoked = self._set_password(s, user, new_hash)
-            audit.record(
+            self.record_event(
                 s,
                 Actor(label=f"user:{user.email}", user_id=user.id),
                 ctx,
@@ -397,16 +423,17 @@ class AuthService(ServiceBase):
     def verify_email(self, ctx: RequestContext, data: Mapping[str, Any] | VerifyEmailIn) -> None:
         spec = parse(VerifyEmailIn, data)
         with self.db.write() as s:
-            token = credentials.consume_one_time(s, spec.token, ("verify",))
+            now = self.clock.now()
+            token = credentials.consume_one_time(s, spec.token, ("verify",), now=now)
             user = load_user(s, token.user_id, for_update=True)
             if token.email != user.email:
                 from usermgmt.core.errors import InvalidToken
 
                 raise InvalidToken()
             if user.email_verified_at is None:
-                user.email_verified_at = utcnow()
+                user.email_verified_at = now
                 user.updated_at = user.email_verified_at
-            audit.record(
+            self.record_event(
                 s,
                 Actor(label=f"user:{user.email}", user_id=user.id),
                 ctx,
@@ -422,8 +449,8 @@ class AuthService(ServiceBase):
             user = load_user(s, actor.user_id, for_update=True)
             if user.email_verified_at is not None:
                 return
-            accounts.queue_verification(s, self.settings, user)
-            audit.record(s, actor, ctx, "user.verification_sent", user.id)
+            accounts.queue_verification(s, self.settings, user, now=self.clock.now(), ids=self.ids)
+            self.record_event(s, actor, ctx, "user.verification_sent", user.id)
 
 
 # Session, user and roles of an access token in one round trip (one row per role).

@@ -1,17 +1,23 @@
-"""What every service shares: the database, the settings and the signing keys."""
+"""What every service shares: the database, the settings, the signing keys, the clock and
+the id source."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 import uuid
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from usermgmt.core import audit, secrets
+from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.config import Settings
+from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
 from usermgmt.core.errors import Conflict, NotFound
+from usermgmt.core.ids import RANDOM_IDS, IdSource
 from usermgmt.core.models import Setting, User
 
 JWT_SECRET_KEY = "jwt_secret"
@@ -48,7 +54,7 @@ class KeyRing:
             with self._db.write() as s:
                 row = s.get(Setting, JWT_SECRET_KEY)
                 if row is None:
-                    row = Setting(key=JWT_SECRET_KEY, value=secrets.token_urlsafe(48))
+                    row = Setting(key=JWT_SECRET_KEY, value=secrets.new_signing_key())
                     s.add(row)
                 return row.value
         except Conflict:  # another process stored one first: use theirs
@@ -57,10 +63,47 @@ class KeyRing:
 
 
 class ServiceBase:
-    def __init__(self, db: Database, settings: Settings, keys: KeyRing) -> None:
+    """``clock`` and ``ids``: where the service's "now" and new ids come from (the
+    composition root passes one of each to every service; tests pass settable ones)."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        keys: KeyRing,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        ids: IdSource = RANDOM_IDS,
+    ) -> None:
         self.db = db
         self.settings = settings
         self.keys = keys
+        self.clock = clock
+        self.ids = ids
+
+    def record_event(
+        self,
+        session: Session,
+        actor: Actor,
+        ctx: RequestContext,
+        action: str,
+        target_id: uuid.UUID | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one audit event, stamped by this service's clock and id source."""
+        audit.record(
+            session, actor, ctx, action, target_id, changes, at=self.clock.now(), ids=self.ids
+        )
+
+    def record_events(
+        self,
+        session: Session,
+        actor: Actor,
+        ctx: RequestContext,
+        events: Iterable[audit.PendingEvent],
+    ) -> int:
+        """Append audit events (one timestamp), stamped like :meth:`record_event`."""
+        return audit.record_many(session, actor, ctx, events, at=self.clock.now(), ids=self.ids)
 
 
 def parse_uuid(value: str | uuid.UUID) -> uuid.UUID | None:

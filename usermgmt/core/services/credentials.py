@@ -1,9 +1,13 @@
-"""One-time tokens and sessions: issued, consumed and revoked inside a caller's transaction."""
+"""One-time tokens and sessions: issued, consumed and revoked inside a caller's transaction.
+
+Each function is told the present (``now``) and, where it adds rows, where their ids come
+from (``ids``): the calling service's clock and id source.
+"""
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -12,7 +16,8 @@ from usermgmt.core import secrets
 from usermgmt.core.config import Settings
 from usermgmt.core.context import RequestContext
 from usermgmt.core.errors import InvalidToken
-from usermgmt.core.models import AuthSession, OneTimeToken, RefreshToken, User, utcnow
+from usermgmt.core.ids import IdSource
+from usermgmt.core.models import AuthSession, OneTimeToken, RefreshToken, User
 from usermgmt.core.schemas import TokensOut
 
 PURPOSE_TTL = {
@@ -22,9 +27,10 @@ PURPOSE_TTL = {
 }
 
 
-def issue_one_time(session: Session, settings: Settings, user: User, purpose: str) -> str:
+def issue_one_time(
+    session: Session, settings: Settings, user: User, purpose: str, *, now: datetime, ids: IdSource
+) -> str:
     """A new single-use token for ``purpose``; any earlier unused one is voided."""
-    now = utcnow()
     session.execute(
         update(OneTimeToken)
         .where(
@@ -39,6 +45,7 @@ def issue_one_time(session: Session, settings: Settings, user: User, purpose: st
     ttl = getattr(settings, PURPOSE_TTL[purpose])
     session.add(
         OneTimeToken(
+            id=ids.new_uuid(),
             user_id=user.id,
             purpose=purpose,
             token_hash=secrets.digest(raw),
@@ -50,9 +57,10 @@ def issue_one_time(session: Session, settings: Settings, user: User, purpose: st
     return raw
 
 
-def consume_one_time(session: Session, raw: str, purposes: tuple[str, ...]) -> OneTimeToken:
+def consume_one_time(
+    session: Session, raw: str, purposes: tuple[str, ...], *, now: datetime
+) -> OneTimeToken:
     """Mark the token used, atomically: of concurrent callers exactly one succeeds."""
-    now = utcnow()
     token_id = session.execute(
         update(OneTimeToken)
         .where(
@@ -71,12 +79,18 @@ def consume_one_time(session: Session, raw: str, purposes: tuple[str, ...]) -> O
 
 
 def open_session(
-    session: Session, settings: Settings, key: bytes, user: User, ctx: RequestContext
+    session: Session,
+    settings: Settings,
+    key: bytes,
+    user: User,
+    ctx: RequestContext,
+    *,
+    now: datetime,
+    ids: IdSource,
 ) -> tuple[AuthSession, TokensOut]:
-    now = utcnow()
     expires = now + timedelta(seconds=settings.refresh_token_ttl)
     auth_session = AuthSession(
-        id=uuid.uuid4(),
+        id=ids.new_uuid(),
         user_id=user.id,
         created_at=now,
         expires_at=expires,
@@ -88,19 +102,26 @@ def open_session(
     session.add(auth_session)
     session.add(
         RefreshToken(
+            id=ids.new_uuid(),
             session_id=auth_session.id,
             token_hash=secrets.digest(raw),
             issued_at=now,
             expires_at=expires,
         )
     )
-    return auth_session, tokens_for(settings, key, user.id, auth_session.id, raw)
+    return auth_session, tokens_for(settings, key, user.id, auth_session.id, raw, now=now)
 
 
 def tokens_for(
-    settings: Settings, key: bytes, user_id: uuid.UUID, session_id: uuid.UUID, refresh: str
+    settings: Settings,
+    key: bytes,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID,
+    refresh: str,
+    *,
+    now: datetime,
 ) -> TokensOut:
-    access = secrets.encode_access_token(key, user_id, session_id, settings.access_token_ttl)
+    access = secrets.encode_access_token(key, user_id, session_id, settings.access_token_ttl, now)
     return TokensOut(
         access_token=access, refresh_token=refresh, expires_in=settings.access_token_ttl
     )
@@ -111,10 +132,10 @@ def revoke_sessions(
     user_id: uuid.UUID,
     reason: str,
     *,
+    now: datetime,
     keep: uuid.UUID | None = None,
 ) -> int:
     """Revoke every live session of the user (but ``keep``); their access tokens die too."""
-    now = utcnow()
     stmt = (
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
@@ -125,8 +146,7 @@ def revoke_sessions(
     return session.execute(stmt).rowcount or 0
 
 
-def live_sessions(session: Session, user_id: uuid.UUID) -> list[AuthSession]:
-    now = utcnow()
+def live_sessions(session: Session, user_id: uuid.UUID, *, now: datetime) -> list[AuthSession]:
     return list(
         session.execute(
             select(AuthSession)

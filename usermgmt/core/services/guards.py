@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.errors import Conflict
-from usermgmt.core.models import User, UserRole, utcnow
+from usermgmt.core.models import User, UserRole
 
 
-def ensure_other_active_admin(session: Session, user: User, action: str) -> None:
-    """Refuse ``action`` on the last active admin (409).
+def ensure_other_active_admin(session: Session, user: User, action: str, *, now: datetime) -> None:
+    """Refuse ``action`` on the last active admin (409), as things stand at ``now``.
 
     Locks every admin's user row first (PostgreSQL), so two concurrent
     demotions of the last two admins cannot both pass.
     """
-    if "admin" not in user.roles or not is_active_account(user):
+    if "admin" not in user.roles or not is_active_account(user, now):
         return
     admins = session.execute(
         select(User.id, User.is_active, User.deleted_at, User.locked_until)
@@ -23,7 +25,6 @@ def ensure_other_active_admin(session: Session, user: User, action: str) -> None
         .where(UserRole.role_name == "admin")
         .with_for_update(of=User)
     ).all()
-    now = utcnow()
     others = [
         row
         for row in admins
@@ -36,5 +37,5 @@ def ensure_other_active_admin(session: Session, user: User, action: str) -> None
         raise Conflict(f"Cannot {action} the last active admin")
 
 
-def is_active_account(user: User) -> bool:
-    return user.is_active and user.deleted_at is None and not user.is_locked()
+def is_active_account(user: User, now: datetime) -> bool:
+    return user.is_active and user.deleted_at is None and not user.is_locked(now)

@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select
 
-from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.models import (
     ApiKey,
@@ -21,7 +20,6 @@ from usermgmt.core.models import (
     MailMessage,
     OneTimeToken,
     RateLimitCounter,
-    utcnow,
 )
 from usermgmt.core.services.api_keys import audit_expiries, dead_keys_condition
 from usermgmt.core.services.base import ServiceBase
@@ -43,7 +41,7 @@ class PurgeReport:
 
 class MaintenanceService(ServiceBase):
     def _targets(self):
-        now = utcnow()
+        now = self.clock.now()
         retention = timedelta(days=self.settings.mail_retention_days)
         return {
             "one_time_tokens": (
@@ -84,7 +82,7 @@ class MaintenanceService(ServiceBase):
         actor.require_admin("maintenance")
         report = PurgeReport(dry_run=dry_run)
         if not dry_run:
-            audit_expiries(self.db, Actor.system("system:expiry"), ctx)
+            audit_expiries(self, Actor.system("system:expiry"), ctx)
         for kind, (model, key, condition) in self._targets().items():
             if dry_run:
                 with self.db.read() as s:
@@ -109,5 +107,5 @@ class MaintenanceService(ServiceBase):
             report.counts[kind] = total
         if not dry_run and report.total:
             with self.db.write() as s:
-                audit.record(s, actor, ctx, "maintenance.purged", None, dict(report.counts))
+                self.record_event(s, actor, ctx, "maintenance.purged", None, dict(report.counts))
         return report

@@ -10,13 +10,15 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from usermgmt.core.config import Settings
-from usermgmt.core.models import MailMessage, utcnow
+from usermgmt.core.ids import IdSource
+from usermgmt.core.models import MailMessage
 
 TEMPLATES = ("verify_email", "password_reset", "invitation", "password_changed", "email_changed")
 
@@ -59,10 +61,13 @@ def enqueue(
     *,
     user_id: uuid.UUID | None,
     context: dict[str, Any],
+    now: datetime,
+    ids: IdSource,
 ) -> MailMessage:
+    """Queue one message (due at once) in the caller's transaction; sent after the commit."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown mail template {template!r}")
-    msg_id = uuid.uuid4()
+    msg_id = ids.new_uuid()
     msg = MailMessage(
         id=msg_id,
         template=template,
@@ -72,8 +77,8 @@ def enqueue(
         message_id=message_id_for(msg_id, settings.mail_from),
         status="pending",
         attempts=0,
-        next_attempt_at=utcnow(),
-        created_at=utcnow(),
+        next_attempt_at=now,
+        created_at=now,
     )
     session.add(msg)
     if not session.info.get(_HOOKED):

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import PermissionDenied, ValidationError
-from usermgmt.core.models import Role, utcnow
+from usermgmt.core.models import Role
 from usermgmt.core.schemas import RoleOut, RolesIn, UserOut, parse, user_out
 from usermgmt.core.services.accounts import set_roles
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
@@ -39,15 +38,16 @@ class RoleService(ServiceBase):
         if uid is not None and actor.is_self(uid) and not actor.is_operator:
             raise PermissionDenied("You cannot change your own roles")
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, user_id, for_update=True)
             before = set(user.roles)
             after = compute(before)
             if after == before:
-                return user_out(user)
-            set_roles(s, actor, user, after)
-            user.updated_at = utcnow()
+                return user_out(user, now)
+            set_roles(s, actor, user, after, now=now)
+            user.updated_at = now
             s.flush()
-            audit.record(
+            self.record_event(
                 s,
                 actor,
                 ctx,
@@ -55,7 +55,7 @@ class RoleService(ServiceBase):
                 user.id,
                 {"roles": {"before": sorted(before), "after": sorted(after)}},
             )
-            return user_out(user)
+            return user_out(user, now)
 
 
 def _role(name: str) -> str:

@@ -181,4 +181,4 @@ class RuntimeService(ServiceBase):
         database``): a ``limits`` storage shared by every server on the database."""
         from usermgmt.core.ratelimit_store import DatabaseRateLimitStorage
 
-        return DatabaseRateLimitStorage(self.db)
+        return DatabaseRateLimitStorage(self.db, self.clock)

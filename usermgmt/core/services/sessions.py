@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import NotFound
-from usermgmt.core.models import AuthSession, utcnow
+from usermgmt.core.models import AuthSession
 from usermgmt.core.schemas import SessionOut
 from usermgmt.core.services import credentials
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
@@ -28,14 +27,20 @@ class SessionService(ServiceBase):
         actor.require_admin("sessions:manage")
         with self.db.read() as s:
             user = load_user(s, user_id, include_deleted=True)
-            return [session_out(x) for x in credentials.live_sessions(s, user.id)]
+            return [
+                session_out(x) for x in credentials.live_sessions(s, user.id, now=self.clock.now())
+            ]
 
     def revoke_all(self, actor: Actor, ctx: RequestContext, user_id: str) -> int:
         actor.require_admin("sessions:manage")
         with self.db.write() as s:
             user = load_user(s, user_id, include_deleted=True)
-            count = credentials.revoke_sessions(s, user.id, "revoked_by_admin")
-            audit.record(s, actor, ctx, "session.revoked", user.id, {"all": True, "count": count})
+            count = credentials.revoke_sessions(
+                s, user.id, "revoked_by_admin", now=self.clock.now()
+            )
+            self.record_event(
+                s, actor, ctx, "session.revoked", user.id, {"all": True, "count": count}
+            )
             return count
 
     def revoke(self, actor: Actor, ctx: RequestContext, session_id: str) -> None:
@@ -46,8 +51,8 @@ class SessionService(ServiceBase):
             if sess is None:
                 raise NotFound("Session not found")
             if sess.revoked_at is None:
-                sess.revoked_at = utcnow()
+                sess.revoked_at = self.clock.now()
                 sess.revoke_reason = "revoked_by_admin"
-                audit.record(
+                self.record_event(
                     s, actor, ctx, "session.revoked", sess.user_id, {"session_id": str(sid)}
                 )

@@ -31,7 +31,7 @@ from sqlalchemy import insert, select
 from usermgmt.core import audit, passwords
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import Conflict, ValidationError
-from usermgmt.core.models import Profile, User, UserRole, build_search_text, utcnow
+from usermgmt.core.models import Profile, User, UserRole, build_search_text
 from usermgmt.core.schemas import (
     AvatarUrl,
     Bio,
@@ -264,7 +264,7 @@ class TransferService(ServiceBase):
             report.stopped_at_line = line
             return True
 
-        now = utcnow()
+        now = self.clock.now()
         new_users, new_profiles, new_roles, events = [], [], [], []
         for index, (line, row) in enumerate(checked):
             report.rows += 1
@@ -288,7 +288,9 @@ class TransferService(ServiceBase):
                 elif owner is not None and owner != existing.id:
                     report.errors.append(RowError(line, f"username {row.username} is taken"))
                 else:
-                    self._update_existing(s, actor, line, existing, row, pw_hash, events, report)
+                    self._update_existing(
+                        s, actor, line, existing, row, pw_hash, now, events, report
+                    )
             if stop_at(line):
                 report.not_checked += len(checked) - index - 1
                 return  # nothing is written: the caller rolls back
@@ -298,7 +300,7 @@ class TransferService(ServiceBase):
             if new_roles:
                 s.execute(insert(UserRole.__table__), new_roles)
         if events:
-            audit.record_many(s, actor, ctx, events)
+            self.record_events(s, actor, ctx, events)
 
     @staticmethod
     def _check_row(line, record, seen_emails, seen_usernames) -> ImportRow | RowError:
@@ -345,9 +347,8 @@ class TransferService(ServiceBase):
         )
         return by_email, taken_usernames
 
-    @staticmethod
-    def _new_user(actor, row, pw_hash, now, new_users, new_profiles, new_roles) -> None:
-        uid = uuid.uuid4()
+    def _new_user(self, actor, row, pw_hash, now, new_users, new_profiles, new_roles) -> None:
+        uid = self.ids.new_uuid()
         new_users.append(
             {
                 "id": uid,
@@ -383,7 +384,7 @@ class TransferService(ServiceBase):
 
     @staticmethod
     def _update_existing(
-        s, actor, line: int, user: User, row: ImportRow, pw_hash, events, report
+        s, actor, line: int, user: User, row: ImportRow, pw_hash, now, events, report
     ) -> None:
         """Change the fields the row gives (a column missing from the file changes
         nothing), under the rules of users.update: the last active admin stays,
@@ -397,9 +398,9 @@ class TransferService(ServiceBase):
         demote = "roles" in given and "admin" in user.roles and "admin" not in row.roles
         try:
             if deactivate:
-                ensure_other_active_admin(s, user, "deactivate")
+                ensure_other_active_admin(s, user, "deactivate", now=now)
             if demote:
-                ensure_other_active_admin(s, user, "demote")
+                ensure_other_active_admin(s, user, "demote", now=now)
         except Conflict as exc:
             report.errors.append(RowError(line, exc.message))
             return
@@ -408,9 +409,9 @@ class TransferService(ServiceBase):
             if name in given:
                 setattr(user, name, getattr(row, name))
         if "email_verified" in given and row.email_verified != user.email_verified:
-            user.email_verified_at = utcnow() if row.email_verified else None
+            user.email_verified_at = now if row.email_verified else None
         if "roles" in given and set(row.roles) != set(user.roles):
-            set_roles(s, actor, user, set(row.roles))
+            set_roles(s, actor, user, set(row.roles), now=now)
         profile_given = [f for f in PROFILE_FIELDS if f in given]
         if profile_given:
             if user.profile is None:
@@ -419,16 +420,16 @@ class TransferService(ServiceBase):
                 value = getattr(row, name)
                 setattr(user.profile, name, value or PROFILE_DEFAULTS.get(name, value))
         if deactivate:
-            credentials.revoke_sessions(s, user.id, "deactivated")
+            credentials.revoke_sessions(s, user.id, "deactivated", now=now)
         password_changed = bool(pw_hash) and pw_hash != user.password_hash
         if password_changed:
             user.password_hash = pw_hash
-            user.password_changed_at = utcnow()
+            user.password_changed_at = now
         changes = audit.diff(before, snapshot(user))
         if password_changed:
             changes["password"] = "set"
         if changes:
-            user.updated_at = utcnow()
+            user.updated_at = now
             s.flush()
             events.append(audit.PendingEvent("user.updated", user.id, changes))
             report.updated += 1
@@ -453,7 +454,7 @@ class TransferService(ServiceBase):
         actor.require_admin("users:read")
         if include_password_hash:
             with self.db.write() as s:
-                audit.record(
+                self.record_event(
                     s,
                     actor,
                     ctx or RequestContext(),

@@ -19,7 +19,7 @@ from usermgmt.core.errors import (
     NotFound,
     PermissionDenied,
 )
-from usermgmt.core.models import Profile, User, utcnow
+from usermgmt.core.models import Profile, User
 from usermgmt.core.schemas import (
     SelfUpdate,
     UserCreate,
@@ -65,9 +65,12 @@ class UserService(ServiceBase):
         check_service_account(spec)
         password_hash = hash_new_password(self.settings, spec.password)
         with self.db.write() as s:
-            user = insert_user(s, actor, spec, password_hash)
+            now = self.clock.now()
+            user = insert_user(s, actor, spec, password_hash, now=now, ids=self.ids)
             if spec.password is None and not is_service(user):
-                raw = credentials.issue_one_time(s, self.settings, user, "invite")
+                raw = credentials.issue_one_time(
+                    s, self.settings, user, "invite", now=now, ids=self.ids
+                )
                 outbox.enqueue(
                     s,
                     self.settings,
@@ -78,9 +81,11 @@ class UserService(ServiceBase):
                         "link": outbox.link(self.settings, "invite", raw),
                         "token": raw,
                     },
+                    now=now,
+                    ids=self.ids,
                 )
-            audit.record(s, actor, ctx, "user.created", user.id, {"user": snapshot(user)})
-            return user_out(user)
+            self.record_event(s, actor, ctx, "user.created", user.id, {"user": snapshot(user)})
+            return user_out(user, now)
 
     def ensure(
         self, actor: Actor, ctx: RequestContext, data: UserCreate | Mapping[str, Any]
@@ -107,6 +112,7 @@ class UserService(ServiceBase):
             refuse_password(existing)
         new_hash = hash_new_password(self.settings, spec.password) if password_differs else None
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, existing.id, for_update=True, include_deleted=True)
             before = snapshot(user)
             changes: dict[str, Any] = {}
@@ -116,30 +122,30 @@ class UserService(ServiceBase):
             if "username" in changes:
                 check_unique(s, None, spec.username, exclude=user.id)
             if "is_active" in changes and not spec.is_active:
-                ensure_other_active_admin(s, user, "deactivate")
-                credentials.revoke_sessions(s, user.id, "deactivated")
+                ensure_other_active_admin(s, user, "deactivate", now=now)
+                credentials.revoke_sessions(s, user.id, "deactivated", now=now)
             for field, value in changes.items():
                 setattr(user, field, value)
             if "email_verified" in given and spec.email_verified != user.email_verified:
-                user.email_verified_at = utcnow() if spec.email_verified else None
+                user.email_verified_at = now if spec.email_verified else None
                 changes["email_verified"] = spec.email_verified
             if "roles" in given and set(spec.roles) != set(user.roles):
-                set_roles(s, actor, user, set(spec.roles))
+                set_roles(s, actor, user, set(spec.roles), now=now)
                 changes["roles"] = sorted(spec.roles)
             if user.deleted_at is not None:
                 user.deleted_at = None
                 changes["deleted_at"] = None
             if not changes and new_hash is None:
-                return "unchanged", user_out(user)
-            user.updated_at = utcnow()
+                return "unchanged", user_out(user, now)
+            user.updated_at = now
             if changes:
                 s.flush()
-                audit.record(
+                self.record_event(
                     s, actor, ctx, "user.updated", user.id, audit.diff(before, snapshot(user))
                 )
             if new_hash is not None:  # audited and notified as set_password does
                 self._replace_password(s, actor, ctx, user, new_hash)
-            return "updated", user_out(user)
+            return "updated", user_out(user, now)
 
     # ---- change ------------------------------------------------------------
 
@@ -180,6 +186,7 @@ class UserService(ServiceBase):
     def _apply(
         self, s: Session, actor: Actor, ctx: RequestContext, user: User, fields: dict[str, Any]
     ) -> UserOut:
+        now = self.clock.now()
         before = snapshot(user)
         old_email = user.email
         if "email" in fields and fields["email"] != user.email:
@@ -195,11 +202,11 @@ class UserService(ServiceBase):
                 setattr(user, name, fields[name])
         if "is_active" in fields and fields["is_active"] != user.is_active:
             if not fields["is_active"]:
-                ensure_other_active_admin(s, user, "deactivate")
-                credentials.revoke_sessions(s, user.id, "deactivated")
+                ensure_other_active_admin(s, user, "deactivate", now=now)
+                credentials.revoke_sessions(s, user.id, "deactivated", now=now)
             user.is_active = fields["is_active"]
         if "email_verified" in fields and fields["email_verified"] != user.email_verified:
-            user.email_verified_at = utcnow() if fields["email_verified"] else None
+            user.email_verified_at = now if fields["email_verified"] else None
         if fields.get("profile") is not None:
             if user.profile is None:
                 user.profile = Profile()
@@ -207,8 +214,8 @@ class UserService(ServiceBase):
                 setattr(user.profile, name, value)
         changes = audit.diff(before, snapshot(user))
         if not changes:
-            return user_out(user)
-        user.updated_at = utcnow()
+            return user_out(user, now)
+        user.updated_at = now
         s.flush()
         if user.email != old_email and not is_service(user):
             outbox.enqueue(
@@ -218,37 +225,41 @@ class UserService(ServiceBase):
                 old_email,
                 user_id=user.id,
                 context={"old_email": old_email, "new_email": user.email},
+                now=now,
+                ids=self.ids,
             )
             if user.email_verified_at is None:
-                queue_verification(s, self.settings, user)
-        audit.record(s, actor, ctx, "user.updated", user.id, changes)
-        return user_out(user)
+                queue_verification(s, self.settings, user, now=now, ids=self.ids)
+        self.record_event(s, actor, ctx, "user.updated", user.id, changes)
+        return user_out(user, now)
 
     def delete(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Soft delete: the row stays (restorable, email stays taken), sessions are revoked."""
         actor.require_admin("users:write")
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, user_id, for_update=True)
-            ensure_other_active_admin(s, user, "delete")
-            user.deleted_at = utcnow()
+            ensure_other_active_admin(s, user, "delete", now=now)
+            user.deleted_at = now
             user.updated_at = user.deleted_at
-            revoked = credentials.revoke_sessions(s, user.id, "deleted")
+            revoked = credentials.revoke_sessions(s, user.id, "deleted", now=now)
             changes = {"sessions_revoked": revoked}
-            keys = revoke_keys(s, user.id, "owner_deleted")
+            keys = revoke_keys(s, user.id, "owner_deleted", now=now)
             if keys:
                 changes["api_keys_revoked"] = keys
-            audit.record(s, actor, ctx, "user.deleted", user.id, changes)
+            self.record_event(s, actor, ctx, "user.deleted", user.id, changes)
 
     def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         actor.require_admin("users:write")
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, user_id, for_update=True, include_deleted=True)
             if user.deleted_at is None:
                 raise Conflict("User is not deleted")
             user.deleted_at = None
-            user.updated_at = utcnow()
-            audit.record(s, actor, ctx, "user.restored", user.id)
-            return user_out(user)
+            user.updated_at = now
+            self.record_event(s, actor, ctx, "user.restored", user.id)
+            return user_out(user, now)
 
     def lock(
         self, actor: Actor, ctx: RequestContext, user_id: str, minutes: int | None = None
@@ -260,31 +271,35 @@ class UserService(ServiceBase):
 
             raise ValidationError.for_field("minutes", "must be between 1 and 10000000")
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, user_id, for_update=True)
-            ensure_other_active_admin(s, user, "lock")
-            until = utcnow() + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+            ensure_other_active_admin(s, user, "lock", now=now)
+            until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
             before = snapshot(user)
             user.locked_until = until
-            user.updated_at = utcnow()
-            credentials.revoke_sessions(s, user.id, "locked")
-            audit.record(s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user)))
-            return user_out(user)
+            user.updated_at = now
+            credentials.revoke_sessions(s, user.id, "locked", now=now)
+            self.record_event(
+                s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user))
+            )
+            return user_out(user, now)
 
     def unlock(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         """Clear the account lock and the failed-login counters of its email and username."""
         actor.require_admin("users:write")
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, user_id, for_update=True)
             before = snapshot(user)
             user.locked_until = None
-            user.updated_at = utcnow()
+            user.updated_at = now
             identifiers = [user.email, user.username] if user.username else [user.email]
-            blocks = throttle.clear_identifiers(s, identifiers)
+            blocks = throttle.clear_identifiers(s, identifiers, now)
             changes = audit.diff(before, snapshot(user))
             if blocks:
                 changes["login_blocks_cleared"] = blocks
-            audit.record(s, actor, ctx, "user.unlocked", user.id, changes)
-            return user_out(user)
+            self.record_event(s, actor, ctx, "user.unlocked", user.id, changes)
+            return user_out(user, now)
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
         """Operator sets a password: policy applies, all sessions are revoked, user is told."""
@@ -299,13 +314,21 @@ class UserService(ServiceBase):
         self, s: Session, actor: Actor, ctx: RequestContext, user: User, new_hash: str
     ) -> None:
         """An operator's new password (set-password, ensure): sessions end, the user is told."""
+        now = self.clock.now()
         user.password_hash = new_hash
-        user.password_changed_at = user.updated_at = utcnow()
-        revoked = credentials.revoke_sessions(s, user.id, "password_set")
+        user.password_changed_at = user.updated_at = now
+        revoked = credentials.revoke_sessions(s, user.id, "password_set", now=now)
         outbox.enqueue(
-            s, self.settings, "password_changed", user.email, user_id=user.id, context={}
+            s,
+            self.settings,
+            "password_changed",
+            user.email,
+            user_id=user.id,
+            context={},
+            now=now,
+            ids=self.ids,
         )
-        audit.record(
+        self.record_event(
             s,
             actor,
             ctx,
@@ -318,9 +341,10 @@ class UserService(ServiceBase):
         """Operator sends a password-reset link to the user's email."""
         actor.require_admin("users:write")
         with self.db.write() as s:
+            now = self.clock.now()
             user = load_user(s, user_id)
             refuse_password(user)
-            raw = credentials.issue_one_time(s, self.settings, user, "reset")
+            raw = credentials.issue_one_time(s, self.settings, user, "reset", now=now, ids=self.ids)
             outbox.enqueue(
                 s,
                 self.settings,
@@ -328,5 +352,7 @@ class UserService(ServiceBase):
                 user.email,
                 user_id=user.id,
                 context={"link": outbox.link(self.settings, "reset", raw), "token": raw},
+                now=now,
+                ids=self.ids,
             )
-            audit.record(s, actor, ctx, "user.reset_requested", user.id)
+            self.record_event(s, actor, ctx, "user.reset_requested", user.id)

@@ -1,0 +1,1 @@
+"""Tests of usermgmt.cli.commands (a package, so module names are unique across the suite)."""

@@ -1,0 +1,1 @@
+"""Tests of usermgmt.tui.screens (a package, so module names are unique across the suite)."""
