@@ -27,6 +27,7 @@ def test_every_contract_command_exists():
         "tokens purge",
         "mail deliver", "mail list", "mail retry",
         "db upgrade", "db downgrade", "db current", "db check",
+        "login", "logout", "context list", "context use", "context show", "context remove",
     }  # fmt: skip
     assert expected <= names, expected - names
     assert [name for name, _ in SUB_APPS] == [

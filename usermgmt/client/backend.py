@@ -1,0 +1,430 @@
+"""The ports of ``usermgmt.core.ports`` over the REST API.
+
+Each operation is one call (or a cursor walk) of /api/v1 as the logged-in
+principal; the ``actor`` argument the ports take is the embedded caller's and
+is not sent (the server knows who is calling), the request context's id is.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from usermgmt.client.errors import NotOffered
+from usermgmt.client.session import API, Connection
+from usermgmt.core.context import Actor, RequestContext
+from usermgmt.core.errors import NotFound, ValidationError
+from usermgmt.core.results import (
+    ChainHead,
+    ChainReport,
+    DeliveryReport,
+    ImportReport,
+    MailList,
+    MailOut,
+    PurgeReport,
+    RowError,
+)
+from usermgmt.core.schemas import (
+    AuditPage,
+    RoleOut,
+    SessionOut,
+    UserOut,
+    UserPage,
+    UserRows,
+)
+
+PAGE = 100  # the API's largest page of users
+
+
+def _rid(ctx: RequestContext | None) -> str | None:
+    return ctx.request_id if ctx is not None else None
+
+
+def _is_uuid(ref: str) -> bool:
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True
+
+
+def _query(query: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in dict(query or {}).items() if v is not None}
+
+
+class _Port:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+
+class RemoteUserReads(_Port):
+    def get(self, actor: Actor, user_id: str, *, include_deleted: bool = False) -> UserOut:
+        if not _is_uuid(user_id):
+            raise NotFound("User not found")
+        params = {"include_deleted": True} if include_deleted else None
+        return UserOut.model_validate(
+            self.conn.json("GET", f"{API}/users/{user_id}", params=params)
+        )
+
+    def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
+        ref = ref.strip()
+        if _is_uuid(ref):
+            return self.get(actor, ref, include_deleted=include_deleted)
+        params: dict[str, Any] = {"ref": ref}
+        if include_deleted:
+            params["include_deleted"] = True
+        return UserOut.model_validate(self.conn.json("GET", f"{API}/users/resolve", params=params))
+
+    def resolve_id(self, actor: Actor, ref: str, *, include_deleted: bool = True) -> str:
+        if _is_uuid(ref.strip()):
+            return str(uuid.UUID(ref.strip()))  # the server says if it exists
+        return str(self.find(actor, ref, include_deleted=include_deleted).id)
+
+    def list(self, actor: Actor, query: Mapping[str, Any] | None = None) -> UserPage:
+        return UserPage.model_validate(self.conn.json("GET", f"{API}/users", params=_query(query)))
+
+    def list_rows(
+        self,
+        actor: Actor,
+        query: Mapping[str, Any] | None = None,
+        *,
+        total: int | None = None,
+        skip: int = 0,
+    ) -> UserRows:
+        q = _query(query)
+        page = self.list(actor, q)
+        data = page.data
+        while skip and page.meta.next_cursor:  # the API has no skip: walk the pages
+            drop = min(skip, len(data))
+            data, skip = data[drop:], skip - drop
+            if data or not page.meta.next_cursor:
+                break
+            page = self.list(actor, {**q, "cursor": page.meta.next_cursor})
+            data = page.data
+        return UserRows(data=data[skip:], next_cursor=page.meta.next_cursor)
+
+    def count(self, actor: Actor, query: Mapping[str, Any] | None = None) -> int:
+        q = {k: v for k, v in _query(query).items() if k not in ("cursor", "page", "sort")}
+        return self.list(actor, {**q, "limit": 1}).meta.total
+
+    def stream(self, actor: Actor, query: Mapping[str, Any] | None = None) -> Iterator[UserOut]:
+        q = {**_query(query), "limit": PAGE}
+        q.pop("page", None)
+        first = self.list(actor, q)  # permissions and a bad cursor fail now
+
+        def users() -> Iterator[UserOut]:
+            page = first
+            while True:
+                yield from page.data
+                if not page.meta.next_cursor:
+                    return
+                page = self.list(actor, {**q, "cursor": page.meta.next_cursor})
+
+        return users()
+
+
+class RemoteUsers(_Port):
+    def create(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> UserOut:
+        body = self.conn.json("POST", f"{API}/users", json=dict(data), request_id=_rid(ctx))
+        return UserOut.model_validate(body)
+
+    def ensure(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]
+    ) -> tuple[Any, UserOut]:
+        body = self.conn.json("POST", f"{API}/users/ensure", json=dict(data), request_id=_rid(ctx))
+        return body["result"], UserOut.model_validate(body["user"])
+
+    def update(
+        self, actor: Actor, ctx: RequestContext, user_id: str, data: Mapping[str, Any]
+    ) -> UserOut:
+        body = self.conn.json(
+            "PATCH", f"{API}/users/{user_id}", json=dict(data), request_id=_rid(ctx)
+        )
+        return UserOut.model_validate(body)
+
+    def delete(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
+        self.conn.json("DELETE", f"{API}/users/{user_id}", request_id=_rid(ctx))
+
+    def _post(self, ctx: RequestContext, path: str, body: Any = None) -> UserOut:
+        return UserOut.model_validate(self.conn.json("POST", path, json=body, request_id=_rid(ctx)))
+
+    def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
+        return self._post(ctx, f"{API}/users/{user_id}/restore")
+
+    def lock(
+        self, actor: Actor, ctx: RequestContext, user_id: str, minutes: int | None = None
+    ) -> UserOut:
+        body = {"minutes": minutes} if minutes is not None else None
+        return self._post(ctx, f"{API}/users/{user_id}/lock", body)
+
+    def unlock(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
+        return self._post(ctx, f"{API}/users/{user_id}/unlock")
+
+    def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
+        raise NotOffered(
+            "The server's API does not set another user's password; run "
+            "`usermgmt users set-password` where the database is reachable, or have "
+            "the user reset it (forgot-password)"
+        )
+
+
+class RemoteRoles(_Port):
+    def list(self, actor: Actor) -> list[RoleOut]:
+        body = self.conn.json("GET", f"{API}/roles")
+        return [RoleOut.model_validate(r) for r in body["data"]]
+
+    def _set(self, ctx: RequestContext, user_id: str, change: Callable[[list[str]], list[str]]):
+        current = UserOut.model_validate(self.conn.json("GET", f"{API}/users/{user_id}"))
+        roles = change(list(current.roles))
+        if roles == list(current.roles):
+            return current
+        body = self.conn.json(
+            "PUT", f"{API}/users/{user_id}/roles", json={"roles": roles}, request_id=_rid(ctx)
+        )
+        return UserOut.model_validate(body)
+
+    def grant(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut:
+        return self._set(ctx, user_id, lambda roles: roles if role in roles else [*roles, role])
+
+    def revoke(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut:
+        return self._set(ctx, user_id, lambda roles: [r for r in roles if r != role])
+
+
+class RemoteSessions(_Port):
+    def list(self, actor: Actor, user_id: str) -> list[SessionOut]:
+        body = self.conn.json("GET", f"{API}/users/{user_id}/sessions")
+        return [SessionOut.model_validate(s) for s in body["data"]]
+
+    def revoke_all(self, actor: Actor, ctx: RequestContext, user_id: str) -> int:
+        live = len(self.list(actor, user_id))
+        self.conn.json("DELETE", f"{API}/users/{user_id}/sessions", request_id=_rid(ctx))
+        return live
+
+    def revoke(self, actor: Actor, ctx: RequestContext, session_id: str) -> None:
+        raise NotOffered(
+            "The server's API revokes a user's sessions all at once: "
+            "`usermgmt sessions revoke USER --all`"
+        )
+
+
+class RemoteAudit(_Port):
+    def query(self, actor: Actor, query: Mapping[str, Any] | None = None) -> AuditPage:
+        params = {
+            k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in _query(query).items()
+        }
+        return AuditPage.model_validate(self.conn.json("GET", f"{API}/audit", params=params))
+
+    def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
+        if expect_head is not None:
+            raise NotOffered("--expect-head is checked where the database is reachable only")
+        body = self.conn.json("POST", f"{API}/audit/verify")
+        head = body.get("head")
+        if isinstance(head, dict):
+            head = ChainHead(int(head["seq"]), head["hash"])
+        elif isinstance(head, str) and ":" in head:
+            seq, _, digest = head.partition(":")
+            head = ChainHead(int(seq), digest)
+        return ChainReport(
+            ok=bool(body["ok"]),
+            checked=int(body.get("checked", 0)),
+            bad_seq=body.get("bad_seq"),
+            bad_id=uuid.UUID(body["bad_id"]) if body.get("bad_id") else None,
+            reason=body.get("reason"),
+            head=head,
+            users_without_creation=tuple(
+                uuid.UUID(u) for u in body.get("users_without_creation") or ()
+            ),
+            users_without_creation_count=int(body.get("users_without_creation_count") or 0),
+        )
+
+    def head(self) -> ChainHead:
+        raise NotOffered(
+            "The audit head is read where the database is reachable, or from the "
+            "server's /metrics (usermgmt_audit_head_info)"
+        )
+
+
+class RemoteMaintenance(_Port):
+    def purge(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> PurgeReport:
+        body = self.conn.json(
+            "POST",
+            f"{API}/maintenance/purge",
+            params={"dry_run": dry_run},
+            request_id=_rid(ctx),
+        )
+        counts = body.get("counts", body) if isinstance(body, dict) else {}
+        counts = {k: int(v) for k, v in counts.items() if isinstance(v, int | float)}
+        counts.pop("total", None)
+        if progress is not None:
+            for kind, n in counts.items():
+                progress(kind, n)
+        return PurgeReport(dry_run=dry_run, counts=counts)
+
+
+class RemoteTransfer(_Port):
+    def import_users(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        rows: Iterable[tuple[int, dict[str, Any] | RowError]],
+        *,
+        on_conflict: str = "fail",
+        dry_run: bool = False,
+        progress: Callable[[int], None] | None = None,
+        max_errors: int | None = None,
+    ) -> ImportReport:
+        """Rows go up as JSON lines; the server's line numbers are mapped back to the file's.
+
+        A row the CLI could not parse never reaches the server: it is reported here,
+        and with on_conflict=fail it turns the whole import into a dry run, so
+        nothing is written, as embedded.
+        """
+        rows = list(rows)
+        local = [RowError(line, rec.reason) for line, rec in rows if isinstance(rec, RowError)]
+        good = [(line, rec) for line, rec in rows if not isinstance(rec, RowError)]
+        lines = [line for line, _ in good]
+        write_nothing = bool(local) and on_conflict == "fail"
+        body = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for _, rec in good)
+        try:
+            response = self._send_import(ctx, body, on_conflict, dry_run or write_nothing)
+        except ValidationError as exc:  # a bad row refused the whole import: its report
+            if not isinstance(exc.details.get("errors"), list):
+                raise
+            response = exc.details
+        if progress is not None:
+            progress(len(rows))
+        report = response.get("report", response) if isinstance(response, dict) else {}
+        return self._report(report, local, lines, write_nothing, dry_run, len(rows))
+
+    def _send_import(self, ctx: RequestContext, body: str, on_conflict: str, dry_run: bool):
+        return self.conn.json(
+            "POST",
+            f"{API}/users/import",
+            params={
+                "format": "jsonl",
+                "on_conflict": on_conflict,
+                "dry_run": dry_run,
+            },
+            content=body.encode("utf-8"),
+            headers={"Content-Type": "application/x-ndjson"},
+            request_id=_rid(ctx),
+        )
+
+    @staticmethod
+    def _report(
+        report: dict[str, Any],
+        local: list[RowError],
+        lines: list[int],
+        write_nothing: bool,
+        dry_run: bool,
+        rows: int,
+    ) -> ImportReport:
+        def original(line: int) -> int:
+            return lines[line - 1] if 0 < line <= len(lines) else line
+
+        errors = [RowError(original(int(e["line"])), e["reason"]) for e in report.get("errors", [])]
+        errors = sorted([*local, *errors], key=lambda e: e.line)
+        stopped = report.get("stopped_at_line")
+        return ImportReport(
+            created=int(report.get("created", 0)),
+            updated=int(report.get("updated", 0)),
+            skipped=int(report.get("skipped", 0)) + (len(local) if not write_nothing else 0),
+            errors=errors,
+            committed=bool(report.get("committed")) and not write_nothing,
+            dry_run=dry_run,
+            rows=rows,
+            stopped_at_line=original(int(stopped)) if stopped else None,
+            not_checked=int(report.get("not_checked", 0)),
+        )
+
+    def export_users(
+        self,
+        actor: Actor,
+        *,
+        include_deleted: bool = False,
+        include_password_hash: bool = False,
+    ) -> Iterator[dict[str, Any]]:
+        response = self.conn.request(
+            "GET",
+            f"{API}/users/export",
+            params={
+                "format": "jsonl",
+                "include_deleted": include_deleted or None,
+                "include_password_hash": include_password_hash or None,
+            },
+            stream=True,
+        )
+        return (json.loads(line) for line in self.conn.lines(response) if line.strip())
+
+
+class RemoteMail(_Port):
+    def list(self, actor: Actor, status: str | None = None, limit: int = 100) -> MailList:
+        out: list[MailOut] = []
+        cursor = None
+        while len(out) < limit:
+            params = {"status": status, "limit": min(limit - len(out), 100), "cursor": cursor}
+            body = self.conn.json("GET", f"{API}/mail", params=params)
+            out += [MailOut.model_validate(m) for m in body["data"]]
+            cursor = (body.get("meta") or {}).get("next_cursor")
+            if not cursor or not body["data"]:
+                break
+        return MailList(data=out[:limit])
+
+    def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> MailOut:
+        if not _is_uuid(message_id):
+            raise NotFound("Message not found")
+        body = self.conn.json("POST", f"{API}/mail/{message_id}/retry", request_id=_rid(ctx))
+        return MailOut.model_validate(body)
+
+    def deliver_pending(self, *, limit: int | None = None) -> DeliveryReport:
+        params = {"limit": limit} if limit is not None else None
+        body = self.conn.json("POST", f"{API}/mail/deliver", params=params)
+        return DeliveryReport(
+            sent=int(body.get("sent", 0)),
+            failed=int(body.get("failed", 0)),
+            retried=int(body.get("retried", 0)),
+        )
+
+
+class RemoteHealth(_Port):
+    def ping(self) -> None:
+        self.conn.json("GET", f"{API}/auth/me")
+
+
+class RemoteBackend:
+    """Every port over one connection. ``info()`` is what `usermgmt info` shows remotely."""
+
+    def __init__(self, conn: Connection, context_name: str | None = None) -> None:
+        self.conn = conn
+        self.context_name = context_name
+        self.users = RemoteUsers(conn)
+        self.user_reads = RemoteUserReads(conn)
+        self.roles = RemoteRoles(conn)
+        self.sessions = RemoteSessions(conn)
+        self.audit = RemoteAudit(conn)
+        self.maintenance = RemoteMaintenance(conn)
+        self.transfer = RemoteTransfer(conn)
+        self.mail = RemoteMail(conn)
+        self.health = RemoteHealth(conn)
+
+    @property
+    def server(self) -> str:
+        return self.conn.server
+
+    def info(self) -> dict[str, Any]:
+        return self.conn.json("GET", f"{API}/info")
+
+    def me(self) -> UserOut:
+        return UserOut.model_validate(self.conn.json("GET", f"{API}/auth/me"))
+
+    def close(self) -> None:
+        self.conn.close()
