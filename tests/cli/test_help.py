@@ -31,7 +31,7 @@ def test_every_contract_command_exists():
     }  # fmt: skip
     assert expected <= names, expected - names
     assert [name for name, _ in SUB_APPS] == [
-        "users", "roles", "sessions", "audit", "tokens", "mail", "db",
+        "users", "roles", "sessions", "audit", "tokens", "mail", "db", "context",
     ]  # fmt: skip
 
 
