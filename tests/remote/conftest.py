@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
-
 from api.api_helpers import LiveServer, free_port, wait_ready
 from cli.conftest import Run, _invoke
+from typer.testing import CliRunner
+
 from usermgmt.cli.app import PROG_NAME, app
 from usermgmt.core.config import load_settings
 from usermgmt.core.context import Actor, RequestContext
@@ -68,7 +68,15 @@ def start_server(database_url: str, log_dir: Path, **env: str) -> LiveServer:
     )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "usermgmt.api.server", "--host", "127.0.0.1", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "usermgmt.api.server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],  # fmt: skip
             stdout=log,
             stderr=subprocess.STDOUT,
             env=environment,
