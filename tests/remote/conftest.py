@@ -76,7 +76,7 @@ def start_server(database_url: str, log_dir: Path, **env: str) -> LiveServer:
                 "127.0.0.1",
                 "--port",
                 str(port),
-            ],  # fmt: skip
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=environment,
