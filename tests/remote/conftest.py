@@ -63,6 +63,9 @@ def start_server(database_url: str, log_dir: Path, **env: str) -> LiveServer:
         USERMGMT_RATE_LIMIT_AUTH="off",
         USERMGMT_BCRYPT_ROUNDS="4",
         USERMGMT_JWT_SECRET=JWT_SECRET,
+        # No grace for a re-presented refresh token: a client that spent one twice
+        # (two processes refreshing without the contexts file's lock) is logged out.
+        USERMGMT_REFRESH_REUSE_GRACE="0",
         USERMGMT_DATA_DIR=str(log_dir / "data"),
         **env,
     )
