@@ -169,6 +169,14 @@ class RemoteUsers(_Port):
             "the user reset it (forgot-password)"
         )
 
+    def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
+        """Through the public forgot-password flow: the user gets the same mail."""
+        user = UserOut.model_validate(self.conn.json("GET", f"{API}/users/{user_id}"))
+        self.conn.json(
+            "POST", f"{API}/auth/forgot-password", json={"email": user.email},
+            request_id=_rid(ctx),
+        )  # fmt: skip
+
 
 class RemoteRoles(_Port):
     def list(self, actor: Actor) -> list[RoleOut]:
@@ -182,6 +190,16 @@ class RemoteRoles(_Port):
             return current
         body = self.conn.json(
             "PUT", f"{API}/users/{user_id}/roles", json={"roles": roles}, request_id=_rid(ctx)
+        )
+        return UserOut.model_validate(body)
+
+    def set(self, actor: Actor, ctx: RequestContext, user_id: str, roles: Any) -> UserOut:
+        wanted = roles.get("roles") if isinstance(roles, Mapping) else roles
+        body = self.conn.json(
+            "PUT",
+            f"{API}/users/{user_id}/roles",
+            json={"roles": list(wanted or [])},
+            request_id=_rid(ctx),
         )
         return UserOut.model_validate(body)
 
@@ -419,6 +437,10 @@ class RemoteBackend:
     @property
     def server(self) -> str:
         return self.conn.server
+
+    def where(self) -> str:
+        who = self.conn.credentials.who if self.conn.credentials else ""
+        return f"{self.server} as {who}" if who else self.server
 
     def info(self) -> dict[str, Any]:
         return self.conn.json("GET", f"{API}/info")

@@ -22,7 +22,7 @@ import neither SQLAlchemy nor the ORM models.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from usermgmt.core.context import Actor, RequestContext
@@ -98,6 +98,8 @@ class UsersPort(Protocol):
         self, actor: Actor, ctx: RequestContext, user_id: str, password: str
     ) -> None: ...
 
+    def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None: ...
+
 
 class RolesPort(Protocol):
     def list(self, actor: Actor) -> list[RoleOut]: ...
@@ -105,6 +107,10 @@ class RolesPort(Protocol):
     def grant(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut: ...
 
     def revoke(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut: ...
+
+    def set(self, actor: Actor, ctx: RequestContext, user_id: str, roles: Any) -> UserOut:
+        """Replace the user's roles with ``roles`` (``{"roles": [...]}`` or a list)."""
+        ...
 
 
 class SessionsPort(Protocol):
@@ -175,7 +181,6 @@ class HealthPort(Protocol):
         ...
 
 
-@runtime_checkable
 class Backend(Protocol):
     """Everything a face may call. ``Services`` is the embedded one."""
 
@@ -190,3 +195,8 @@ class Backend(Protocol):
     health: HealthPort
 
     def close(self) -> None: ...
+
+    def where(self) -> str:
+        """Where the work is done, for a person: the database (password masked) or
+        the server and who is logged in to it."""
+        ...
