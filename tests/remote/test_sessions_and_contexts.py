@@ -229,12 +229,28 @@ def test_remote_changes_are_audited_as_the_person_with_the_request_id(as_admin, 
 
 
 @pytest.mark.parametrize(
-    "args", [("db", "current"), ("db", "upgrade"), ("serve",), ("tui",)], ids=" ".join
+    "args", [("db", "current"), ("db", "upgrade"), ("serve",)], ids=" ".join
 )
 def test_database_commands_are_refused_remotely(as_admin, args):
     result = as_admin(*args)
     assert result.exit_code == 2
     assert "not through a server" in result.error_line
+
+
+def test_the_console_refuses_to_open_without_a_session(as_admin):
+    assert as_admin("logout").exit_code == 0
+    result = as_admin("tui")
+    assert result.exit_code == 7 and result.error_line.startswith("error: NOT_LOGGED_IN: ")
+
+
+@pytest.mark.needs_remote_api
+def test_info_shows_the_server_its_schema_and_who_you_are(as_admin, served):
+    record = as_admin("info", "-o", "json").json()
+    assert record["server"]["url"] == served.url and record["context"] == "admin"
+    assert record["server"]["schema"] and record["server"]["database"] in ("sqlite", "postgresql")
+    assert record["user"]["email"] == "root@example.com" and "admin" in record["user"]["roles"]
+    text = as_admin("info").stdout
+    assert served.url in text and "root@example.com" in text
 
 
 def test_set_password_and_audit_head_say_they_need_the_database(as_admin, served):
