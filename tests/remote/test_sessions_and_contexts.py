@@ -228,9 +228,7 @@ def test_remote_changes_are_audited_as_the_person_with_the_request_id(as_admin, 
     assert len({e.request_id for e in events}) == len(events)  # one id per command
 
 
-@pytest.mark.parametrize(
-    "args", [("db", "current"), ("db", "upgrade"), ("serve",)], ids=" ".join
-)
+@pytest.mark.parametrize("args", [("db", "current"), ("db", "upgrade"), ("serve",)], ids=" ".join)
 def test_database_commands_are_refused_remotely(as_admin, args):
     result = as_admin(*args)
     assert result.exit_code == 2
