@@ -270,12 +270,11 @@ def tui() -> None:
     """
     current = state.current()
     if current.remote_target() is not None:
-        from usermgmt.core.config import load_settings
         from usermgmt.tui.app import run_tui_remote
 
         backend = current.backend()
         backend.me()  # not logged in or refused: one error line (exit 7), no console
-        raise typer.Exit(run_tui_remote(backend, load_settings()) or 0)
+        raise typer.Exit(run_tui_remote(backend) or 0)
     from usermgmt.tui.start import HeadStart
 
     settings = state.current().settings()

@@ -292,15 +292,17 @@ def run_tui(
     return app.return_code or EXIT_OK
 
 
-def run_tui_remote(backend: Backend, settings: Settings, *, headless: bool = False) -> int:
+def run_tui_remote(backend: Backend, *, headless: bool = False) -> int:
     """Run the console through a served API as the person logged in (remote mode).
 
     The title names the server and the person; the server holds them to the
     permission matrix, and a refused action says so (see usermgmt.tui.errors).
+    The log goes to tui.log in the data directory, as embedded.
     """
+    from usermgmt.core.config import load_settings
     from usermgmt.tui.start import file_logging
 
-    with file_logging(settings) as log_path:
+    with file_logging(load_settings()) as log_path:
         app = UserMgmtApp(backend, retry_start=False)
         app.log_path = log_path
         app.title = f"usermgmt · {backend.server}"
