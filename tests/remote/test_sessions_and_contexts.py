@@ -251,11 +251,21 @@ def test_info_shows_the_server_its_schema_and_who_you_are(as_admin, served):
     assert served.url in text and "root@example.com" in text
 
 
-def test_set_password_and_audit_head_say_they_need_the_database(as_admin, served):
-    result = as_admin("users", "set-password", served.admin_id, "--password-stdin",
-                      input=PASSWORD + "\n")  # fmt: skip
-    assert result.exit_code == 2 and "NOT_AVAILABLE_REMOTELY" in result.error_line
-    assert as_admin("audit", "head").exit_code == 2
+@pytest.mark.needs_remote_api
+def test_set_password_revoke_one_session_and_audit_head(as_admin, embedded, served):
+    email = unique_email()
+    uid = as_admin("users", "create", "--email", email, "--password-stdin", "-q",
+                   input=PASSWORD + "\n").stdout.strip()  # fmt: skip
+    result = as_admin("users", "set-password", uid, "--password-stdin", input="N3w-Passw0rd-x\n")
+    assert result.exit_code == 0, result.stderr
+    login(served, email, "other")
+    invoke("context", "use", "admin")
+    (session,) = as_admin("sessions", "list", uid, "-o", "json").json()
+    assert as_admin("sessions", "revoke", session["id"]).exit_code == 0
+    assert as_admin("sessions", "list", uid, "-o", "json").json() == []
+    head = as_admin("audit", "head").stdout.strip()
+    assert head == embedded("audit", "head").stdout.strip()
+    assert as_admin("audit", "verify", "--expect-head", head).exit_code == 0
 
 
 # ---- contexts and the environment ------------------------------------------------

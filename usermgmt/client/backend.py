@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from usermgmt.client.errors import NotOffered
 from usermgmt.client.session import API, Connection
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import NotFound, ValidationError
@@ -163,10 +162,11 @@ class RemoteUsers(_Port):
         return self._post(ctx, f"{API}/users/{user_id}/unlock")
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
-        raise NotOffered(
-            "The server's API does not set another user's password; run "
-            "`usermgmt users set-password` where the database is reachable, or have "
-            "the user reset it (forgot-password)"
+        self.conn.json(
+            "PUT",
+            f"{API}/users/{user_id}/password",
+            json={"password": password},
+            request_id=_rid(ctx),
         )
 
     def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
@@ -221,10 +221,9 @@ class RemoteSessions(_Port):
         return live
 
     def revoke(self, actor: Actor, ctx: RequestContext, session_id: str) -> None:
-        raise NotOffered(
-            "The server's API revokes a user's sessions all at once: "
-            "`usermgmt sessions revoke USER --all`"
-        )
+        if not _is_uuid(session_id):
+            raise NotFound("Session not found")
+        self.conn.json("DELETE", f"{API}/sessions/{session_id}", request_id=_rid(ctx))
 
 
 class RemoteAudit(_Port):
@@ -235,9 +234,11 @@ class RemoteAudit(_Port):
         return AuditPage.model_validate(self.conn.json("GET", f"{API}/audit", params=params))
 
     def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
-        if expect_head is not None:
-            raise NotOffered("--expect-head is checked where the database is reachable only")
-        body = self.conn.json("POST", f"{API}/audit/verify")
+        body = self.conn.json(
+            "POST",
+            f"{API}/audit/verify",
+            json={"expect_head": str(expect_head)} if expect_head is not None else None,
+        )
         head = body.get("head")
         if isinstance(head, dict):
             head = ChainHead(int(head["seq"]), head["hash"])
@@ -258,10 +259,8 @@ class RemoteAudit(_Port):
         )
 
     def head(self) -> ChainHead:
-        raise NotOffered(
-            "The audit head is read where the database is reachable, or from the "
-            "server's /metrics (usermgmt_audit_head_info)"
-        )
+        body = self.conn.json("GET", f"{API}/audit/head")
+        return ChainHead(int(body["seq"]), body["hash"])
 
 
 class RemoteMaintenance(_Port):
@@ -313,7 +312,9 @@ class RemoteTransfer(_Port):
         write_nothing = bool(local) and on_conflict == "fail"
         body = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for _, rec in good)
         try:
-            response = self._send_import(ctx, body, on_conflict, dry_run or write_nothing)
+            response = self._send_import(
+                ctx, body, on_conflict, dry_run or write_nothing, max_errors
+            )
         except ValidationError as exc:  # a bad row refused the whole import: its report
             if not isinstance(exc.details.get("errors"), list):
                 raise
@@ -323,7 +324,14 @@ class RemoteTransfer(_Port):
         report = response.get("report", response) if isinstance(response, dict) else {}
         return self._report(report, local, lines, write_nothing, dry_run, len(rows))
 
-    def _send_import(self, ctx: RequestContext, body: str, on_conflict: str, dry_run: bool):
+    def _send_import(
+        self,
+        ctx: RequestContext,
+        body: str,
+        on_conflict: str,
+        dry_run: bool,
+        max_errors: int | None,
+    ) -> Any:
         return self.conn.json(
             "POST",
             f"{API}/users/import",
@@ -331,6 +339,7 @@ class RemoteTransfer(_Port):
                 "format": "jsonl",
                 "on_conflict": on_conflict,
                 "dry_run": dry_run,
+                "max_errors": max_errors or 0,  # 0: no limit
             },
             content=body.encode("utf-8"),
             headers={"Content-Type": "application/x-ndjson"},

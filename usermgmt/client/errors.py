@@ -40,12 +40,6 @@ BY_STATUS: dict[int, type[e.DomainError]] = {
 }
 
 
-class NotOffered(e.ValidationError):
-    """An operation the served API does not offer: the command works embedded only."""
-
-    code = "NOT_AVAILABLE_REMOTELY"
-
-
 def error_from(status: int, body: Any, server: str) -> e.DomainError:
     """The domain error an error response stands for, with the server's message."""
     error = body.get("error") if isinstance(body, dict) else None
