@@ -15,16 +15,7 @@ from typing import Any
 from usermgmt.client.session import API, Connection
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import NotFound, ValidationError
-from usermgmt.core.results import (
-    ChainHead,
-    ChainReport,
-    DeliveryReport,
-    ImportReport,
-    MailList,
-    MailOut,
-    PurgeReport,
-    RowError,
-)
+from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
 from usermgmt.core.schemas import (
     AuditPage,
     RoleOut,
@@ -394,7 +385,12 @@ class RemoteTransfer(_Port):
 
 
 class RemoteMail(_Port):
-    def list(self, actor: Actor, status: str | None = None, limit: int = 100) -> MailList:
+    # The mail types live with the mail service (they import the database layer): a
+    # remote mail command pays that import, a listing of users does not.
+
+    def list(self, actor: Actor, status: str | None = None, limit: int = 100) -> Any:
+        from usermgmt.core.mail.delivery import MailList, MailOut
+
         out: list[MailOut] = []
         cursor = None
         while len(out) < limit:
@@ -406,13 +402,17 @@ class RemoteMail(_Port):
                 break
         return MailList(data=out[:limit])
 
-    def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> MailOut:
+    def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> Any:
+        from usermgmt.core.mail.delivery import MailOut
+
         if not _is_uuid(message_id):
             raise NotFound("Message not found")
         body = self.conn.json("POST", f"{API}/mail/{message_id}/retry", request_id=_rid(ctx))
         return MailOut.model_validate(body)
 
-    def deliver_pending(self, *, limit: int | None = None) -> DeliveryReport:
+    def deliver_pending(self, *, limit: int | None = None) -> Any:
+        from usermgmt.core.mail.delivery import DeliveryReport
+
         params = {"limit": limit} if limit is not None else None
         body = self.conn.json("POST", f"{API}/mail/deliver", params=params)
         return DeliveryReport(

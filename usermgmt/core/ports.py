@@ -26,16 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from usermgmt.core.context import Actor, RequestContext
-    from usermgmt.core.results import (
-        ChainHead,
-        ChainReport,
-        DeliveryReport,
-        ImportReport,
-        MailList,
-        MailOut,
-        PurgeReport,
-        RowError,
-    )
+    from usermgmt.core.mail.delivery import DeliveryReport, MailList, MailOut
+    from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
     from usermgmt.core.schemas import (
         AuditPage,
         RoleOut,

@@ -2,7 +2,8 @@
 
 They live here, apart from the services that make them, so that the ports
 (``usermgmt.core.ports``) and the remote client build and read them without
-importing SQLAlchemy or the ORM models.
+importing SQLAlchemy or the ORM models. (The mail types are still in
+``usermgmt.core.mail.delivery``: a remote mail command imports the database layer.)
 """
 
 from __future__ import annotations
@@ -10,12 +11,8 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Literal
-
-from pydantic import BaseModel
 
 from usermgmt.core.errors import ValidationError
-from usermgmt.core.schemas import Timestamp
 
 # ---- import ------------------------------------------------------------------
 
@@ -112,38 +109,3 @@ class ChainReport:
                 f"the {self.checked:,} events before it are intact"
             )
         return f"Audit chain broken: {self.reason}"
-
-
-# ---- mail --------------------------------------------------------------------
-
-
-@dataclass
-class DeliveryReport:
-    sent: int = 0
-    failed: int = 0  # moved to the dead letter state in this run
-    retried: int = 0  # failed attempts that will be tried again later
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def processed(self) -> int:
-        return self.sent + self.failed + self.retried
-
-
-class MailOut(BaseModel):
-    """One outbox row as operators see it: never the context (it may hold a token)."""
-
-    id: uuid.UUID
-    template: str
-    to_addr: str
-    user_id: uuid.UUID | None
-    message_id: str
-    status: Literal["pending", "sent", "failed"]
-    attempts: int
-    next_attempt_at: Timestamp | None
-    last_error: str | None
-    created_at: Timestamp
-    sent_at: Timestamp | None
-
-
-class MailList(BaseModel):
-    data: list[MailOut]

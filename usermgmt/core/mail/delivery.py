@@ -26,10 +26,11 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel
 from sqlalchemy import or_, select
 
 from usermgmt.core import audit
@@ -46,7 +47,7 @@ from usermgmt.core.errors import (
 from usermgmt.core.mail.render import Renderer, TemplateError, build_message, variables_for
 from usermgmt.core.mail.transports import DeliveryError, transport_from_settings
 from usermgmt.core.models import MailMessage, User, utcnow
-from usermgmt.core.results import DeliveryReport, MailList, MailOut
+from usermgmt.core.schemas import Timestamp
 from usermgmt.core.services import outbox
 from usermgmt.core.services.base import KeyRing, ServiceBase, parse_uuid
 
@@ -60,6 +61,38 @@ LEASE = timedelta(minutes=10)
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
 MAX_ERROR_CHARS = 1000
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    failed: int = 0  # moved to the dead letter state in this run
+    retried: int = 0  # failed attempts that will be tried again later
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.failed + self.retried
+
+
+class MailOut(BaseModel):
+    """One outbox row as operators see it: never the context (it may hold a token)."""
+
+    id: uuid.UUID
+    template: str
+    to_addr: str
+    user_id: uuid.UUID | None
+    message_id: str
+    status: Literal["pending", "sent", "failed"]
+    attempts: int
+    next_attempt_at: Timestamp | None
+    last_error: str | None
+    created_at: Timestamp
+    sent_at: Timestamp | None
+
+
+class MailList(BaseModel):
+    data: list[MailOut]
 
 
 @dataclass(frozen=True)
