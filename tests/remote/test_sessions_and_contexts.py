@@ -256,13 +256,14 @@ def test_set_password_revoke_one_session_and_audit_head(as_admin, embedded, serv
     email = unique_email()
     uid = as_admin("users", "create", "--email", email, "--password-stdin", "-q",
                    input=PASSWORD + "\n").stdout.strip()  # fmt: skip
-    result = as_admin("users", "set-password", uid, "--password-stdin", input="N3w-Passw0rd-x\n")
-    assert result.exit_code == 0, result.stderr
     login(served, email, "other")
     invoke("context", "use", "admin")
     (session,) = as_admin("sessions", "list", uid, "-o", "json").json()
     assert as_admin("sessions", "revoke", session["id"]).exit_code == 0
     assert as_admin("sessions", "list", uid, "-o", "json").json() == []
+    result = as_admin("users", "set-password", uid, "--password-stdin", input="N3w-Passw0rd-x\n")
+    assert result.exit_code == 0, result.stderr
+    assert login(served, email, "other").exit_code == 7  # the old password no longer works
     head = as_admin("audit", "head").stdout.strip()
     assert head == embedded("audit", "head").stdout.strip()
     assert as_admin("audit", "verify", "--expect-head", head).exit_code == 0

@@ -370,7 +370,9 @@ class RemoteTransfer(_Port):
         *,
         include_deleted: bool = False,
         include_password_hash: bool = False,
+        ctx: RequestContext | None = None,
     ) -> Iterator[dict[str, Any]]:
+        """``ctx``: the request id an export with hashes is audited under."""
         response = self.conn.request(
             "GET",
             f"{API}/users/export",
@@ -380,6 +382,7 @@ class RemoteTransfer(_Port):
                 "include_password_hash": include_password_hash or None,
             },
             stream=True,
+            request_id=_rid(ctx),
         )
         return (json.loads(line) for line in self.conn.lines(response) if line.strip())
 
@@ -400,7 +403,10 @@ class RemoteMail(_Port):
             cursor = (body.get("meta") or {}).get("next_cursor")
             if not cursor or not body["data"]:
                 break
-        return MailList(data=out[:limit])
+        # (``meta`` for a MailList that has it: the remote-mode API branch adds it.)
+        return MailList.model_validate(
+            {"data": out[:limit], "meta": {"limit": limit, "next_cursor": None}}
+        )
 
     def retry(self, actor: Actor, ctx: RequestContext, message_id: str) -> Any:
         from usermgmt.core.mail.delivery import MailOut
