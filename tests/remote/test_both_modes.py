@@ -169,3 +169,22 @@ def test_audit_verify_purge_and_mail(run):
     assert run("tokens", "purge", "--dry-run", "-o", "json").exit_code == 0
     assert run("mail", "list", "-o", "json").exit_code == 0
     assert run("mail", "deliver", "-o", "json").exit_code == 0
+
+
+@pytest.mark.needs_remote_api
+@pytest.mark.parametrize("on_conflict", ["fail", "skip"])
+def test_an_import_with_unparsable_rows_reports_the_same(embedded, as_admin, tmp_path, on_conflict):
+    source = tmp_path / "mixed.jsonl"
+    good = [unique_email("mix") for _ in range(2)]
+    source.write_text(
+        f'{{"email": "{good[0]}"}}\n{{"email": oops}}\n{{"email": "not-an-email"}}\n'
+        f'{{"email": "{good[1]}"}}\n'
+    )
+    args = ("users", "import", str(source), "--on-conflict", on_conflict, "--dry-run", "-o", "json")
+    local, remote = embedded(*args), as_admin(*args)
+    assert (remote.exit_code, remote.stdout) == (local.exit_code, local.stdout)
+    assert [e["line"] for e in remote.json()["errors"]] == [2, 3]
+    real = as_admin(*args[:-3], "-o", "json")
+    assert real.exit_code == 2
+    assert real.json()["committed"] is (on_conflict == "skip")
+    assert real.json()["created"] == (2 if on_conflict == "skip" else 0)

@@ -26,6 +26,7 @@ from usermgmt.core.schemas import (
 )
 
 PAGE = 100  # the API's largest page of users
+UPLOAD_PIECE = 64 * 1024  # bytes of JSON lines per piece of an import upload
 
 
 def _rid(ctx: RequestContext | None) -> str | None:
@@ -290,76 +291,77 @@ class RemoteTransfer(_Port):
         progress: Callable[[int], None] | None = None,
         max_errors: int | None = None,
     ) -> ImportReport:
-        """Rows go up as JSON lines; the server's line numbers are mapped back to the file's.
+        """The rows go up as a stream of JSON lines, read as they are sent (flat memory).
 
-        A row the CLI could not parse never reaches the server: it is reported here,
-        and with on_conflict=fail it turns the whole import into a dry run, so
-        nothing is written, as embedded.
+        The server numbers the lines it receives; they are mapped back to the file's
+        (one int per row is kept). A row the CLI could not parse goes up as ``{}``,
+        which the server refuses as a bad row, so it counts, stops an import at
+        ``max_errors`` and keeps ``on_conflict=fail`` from writing anything exactly
+        as embedded; its reason is the CLI's own.
         """
-        rows = list(rows)
-        local = [RowError(line, rec.reason) for line, rec in rows if isinstance(rec, RowError)]
-        good = [(line, rec) for line, rec in rows if not isinstance(rec, RowError)]
-        lines = [line for line, _ in good]
-        write_nothing = bool(local) and on_conflict == "fail"
-        body = "".join(json.dumps(rec, ensure_ascii=False) + "\n" for _, rec in good)
+        lines: list[int] = []
+        unparsed: dict[int, str] = {}
+
+        def body() -> Iterator[bytes]:
+            piece: list[str] = []
+            size = 0
+            for line, record in rows:
+                lines.append(line)
+                if isinstance(record, RowError):
+                    unparsed[len(lines)] = record.reason
+                    record = {}
+                text = json.dumps(record, ensure_ascii=False) + "\n"
+                piece.append(text)
+                size += len(text)
+                if size >= UPLOAD_PIECE:
+                    if progress is not None:
+                        progress(len(piece))
+                    yield "".join(piece).encode("utf-8")
+                    piece.clear()
+                    size = 0
+            if piece:
+                if progress is not None:
+                    progress(len(piece))
+                yield "".join(piece).encode("utf-8")
+
+        self.conn.json("GET", f"{API}/auth/me")  # a stream cannot be sent twice: refresh first
         try:
-            response = self._send_import(
-                ctx, body, on_conflict, dry_run or write_nothing, max_errors
+            response = self.conn.json(
+                "POST",
+                f"{API}/users/import",
+                params={
+                    "format": "jsonl",
+                    "on_conflict": on_conflict,
+                    "dry_run": dry_run,
+                    "max_errors": max_errors or 0,  # 0: no limit
+                },
+                content=body(),
+                headers={"Content-Type": "application/x-ndjson"},
+                request_id=_rid(ctx),
+                replayable=False,
             )
-        except ValidationError as exc:  # a bad row refused the whole import: its report
+        except ValidationError as exc:  # a refusal that carries the report
             if not isinstance(exc.details.get("errors"), list):
                 raise
             response = exc.details
-        if progress is not None:
-            progress(len(rows))
         report = response.get("report", response) if isinstance(response, dict) else {}
-        return self._report(report, local, lines, write_nothing, dry_run, len(rows))
 
-    def _send_import(
-        self,
-        ctx: RequestContext,
-        body: str,
-        on_conflict: str,
-        dry_run: bool,
-        max_errors: int | None,
-    ) -> Any:
-        return self.conn.json(
-            "POST",
-            f"{API}/users/import",
-            params={
-                "format": "jsonl",
-                "on_conflict": on_conflict,
-                "dry_run": dry_run,
-                "max_errors": max_errors or 0,  # 0: no limit
-            },
-            content=body.encode("utf-8"),
-            headers={"Content-Type": "application/x-ndjson"},
-            request_id=_rid(ctx),
-        )
-
-    @staticmethod
-    def _report(
-        report: dict[str, Any],
-        local: list[RowError],
-        lines: list[int],
-        write_nothing: bool,
-        dry_run: bool,
-        rows: int,
-    ) -> ImportReport:
         def original(line: int) -> int:
             return lines[line - 1] if 0 < line <= len(lines) else line
 
-        errors = [RowError(original(int(e["line"])), e["reason"]) for e in report.get("errors", [])]
-        errors = sorted([*local, *errors], key=lambda e: e.line)
+        errors = [
+            RowError(original(int(e["line"])), unparsed.get(int(e["line"]), e["reason"]))
+            for e in report.get("errors", [])
+        ]
         stopped = report.get("stopped_at_line")
         return ImportReport(
             created=int(report.get("created", 0)),
             updated=int(report.get("updated", 0)),
-            skipped=int(report.get("skipped", 0)) + (len(local) if not write_nothing else 0),
+            skipped=int(report.get("skipped", 0)),
             errors=errors,
-            committed=bool(report.get("committed")) and not write_nothing,
-            dry_run=dry_run,
-            rows=rows,
+            committed=bool(report.get("committed")),
+            dry_run=bool(report.get("dry_run", dry_run)),
+            rows=int(report.get("rows", len(lines))),
             stopped_at_line=original(int(stopped)) if stopped else None,
             not_checked=int(report.get("not_checked", 0)),
         )
