@@ -35,6 +35,7 @@ def test_users_list_walks_pages_the_same(embedded, as_admin):
         ("roles", "list", "-o", "json"),
         ("roles", "list"),
         ("audit", "list", "--limit", "5", "-o", "jsonl"),
+        ("audit", "list", "--action", "user.*", "--since", "1d", "--limit", "3", "-o", "csv"),
         ("users", "list", "--role", "admin", "-q"),
         ("users", "list", "--status", "unverified", "--limit", "3", "-o", "csv"),
     ],
@@ -169,6 +170,20 @@ def test_audit_verify_purge_and_mail(run):
     assert run("tokens", "purge", "--dry-run", "-o", "json").exit_code == 0
     assert run("mail", "list", "-o", "json").exit_code == 0
     assert run("mail", "deliver", "-o", "json").exit_code == 0
+    assert run("mail", "retry", str(uuid.UUID(int=5))).exit_code == 3
+
+
+@pytest.mark.needs_remote_api
+def test_mail_list_and_audit_by_person_print_the_same(embedded, as_admin, served):
+    embedded("users", "create", "--email", unique_email("mail"), "--no-password", "-q")
+    for args in (
+        ("mail", "list", "--limit", "3", "-o", "json"),
+        ("mail", "list", "--status", "pending", "-q"),
+        ("audit", "list", "--actor", "root@example.com", "--limit", "3", "-o", "json"),
+        ("audit", "list", "--target", "root", "-o", "jsonl"),
+    ):
+        local, remote = embedded(*args), as_admin(*args)
+        assert (remote.exit_code, remote.stdout) == (local.exit_code, local.stdout), args
 
 
 @pytest.mark.needs_remote_api
