@@ -176,9 +176,9 @@ def test_audit_verify_purge_and_mail(run):
 @pytest.mark.needs_remote_api
 def test_mail_list_and_audit_by_person_print_the_same(embedded, as_admin, served):
     embedded("users", "create", "--email", unique_email("mail"), "--no-password", "-q")
+    # (ids only: the server delivers mail meanwhile, so a status may change between runs)
     for args in (
-        ("mail", "list", "--limit", "3", "-o", "json"),
-        ("mail", "list", "--status", "pending", "-q"),
+        ("mail", "list", "--limit", "3", "-q"),
         ("audit", "list", "--actor", "root@example.com", "--limit", "3", "-o", "json"),
         ("audit", "list", "--target", "root", "-o", "jsonl"),
     ):
