@@ -18,11 +18,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from usermgmt import __version__
 from usermgmt.client.contexts import Context, ContextStore
 from usermgmt.client.errors import error_from
+from usermgmt.client.http import httpx
 from usermgmt.core.errors import (
     AuthenticationError,
     DomainError,
