@@ -456,8 +456,10 @@ class RemoteBackend:
         return self.conn.server
 
     def where(self) -> str:
-        who = self.conn.credentials.who if self.conn.credentials else ""
-        return f"{self.server} as {who}" if who else self.server
+        creds = self.conn.credentials
+        if creds is None or not creds.who:
+            return self.server
+        return f"{self.server} {creds.as_whom.removeprefix('logged in ')}"
 
     def info(self) -> dict[str, Any]:
         return self.conn.json("GET", f"{API}/info")

@@ -71,6 +71,11 @@ class Credentials:
 
     who: str = ""
 
+    @property
+    def as_whom(self) -> str:
+        """Who the server refused, for a message: never the token itself."""
+        return f"logged in as {self.who}"
+
     def bearer(self) -> str | None:
         raise NotImplementedError
 
@@ -88,6 +93,10 @@ class TokenCredentials(Credentials):
     def __init__(self, token: str) -> None:
         self._token = token
         self.who = "USERMGMT_TOKEN"
+
+    @property
+    def as_whom(self) -> str:
+        return "with the token in USERMGMT_TOKEN"
 
     def bearer(self) -> str | None:
         return self._token
@@ -259,7 +268,7 @@ class Connection:
         if isinstance(exc, AuthenticationError) and creds is not None:
             return creds.refused(self)
         if isinstance(exc, PermissionDenied) and creds is not None and creds.who:
-            exc.message = f"{exc.message.rstrip('.')} (logged in as {creds.who} on {self.server})"
+            exc.message = f"{exc.message.rstrip('.')} ({creds.as_whom} on {self.server})"
             exc.args = (exc.message,)
         return exc
 
