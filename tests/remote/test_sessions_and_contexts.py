@@ -183,6 +183,14 @@ def test_logout_revokes_the_session_on_the_server(as_admin, config_home, served)
     assert as_admin("users", "list").exit_code == 7
 
 
+def test_logging_in_again_ends_the_previous_session(as_admin, config_home, served):
+    old = stored(config_home)["access_token"]
+    assert login(served, served.admin_email, "admin").exit_code == 0
+    headers = {"Authorization": f"Bearer {old}"}
+    assert httpx.get(f"{served.url}/api/v1/auth/me", headers=headers).status_code == 401
+    assert as_admin("users", "list", "-q").exit_code == 0
+
+
 def test_a_server_that_went_away_is_exit_5_naming_it(config_home, as_admin):
     path = contexts_file(config_home)
     data = json.loads(path.read_text())

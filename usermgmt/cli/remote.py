@@ -89,8 +89,20 @@ def login(
         insecure=insecure,
         allow_http=allow_http,
     )
-    ContextStore().save(name, context)
+    store = ContextStore()
+    _end_previous_session(store, name)
+    store.save(name, context)
     say(f"Logged in to {url} as {user.get('email')} (context {name}, now current).")
+
+
+def _end_previous_session(store: Any, name: str) -> None:
+    """Logging in again to a context ends the session it held, if its server answers."""
+    if name not in store.read()["contexts"]:
+        return
+    _, previous = store.get(name)
+    if previous.access_token or previous.refresh_token:
+        with contextlib.suppress(DomainError):
+            revoke_session(store, name)
 
 
 def _second_factor(conn: Any, challenge: dict[str, Any]) -> dict[str, Any]:
