@@ -28,10 +28,11 @@ def test_every_contract_command_exists():
         "keys create", "keys list", "keys revoke",
         "mail deliver", "mail list", "mail retry",
         "db upgrade", "db downgrade", "db current", "db check",
+        "login", "logout", "context list", "context use", "context show", "context remove",
     }  # fmt: skip
     assert expected <= names, expected - names
     assert [name for name, _ in SUB_APPS] == [
-        "users", "roles", "sessions", "audit", "tokens", "keys", "mail", "db",
+        "users", "roles", "sessions", "audit", "tokens", "keys", "mail", "db", "context",
     ]  # fmt: skip
 
 

@@ -46,8 +46,8 @@ def test_the_root_help_lists_every_noun_with_its_help():
     assert result.exit_code == 0, result.output
     section = result.stdout.split("Commands:\n")[1].split("\n\n")[0]
     listed = [line.split()[0] for line in section.splitlines()]
-    assert listed[:3] == ["info", "serve", "tui"]
-    assert listed[3 : 3 + len(SUB_APPS)] == [name for name, _ in SUB_APPS]
+    assert listed[:5] == ["info", "serve", "tui", "login", "logout"]
+    assert listed[5 : 5 + len(SUB_APPS)] == [name for name, _ in SUB_APPS]
 
 
 def test_a_mistyped_noun_gets_a_suggestion():

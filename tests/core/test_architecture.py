@@ -63,6 +63,8 @@ FACE_CORE_API = {
     "usermgmt.core.audit": "the audit chain's head and report",
     "usermgmt.core.mail": "the outbox deliverer a server runs",
     "usermgmt.core.services": "the services (and, in their modules, the types they return)",
+    "usermgmt.core.ports": "the typed seam both backends (services, remote client) implement",
+    "usermgmt.core.results": "what the ports return besides the schemas' models",
 }
 # Service modules that are the services' building blocks (they take a database
 # session), not services.

@@ -32,6 +32,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("keys", "usermgmt.cli.commands.keys"),
     ("mail", "usermgmt.cli.commands.mail"),
     ("db", "usermgmt.cli.commands.db"),
+    ("context", "usermgmt.cli.commands.context"),
 ]
 
 
@@ -61,7 +62,8 @@ app = typer.Typer(
     name=PROG_NAME,
     cls=RootGroup,
     epilog="Exit codes: 0 ok, 1 unexpected, 2 usage or bad input, 3 not found, "
-    "4 conflict, 5 database unavailable or schema behind, 6 audit chain broken.",
+    "4 conflict, 5 database or server unavailable, or schema behind, 6 audit chain broken, "
+    "7 not logged in, refused or not permitted (remote mode).",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain Click help: starts fast, reads the same in docs
     pretty_exceptions_show_locals=False,  # a traceback must never show a password
@@ -87,6 +89,16 @@ def root(
             show_default=False,
         ),
     ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            metavar="NAME",
+            help="Work through the server of this context (usermgmt login). "
+            "Default: $USERMGMT_CONTEXT, else the current context, if any.",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")] = False,
     version: Annotated[
         bool,
@@ -108,6 +120,7 @@ def root(
     """
     current = state.current()
     current.database_url = database_url
+    current.context = context
     current.debug = debug
     route_logs(debug)
 
@@ -130,6 +143,11 @@ def info(output: OutputOption = Output.table) -> None:
     from dataclasses import asdict
 
     current = state.current()
+    if current.remote_target() is not None:
+        from usermgmt.cli.remote import remote_info
+
+        remote_info(current.backend(), output)
+        return
     described = current.services(check_schema=False).runtime.describe(
         command_line=current.overrides
     )
@@ -234,6 +252,7 @@ def serve(
       usermgmt serve --port 0
       USERMGMT_RATE_LIMIT_STORAGE=database usermgmt serve --workers 2 --threads 2
     """
+    state.current().refuse_remote("`usermgmt serve`")
     from usermgmt.api.server import serve as run_server
 
     code = run_server(
@@ -250,6 +269,13 @@ def tui() -> None:
     Example:
       usermgmt tui
     """
+    current = state.current()
+    if current.remote_target() is not None:
+        from usermgmt.tui.app import run_tui_remote
+
+        backend = current.backend()
+        backend.me()  # not logged in or refused: one error line (exit 7), no console
+        raise typer.Exit(run_tui_remote(backend) or 0)
     from usermgmt.tui.start import HeadStart
 
     settings = state.current().settings()
@@ -260,6 +286,104 @@ def tui() -> None:
 
     code = run_tui(settings, head_start=head_start)
     raise typer.Exit(code or 0)
+
+
+# ---- remote mode: login, logout ---------------------------------------------
+
+
+@app.command("login")
+def login(
+    server: Annotated[
+        str,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="The served API's root URL, e.g. https://users.example.com",
+        ),
+    ],
+    context_name: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            metavar="NAME",
+            help="Name of the context to store. Default: the server's host name.",
+            show_default=False,
+        ),
+    ] = None,
+    email: Annotated[str | None, typer.Option("--email", metavar="EMAIL")] = None,
+    username: Annotated[str | None, typer.Option("--username", metavar="NAME")] = None,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+    ] = False,
+    ca_bundle: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-bundle",
+            metavar="FILE",
+            help="Trust the server certificates this PEM file signs (kept in the context).",
+            show_default=False,
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure", help="Do not verify the server's TLS certificate (warns on every call)."
+        ),
+    ] = False,
+    allow_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-http", help="Allow plain http:// to a server that is not on this machine."
+        ),
+    ] = False,
+) -> None:
+    """Log in to a server as a person; later commands act as you, through it.
+
+    Asks for your email and password (no echo) on a terminal, or reads the
+    password with --password-stdin. Stores the server and the session (never
+    the password) in a context of the contexts file (mode 600) and makes it
+    the current one.
+
+    \b
+    Examples:
+      usermgmt login --server https://users.example.com
+      usermgmt login --server https://users.example.com --context prod --email ann@example.com
+      usermgmt login --server https://u.example.com --email ci@example.com \\
+        --password-stdin < pw.txt
+    """
+    from usermgmt.cli.remote import login as run_login
+
+    run_login(
+        server=server,
+        context_name=context_name or state.current().context,
+        email=email,
+        username=username,
+        password_stdin=password_stdin,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        allow_http=allow_http,
+    )
+
+
+@app.command("logout")
+def logout(
+    context_name: Annotated[
+        str | None,
+        typer.Option(
+            "--context", metavar="NAME", help="Default: the current context.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """End the session on the server and forget its tokens (the context stays).
+
+    \b
+    Example:
+      usermgmt logout --context prod
+    """
+    from usermgmt.cli.remote import logout as run_logout
+
+    run_logout(context_name or state.current().context)
 
 
 def main() -> None:

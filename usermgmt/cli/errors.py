@@ -34,6 +34,7 @@ EXIT_NOT_FOUND = 3
 EXIT_CONFLICT = 4
 EXIT_UNAVAILABLE = 5
 EXIT_AUDIT_BROKEN = 6
+EXIT_REFUSED = 7  # remote mode: not logged in, credentials refused, or not permitted
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 # Looked up along the exception's class hierarchy, most specific class first.
@@ -46,6 +47,8 @@ EXIT_CODES: dict[type[DomainError], int] = {
     core_errors.AccountLocked: EXIT_CONFLICT,
     core_errors.ServiceUnavailable: EXIT_UNAVAILABLE,
     core_errors.AuditChainBroken: EXIT_AUDIT_BROKEN,
+    core_errors.AuthenticationError: EXIT_REFUSED,
+    core_errors.PermissionDenied: EXIT_REFUSED,
     DomainError: EXIT_UNEXPECTED,
 }
 

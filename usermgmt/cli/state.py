@@ -19,16 +19,20 @@ from typing import TYPE_CHECKING, Any
 from usermgmt.core.errors import ConfigurationError, DatabaseUnavailable
 
 if TYPE_CHECKING:
+    from usermgmt.client.factory import RemoteTarget
     from usermgmt.core.config import Settings
     from usermgmt.core.context import Actor, RequestContext
+    from usermgmt.core.ports import Backend
     from usermgmt.core.services import Services
 
 DATABASE_URL_SETTING = "USERMGMT_DATABASE_URL"
+_UNSET: Any = object()
 
 
 class CliState:
     def __init__(self) -> None:
         self.database_url: str | None = None
+        self.context: str | None = None
         self.debug = False
         # The -o/--output of the running command, so errors can follow it.
         self.output: str | None = None
@@ -37,6 +41,41 @@ class CliState:
         self._schema_checked = False
         self._actor: Actor | None = None
         self._request_context: RequestContext | None = None
+        self._target: RemoteTarget | None = _UNSET
+        self._remote: Any = None
+
+    # ---- the backend: embedded or remote ------------------------------------
+
+    def remote_target(self) -> RemoteTarget | None:
+        """The server the options and environment name, or None (embedded)."""
+        if self._target is _UNSET:
+            from usermgmt.client.factory import choose
+
+            self._target = choose(self.context, self.database_url)
+        return self._target
+
+    def backend(self) -> Backend:
+        """What every command works through: the core's services, or a served API."""
+        target = self.remote_target()
+        if target is None:
+            return self.services()
+        if self._remote is None:
+            from usermgmt.client.factory import connect
+
+            self._remote = connect(target)
+        return self._remote
+
+    def refuse_remote(self, what: str) -> None:
+        """``what`` needs the database itself: a usage error in remote mode."""
+        target = self.remote_target()
+        if target is not None:
+            from usermgmt.cli.errors import usage_error
+
+            where = f"context {target.context}, " if target.context else ""
+            raise usage_error(
+                f"{what} works on a database, not through a server ({where}server "
+                f"{target.server}): run it where the database is, with --database-url"
+            )
 
     # ---- settings and services -------------------------------------------
 
@@ -44,6 +83,8 @@ class CliState:
         """The effective settings; a bad database URL is 'database unavailable' (exit 5)."""
         if self._settings is None:
             from usermgmt.core.config import load_settings
+
+            self.refuse_remote("This command")
 
             try:
                 self._settings = load_settings(database_url=self.database_url)
@@ -81,7 +122,7 @@ class CliState:
 
     def explain_unavailable(self, message: str, *, unreachable: bool) -> str:
         """``message`` naming the database (password masked) and, if unreachable, the fix."""
-        if self._settings is None:  # the URL itself was bad; the message says so
+        if self._settings is None:  # a bad URL, or a server: the message says which
             return message
         from usermgmt.core.services.runtime import runtime_options
 
@@ -117,6 +158,9 @@ class CliState:
         return self._request_context
 
     def close(self) -> None:
+        if self._remote is not None:
+            self._remote.close()
+            self._remote = None
         if self._services is not None:
             self._services.close()
             self._services = None
@@ -149,6 +193,10 @@ def current() -> CliState:
 
 def services(*, check_schema: bool = True) -> Services:
     return current().services(check_schema=check_schema)
+
+
+def backend() -> Backend:
+    return current().backend()
 
 
 def actor() -> Actor:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,15 +29,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import ValidationError
 from usermgmt.core.ids import IdSource
 from usermgmt.core.models import AuditEvent, AuditHead, User
+from usermgmt.core.results import ChainHead, ChainReport, parse_head  # noqa: F401 - re-exported
 
 GENESIS_HASH = "0" * 64
 # The events that bring a user into being, one per path: create/ensure, register, import.
 CREATION_ACTIONS = ("user.created", "user.registered", "user.imported")
 MISSING_SHOWN = 20  # users without a creation event named in a report (all are counted)
-_HEAD = re.compile(r"^\s*(\d{1,18}):([0-9a-fA-F]{64})\s*$")
 REDACTED = "[redacted]"
 SECRET_KEYS = frozenset(
     {"password", "password_hash", "new_password", "current_password", "token", "refresh_token"}
@@ -158,55 +156,10 @@ def record_many(
     return len(rows)
 
 
-@dataclass(frozen=True)
-class ChainHead:
-    """The chain's tip: the last event's sequence number and hash (0 and zeros when empty)."""
-
-    seq: int
-    hash: str
-
-    def __str__(self) -> str:
-        return f"{self.seq}:{self.hash}"
-
-
-def parse_head(text: str) -> ChainHead:
-    """``SEQ:HASH`` as ``usermgmt audit head`` prints it."""
-    match = _HEAD.match(text or "")
-    if not match:
-        raise ValidationError.for_field(
-            "expect_head", "expected SEQ:HASH, as `usermgmt audit head` prints it"
-        )
-    return ChainHead(int(match.group(1)), match.group(2).lower())
-
-
 def read_head(session: Session) -> ChainHead | None:
     """The stored head, or None when its row is gone (only tampering removes it)."""
     head = session.get(AuditHead, 1)
     return ChainHead(head.seq, head.hash) if head is not None else None
-
-
-@dataclass(frozen=True)
-class ChainReport:
-    ok: bool
-    checked: int
-    bad_seq: int | None = None
-    bad_id: uuid.UUID | None = None
-    reason: str | None = None
-    head: ChainHead | None = None  # the stored head (None: its row is missing)
-    users_without_creation: tuple[uuid.UUID, ...] = ()  # the first MISSING_SHOWN
-    users_without_creation_count: int = 0
-
-    def describe(self) -> str:
-        """One line for people: what is intact, or the first thing that is not."""
-        if self.ok:
-            return f"Audit chain intact: {self.checked:,} events checked; head {self.head}."
-        if self.bad_seq is not None:
-            event = f"event #{self.bad_seq}" + (f" ({self.bad_id})" if self.bad_id else "")
-            return (
-                f"Audit chain broken at {event}: {self.reason}; "
-                f"the {self.checked:,} events before it are intact"
-            )
-        return f"Audit chain broken: {self.reason}"
 
 
 def verify_chain(

@@ -66,6 +66,13 @@ class TokenReused(AuthenticationError):
     default_message = "Refresh token was already used; the session has been revoked"
 
 
+class NotLoggedIn(AuthenticationError):
+    """Remote mode: no credentials, or the server refused them (expired, revoked, unknown)."""
+
+    code = "NOT_LOGGED_IN"
+    default_message = "Not logged in: run `usermgmt login --server URL`"
+
+
 class PermissionDenied(DomainError):
     code = "FORBIDDEN"
     default_message = "You are not allowed to do this"

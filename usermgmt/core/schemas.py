@@ -199,8 +199,10 @@ def query_int(ge: int, le: int) -> Any:
 
 
 class WriteModel(BaseModel):
+    # defer_build: a model's validator is built on its first use, not at import, so a
+    # command (a remote one validates no input locally) pays only for what it uses.
     model_config = ConfigDict(
-        extra="forbid", str_max_length=4096, json_schema_extra=_no_default_null
+        extra="forbid", str_max_length=4096, json_schema_extra=_no_default_null, defer_build=True
     )
 
     @field_validator("*", mode="before")

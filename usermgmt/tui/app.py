@@ -26,7 +26,7 @@ from textual.worker import Worker, get_current_worker
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor
 from usermgmt.core.errors import DomainError, ServiceUnavailable
-from usermgmt.core.services import Services
+from usermgmt.core.ports import Backend
 from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
@@ -60,7 +60,7 @@ class UserMgmtApp(App[int]):
 
     def __init__(
         self,
-        services: Services | Callable[[], Services],
+        services: Backend | Callable[[], Backend],
         *,
         os_user: str | None = None,
         retry_delays: Sequence[float] = RETRY_DELAYS,
@@ -75,10 +75,9 @@ class UserMgmtApp(App[int]):
         ``start_error`` set and return code 5. ``first_page``: the home screen's
         first page and count, already on their way (see usermgmt.tui.start)."""
         super().__init__()
-        built = services if isinstance(services, Services) else None
-        self._factory: Callable[[], Services] | None = (
-            None if isinstance(services, Services) else services
-        )
+        # A factory is called; a backend (Services, RemoteBackend) is not.
+        built = None if callable(services) else services
+        self._factory: Callable[[], Backend] | None = services if callable(services) else None
         self.ctx = ConsoleContext(
             self,
             built,
@@ -132,7 +131,7 @@ class UserMgmtApp(App[int]):
         self.start_error = message
         self.exit(return_code=code)
 
-    def _built(self, services: Services) -> None:
+    def _built(self, services: Backend) -> None:
         self.ctx.use(services)
         self.online = True
         self._start()
@@ -287,6 +286,25 @@ def run_tui(
         start.close()  # waits if the user quit while connecting; ends the file log
     if app.start_error:
         print(f"usermgmt tui: {app.start_error}", file=sys.stderr)
+    return app.return_code or EXIT_OK
+
+
+def run_tui_remote(backend: Backend, *, headless: bool = False) -> int:
+    """Run the console through a served API as the person logged in (remote mode).
+
+    The title names the server and the person; the server holds them to the
+    permission matrix, and a refused action says so (see usermgmt.tui.errors).
+    The log goes to tui.log in the data directory, as embedded.
+    """
+    from usermgmt.core.config import load_settings
+    from usermgmt.tui.start import file_logging
+
+    with file_logging(load_settings()) as log_path:
+        app = UserMgmtApp(backend, retry_start=False)
+        app.log_path = log_path
+        app.title = f"usermgmt · {backend.server}"
+        app.sub_title = backend.where()
+        app.run(headless=headless)
     return app.return_code or EXIT_OK
 
 

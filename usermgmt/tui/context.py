@@ -21,8 +21,8 @@ from textual.worker import Worker, get_current_worker
 
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import DomainError
+from usermgmt.core.ports import Backend
 from usermgmt.core.schemas import UserOut
-from usermgmt.core.services import Services
 from usermgmt.core.status import status_at
 from usermgmt.core.vocabulary import ROLE_DESCRIPTIONS
 from usermgmt.tui.errors import reaction_for
@@ -34,14 +34,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("usermgmt.tui")
 
 T = TypeVar("T")
-Job = Callable[[Services], T]  # one core call, given the services; runs in a thread
+Job = Callable[[Backend], T]  # one core call, given the backend; runs in a thread
 
 
 class ConsoleContext:
     def __init__(
         self,
         app: UserMgmtApp,
-        services: Services | None,
+        services: Backend | None,
         *,
         actor: Actor,
         page_size: int,
@@ -59,7 +59,7 @@ class ConsoleContext:
     # ---- what screens read ---------------------------------------------------------
 
     @property
-    def services(self) -> Services:
+    def services(self) -> Backend:
         if self._services is None:
             raise RuntimeError("services are not built yet")
         return self._services
@@ -68,7 +68,7 @@ class ConsoleContext:
     def built(self) -> bool:
         return self._services is not None
 
-    def use(self, services: Services) -> None:
+    def use(self, services: Backend) -> None:
         self._services = services
 
     def now(self) -> datetime:
@@ -87,9 +87,18 @@ class ConsoleContext:
 
     @property
     def where(self) -> str:
-        """The database (password masked) and who acts, for the top bar."""
-        database = self.services.runtime.options.database if self.built else "connecting…"
-        return f"{database}  ·  {self.actor.label}"
+        """The database (password masked) and who acts, or the server and who is logged
+        in to it, for the top bar."""
+        if not self.built:
+            return f"connecting…  ·  {self.actor.label}"
+        if self.remote:
+            return self.services.where()
+        return f"{self.services.where()}  ·  {self.actor.label}"
+
+    @property
+    def remote(self) -> bool:
+        """Working through a server: the server knows who acts (not ``actor``)."""
+        return self.built and hasattr(self.services, "server")
 
     @property
     def role_descriptions(self) -> dict[str, str]:

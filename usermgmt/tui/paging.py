@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from usermgmt.core.context import Actor
+from usermgmt.core.ports import Backend
 from usermgmt.core.schemas import AuditEventOut, UserOut
-from usermgmt.core.services import Services
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -254,7 +254,7 @@ class UserSource:
 
     def __init__(
         self,
-        services: Services,
+        services: Backend,
         actor: Actor,
         flt: UserFilter,
         page_size: int = PAGE_SIZE,
@@ -336,7 +336,7 @@ class AuditSource:
 
     def __init__(
         self,
-        services: Services,
+        services: Backend,
         actor: Actor,
         flt: AuditFilter | Mapping[str, Any],
         page_size: int = PAGE_SIZE,

@@ -48,6 +48,10 @@ def parse_time(value: str | None, option: str, now: Callable[[], datetime]) -> s
 
 
 def _core_now() -> datetime:
+    """What "24h" counts back from: the core's clock, or this machine's when the
+    command talks to a server (whose clock a relative time cannot ask)."""
+    if state.current().remote_target() is not None:
+        return datetime.now(UTC)
     return state.services().clock.now()
 
 
@@ -112,7 +116,7 @@ def list_events(
     if target:
         query["target_id"] = resolve(target, include_deleted=True)
     query = {k: v for k, v in query.items() if v is not None}
-    svc = state.services()
+    svc = state.backend()
     who = state.actor()
     first = svc.audit.query(who, {**query, "limit": min(PAGE_SIZE, limit)})
 
@@ -160,7 +164,7 @@ def verify(
     """
     from usermgmt.core.errors import AuditChainBroken
 
-    report = state.services().audit.verify(state.actor(), expect_head)
+    report = state.backend().audit.verify(state.actor(), expect_head)
     record = {
         "ok": report.ok,
         "checked": report.checked,
@@ -194,6 +198,6 @@ def head(output: OutputOption = Output.table) -> None:
     Example:
       usermgmt audit head >> /secure/audit-heads
     """
-    current = state.services().audit.head()
+    current = state.backend().audit.head()
     record = {"seq": current.seq, "hash": current.hash, "head": str(current)}
     render_one(record, output=output, id_key="head", human=lambda r: r["head"])

@@ -25,6 +25,7 @@ app = typer.Typer(
 
 
 def _migrations() -> MigrationService:
+    state.current().refuse_remote("`usermgmt db`")
     return state.services(check_schema=False).migrations
 
 

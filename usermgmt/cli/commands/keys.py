@@ -106,14 +106,16 @@ def create(
       usermgmt keys create --name nightly-purge --scope maintenance --user purge-bot
       KEY=$(usermgmt keys create --name ci --scope users:read --expires-in 90 --user ci -q)
     """
-    svc = state.services()
+    svc = state.backend()
     actor = state.actor()
     data: dict[str, Any] = {"name": name, "scopes": list(scope)}
     if expires_in is not None:
         data["expires_in_days"] = expires_in
     if user is not None:
         data["user_id"] = resolve(user)
-    elif actor.user_id is None:
+    elif actor.user_id is None and state.current().remote_target() is None:
+        # On the database the operator is nobody; through a server the key is the
+        # logged-in person's own.
         raise usage_error("--user is required: name the user who will own the key")
     created = svc.api_keys.create(actor, state.request_context(), data)
     record = {**created.key.model_dump(mode="json"), "secret": created.secret}
@@ -166,7 +168,7 @@ def list_keys(
     """
     if user is not None and all_:
         raise usage_error("--user and --all cannot be used together")
-    svc = state.services()
+    svc = state.backend()
     query: dict[str, Any] = {"all": all_}
     if user is not None:
         query["user_id"] = resolve(user, include_deleted=True)
@@ -193,7 +195,7 @@ def revoke(
     Examples:
       usermgmt keys revoke 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f
     """
-    svc = state.services()
+    svc = state.backend()
     if svc.api_keys.revoke(state.actor(), state.request_context(), key_id):
         notice(f"Revoked API key {key_id}.")
     else:

@@ -51,7 +51,7 @@ def deliver(
       usermgmt mail deliver
       */5 * * * *  usermgmt mail deliver -o json >> /var/log/usermgmt-mail.log
     """
-    report = state.services().mail.deliver_pending(limit=limit)
+    report = state.backend().mail.deliver_pending(limit=limit)
     render_one(
         {"sent": report.sent, "retried": report.retried, "failed": report.failed},
         output=output,
@@ -83,7 +83,7 @@ def list_mail(
       usermgmt mail list --status failed
       usermgmt mail list -o json --limit 10
     """
-    page = state.services().mail.list(state.actor(), status=status, limit=limit)
+    page = state.backend().mail.list(state.actor(), status=status, limit=limit)
     render(
         (m.model_dump(mode="json") for m in page.data),
         output=output,
@@ -107,7 +107,7 @@ def retry(
     Example:
       usermgmt mail retry 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f && usermgmt mail deliver
     """
-    out = state.services().mail.retry(state.actor(), state.request_context(), message_id)
+    out = state.backend().mail.retry(state.actor(), state.request_context(), message_id)
     if Output(output) is Output.table:
         notice(f"Message {out.id} is queued again ({out.to_addr}).")
     else:

@@ -27,7 +27,7 @@ def list_roles(output: OutputOption = Output.table, quiet: QuietOption = False) 
     Example:
       usermgmt roles list -o json
     """
-    roles = state.services().roles.list(state.actor())
+    roles = state.backend().roles.list(state.actor())
     render(
         (r.model_dump(mode="json") for r in roles),
         output=output,
@@ -52,7 +52,7 @@ def grant(
       usermgmt roles grant ann@example.com moderator
     """
     uid = resolve(user)
-    changed = state.services().roles.grant(state.actor(), state.request_context(), uid, role)
+    changed = state.backend().roles.grant(state.actor(), state.request_context(), uid, role)
     show_user(changed, output, quiet)
 
 
@@ -70,5 +70,5 @@ def revoke(
       usermgmt roles revoke ann@example.com moderator
     """
     uid = resolve(user)
-    changed = state.services().roles.revoke(state.actor(), state.request_context(), uid, role)
+    changed = state.backend().roles.revoke(state.actor(), state.request_context(), uid, role)
     show_user(changed, output, quiet)

@@ -33,7 +33,7 @@ def list_sessions(
       usermgmt sessions list ann -q
     """
     uid = resolve(user, include_deleted=True)
-    sessions = state.services().sessions.list(state.actor(), uid)
+    sessions = state.backend().sessions.list(state.actor(), uid)
     render(
         (s.model_dump(mode="json") for s in sessions),
         output=output,
@@ -71,7 +71,7 @@ def revoke(
       usermgmt sessions revoke 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f
       usermgmt sessions revoke ann@example.com --all
     """
-    svc = state.services()
+    svc = state.backend()
     if all_:
         uid = resolve(target, include_deleted=True)
         count = svc.sessions.revoke_all(state.actor(), state.request_context(), uid)

@@ -42,7 +42,7 @@ def purge(
             done += n
             bar.update(rows=done, description=f"Purging {kind.replace('_', ' ')}")
 
-        report = state.services().maintenance.purge(
+        report = state.backend().maintenance.purge(
             state.actor(), state.request_context(), dry_run=dry_run, progress=progress
         )
     header = "WOULD DELETE" if dry_run else "DELETED"

@@ -148,7 +148,7 @@ def show_user(user: UserOut, output: Output, quiet: bool) -> None:
 
 def resolve(ref: str, *, include_deleted: bool = False) -> str:
     """The UUID of the user that ``ref`` (UUID, email or username) names."""
-    return state.services().user_reads.resolve_id(
+    return state.backend().user_reads.resolve_id(
         state.actor(), ref, include_deleted=include_deleted
     )
 
@@ -226,7 +226,7 @@ def create(
     )
     if service:
         data["kind"] = "service"
-    svc = state.services()  # fail on the database before asking for a password
+    svc = state.backend()  # fail on the database before asking for a password
     if not (no_password or service):
         data["password"] = read_password(
             from_stdin=password_stdin, alternatives="--password-stdin or --no-password"
@@ -277,7 +277,7 @@ def ensure(
         role=role,
         active=active,
     )
-    svc = state.services()
+    svc = state.backend()
     if password_stdin:
         data["password"] = read_password(from_stdin=True)
     outcome, user = svc.users.ensure(state.actor(), state.request_context(), data)
@@ -354,7 +354,7 @@ def list_users(
         "sort": sort,
     }
     query = {k: v for k, v in query.items() if v is not None}
-    svc = state.services()
+    svc = state.backend()
     actor = state.actor()
     first = svc.user_reads.list(actor, {**query, "limit": min(PAGE_SIZE, want or PAGE_SIZE)})
     total = first.meta.total
@@ -399,7 +399,7 @@ def show(
       usermgmt users show ann@example.com
       usermgmt users show ann -o json
     """
-    found = state.services().user_reads.find(state.actor(), user, include_deleted=include_deleted)
+    found = state.backend().user_reads.find(state.actor(), user, include_deleted=include_deleted)
     show_user(found, output, quiet)
 
 
@@ -444,7 +444,7 @@ def update(
     if not data:
         raise usage_error("nothing to change: give at least one option (see --help)")
     uid = resolve(user)
-    updated = state.services().users.update(state.actor(), state.request_context(), uid, data)
+    updated = state.backend().users.update(state.actor(), state.request_context(), uid, data)
     show_user(updated, output, quiet)
 
 
@@ -463,7 +463,7 @@ def delete(
       usermgmt users delete ann@example.com
       usermgmt users delete 1b4e28ba-2fa1-11d2-883f-0016d3cca427 --yes
     """
-    svc = state.services()
+    svc = state.backend()
     found = svc.user_reads.find(state.actor(), user)
     confirm(f"Delete user {found.email} ({found.id})?", yes=yes)
     svc.users.delete(state.actor(), state.request_context(), str(found.id))
@@ -479,7 +479,7 @@ def restore(user: UserArg, output: OutputOption = Output.table, quiet: QuietOpti
       usermgmt users restore ann@example.com
     """
     uid = resolve(user, include_deleted=True)
-    restored = state.services().users.restore(state.actor(), state.request_context(), uid)
+    restored = state.backend().users.restore(state.actor(), state.request_context(), uid)
     show_user(restored, output, quiet)
 
 
@@ -503,7 +503,7 @@ def lock(
       usermgmt users lock ann --minutes 60
     """
     uid = resolve(user)
-    locked = state.services().users.lock(state.actor(), state.request_context(), uid, minutes)
+    locked = state.backend().users.lock(state.actor(), state.request_context(), uid, minutes)
     show_user(locked, output, quiet)
 
 
@@ -516,7 +516,7 @@ def unlock(user: UserArg, output: OutputOption = Output.table, quiet: QuietOptio
       usermgmt users unlock ann@example.com
     """
     uid = resolve(user)
-    unlocked = state.services().users.unlock(state.actor(), state.request_context(), uid)
+    unlocked = state.backend().users.unlock(state.actor(), state.request_context(), uid)
     show_user(unlocked, output, quiet)
 
 
@@ -534,7 +534,7 @@ def set_password(user: UserArg, password_stdin: PasswordStdinOption = False) -> 
     """
     uid = resolve(user)
     password = read_password(from_stdin=password_stdin)
-    state.services().users.set_password(state.actor(), state.request_context(), uid, password)
+    state.backend().users.set_password(state.actor(), state.request_context(), uid, password)
     notice(f"Password set for {user}; their sessions were ended.")
 
 
@@ -630,7 +630,7 @@ def import_users(
     )
     from usermgmt.core.services.transfer import EXPORT_ONLY, ImportRow
 
-    svc = state.services()
+    svc = state.backend()
     raw, name, size = _open_input(file)
     try:
         source = Source(raw, name)
@@ -778,7 +778,7 @@ def export_users(
     from usermgmt.core.services.transfer import EXPORT_FIELDS
 
     fields = EXPORT_FIELDS + (["password_hash"] if include_password_hashes else [])
-    svc = state.services()
+    svc = state.backend()
     actor = state.actor()
     records = svc.transfer.export_users(
         actor,

@@ -129,6 +129,10 @@ class Services:
                 self.__dict__[name] = built
             return built
 
+    def where(self) -> str:
+        """The database, password masked."""
+        return self.runtime.options.database
+
     def close(self) -> None:
         reads = self.__dict__.get("user_reads")
         if reads is not None:

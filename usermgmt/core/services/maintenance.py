@@ -8,7 +8,6 @@ and two purges at once (cron overlapping itself) simply share the work.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select
@@ -21,22 +20,13 @@ from usermgmt.core.models import (
     OneTimeToken,
     RateLimitCounter,
 )
+from usermgmt.core.results import PurgeReport
 from usermgmt.core.services.api_keys import audit_expiries, dead_keys_condition
 from usermgmt.core.services.base import ServiceBase
 
 BATCH = 1000
 # Revoked sessions are kept a day for forensics and reuse detection.
 REVOKED_KEEP = timedelta(days=1)
-
-
-@dataclass
-class PurgeReport:
-    dry_run: bool
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
 
 
 class MaintenanceService(ServiceBase):

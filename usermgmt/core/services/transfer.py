@@ -21,7 +21,6 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, Literal
 
@@ -32,6 +31,7 @@ from usermgmt.core import audit, passwords
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import Conflict, ValidationError
 from usermgmt.core.models import Profile, User, UserRole, build_search_text
+from usermgmt.core.results import ImportReport, RowError
 from usermgmt.core.schemas import (
     AvatarUrl,
     Bio,
@@ -121,37 +121,6 @@ class ImportRow(WriteModel):
         if v is not None and not passwords.is_bcrypt_hash(v):
             raise ValueError("password_hash must be a bcrypt hash ($2b$…)")
         return v
-
-
-@dataclass
-class RowError:
-    line: int
-    reason: str
-
-
-@dataclass
-class ImportReport:
-    """What an import did. ``rows`` were checked; when ``max_errors`` bad rows stopped
-    it, ``stopped_at_line`` is the line of the last of them and ``not_checked`` counts
-    the rows after it (read to the end of the file, never checked)."""
-
-    created: int = 0
-    updated: int = 0
-    skipped: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    committed: bool = False
-    dry_run: bool = False
-    rows: int = 0
-    stopped_at_line: int | None = None
-    not_checked: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def stopped(self) -> bool:
-        return self.stopped_at_line is not None
 
 
 class _Abort(Exception):
