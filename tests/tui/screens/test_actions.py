@@ -402,3 +402,29 @@ def test_revoke_one_session_from_the_detail_screen(services, make_app, operator,
 
     run_console(app, scenario)
     assert len(services.sessions.list(operator, str(admin_user.id))) == 1
+
+
+def test_create_a_service_account_through_the_form(services, make_app, operator):
+    app = make_app()
+
+    async def scenario(pilot):
+        await pilot.press("n")
+        await type_into(pilot, "#in-email", "bot@example.com")
+        await type_into(pilot, "#in-username", "nightly-bot")
+        app.screen.query_one("#service").value = True
+        await type_into(pilot, "#in-password", STRONG_PASSWORD)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, UserFormScreen)  # a service account has no password
+        assert "no password" in form.query_one("#field-password", FormField).error
+        form.query_one("#in-password").value = ""
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, UsersScreen)
+
+    run_console(app, scenario)
+    created = services.user_reads.find(operator, "nightly-bot")
+    assert created.kind == "service"
+    with services.db.read() as s:
+        assert s.get(User, created.id).password_hash is None

@@ -114,6 +114,13 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
                             id="email_verified",
                             compact=True,
                         ),
+                        *(
+                            # A service account: no password, no mail, acts through
+                            # API keys; chosen at creation only.
+                            [Checkbox("Service account", False, id="service", compact=True)]
+                            if user is None
+                            else []
+                        ),
                         classes="checks",
                     ),
                     key="account",
@@ -151,6 +158,8 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
             data["roles"] = [r for r in ROLE_NAMES if self._checked(f"role-{r}")]
             data["is_active"] = self._checked("is_active")
             data["email_verified"] = self._checked("email_verified")
+            if self._checked("service"):
+                data["kind"] = "service"
             return data
         user = self.user
         changes: dict[str, Any] = {}
