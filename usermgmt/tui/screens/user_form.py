@@ -91,6 +91,12 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
                         ),
                         key="roles",
                     )
+                    # No password, no mail, acts through API keys; chosen at creation only.
+                    yield FormField(
+                        "Kind",
+                        Checkbox("Service account", False, id="service", compact=True),
+                        key="kind",
+                    )
                 else:
                     for key, label, placeholder in EDIT_PROFILE_FIELDS:
                         value = printable(getattr(user.profile, key.split(".", 1)[1]) or "")
@@ -113,13 +119,6 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
                             False if user is None else user.email_verified,
                             id="email_verified",
                             compact=True,
-                        ),
-                        *(
-                            # A service account: no password, no mail, acts through
-                            # API keys; chosen at creation only.
-                            [Checkbox("Service account", False, id="service", compact=True)]
-                            if user is None
-                            else []
                         ),
                         classes="checks",
                     ),
