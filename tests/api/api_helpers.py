@@ -102,6 +102,19 @@ class LiveServer:
         return self.process.wait(timeout=timeout)
 
 
+def launch_server(port: int, env: dict[str, str], log_path: Path, *args: str) -> LiveServer:
+    """`usermgmt serve` on loopback in a subprocess (not yet ready), its output in a log."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "usermgmt.api.server", "--host", "127.0.0.1",
+             "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )  # fmt: skip
+    return LiveServer(process, port, log_path)
+
+
 def wait_ready(server: LiveServer, timeout: float = 30) -> None:
     import urllib.request
 

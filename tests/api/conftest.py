@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
-from .api_helpers import Api, LiveServer, free_port, wait_ready
+from .api_helpers import Api, LiveServer, free_port, launch_server, wait_ready
 
 
 @pytest.fixture
@@ -56,23 +55,7 @@ def start_server(tmp_path):
             "USERMGMT_RATE_LIMIT_AUTH": "off",
             **(env or {}),
         }
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "usermgmt.api.server",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    *args,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=environment,
-            )
-        server = LiveServer(process, port, log_path)
+        server = launch_server(port, environment, log_path, *args)
         started.append(server)
         if wait:
             wait_ready(server)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api.api_helpers import LiveServer, free_port, wait_ready
+from api.api_helpers import LiveServer, free_port, launch_server, wait_ready
 from cli.conftest import Run, _invoke
 from typer.testing import CliRunner
 
@@ -69,22 +67,7 @@ def start_server(database_url: str, log_dir: Path, **env: str) -> LiveServer:
         USERMGMT_DATA_DIR=str(log_dir / "data"),
         **env,
     )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "usermgmt.api.server",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=environment,
-        )
-    server = LiveServer(process, port, log_path)
+    server = launch_server(port, environment, log_path)
     wait_ready(server)
     return server
 

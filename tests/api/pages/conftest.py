@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from ci import missing
 from usermgmt.core.config import load_settings
 from usermgmt.core.services import build_services
 
-from ..api_helpers import Api, LiveServer, free_port, wait_ready
+from ..api_helpers import Api, LiveServer, free_port, launch_server, wait_ready
 from .page_helpers import PageClient
 
 
@@ -91,22 +90,7 @@ def site(request, tmp_path_factory) -> Iterator[Site]:
             USERMGMT_RATE_LIMIT_AUTH="off",
         )
         log_path = folder / "server.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "usermgmt.api.server",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        server = LiveServer(process, port, log_path)
+        server = launch_server(port, env, log_path)
         # The test's own services (seeding users, an operator's invitation) share the
         # server's database and links.
         services = build_services(
