@@ -188,7 +188,8 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
                         public=getattr(resource, "public", False),
                         has_body=method in ("post", "put", "patch"),
                     )
-                }
+                },
+                **UPLOAD_CHECKS.get(path, {}),
             },
         }
         for path, method, op, resource in operations(routes)
@@ -215,6 +216,13 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
             },
         }
     )
+
+
+# An upload's body is a file: any text is a body of the declared type (a string), and
+# a "schema-violating" one (JSON where CSV is declared) is read row by row like any
+# file, its bad rows reported with their line numbers in a 200 — checked by
+# tests/api/test_remote_endpoints.py, not a schema violation to reject.
+UPLOAD_CHECKS = {f"{API}/users/import": {"negative_data_rejection": {"enabled": False}}}
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
