@@ -8,11 +8,19 @@ them); no listing, log or audit event carries either.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, RootModel, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from usermgmt.core.schemas import NO_NUL, AuthResult, Password, Timestamp, Token, WriteModel
+from usermgmt.core.schemas import (
+    NO_NUL,
+    AuthResult,
+    Password,
+    Timestamp,
+    Token,
+    WriteModel,
+    _no_default_null,
+)
 
 # A code as typed: digits of the authenticator app or a recovery code (spaces and
 # dashes are ignored); what it must look like is checked as a wrong code, so that a
@@ -35,12 +43,19 @@ class LoginAnswer(RootModel[AuthResult | MfaChallenge]):
     """What a login answers: the user and tokens, or the second-factor challenge."""
 
 
+def _code_or_recovery_code(schema: dict[str, Any], model: type) -> None:
+    _no_default_null(schema, model)
+    schema["oneOf"] = [{"required": ["code"]}, {"required": ["recovery_code"]}]
+
+
 class MfaVerifyIn(WriteModel):
     """The challenge token and either a TOTP ``code`` or a ``recovery_code``."""
 
+    model_config = ConfigDict(json_schema_extra=_code_or_recovery_code)
+
     mfa_token: Token
-    code: Code | None = None
-    recovery_code: Code | None = None
+    code: Code = None
+    recovery_code: Code = None
 
     @model_validator(mode="after")
     def _one_code(self) -> MfaVerifyIn:
