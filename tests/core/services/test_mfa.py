@@ -267,3 +267,14 @@ def test_a_configured_key_list_rotates(make_services, mfa_clock, operator, ctx):
     mfa_clock.advance(seconds=30)
     token = challenge(only_new, ctx)
     assert only_new.mfa.verify(ctx, {"mfa_token": token, "code": code_at(secret, mfa_clock.now())})
+
+
+def test_purge_removes_spent_and_expired_challenges(svc, operator, ctx, mfa_clock):
+    secret, _codes = enrol(svc, operator, ctx)
+    spent = challenge(svc, ctx)
+    mfa_clock.advance(seconds=30)
+    svc.mfa.verify(ctx, {"mfa_token": spent, "code": code_at(secret, mfa_clock.now())})
+    challenge(svc, ctx)  # live: kept
+    assert svc.maintenance.purge(operator, ctx).counts["mfa_challenges"] == 1
+    mfa_clock.advance(seconds=svc.settings.mfa_token_ttl + 1)
+    assert svc.maintenance.purge(operator, ctx).counts["mfa_challenges"] == 1
