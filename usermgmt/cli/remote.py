@@ -93,6 +93,11 @@ def login(
     _end_previous_session(store, name)
     store.save(name, context)
     say(f"Logged in to {url} as {user.get('email')} (context {name}, now current).")
+    if body.get("mfa_enrolment_required"):
+        say(
+            "This account must set up a second factor (the server's policy): until it does, "
+            "the server refuses this session everything but the enrolment."
+        )
 
 
 def _end_previous_session(store: Any, name: str) -> None:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from typing import TYPE_CHECKING
 
 from usermgmt.core.config import Settings, data_dir
 from usermgmt.core.errors import ConfigurationError
 from usermgmt.core.private_files import create_private_file, private_dir
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 KEY_FILE_NAME = "mfa.key"
 
@@ -40,6 +42,8 @@ class SecretBox:
         return self._keys().encrypt(secret.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._keys().decrypt(token.encode()).decode()
         except InvalidToken:
@@ -53,6 +57,9 @@ class SecretBox:
         return self._keys().rotate(token.encode()).decode()
 
     def _keys(self) -> MultiFernet:
+        # cryptography is imported on first use: a login without a second factor never pays.
+        from cryptography.fernet import Fernet, MultiFernet
+
         if self._fernet is None:
             with self._lock:
                 if self._fernet is None:
@@ -71,6 +78,8 @@ class SecretBox:
 
 
 def _check_key(key: str) -> None:
+    from cryptography.fernet import Fernet
+
     try:
         Fernet(key.encode())
     except ValueError:
@@ -87,6 +96,8 @@ def _file_key(path: Path) -> bytes:
     The key is written to a private temporary file and linked into place, so a
     process racing this one reads either no file or a whole key, never half of one.
     """
+    from cryptography.fernet import Fernet
+
     private_dir(path.parent)
     if not path.exists():
         temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")

@@ -16,7 +16,13 @@ import pytest
 from sqlalchemy import select, text
 
 from tests.core.helpers import STRONG, actor_of, login, make_user
-from usermgmt.core.errors import AccountLocked, Conflict, InvalidMfaCode, ValidationError
+from usermgmt.core.errors import (
+    AccountLocked,
+    ConfigurationError,
+    Conflict,
+    InvalidMfaCode,
+    ValidationError,
+)
 from usermgmt.core.mfa_keys import key_file
 from usermgmt.core.mfa_schemas import MfaChallenge
 from usermgmt.core.models import AuditEvent, MailMessage, MfaTotp
@@ -278,3 +284,14 @@ def test_purge_removes_spent_and_expired_challenges(svc, operator, ctx, mfa_cloc
     assert svc.maintenance.purge(operator, ctx).counts["mfa_challenges"] == 1
     mfa_clock.advance(seconds=svc.settings.mfa_token_ttl + 1)
     assert svc.maintenance.purge(operator, ctx).counts["mfa_challenges"] == 1
+
+
+def test_a_malformed_configured_key_is_a_configuration_error(
+    make_services, mfa_clock, operator, ctx
+):
+    svc = make_services(clock=mfa_clock, mfa_key="not-a-fernet-key")
+    make_user(svc, operator, ctx, "ada@example.com")
+    actor = actor_of(svc, login(svc, ctx, "ada@example.com"))
+    with pytest.raises(ConfigurationError, match="USERMGMT_MFA_KEY") as raised:
+        svc.mfa.setup(actor, ctx)
+    assert "not-a-fernet-key" not in str(raised.value)
