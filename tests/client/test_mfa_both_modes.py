@@ -70,3 +70,6 @@ def test_remote_login_reads_the_code_from_the_second_line(served, config_home):
     assert invoke(*args, input=f"{PASSWORD}\n{codes[0]}\n").exit_code == 0  # a recovery code
     missing = invoke(*args, input=f"{PASSWORD}\n")
     assert missing.exit_code == 2 and "second line" in missing.stderr
+    # Nothing of the second factor reaches the server's log.
+    log = served.server.log()
+    assert secret not in log and not any(c in log for c in codes)
