@@ -26,13 +26,14 @@ def test_every_contract_command_exists():
         "audit list", "audit verify",
         "tokens purge",
         "keys create", "keys list", "keys revoke",
+        "mfa status", "mfa reset",
         "mail deliver", "mail list", "mail retry",
         "db upgrade", "db downgrade", "db current", "db check",
         "login", "logout", "context list", "context use", "context show", "context remove",
     }  # fmt: skip
     assert expected <= names, expected - names
     assert [name for name, _ in SUB_APPS] == [
-        "users", "roles", "sessions", "audit", "tokens", "keys", "mail", "db", "context",
+        "users", "roles", "sessions", "audit", "tokens", "keys", "mfa", "mail", "db", "context",
     ]  # fmt: skip
 
 

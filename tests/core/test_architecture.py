@@ -46,6 +46,9 @@ CORE_LIBRARIES = {
     "jwt": "signed access tokens (core.secrets)",
     "platformdirs": "the data directory (core.config)",
     "limits": "rate strings in the settings; the database's rate-limit store",
+    "pyotp": "TOTP codes of the second factor (core.services.mfa)",
+    "segno": "the QR code of a TOTP enrolment (core.services.mfa)",
+    "cryptography": "TOTP secrets encrypted at rest (core.mfa_keys)",
 }
 
 # What a face may import from the core: its public surface.
@@ -54,6 +57,7 @@ FACE_CORE_API = {
     "usermgmt.core.errors": "the domain errors each face maps through its one table",
     "usermgmt.core.schemas": "the input and output shapes",
     "usermgmt.core.key_schemas": "the input and output shapes of API keys",
+    "usermgmt.core.mfa_schemas": "the input and output shapes of the second factor",
     "usermgmt.core.text": "stored text made safe to display",
     "usermgmt.core.formats": "the CSV, JSON and JSON lines every face reads and writes",
     "usermgmt.core.vocabulary": "the role and status words",

@@ -21,6 +21,7 @@ import usermgmt
 from usermgmt.api import remote_schemas as remote
 from usermgmt.api import schemas as api
 from usermgmt.core import key_schemas as keys
+from usermgmt.core import mfa_schemas as mfa
 from usermgmt.core import schemas as core
 from usermgmt.core.models import ApiKey, Profile, User, UserRole
 from usermgmt.core.schemas import EMAIL_MAX, WriteModel
@@ -118,6 +119,9 @@ NO_COLUMNS: dict[type[BaseModel], str] = {
     remote.MailQuery: "a listing's filters",
     remote.DeliverQuery: "a count",
     remote.SetPasswordIn: "a password, hashed",
+    mfa.MfaVerifyIn: "a challenge to look up by its digest, codes to check",
+    mfa.MfaCodeIn: "a code to check",
+    mfa.MfaDisableIn: "a password and a code to check",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import falcon
 
 from usermgmt.api import key_resources as keys
+from usermgmt.api import mfa_resources as mfa
 from usermgmt.api import openapi
 from usermgmt.api import resources as r
 from usermgmt.api import resources_remote as remote
@@ -42,6 +43,11 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/auth/reset-password", make(r.ResetPasswordResource)),
         (f"{API}/auth/verify-email", make(r.VerifyEmailResource)),
         (f"{API}/auth/resend-verification", make(r.ResendVerificationResource)),
+        (f"{API}/auth/mfa/verify", make(mfa.MfaVerifyResource)),
+        (f"{API}/auth/mfa/totp/setup", make(mfa.TotpSetupResource)),
+        (f"{API}/auth/mfa/totp/confirm", make(mfa.TotpConfirmResource)),
+        (f"{API}/auth/mfa/totp", make(mfa.TotpResource)),
+        (f"{API}/auth/mfa/recovery-codes", make(mfa.RecoveryCodesResource)),
         (f"{API}/info", make(remote.InfoResource)),
         (f"{API}/users", make(r.UsersResource)),
         # Literal segments win over {user_id} in Falcon's router, whatever the order.
@@ -56,6 +62,7 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/users/{{user_id}}/roles", make(r.UserRolesResource)),
         (f"{API}/users/{{user_id}}/sessions", make(r.UserSessionsResource)),
         (f"{API}/users/{{user_id}}/password", make(remote.UserPasswordResource)),
+        (f"{API}/users/{{user_id}}/mfa", make(mfa.UserMfaResource)),
         (f"{API}/sessions/{{session_id}}", make(remote.SessionResource)),
         (f"{API}/audit", make(r.AuditResource)),
         (f"{API}/audit/verify", make(remote.AuditVerifyResource)),

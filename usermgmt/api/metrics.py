@@ -83,7 +83,14 @@ class Metrics:
             "Times a request had to wait for a free server thread",
             registry=r,
         )
-        for outcome in ("success", "invalid_credentials", "locked", "disabled", "error"):
+        for outcome in (
+            "success",
+            "invalid_credentials",
+            "locked",
+            "disabled",
+            "error",
+            "mfa_required",
+        ):
             self.logins.labels(outcome)
         # (method, route, status) -> its counter and histogram children. Bounded: the
         # method is a known one or OTHER, the route a template or "unmatched".

@@ -22,7 +22,7 @@ import falcon
 from usermgmt.api.jsonio import BODY_METHODS, read_body, too_large
 from usermgmt.api.metrics import Metrics
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import AuthenticationError
+from usermgmt.core.errors import AuthenticationError, PermissionDenied
 from usermgmt.core.services.api_keys import looks_like_key
 
 if TYPE_CHECKING:
@@ -248,7 +248,13 @@ class AuthMiddleware:
         if self.api_keys is not None and looks_like_key(token):
             req.context.actor = self._key_actor(req, token)
         else:
-            req.context.actor = self.auth.authenticate_token(token)
+            actor = self.auth.authenticate_token(token)
+            if actor.mfa_pending and not getattr(resource, "open_to_mfa_pending", False):
+                raise PermissionDenied(
+                    "Set up a second factor first (USERMGMT_MFA_REQUIRED_ROLES): "
+                    "POST /api/v1/auth/mfa/totp/setup, then /auth/mfa/totp/confirm"
+                )
+            req.context.actor = actor
 
     def _key_actor(self, req: falcon.Request, key: str) -> Actor:
         ctx = req.context
@@ -258,6 +264,14 @@ class AuthMiddleware:
             if self.limiter is not None:
                 self.limiter.hit("login", LOGIN_LIMIT_SCOPE, ctx.client_ip or "unknown")
             raise
+
+
+def _deletes_with_body(req: falcon.Request, resource) -> bool:
+    """A DELETE that takes a body (turning the second factor off needs a password and code)."""
+    if req.method != "DELETE":
+        return False
+    op = getattr(getattr(resource, "on_delete", None), "op", None)
+    return op is not None and op.body is not None
 
 
 class BodyMiddleware:
@@ -282,7 +296,7 @@ class BodyMiddleware:
         if getattr(resource, "reads_own_body", False):  # HTML forms (usermgmt.api.pages)
             return
         if (
-            req.method in BODY_METHODS
+            (req.method in BODY_METHODS or _deletes_with_body(req, resource))
             and _has_responder(req, resource)
             and req.path not in self.uploads
         ):

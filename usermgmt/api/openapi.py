@@ -171,7 +171,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
     for path, method, op, resource in operations(routes):
         item = paths.setdefault(path, {})
         public = getattr(resource, "public", False)
-        has_body = method in ("post", "put", "patch")
+        has_body = method in ("post", "put", "patch") or op.body is not None
         params = [
             {
                 "name": name,

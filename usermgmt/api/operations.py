@@ -40,6 +40,9 @@ class Op:
     # password policy, a lockout, an unknown token. Documented on that status.
     refusals: tuple[tuple[int, str], ...] = ()
     rate_limit: str | None = None  # 'login' or 'auth'
+    # Whose counter it spends (default: the operation's own): the second step of a login
+    # spends the login's, so a wrong code costs what a wrong password does.
+    rate_limit_scope: str | None = None
     description: str = ""
     success_headers: tuple[str, ...] = field(default_factory=tuple)
     uses_database: bool = True  # False: answers without it, so never 503
@@ -65,7 +68,7 @@ def operation(**kwargs) -> callable:
     op = Op(**kwargs)
 
     def decorate(responder):
-        scope = responder.__qualname__
+        scope = op.rate_limit_scope or responder.__qualname__
         # The answer to an empty query string, built once (None: a parameter is required).
         no_params = None if _has_required(op.query) else op.query()
 

@@ -16,6 +16,7 @@ from usermgmt.api.operations import operation
 from usermgmt.api.schemas import HealthOut, LockIn, MessageOut, ReadyOut, UserGetQuery
 from usermgmt.core import passwords
 from usermgmt.core.errors import AccountDisabled, AccountLocked, DomainError, InvalidCredentials
+from usermgmt.core.mfa_schemas import LoginAnswer, MfaChallenge
 from usermgmt.core.schemas import (
     AuditPage,
     AuditQuery,
@@ -99,14 +100,18 @@ class LoginResource(Resource):
     @operation(
         summary="Log in with email (or username) and password",
         tag="auth",
-        response=AuthResult,
+        response=LoginAnswer,
         body=LoginIn,
         errors=(401, 403),
         refusals=((423, "ACCOUNT_LOCKED after too many failed logins for this email or username"),),
         rate_limit="login",
         description="401 INVALID_CREDENTIALS for an unknown identifier or a wrong password "
         "(same body, same time); 403 ACCOUNT_DISABLED for a deactivated account; "
-        "423 ACCOUNT_LOCKED with details.locked_until after too many failures.",
+        "423 ACCOUNT_LOCKED with details.locked_until after too many failures. "
+        "An account with a second factor answers `{mfa_required: true, mfa_token, methods, "
+        "expires_in}` and no tokens: POST /auth/mfa/verify completes the login. "
+        "`mfa_enrolment_required: true` says the role policy limits the session to enrolling "
+        "a second factor (POST /auth/mfa/totp/setup and confirm), /auth/me and logout.",
     )
     def on_post(self, req, resp):
         c = req.context
@@ -126,9 +131,13 @@ class LoginResource(Resource):
         except DomainError:
             logins.labels("error").inc()
             raise
+        _no_store(resp)
+        if isinstance(result, MfaChallenge):
+            logins.labels("mfa_required").inc()
+            write_model(resp, result)
+            return
         logins.labels("success").inc()
         c.actor_user_id = result.user.id
-        _no_store(resp)
         write_model(resp, result)
 
 
@@ -153,6 +162,8 @@ class RefreshResource(Resource):
 
 
 class LogoutResource(Resource):
+    open_to_mfa_pending = True
+
     @operation(
         summary="Log out: revoke this session (and the one a given refresh token belongs to)",
         tag="auth",
@@ -167,6 +178,8 @@ class LogoutResource(Resource):
 
 
 class MeResource(Resource):
+    open_to_mfa_pending = True
+
     @operation(summary="The signed-in user", tag="auth", response=UserOut, errors=(404,))
     def on_get(self, req, resp):
         write_model(resp, self.services.auth.me(req.context.actor))

@@ -30,6 +30,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("audit", "usermgmt.cli.commands.audit"),
     ("tokens", "usermgmt.cli.commands.tokens"),
     ("keys", "usermgmt.cli.commands.keys"),
+    ("mfa", "usermgmt.cli.commands.mfa"),
     ("mail", "usermgmt.cli.commands.mail"),
     ("db", "usermgmt.cli.commands.db"),
     ("context", "usermgmt.cli.commands.context"),
@@ -314,7 +315,11 @@ def login(
     username: Annotated[str | None, typer.Option("--username", metavar="NAME")] = None,
     password_stdin: Annotated[
         bool,
-        typer.Option("--password-stdin", help="Read the password from the first line of stdin."),
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from the first line of stdin (and an account's "
+            "second-factor code from the second).",
+        ),
     ] = False,
     ca_bundle: Annotated[
         str | None,
@@ -341,7 +346,9 @@ def login(
     """Log in to a server as a person; later commands act as you, through it.
 
     Asks for your email and password (no echo) on a terminal, or reads the
-    password with --password-stdin. Stores the server and the session (never
+    password with --password-stdin. An account with a second factor is asked
+    for its code (or a recovery code), which --password-stdin reads from the
+    second line of stdin. Stores the server and the session (never
     the password) in a context of the contexts file (mode 600) and makes it
     the current one.
 

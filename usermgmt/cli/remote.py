@@ -76,7 +76,7 @@ def login(
         if response.status_code != 200:
             raise error_from(response.status_code, body, url)
         if isinstance(body, dict) and body.get("mfa_required"):
-            body = _second_factor(conn, body)
+            body = _second_factor(conn, body, from_stdin=password_stdin)
     finally:
         conn.close()
     user, tokens = body["user"], body["tokens"]
@@ -93,6 +93,11 @@ def login(
     _end_previous_session(store, name)
     store.save(name, context)
     say(f"Logged in to {url} as {user.get('email')} (context {name}, now current).")
+    if body.get("mfa_enrolment_required"):
+        say(
+            "This account must set up a second factor (the server's policy): until it does, "
+            "the server refuses this session everything but the enrolment."
+        )
 
 
 def _end_previous_session(store: Any, name: str) -> None:
@@ -105,22 +110,39 @@ def _end_previous_session(store: Any, name: str) -> None:
             revoke_session(store, name)
 
 
-def _second_factor(conn: Any, challenge: dict[str, Any]) -> dict[str, Any]:
+def _second_factor(conn: Any, challenge: dict[str, Any], *, from_stdin: bool) -> dict[str, Any]:
+    """Answer the server's second-factor challenge: with --password-stdin the code is the
+    second line of stdin, else a terminal is asked. Six digits are an authenticator code,
+    anything else a recovery code."""
     from usermgmt.client.errors import error_from
     from usermgmt.client.session import API
 
-    if not stdin_is_terminal():
-        raise NotLoggedIn("This account has a second factor; log in on a terminal to type its code")
-    code = typer.prompt("Authentication code", err=True).strip()
+    code = _code_from_stdin() if from_stdin else None
+    if code is None:
+        if not stdin_is_terminal():
+            raise usage_error(
+                "this account has a second factor: give its code as the second line of "
+                "--password-stdin, or log in on a terminal"
+            )
+        code = typer.prompt("Authentication code (or a recovery code)", err=True)
+    code = code.strip()
+    digits = "".join(code.split())
+    field = "code" if len(digits) == 6 and digits.isdigit() else "recovery_code"
     response = conn.send_raw(
         "POST",
         f"{API}/auth/mfa/verify",
-        json={"mfa_token": challenge["mfa_token"], "code": code},
+        json={"mfa_token": challenge["mfa_token"], field: code},
     )
     body = response.json() if response.content else None
     if response.status_code != 200:
         raise error_from(response.status_code, body, conn.server)
     return body
+
+
+def _code_from_stdin() -> str | None:
+    """The line after the password on stdin, or None when there is none."""
+    line = sys.stdin.readline().strip()
+    return line or None
 
 
 def logout(context_name: str | None) -> None:

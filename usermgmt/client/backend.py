@@ -18,6 +18,7 @@ from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import NotFound, ValidationError
 from usermgmt.core.ids import RandomIds
 from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
+from usermgmt.core.mfa_schemas import MfaStatus
 from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
 from usermgmt.core.schemas import (
     AuditPage,
@@ -458,6 +459,18 @@ class RemoteApiKeys(_Port):
         return True
 
 
+class RemoteMfa(_Port):
+    def status(self, actor: Actor, user_id: str) -> MfaStatus:
+        if not _is_uuid(user_id):
+            raise NotFound("User not found")
+        return MfaStatus.model_validate(self.conn.json("GET", f"{API}/users/{user_id}/mfa"))
+
+    def reset(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
+        if not _is_uuid(user_id):
+            raise NotFound("User not found")
+        self.conn.json("DELETE", f"{API}/users/{user_id}/mfa", request_id=_rid(ctx))
+
+
 class RemoteBackend:
     """Every port over one connection. ``info()`` is what `usermgmt info` shows remotely."""
 
@@ -474,6 +487,7 @@ class RemoteBackend:
         self.mail = RemoteMail(conn)
         self.health = RemoteHealth(conn)
         self.api_keys = RemoteApiKeys(conn)
+        self.mfa = RemoteMfa(conn)
         self.clock = SYSTEM_CLOCK
         self.ids = RandomIds()
 

@@ -13,6 +13,7 @@ BY_CODE: dict[str, type[e.DomainError]] = {
     "UNAUTHORIZED": e.AuthenticationError,
     "INVALID_CREDENTIALS": e.InvalidCredentials,
     "TOKEN_REUSED": e.TokenReused,
+    "INVALID_MFA_CODE": e.InvalidMfaCode,
     "FORBIDDEN": e.PermissionDenied,
     "ACCOUNT_DISABLED": e.AccountDisabled,
     "NOT_FOUND": e.NotFound,

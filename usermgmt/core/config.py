@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     link_template_invite: str | None = None
     pages_templates_dir: DirectoryPath | None = None
     api_key_retention_days: int = Field(30, ge=0, le=3650)
+    # The second factor (docs/mfa.md): the keys that encrypt TOTP secrets (comma-separated,
+    # the first encrypts, all decrypt; unset: the key file in the data directory), the
+    # roles that must enrol, and how long a login's challenge token lives.
+    mfa_key: SecretStr | None = None
+    mfa_required_roles: str = ""
+    mfa_token_ttl: int = Field(300, ge=30, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 
@@ -163,6 +169,10 @@ class Settings(BaseSettings):
     @property
     def trusted_proxy_list(self) -> list[str]:
         return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
+    def mfa_required_role_set(self) -> frozenset[str]:
+        return frozenset(r.strip() for r in self.mfa_required_roles.split(",") if r.strip())
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -32,6 +32,9 @@ class Actor:
     # An API key's scopes (None: not a key, so no scope limits the roles) and its id.
     scopes: frozenset[str] | None = None
     key_id: uuid.UUID | None = None
+    # A session the role policy holds back until the user enrols a second factor: the
+    # API lets it reach only the enrolment endpoints, /auth/me and logout.
+    mfa_pending: bool = False
 
     @classmethod
     def operator(cls, face: str, os_user: str | None = None) -> Actor:

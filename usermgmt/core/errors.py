@@ -148,3 +148,11 @@ class ConfigurationError(DomainError):
 class AuditChainBroken(DomainError):
     code = "AUDIT_CHAIN_BROKEN"
     default_message = "Audit chain is broken"
+
+
+class InvalidMfaCode(AuthenticationError):
+    """A second-factor code or recovery code that is wrong or already used, or an
+    expired or spent challenge."""
+
+    code = "INVALID_MFA_CODE"
+    default_message = "Invalid or expired second-factor code"

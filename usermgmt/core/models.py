@@ -37,6 +37,7 @@ from sqlalchemy import (
     TypeDecorator,
     Uuid,
     event,
+    false,
     text,
 )
 from sqlalchemy import DateTime as _DateTime
@@ -99,6 +100,8 @@ class User(Base):
     search_text: Mapped[str] = mapped_column(Text, default="")
     # "person" or "service" (usermgmt.core.vocabulary.UserKind); set at creation only.
     kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
+    # A confirmed second factor (usermgmt.core.services.mfa); its secret is in MfaTotp.
+    mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     profile: Mapped[Profile] = relationship(
         back_populates="user", uselist=False, lazy="joined", cascade="all, delete-orphan"
@@ -200,6 +203,9 @@ class AuthSession(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    # Opened for an account that must enrol a second factor first: until it does, the
+    # session reaches only the enrolment endpoints (and /auth/me, logout).
+    mfa_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and self.expires_at > now
@@ -405,3 +411,50 @@ class MailMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_mail_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+
+class MfaTotp(Base):
+    """An account's TOTP secret, encrypted (usermgmt.core.mfa_keys); active once confirmed.
+
+    ``last_step`` is the RFC 6238 time step of the last code accepted: a code of
+    that step or an earlier one is refused, so a code is never used twice.
+    """
+
+    __tablename__ = "mfa_totp"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class MfaRecoveryCode(Base):
+    """One single-use recovery code, kept as the SHA-256 of its normalised text."""
+
+    __tablename__ = "mfa_recovery_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MfaChallenge(Base):
+    """The second step of a login: a short-lived single-use token (kept as its digest)
+    and the identifier whose lockout counts the wrong codes."""
+
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    identifier_key: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from usermgmt.core.ids import IdSource
     from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
     from usermgmt.core.mail.delivery import DeliveryReport, MailList, MailOut
+    from usermgmt.core.mfa_schemas import MfaStatus
     from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
     from usermgmt.core.schemas import (
         AuditPage,
@@ -188,6 +189,14 @@ class ApiKeysPort(Protocol):
         ...
 
 
+class MfaPort(Protocol):
+    def status(self, actor: Actor, user_id: str) -> MfaStatus: ...
+
+    def reset(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
+        """Remove the user's second factor and end the user's sessions (admin)."""
+        ...
+
+
 class Backend(Protocol):
     """Everything a face may call. ``Services`` is the embedded one."""
 
@@ -201,6 +210,7 @@ class Backend(Protocol):
     mail: MailPort
     health: HealthPort
     api_keys: ApiKeysPort
+    mfa: MfaPort
     # What a face stamps its own work with (the console's "now", request ids):
     # the core's injected sources, or this machine's for a remote backend.
     clock: Clock

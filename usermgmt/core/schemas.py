@@ -402,6 +402,7 @@ class UserOut(BaseModel):
     first_name: str | None
     last_name: str | None
     roles: list[str]
+    mfa_enabled: bool
     # What the user's state adds up to when read (usermgmt.core.status).
     status: UserStatus
     is_active: bool
@@ -424,6 +425,9 @@ class TokensOut(BaseModel):
 class AuthResult(BaseModel):
     user: UserOut
     tokens: TokensOut
+    # True: the role policy (USERMGMT_MFA_REQUIRED_ROLES) holds this session back until
+    # the user enrols a second factor (POST /auth/mfa/totp/setup, then confirm).
+    mfa_enrolment_required: bool = False
 
 
 class RefreshResult(BaseModel):
@@ -543,6 +547,7 @@ def user_out(user: Any, now: datetime) -> UserOut:
         first_name=user.first_name,
         last_name=user.last_name,
         roles=user.roles,
+        mfa_enabled=user.mfa_enabled,
         status=status_of(
             deleted_at=user.deleted_at,
             is_active=user.is_active,

@@ -166,6 +166,7 @@ def test_list_formats(cli, seed):
         "KIND",
         "NAME",
         "ROLES",
+        "MFA",
         "STATUS",
         "CREATED",
     ]

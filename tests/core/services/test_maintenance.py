@@ -35,6 +35,7 @@ def test_purge_dry_run_then_for_real(services, operator, ctx):
         "sessions": 3,
         "mail": 6,
         "api_keys": 0,
+        "mfa_challenges": 0,
         "rate_limit_counters": 0,
     }
     assert dry.counts == expected

@@ -111,6 +111,7 @@ USER_COLUMNS = [
     Column("KIND", "kind"),
     Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p)),
     Column("ROLES", "roles"),
+    Column("MFA", lambda u: "yes" if u["mfa_enabled"] else "no"),
     Column("STATUS", "status"),
     Column("CREATED", lambda u: short_time(u["created_at"]), no_wrap=True),
 ]
@@ -125,6 +126,7 @@ USER_CSV_FIELDS = [
     "status",
     "is_active",
     "email_verified",
+    "mfa_enabled",
     "locked_until",
     "last_login_at",
     "created_at",

@@ -26,6 +26,7 @@ _USER_COLUMNS = (
     User.email,
     User.username,
     User.kind,
+    User.mfa_enabled,
     User.first_name,
     User.last_name,
     User.is_active,

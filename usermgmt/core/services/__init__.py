@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from usermgmt.core.services.auth import AuthService
     from usermgmt.core.services.health import HealthService
     from usermgmt.core.services.maintenance import MaintenanceService
+    from usermgmt.core.services.mfa import MfaService
     from usermgmt.core.services.migrations import MigrationService
     from usermgmt.core.services.roles import RoleService
     from usermgmt.core.services.runtime import RuntimeService
@@ -53,6 +54,7 @@ SERVICE_CLASSES = {
     "migrations": ("usermgmt.core.services.migrations", "MigrationService"),
     "account_pages": ("usermgmt.core.services.account_pages", "AccountPageService"),
     "api_keys": ("usermgmt.core.services.api_keys", "ApiKeyService"),
+    "mfa": ("usermgmt.core.services.mfa", "MfaService"),
 }
 
 
@@ -108,6 +110,7 @@ class Services:
     migrations: MigrationService = _OnFirstUse()  # type: ignore[assignment]
     account_pages: AccountPageService = _OnFirstUse()  # type: ignore[assignment]
     api_keys: ApiKeyService = _OnFirstUse()  # type: ignore[assignment]
+    mfa: MfaService = _OnFirstUse()  # type: ignore[assignment]
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )
@@ -122,6 +125,8 @@ class Services:
                 sources = {"clock": self.clock, "ids": self.ids}
                 if name == "auth":
                     built = service_class(self.db, self.settings, self.keys, self.users, **sources)
+                elif name == "mfa":
+                    built = service_class(self.db, self.settings, self.keys, self.auth, **sources)
                 elif name == "user_reads":
                     built = service_class(self.db, self.tuning, clock=self.clock)
                 else:

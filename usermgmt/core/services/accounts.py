@@ -97,6 +97,7 @@ def insert_user(
         password_changed_at=now if password_hash else None,
         is_active=spec.is_active,
         kind=spec.kind,
+        mfa_enabled=False,
         email_verified_at=now if spec.email_verified else None,
         created_at=now,
         updated_at=now,

@@ -25,6 +25,7 @@ from usermgmt.core.errors import (
     TokenReused,
     ValidationError,
 )
+from usermgmt.core.mfa_schemas import MfaChallenge
 from usermgmt.core.models import AuthSession, RefreshToken, User, UserRole
 from usermgmt.core.reads.user_rows import user_out_by_id
 from usermgmt.core.schemas import (
@@ -44,7 +45,7 @@ from usermgmt.core.schemas import (
     parse,
     user_out,
 )
-from usermgmt.core.services import accounts, credentials, outbox
+from usermgmt.core.services import accounts, credentials, mfa, outbox
 from usermgmt.core.services.base import ServiceBase, load_user
 from usermgmt.core.services.users import UserService
 
@@ -82,8 +83,15 @@ class AuthService(ServiceBase):
             self.record_event(s, actor, ctx, "user.registered", user.id, {"user": _public(user)})
             return AuthResult(user=user_out(user, now), tokens=tokens)
 
-    def login(self, ctx: RequestContext, data: Mapping[str, Any] | LoginIn) -> AuthResult:
-        """Check credentials; count failures per identifier whether or not it exists."""
+    def login(
+        self, ctx: RequestContext, data: Mapping[str, Any] | LoginIn
+    ) -> AuthResult | MfaChallenge:
+        """Check credentials; count failures per identifier whether or not it exists.
+
+        An account with a second factor gets a challenge instead of tokens (its
+        failures are cleared only once the code is right: usermgmt.core.services.mfa).
+        An account the role policy makes enrol gets a session limited to enrolment.
+        """
         spec = parse(LoginIn, data)
         identifier = normalise_identifier(spec.email or spec.username or "")
         if not identifier:
@@ -104,7 +112,7 @@ class AuthService(ServiceBase):
         ok = passwords.verify_password(spec.password, stored or passwords.dummy_hash(rounds))
         ok = ok and stored is not None
         if not ok:
-            self._record_failure(key, user, ctx)
+            self.record_failure(key, user, ctx)
             raise InvalidCredentials()
 
         if user.deleted_at is not None or not user.is_active:
@@ -121,14 +129,18 @@ class AuthService(ServiceBase):
             user = load_user(s, user.id, for_update=True)
             if user.password_hash != stored:  # changed while we were hashing
                 raise InvalidCredentials()
-            throttle.clear(s, key)
             now = self.clock.now()
-            user.last_login_at = now
             if new_hash:
                 user.password_hash = new_hash
+            if user.mfa_enabled:
+                return mfa.issue_challenge(s, self.settings, user, key, now=now, ids=self.ids)
+            throttle.clear(s, key)
+            user.last_login_at = now
             auth_session, tokens = credentials.open_session(
                 s, self.settings, jwt_key, user, ctx, now=now, ids=self.ids
             )
+            pending = mfa.must_enrol(self.settings, user)
+            auth_session.mfa_pending = pending
             actor = _actor_for(user, auth_session.id)
             self.record_event(
                 s,
@@ -138,9 +150,11 @@ class AuthService(ServiceBase):
                 user.id,
                 {"session_id": str(auth_session.id), "rehashed": bool(new_hash)},
             )
-            return AuthResult(user=user_out(user, now), tokens=tokens)
+            return AuthResult(
+                user=user_out(user, now), tokens=tokens, mfa_enrolment_required=pending
+            )
 
-    def _record_failure(self, key: str, user: User | None, ctx: RequestContext) -> None:
+    def record_failure(self, key: str, user: User | None, ctx: RequestContext) -> None:
         """Count the failure; the identifier's lock refuses password logins, nothing else.
 
         The account itself is left alone (its ``locked_until`` is the admin lock):
@@ -172,6 +186,9 @@ class AuthService(ServiceBase):
                 )
         if failure.locked_until is not None:
             raise _locked(failure.locked_until)
+
+    def refuse_locked(self, until) -> None:
+        raise _locked(until)
 
     # ---- tokens ------------------------------------------------------------
 
@@ -272,6 +289,7 @@ class AuthService(ServiceBase):
             user_id=row.user_id,
             roles=frozenset(r.role_name for r in rows if r.role_name is not None),
             session_id=claims.session_id,
+            mfa_pending=row.mfa_pending,
         )
 
     def logout(
@@ -458,6 +476,7 @@ _TOKEN_CHECK = (
     select(
         AuthSession.revoked_at,
         AuthSession.expires_at,
+        AuthSession.mfa_pending,
         User.id.label("user_id"),
         User.email,
         User.deleted_at,

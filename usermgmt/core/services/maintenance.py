@@ -17,6 +17,7 @@ from usermgmt.core.models import (
     ApiKey,
     AuthSession,
     MailMessage,
+    MfaChallenge,
     OneTimeToken,
     RateLimitCounter,
 )
@@ -57,6 +58,11 @@ class MaintenanceService(ServiceBase):
                 ApiKey,
                 ApiKey.id,
                 dead_keys_condition(now, timedelta(days=self.settings.api_key_retention_days)),
+            ),
+            "mfa_challenges": (
+                MfaChallenge,
+                MfaChallenge.id,
+                or_(MfaChallenge.expires_at < now, MfaChallenge.used_at.is_not(None)),
             ),
             "rate_limit_counters": (
                 RateLimitCounter,

@@ -52,6 +52,7 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
         *(b for b in USER_ACTION_BINDINGS if b.action != "new_user"),
         Binding("a", "audit", "All events"),
         KEY_BINDING,
+        Binding("m", "reset_mfa", "Reset 2FA", tooltip="Remove the second factor (asks first)"),
         Binding("ctrl+r,f5", "refresh", "Refresh", show=False),
     ]
 
@@ -190,6 +191,7 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
             ("Status", word),
             ("Active", "yes" if user.is_active else "no"),
             ("Email verified", "yes" if user.email_verified else "no"),
+            ("Second factor", "on (TOTP)" if user.mfa_enabled else "off"),
             ("Locked", fmt.lock_text(user, now)),
             ("Last login", fmt.stamp_ago(user.last_login_at, now)),
             ("Created", fmt.stamp_ago(user.created_at, now)),
@@ -223,6 +225,8 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "new_key":
             return self.user.deleted_at is None and self.user.is_active
+        if action == "reset_mfa":
+            return self.user.mfa_enabled and self.user.deleted_at is None
         return self.check_user_action(action)
 
     def on_database_back(self, message: DatabaseBack) -> None:
@@ -274,6 +278,34 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
                 f"{self.user.email} is signed out on {where} (started "
                 f"{fmt.stamp(session.created_at)} UTC); other sessions stay.",
                 "Revoke",
+            ),
+            answered,
+        )
+
+    def action_reset_mfa(self) -> None:
+        """Remove the user's second factor (a lost device); asks first. The server (or
+        the core) refuses anyone but an admin."""
+        from usermgmt.tui.screens.confirm import ConfirmScreen
+
+        ctx, uid, email = self.ctx, str(self.user.id), self.user.email
+        if not self.user.mfa_enabled:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._core(
+                    lambda s: s.mfa.reset(ctx.actor, ctx.request_context(), uid),
+                    lambda _none: self._done(
+                        f"Reset the second factor of {email}; their sessions ended.", None
+                    ),
+                )
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Reset the second factor?",
+                f"{email} signs in with the password alone until they enrol again; every "
+                "session of theirs ends and they are mailed a notice.",
+                "Reset",
             ),
             answered,
         )
