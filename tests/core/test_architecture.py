@@ -41,6 +41,8 @@ CORE_LIBRARIES = {
     "jwt": "signed access tokens (core.secrets)",
     "platformdirs": "the data directory (core.config)",
     "limits": "rate strings in the settings; the database's rate-limit store",
+    "httpx": "webhook deliveries (core.webhooks.delivery)",
+    "cryptography": "webhook signing secrets encrypted at rest (core.webhooks.signing)",
 }
 
 # What a face may import from the core: its public surface.

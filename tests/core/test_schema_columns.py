@@ -20,9 +20,10 @@ from sqlalchemy import Column, String
 import usermgmt
 from usermgmt.api import schemas as api
 from usermgmt.core import schemas as core
-from usermgmt.core.models import Profile, User, UserRole
+from usermgmt.core.models import Profile, User, UserRole, WebhookSubscription
 from usermgmt.core.schemas import EMAIL_MAX, WriteModel
 from usermgmt.core.services.transfer import ImportRow
+from usermgmt.core.webhooks import service as webhooks
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,17 @@ COLUMNS: dict[type[BaseModel], dict[str, Col | NoColumn]] = {
         "password": PASSWORD,
         "password_hash": NoColumn("checked as a bcrypt hash, 60 characters"),
     },
+    webhooks.WebhookIn: {
+        "url": Col(WebhookSubscription.url),
+        "events": NoColumn("event type names, stored as one JSON list"),
+        "description": Col(WebhookSubscription.description),
+    },
+    webhooks.WebhookPatch: {
+        "url": Col(WebhookSubscription.url),
+        "events": NoColumn("event type names, stored as one JSON list"),
+        "description": Col(WebhookSubscription.description),
+        "enabled": Col(WebhookSubscription.enabled),
+    },
 }
 # Write models whose fields are not stored as given: lookups, secrets, filters.
 NO_COLUMNS: dict[type[BaseModel], str] = {
@@ -100,6 +112,7 @@ NO_COLUMNS: dict[type[BaseModel], str] = {
     api.LockIn: "minutes from now, stored as users.locked_until",
     api.UserGetQuery: "a filter",
     api.NoQuery: "no fields",
+    webhooks.ReplayIn: "a time that selects deliveries",
 }
 
 

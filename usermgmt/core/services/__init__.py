@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from usermgmt.core.services.sessions import SessionService
     from usermgmt.core.services.transfer import TransferService
     from usermgmt.core.services.users import UserService
+    from usermgmt.core.webhooks.service import WebhookService
 
 # Where each service lives: its module is imported when the service is first used, so a
 # command that lists users never imports the mail, transfer or token machinery.
@@ -49,6 +50,7 @@ SERVICE_CLASSES = {
     "runtime": ("usermgmt.core.services.runtime", "RuntimeService"),
     "migrations": ("usermgmt.core.services.migrations", "MigrationService"),
     "account_pages": ("usermgmt.core.services.account_pages", "AccountPageService"),
+    "webhooks": ("usermgmt.core.webhooks.service", "WebhookService"),
 }
 
 
@@ -97,6 +99,7 @@ class Services:
     runtime: RuntimeService = _OnFirstUse()  # type: ignore[assignment]
     migrations: MigrationService = _OnFirstUse()  # type: ignore[assignment]
     account_pages: AccountPageService = _OnFirstUse()  # type: ignore[assignment]
+    webhooks: WebhookService = _OnFirstUse()  # type: ignore[assignment]
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 from usermgmt.core.config import Settings
 from usermgmt.core.models import MailMessage, utcnow
 
-TEMPLATES = ("verify_email", "password_reset", "invitation", "password_changed", "email_changed")
+TEMPLATES = (
+    "verify_email",
+    "password_reset",
+    "invitation",
+    "password_changed",
+    "email_changed",
+    "webhook_disabled",
+)
 
 # Called (in the committing thread) after a transaction that enqueued mail commits:
 # the background deliverer of this process wakes up instead of waiting for its next poll.
