@@ -26,11 +26,14 @@ def test_every_contract_command_exists():
         "audit list", "audit verify",
         "tokens purge",
         "mail deliver", "mail list", "mail retry",
+        "webhooks create", "webhooks list", "webhooks show", "webhooks update",
+        "webhooks delete", "webhooks test", "webhooks deliveries", "webhooks retry",
+        "webhooks replay", "webhooks deliver",
         "db upgrade", "db downgrade", "db current", "db check",
     }  # fmt: skip
     assert expected <= names, expected - names
     assert [name for name, _ in SUB_APPS] == [
-        "users", "roles", "sessions", "audit", "tokens", "mail", "db",
+        "users", "roles", "sessions", "audit", "tokens", "mail", "webhooks", "db",
     ]  # fmt: skip
 
 
@@ -46,7 +49,11 @@ def test_every_command_has_help_with_an_example(path):
     assert "Example" in result.stdout, f"{' '.join(path)} --help has no example"
 
 
-@pytest.mark.parametrize("path", [p for p in COMMANDS if p[-1] in {"create", "set-password"}])
+# (A webhook has a signing secret the server makes, never a password.)
+@pytest.mark.parametrize(
+    "path",
+    [p for p in COMMANDS if p[-1] in {"create", "set-password"} and p[1] != "webhooks"],
+)
 def test_no_command_takes_a_password_on_the_command_line(path):
     result = CliRunner().invoke(app, [*path[1:], "--help"], prog_name=PROG_NAME)
     options = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  -")]

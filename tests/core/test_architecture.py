@@ -56,6 +56,7 @@ FACE_CORE_API = {
     "usermgmt.core.passwords": "the password policy's figures, quoted in the API's docs",
     "usermgmt.core.audit": "the audit chain's head and report",
     "usermgmt.core.mail": "the outbox deliverer a server runs",
+    "usermgmt.core.webhooks": "the webhooks' shapes, and the deliverer a server runs",
     "usermgmt.core.services": "the services (and, in their modules, the types they return)",
 }
 # Service modules that are the services' building blocks (they take a database

@@ -19,6 +19,7 @@ from sqlalchemy import Column, String
 
 import usermgmt
 from usermgmt.api import schemas as api
+from usermgmt.api import webhooks as api_webhooks
 from usermgmt.core import schemas as core
 from usermgmt.core.models import Profile, User, UserRole, WebhookSubscription
 from usermgmt.core.schemas import EMAIL_MAX, WriteModel
@@ -113,6 +114,7 @@ NO_COLUMNS: dict[type[BaseModel], str] = {
     api.UserGetQuery: "a filter",
     api.NoQuery: "no fields",
     webhooks.ReplayIn: "a time that selects deliveries",
+    api_webhooks.DeliveryQuery: "a listing's filters",
 }
 
 

@@ -21,6 +21,7 @@ from usermgmt.api.middleware import (
 )
 from usermgmt.api.pages import page_routes
 from usermgmt.api.ratelimit import RateLimiter
+from usermgmt.api.webhooks import webhook_routes
 
 API = r.API
 
@@ -49,6 +50,7 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/users/{{user_id}}/sessions", make(r.UserSessionsResource)),
         (f"{API}/audit", make(r.AuditResource)),
         (f"{API}/roles", make(r.RolesResource)),
+        *webhook_routes(make),
         ("/health", make(r.HealthResource)),
         ("/health/live", make(r.LiveResource)),
         ("/health/ready", make(r.ReadyResource)),

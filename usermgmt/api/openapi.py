@@ -229,6 +229,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             {"name": "users", "description": "User administration"},
             {"name": "audit", "description": "The audit log"},
             {"name": "roles", "description": "Roles"},
+            {"name": "webhooks", "description": "Webhook subscriptions and deliveries (admin)"},
             {"name": "operations", "description": "Health, metrics and documentation"},
         ],
         "paths": paths,

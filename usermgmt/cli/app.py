@@ -30,6 +30,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("audit", "usermgmt.cli.commands.audit"),
     ("tokens", "usermgmt.cli.commands.tokens"),
     ("mail", "usermgmt.cli.commands.mail"),
+    ("webhooks", "usermgmt.cli.commands.webhooks"),
     ("db", "usermgmt.cli.commands.db"),
 ]
 

@@ -132,11 +132,11 @@ def pool_size_for(threads: int, tuning: Tuning) -> int:
 
     At its peak a thread holds two (a request's scope, for the token check, and
     a session, for a page); a PostgreSQL search's half counts hold one per
-    count thread; the mail deliverer takes one, and one is spare. A pool
+    count thread; the mail and webhook deliverers take one each, and one is spare. A pool
     smaller than that peak opens and closes connections under load (a new
     PostgreSQL backend each time), which costs more than the statements.
     """
-    return 2 * threads + tuning.count_threads + 2
+    return 2 * threads + tuning.count_threads + 3
 
 
 def build_services(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -13,7 +12,7 @@ from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import Conflict, NotFound, ValidationError
 from usermgmt.core.models import WebhookDelivery, WebhookSubscription, utcnow
-from usermgmt.core.schemas import JsonBool, Timestamp, WriteModel, parse
+from usermgmt.core.schemas import JsonBool, QueryDateTime, Timestamp, WriteModel, parse
 from usermgmt.core.services.base import parse_uuid
 from usermgmt.core.webhooks import events, signing, wakeup
 from usermgmt.core.webhooks.delivery import WebhookDelivering
@@ -23,23 +22,27 @@ STATUSES = ("pending", "delivered", "failed")
 MAX_LIMIT = 1000
 
 
+EventName = Literal[events.ALL, *events.EVENT_TYPES]  # type: ignore[valid-type]
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^\x00]+$"
+
+
 class WebhookIn(WriteModel):
-    url: str = Field(max_length=2000)
-    events: list[str] = Field(min_length=1, max_length=len(events.EVENT_TYPES) + 1)
+    url: str = Field(max_length=2000, pattern=URL_PATTERN)
+    events: list[EventName] = Field(min_length=1, max_length=len(events.EVENT_TYPES) + 1)
     description: str = Field("", max_length=500)
 
 
 class WebhookPatch(WriteModel):
     """The fields to change (null is refused: a subscription always has them)."""
 
-    url: str = Field(None, max_length=2000)
-    events: list[str] = Field(None, min_length=1, max_length=len(events.EVENT_TYPES) + 1)
+    url: str = Field(None, max_length=2000, pattern=URL_PATTERN)
+    events: list[EventName] = Field(None, min_length=1, max_length=len(events.EVENT_TYPES) + 1)
     description: str = Field(None, max_length=500)
     enabled: JsonBool = None
 
 
 class ReplayIn(WriteModel):
-    since: datetime
+    since: QueryDateTime
 
 
 class WebhookOut(BaseModel):
@@ -364,13 +367,13 @@ class WebhookService(WebhookDelivering):
             return delivery_out(row)
 
     def replay(
-        self, actor: Actor, ctx: RequestContext, webhook_id: str, since: datetime | str
+        self, actor: Actor, ctx: RequestContext, webhook_id: str, data: dict[str, Any] | ReplayIn
     ) -> ReplayOut:
         """Send again, in their order and with their ids, the subscription's events since
         ``since`` that are not pending (delivered or dead-lettered)."""
         actor.require_admin()
-        spec = parse(ReplayIn, {"since": since})
-        when = spec.since if spec.since.tzinfo else spec.since.replace(tzinfo=utcnow().tzinfo)
+        spec = parse(ReplayIn, data)
+        when = spec.since
         with self.db.write() as s:
             sub = self._load(s, webhook_id, for_update=True)
             if not sub.enabled:
