@@ -192,7 +192,12 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
             },
             "operations": per_operation,
             # A real user, so operations on {user_id} do their work instead of a 404.
-            "parameters": {"path.user_id": target_id},
+            "parameters": {
+                "path.user_id": target_id,
+                # No such webhook or delivery: their operations answer 404 (declared).
+                "path.webhook_id": "00000000-0000-4000-8000-000000000001",
+                "path.delivery_id": "00000000-0000-4000-8000-000000000002",
+            },
         }
     )
 

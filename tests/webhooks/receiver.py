@@ -24,6 +24,11 @@ class Received:
         return self.payload["type"]
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128  # deliverers keep several connections open at once
+    daemon_threads = True
+
+
 class Receiver:
     """``status``: what it answers; ``hold``: when set, requests wait for ``release``."""
 
@@ -35,7 +40,7 @@ class Receiver:
         self.release = threading.Event()
         self.arrived = threading.Event()
         self.port = 0
-        self._server: http.server.ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._lock = threading.Lock()
 
     @property
@@ -66,8 +71,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self

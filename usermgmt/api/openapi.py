@@ -170,7 +170,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string", "format": "uuid"},
-                "description": "The user's id (a malformed id is a 404)",
+                "description": f"The {name.removesuffix('_id')}'s id (a malformed id is a 404)",
             }
             for name in _path_names(path)
         ]
