@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import json
+from dataclasses import dataclass
 
+import pytest
+from typer.testing import CliRunner
+
+from usermgmt.cli.app import PROG_NAME, app
 from usermgmt.core.context import Actor, RequestContext
 
 from .receiver import Clock, Receiver
@@ -47,3 +52,27 @@ def subscribe(hook_services, receiver):
         return created
 
     return make
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(database_url):
+    """``cli("webhooks", "list")``: the CLI in-process against the test database."""
+
+    def invoke(*args: str, input: str | None = None) -> Run:
+        result = CliRunner().invoke(
+            app, ["--database-url", database_url, *args], input=input, prog_name=PROG_NAME
+        )
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        return Run(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
