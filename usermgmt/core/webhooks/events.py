@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 ALL = "*"
 TEST_TYPE = "webhook.test"
@@ -120,7 +121,13 @@ def _users(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, A
 
     session.flush()
     found: dict[uuid.UUID, dict[str, Any]] = {}
-    ordered = sorted(ids)
+    ordered = []
+    for uid in sorted(ids):  # the users the change loaded are at hand, as it left them
+        user = session.identity_map.get(identity_key(User, uid))
+        if user is not None and "role_links" in user.__dict__ and "profile" in user.__dict__:
+            found[uid] = user_out(user).model_dump(mode="json")
+        else:
+            ordered.append(uid)
     for start in range(0, len(ordered), USER_BATCH):
         chunk = ordered[start : start + USER_BATCH]
         rows = session.execute(select(User).where(User.id.in_(chunk))).unique().scalars()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select, update
 
 from usermgmt.core import audit
@@ -43,6 +44,13 @@ class WebhookPatch(WriteModel):
 
 class ReplayIn(WriteModel):
     since: QueryDateTime
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        if not isinstance(value, str | datetime):
+            raise ValueError("Must be an RFC 3339 date-time, such as 2025-01-31T12:00:00Z")
+        return value
 
 
 class WebhookOut(BaseModel):
