@@ -218,3 +218,64 @@ def test_a_change_made_in_the_console_is_delivered(
     [event] = receiver.received
     assert event.type == "user.deleted" and event.payload["data"]["user"]["id"] == str(user.id)
     assert event.signature_ok
+
+
+def test_the_console_lists_creates_toggles_and_retries_webhooks(
+    hook_services, receiver, operator, ctx
+):
+    from tui.tui_helpers import run_console, settle, toasts, wait_until
+
+    from usermgmt.tui.screens.message import MessageScreen
+    from usermgmt.tui.screens.webhooks import WebhookFormScreen, WebhooksScreen
+
+    svc = hook_services
+    app = UserMgmtApp(svc, os_user="tester", retry_delays=(0.05,), search_debounce=0.01)
+    shown: dict[str, str] = {}
+
+    async def scenario(pilot):
+        await pilot.press("w")
+        await settle(pilot)
+        assert isinstance(app.screen, WebhooksScreen)
+        await pilot.press("n")
+        assert isinstance(app.screen, WebhookFormScreen)
+        app.screen.query_one("#in-url").value = "http://127.0.0.1:9/h ook"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, WebhookFormScreen)  # refused: stays, says why
+        assert app.screen.query_one("#field-url").error
+        app.screen.query_one("#in-url").value = receiver.url
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageScreen), "the secret")
+        message = app.screen.message
+        shown["secret"] = message.split()[-1]
+        await pilot.press("escape")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, WebhooksScreen)
+        await wait_until(pilot, lambda: len(screen.webhooks) == 1, "the new webhook")
+        # A change made meanwhile fails once; its delivery is retried from here.
+        receiver.secret = shown["secret"]
+        receiver.status = 500
+        svc.users.create(operator, ctx, {"email": "tu@example.com", "password": STRONG})
+        svc.webhooks.deliver_pending(limit=1)
+        receiver.status = 204
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: len(screen.deliveries) == 1, "the delivery")
+        assert screen.deliveries[0].attempts == 1
+        await pilot.press("tab", "r")
+        await settle(pilot)
+        await pilot.press("tab", "e")
+        await wait_until(pilot, lambda: not screen.webhooks[0].enabled, "disabled")
+        await pilot.press("e")
+        await wait_until(pilot, lambda: screen.webhooks[0].enabled, "enabled again")
+        await pilot.press("t")
+        await settle(pilot)
+        assert any("Test event" in t for t in toasts(app))
+
+    run_console(app, scenario)
+    assert shown["secret"].startswith("whsec_")
+    svc.webhooks.deliver_pending()
+    assert sorted(r.type for r in receiver.received) == [
+        "user.created", "user.created", "webhook.test",
+    ]  # fmt: skip
+    assert all(r.signature_ok for r in receiver.received)

@@ -238,7 +238,8 @@ class WebhookDelivering(ServiceBase):
             "webhook-timestamp": str(stamp),
             "webhook-signature": signing.sign(secret, item.webhook_id, stamp, body),
         }
-        extensions = {"sni_hostname": target.host} if target.url.startswith("https:") else {}
+        https = target.url[:6].lower() == "https:"
+        extensions = {"sni_hostname": target.host} if https else {}
         started = time.perf_counter()
         try:
             with client.stream(

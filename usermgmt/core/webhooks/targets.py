@@ -36,8 +36,10 @@ def check_url(url: str) -> str:
     url = url.strip()
     if len(url) > MAX_URL:
         raise TargetRefused(f"must be at most {MAX_URL} characters")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise TargetRefused("must not contain spaces or control characters (percent-encode them)")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise TargetRefused("must be an absolute http:// or https:// URL")
     if parts.username or parts.password:
         raise TargetRefused("must not contain credentials: receivers check the signature")
