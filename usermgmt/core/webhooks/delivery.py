@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from usermgmt import __version__
@@ -192,7 +192,7 @@ class WebhookDelivering(ServiceBase):
             .exists()
         )
         stmt = (
-            select(d, sub.url, sub.secret_encrypted)
+            select(d.seq, d.webhook_id, d.payload, d.subscription_id, sub.url, sub.secret_encrypted)
             .join(sub, sub.id == d.subscription_id)
             .where(
                 d.status == "pending",
@@ -207,14 +207,13 @@ class WebhookDelivering(ServiceBase):
         if self.db.is_postgres:
             stmt = stmt.with_for_update(of=d, skip_locked=True)
         with self.db.write() as s:
-            rows = s.execute(stmt).all()
-            claimed = []
-            for row, url, secret in rows:
-                row.lease_until = now + self.lease
-                claimed.append(
-                    _Claimed(
-                        row.seq, row.webhook_id, dict(row.payload), row.subscription_id, url, secret
-                    )
+            claimed = [_Claimed(*row) for row in s.execute(stmt).all()]
+            if claimed:
+                s.execute(
+                    update(d)
+                    .where(d.seq.in_([c.seq for c in claimed]))
+                    .values(lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
                 )
             return claimed
 
