@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -35,6 +36,8 @@ class Receiver:
     def __init__(self) -> None:
         self.secret: str | None = None
         self.status = 204
+        self.body = b""  # what it answers with
+        self.headers: dict[str, str] = {}
         self.received: list[Received] = []
         self.hold = False
         self.release = threading.Event()
@@ -65,8 +68,12 @@ class Receiver:
                 if receiver.hold:
                     receiver.release.wait(60)
                 self.send_response(receiver.status)
-                self.send_header("content-length", "0")
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(receiver.body)))
                 self.end_headers()
+                with contextlib.suppress(OSError):  # the deliverer reads only so much
+                    self.wfile.write(receiver.body)
 
             def log_message(self, *args):
                 pass

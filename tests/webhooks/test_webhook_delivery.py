@@ -219,3 +219,40 @@ def test_the_server_delivers_in_the_background(
         deliverer.stop()
         server_side.close()
     assert [r.type for r in receiver.received] == ["user.created"]
+
+
+def test_redirects_are_not_followed_and_answers_are_read_only_so_far(
+    hook_services, subscribe, receiver, operator, ctx
+):
+    svc = hook_services
+    elsewhere = Receiver().start()
+    try:
+        wid = str(subscribe().webhook.id)
+        receiver.status = 307
+        receiver.headers = {"location": elsewhere.url}
+        svc.users.create(operator, ctx, {"email": "re@example.com", "password": STRONG})
+        svc.webhooks.deliver_pending(limit=1)
+        [row] = svc.webhooks.deliveries(operator, wid).data
+        assert (row.status, row.last_status_code) == ("pending", 307)
+        assert row.last_error.startswith("redirect not followed") and elsewhere.received == []
+        receiver.status, receiver.headers = 500, {}
+        receiver.body = b"\x1b[31m" + b"x" * 5_000_000  # a huge answer with an escape code
+        svc.webhooks.deliver_pending(limit=1)
+        [row] = svc.webhooks.deliveries(operator, wid).data
+        assert row.last_status_code == 500 and len(row.last_error) <= 300
+        assert "\x1b" not in row.last_error
+    finally:
+        elsewhere.stop()
+
+
+def test_each_attempt_has_a_timeout(
+    make_services, allow_private, subscribe, receiver, operator, ctx
+):
+    svc = make_services(webhook_timeout=0.5, webhook_backoff_base=3600)
+    subscribe(services=svc)
+    receiver.hold = True  # answers only when released
+    svc.users.create(operator, ctx, {"email": "slow@example.com", "password": STRONG})
+    report = svc.webhooks.deliver_pending()
+    assert report.retried == 1
+    [row] = rows(svc)
+    assert row.last_error == "timed out" and row.status == "pending"
