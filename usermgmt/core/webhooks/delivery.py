@@ -108,6 +108,40 @@ class _Secrets:
         return secret
 
 
+class _Clients:
+    """One HTTP client per target host for a run. Requests go to a checked address, not
+    the name (see targets), so connections are pooled per host: a connection made and
+    verified for one name is never reused for another name on the same address."""
+
+    def __init__(self, timeout: float, transport) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def for_host(self, host: str):
+        import httpx
+
+        with self._lock:
+            client = self._clients.get(host)
+            if client is None:
+                client = self._clients[host] = httpx.Client(
+                    follow_redirects=False,
+                    timeout=self._timeout,
+                    transport=self._transport,
+                    limits=httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS),
+                    trust_env=False,
+                )
+            return client
+
+    def __enter__(self) -> _Clients:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
 def backoff(attempts: int, base: float) -> timedelta:
     """Delay after the ``attempts``-th failure: base·2^(n-1), ±25 % jitter, capped."""
     exponent = min(max(attempts - 1, 0), 30)
@@ -149,23 +183,13 @@ class WebhookDelivering(ServiceBase):
         self, *, limit: int | None = None, worker_id: str | None = None
     ) -> DeliveryReport:
         """Send what is due, batch after batch, until nothing is due or ``limit`` were tried."""
-        import httpx
-
         if limit is not None and limit < 1:
             raise ValidationError.for_field("limit", "must be at least 1")
         worker = worker_id or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
         report = DeliveryReport()
         secrets = _Secrets(self.keys.jwt_key())
-        with (
-            httpx.Client(
-                follow_redirects=False,
-                timeout=self.settings.webhook_timeout,
-                transport=self.transport,
-                limits=httpx.Limits(max_connections=SENDERS, max_keepalive_connections=SENDERS),
-                trust_env=False,
-            ) as client,
-            ThreadPoolExecutor(SENDERS, thread_name_prefix="usermgmt-webhook") as pool,
-        ):
+        clients = _Clients(self.settings.webhook_timeout, self.transport)
+        with clients, ThreadPoolExecutor(SENDERS, thread_name_prefix="usermgmt-webhook") as pool:
             while limit is None or report.processed < limit:
                 size = self.batch_size
                 if limit is not None:
@@ -173,7 +197,7 @@ class WebhookDelivering(ServiceBase):
                 batch = self._claim(size)
                 if not batch:
                     break
-                outcomes = list(pool.map(lambda item: self._send(client, secrets, item), batch))
+                outcomes = list(pool.map(lambda item: self._send(clients, secrets, item), batch))
                 self._record(outcomes, report, worker)
         return report
 
@@ -217,7 +241,7 @@ class WebhookDelivering(ServiceBase):
                 )
             return claimed
 
-    def _send(self, client, secrets: _Secrets, item: _Claimed) -> _Outcome:
+    def _send(self, clients: _Clients, secrets: _Secrets, item: _Claimed) -> _Outcome:
         import httpx
 
         try:
@@ -241,7 +265,7 @@ class WebhookDelivering(ServiceBase):
         extensions = {"sni_hostname": target.host} if https else {}
         started = time.perf_counter()
         try:
-            with client.stream(
+            with clients.for_host(target.host).stream(
                 "POST", target.pinned_url, content=body, headers=headers, extensions=extensions
             ) as response:
                 answer = b""
@@ -249,6 +273,8 @@ class WebhookDelivering(ServiceBase):
                     answer += chunk
                     if len(answer) >= MAX_RESPONSE_BYTES:
                         break
+                    if time.perf_counter() - started > self.settings.webhook_timeout:
+                        raise httpx.ReadTimeout("the answer took too long")
                 code = response.status_code
         except httpx.TimeoutException:
             return _Outcome(item, False, error="timed out", latency_ms=self._ms(started))
