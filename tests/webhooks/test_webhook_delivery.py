@@ -256,3 +256,41 @@ def test_each_attempt_has_a_timeout(
     assert report.retried == 1
     [row] = rows(svc)
     assert row.last_error == "timed out" and row.status == "pending"
+
+
+def test_a_server_killed_mid_delivery_loses_nothing(
+    database_url, hook_services, subscribe, receiver, operator, ctx, tmp_path
+):
+    """`usermgmt serve` delivers in its background thread; kill -9 while a receiver holds the
+    request, and the event still goes out (once the lease expires), with the same id."""
+    from api.api_helpers import LiveServer, free_port, wait_ready
+
+    svc = hook_services
+    subscribe()
+    port = free_port()
+    log_path = tmp_path / "server.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "usermgmt.api.server", "--host", "127.0.0.1",
+             "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "USERMGMT_DATABASE_URL": database_url},
+        )  # fmt: skip
+    server = LiveServer(process, port, log_path)
+    try:
+        wait_ready(server)
+        receiver.hold = True
+        svc.users.create(operator, ctx, {"email": "srv@example.com", "password": STRONG})
+        assert receiver.arrived.wait(60), server.log()  # the server's deliverer polls
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    receiver.hold = False
+    receiver.release.set()
+    [row] = rows(svc)
+    assert row.status == "pending" and row.lease_until is not None
+    svc.webhooks.clock.advance(seconds=svc.webhooks.lease.total_seconds() + 1)
+    assert svc.webhooks.deliver_pending().delivered == 1
+    assert receiver.ids() == [row.webhook_id, row.webhook_id]
