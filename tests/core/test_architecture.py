@@ -46,6 +46,8 @@ CORE_LIBRARIES = {
     "jwt": "signed access tokens (core.secrets)",
     "platformdirs": "the data directory (core.config)",
     "limits": "rate strings in the settings; the database's rate-limit store",
+    "httpx": "webhook deliveries (core.webhooks.delivery)",
+    "cryptography": "webhook signing secrets encrypted at rest (core.webhooks.signing)",
 }
 
 # What a face may import from the core: its public surface.
@@ -62,6 +64,7 @@ FACE_CORE_API = {
     "usermgmt.core.passwords": "the password policy's figures, quoted in the API's docs",
     "usermgmt.core.audit": "the audit chain's head and report",
     "usermgmt.core.mail": "the outbox deliverer a server runs",
+    "usermgmt.core.webhooks": "the webhooks' shapes, and the deliverer a server runs",
     "usermgmt.core.services": "the services (and, in their modules, the types they return)",
     "usermgmt.core.ports": "the typed seam both backends (services, remote client) implement",
     "usermgmt.core.results": "what the ports return besides the schemas' models",

@@ -31,6 +31,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("tokens", "usermgmt.cli.commands.tokens"),
     ("keys", "usermgmt.cli.commands.keys"),
     ("mail", "usermgmt.cli.commands.mail"),
+    ("webhooks", "usermgmt.cli.commands.webhooks"),
     ("db", "usermgmt.cli.commands.db"),
     ("context", "usermgmt.cli.commands.context"),
 ]

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     link_template_invite: str | None = None
     pages_templates_dir: DirectoryPath | None = None
     api_key_retention_days: int = Field(30, ge=0, le=3650)
+    # Webhooks (docs/webhooks.md): per-attempt timeout, attempts before the dead letter,
+    # how long a subscription may fail before it is disabled, the first retry's delay.
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(10, ge=1, le=100)
+    webhook_disable_after: int = Field(432000, ge=0, le=31536000)
+    webhook_backoff_base: float = Field(30.0, ge=0, le=86400)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 

@@ -20,7 +20,14 @@ from usermgmt.core.config import Settings
 from usermgmt.core.ids import IdSource
 from usermgmt.core.models import MailMessage
 
-TEMPLATES = ("verify_email", "password_reset", "invitation", "password_changed", "email_changed")
+TEMPLATES = (
+    "verify_email",
+    "password_reset",
+    "invitation",
+    "password_changed",
+    "email_changed",
+    "webhook_disabled",
+)
 
 # Called (in the committing thread) after a transaction that enqueued mail commits:
 # the background deliverer of this process wakes up instead of waiting for its next poll.
