@@ -155,7 +155,7 @@ def record_many(
         head.seq, head.hash = seq, prev
         session.flush()
         # The change's webhook events, in the same transaction (usermgmt.core.webhooks).
-        webhook_events.emit(session, rows)
+        webhook_events.emit(session, rows, at=at, ids=ids)
     return len(rows)
 
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from usermgmt.cli.app import PROG_NAME, app
 from usermgmt.core.context import Actor, RequestContext
 
-from .receiver import Clock, Receiver
+from .receiver import Receiver
 
 
 @pytest.fixture
@@ -29,11 +29,9 @@ def allow_private(monkeypatch):
 
 
 @pytest.fixture
-def hook_services(make_services, allow_private):
+def hook_services(make_services, allow_private, clock):
     """Services that may call loopback, retry at once, and run on a clock tests move."""
-    svc = make_services(webhook_backoff_base=0)
-    svc.webhooks.clock = Clock()
-    return svc
+    return make_services(clock=clock, webhook_backoff_base=0)
 
 
 @pytest.fixture

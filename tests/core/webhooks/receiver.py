@@ -7,7 +7,6 @@ import http.server
 import json
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from usermgmt.core.webhooks import signing
 
@@ -94,16 +93,3 @@ class Receiver:
 
     def ids(self) -> list[str]:
         return [r.webhook_id for r in self.received]
-
-
-class Clock:
-    """Real time plus an offset that tests move forward (leases, backoff, disabling)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **kwargs) -> None:
-        self.offset += timedelta(**kwargs)

@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from usermgmt.core.models import MailMessage, WebhookDelivery
 from usermgmt.core.services import build_services
 
-from .receiver import Clock, Receiver
+from .receiver import Receiver
 
 STRONG = "Corr3ct-Horse-Battery"
 
@@ -49,10 +50,11 @@ def test_receiver_down_then_up_gets_each_event_once(
 
 
 def test_always_failing_dead_letters_then_disables_and_mails_the_admins(
-    make_services, allow_private, subscribe, receiver, admin_user, operator, ctx
+    make_services, allow_private, clock, subscribe, receiver, admin_user, operator, ctx
 ):
-    svc = make_services(webhook_backoff_base=0, webhook_max_attempts=3, webhook_disable_after=3600)
-    clock = svc.webhooks.clock = Clock()
+    svc = make_services(
+        clock=clock, webhook_backoff_base=0, webhook_max_attempts=3, webhook_disable_after=3600
+    )
     created = subscribe(services=svc)
     wid = str(created.webhook.id)
     receiver.status = 500
@@ -155,7 +157,7 @@ def test_a_deliverer_killed_mid_delivery_loses_nothing(
     [row] = rows(svc)
     assert row.status == "pending" and row.lease_until is not None  # claimed, never recorded
     assert svc.webhooks.deliver_pending().processed == 0  # its lease still holds
-    svc.webhooks.clock.advance(seconds=svc.webhooks.lease.total_seconds() + 1)
+    svc.clock.set(row.lease_until + timedelta(seconds=1))  # the killed one leased by its clock
     assert svc.webhooks.deliver_pending().delivered == 1
     assert receiver.ids() == [row.webhook_id, row.webhook_id]  # at least once, same id
     assert rows(svc)[0].status == "delivered"
@@ -169,7 +171,7 @@ def test_replay_sends_a_subscriptions_events_since_a_time_again(
     wid = str(created.webhook.id)
     svc.users.create(operator, ctx, {"email": "old@example.com", "password": STRONG})
     svc.webhooks.deliver_pending()
-    cut = svc.webhooks.clock()
+    cut = svc.clock.advance(seconds=1)  # the events from here on are after the cut
     first = svc.users.create(operator, ctx, {"email": "new@example.com", "password": STRONG})
     svc.users.lock(operator, ctx, str(first.id), None)
     svc.webhooks.deliver_pending()
@@ -291,6 +293,6 @@ def test_a_server_killed_mid_delivery_loses_nothing(
     receiver.release.set()
     [row] = rows(svc)
     assert row.status == "pending" and row.lease_until is not None
-    svc.webhooks.clock.advance(seconds=svc.webhooks.lease.total_seconds() + 1)
+    svc.clock.set(row.lease_until + timedelta(seconds=1))  # the killed one leased by its clock
     assert svc.webhooks.deliver_pending().delivered == 1
     assert receiver.ids() == [row.webhook_id, row.webhook_id]

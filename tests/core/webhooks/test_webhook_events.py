@@ -13,8 +13,6 @@ from usermgmt.core.errors import EmailExists, ValidationError
 from usermgmt.core.models import MailMessage, WebhookDelivery, WebhookSubscription
 from usermgmt.core.webhooks import events, signing
 
-from .receiver import Clock
-
 STRONG = "Corr3ct-Horse-Battery"
 NEW_PASSWORD = "Sec0nd-Horse-Battery"
 
@@ -112,7 +110,10 @@ def test_a_rolled_back_change_emits_nothing(hook_services, subscribe, operator, 
     with pytest.raises(EmailExists):
         svc.users.create(operator, ctx, {"email": "cy@example.com", "password": STRONG})
     with pytest.raises(RuntimeError), svc.db.write() as s:
-        audit.record(s, operator, ctx, "user.updated", user.id, {"first_name": "X"})
+        audit.record(
+            s, operator, ctx, "user.updated", user.id, {"first_name": "X"},
+            at=svc.clock.now(), ids=svc.ids,
+        )  # fmt: skip
         assert s.execute(select(func.count()).select_from(WebhookDelivery)).scalar_one() == 2
         raise RuntimeError("the change fails after its audit event")
     assert deliveries(svc) == 1
@@ -150,10 +151,9 @@ def test_a_subscription_gets_only_its_event_types(
 
 
 def test_a_users_events_stay_in_order_per_subscription(
-    make_services, allow_private, subscribe, receiver, operator, ctx
+    make_services, allow_private, clock, subscribe, receiver, operator, ctx
 ):
-    svc = make_services(webhook_backoff_base=3600)
-    svc.webhooks.clock = Clock()
+    svc = make_services(clock=clock, webhook_backoff_base=3600)
     subscribe(services=svc)
     ann = svc.users.create(operator, ctx, {"email": "ann@example.com", "password": STRONG})
     receiver.status = 500

@@ -30,7 +30,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,12 +40,13 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from usermgmt import __version__
-from usermgmt.core import audit
+from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.db import Database
 from usermgmt.core.errors import ServiceUnavailable, ValidationError
-from usermgmt.core.models import User, UserRole, WebhookDelivery, WebhookSubscription, utcnow
+from usermgmt.core.ids import RANDOM_IDS, IdSource
+from usermgmt.core.models import User, UserRole, WebhookDelivery, WebhookSubscription
 from usermgmt.core.services import outbox
 from usermgmt.core.services.base import KeyRing, ServiceBase
 from usermgmt.core.webhooks import signing, wakeup
@@ -166,12 +166,12 @@ class WebhookDelivering(ServiceBase):
         settings: Settings,
         keys: KeyRing,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = SYSTEM_CLOCK,
+        ids: IdSource = RANDOM_IDS,
         batch_size: int = BATCH_SIZE,
         transport=None,
     ) -> None:
-        super().__init__(db, settings, keys)
-        self.clock = clock
+        super().__init__(db, settings, keys, clock=clock, ids=ids)
         self.batch_size = batch_size
         self.transport = transport  # an httpx transport (tests and the benchmark)
         rounds = math.ceil(batch_size / SENDERS)
@@ -202,7 +202,7 @@ class WebhookDelivering(ServiceBase):
         return report
 
     def _claim(self, size: int) -> list[_Claimed]:
-        now = self.clock()
+        now = self.clock.now()
         d, sub = WebhookDelivery, WebhookSubscription
         earlier = aliased(WebhookDelivery)
         blocked = (
@@ -252,7 +252,7 @@ class WebhookDelivering(ServiceBase):
         except signing.SecretUnreadable as exc:
             return _Outcome(item, False, error=f"secret unreadable: {exc}")
         body = body_of(item.payload)
-        stamp = int(self.clock().timestamp())
+        stamp = int(self.clock.now().timestamp())
         headers = {
             "content-type": "application/json",
             "user-agent": f"usermgmt-webhooks/{__version__}",
@@ -300,7 +300,7 @@ class WebhookDelivering(ServiceBase):
         return round((time.perf_counter() - started) * 1000)
 
     def _record(self, outcomes: list[_Outcome], report: DeliveryReport, worker: str) -> None:
-        now = self.clock()
+        now = self.clock.now()
         s_ = self.settings
         with self.db.write() as s:
             sub_ids = sorted({o.item.subscription_id for o in outcomes})
@@ -374,7 +374,7 @@ class WebhookDelivering(ServiceBase):
         sub.enabled = False
         sub.disabled_reason = reason
         sub.updated_at = now
-        audit.record(
+        self.record_event(
             s,
             SYSTEM,
             RequestContext(),
@@ -397,6 +397,8 @@ class WebhookDelivering(ServiceBase):
                 email,
                 user_id=admin_id,
                 context={"webhook_url": sub.url, "webhook_reason": reason},
+                now=now,
+                ids=self.ids,
             )
         log.warning("webhook subscription %s (%s) disabled: %s", sub.id, sub.url, reason)
 

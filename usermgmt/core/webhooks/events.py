@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
+
+from usermgmt.core.ids import IdSource
 
 ALL = "*"
 TEST_TYPE = "webhook.test"
@@ -48,8 +51,8 @@ def event_type_for(action: str) -> str | None:
     return ACTION_TYPES.get(action)
 
 
-def new_webhook_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
+def new_webhook_id(ids: IdSource) -> str:
+    return f"msg_{ids.new_uuid().hex}"
 
 
 def wants(events: list[str], event_type: str) -> bool:
@@ -60,8 +63,11 @@ def timestamp(value) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def emit(session: Session, audit_rows: Iterable[dict[str, Any]]) -> int:
-    """Queue one delivery per (event, interested enabled subscription); returns how many."""
+def emit(
+    session: Session, audit_rows: Iterable[dict[str, Any]], *, at: datetime, ids: IdSource
+) -> int:
+    """Queue one delivery per (event, interested enabled subscription), stamped ``at`` with
+    ids from ``ids`` (the audit events' own); returns how many."""
     from usermgmt.core.models import WebhookDelivery, WebhookSubscription
 
     typed = [(row, t) for row in audit_rows if (t := event_type_for(row["action"])) is not None]
@@ -81,7 +87,7 @@ def emit(session: Session, audit_rows: Iterable[dict[str, Any]]) -> int:
     wanted = [w for w in wanted if w[2]]
     if not wanted:
         return 0
-    users = _users(session, {row["target_id"] for row, _, _ in wanted if row["target_id"]})
+    users = _users(session, {row["target_id"] for row, _, _ in wanted if row["target_id"]}, at)
     deliveries = []
     for row, event_type, subscription_ids in wanted:
         user = users.get(row["target_id"])
@@ -90,10 +96,10 @@ def emit(session: Session, audit_rows: Iterable[dict[str, Any]]) -> int:
             "timestamp": timestamp(row["at"]),
             "data": {"user": user, "changes": row["changes"], "audit_event_id": str(row["id"])},
         }
-        webhook_id = new_webhook_id()
+        webhook_id = new_webhook_id(ids)
         deliveries.extend(
             {
-                "id": uuid.uuid4(),
+                "id": ids.new_uuid(),
                 "subscription_id": sid,
                 "webhook_id": webhook_id,
                 "event_type": event_type,
@@ -113,24 +119,26 @@ def emit(session: Session, audit_rows: Iterable[dict[str, Any]]) -> int:
     return len(deliveries)
 
 
-def _users(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """The API's representation of each user as the transaction leaves it (never a
-    password hash, token or secret: the representation has none)."""
+def _users(
+    session: Session, user_ids: set[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The API's representation of each user as the transaction leaves it, its status the
+    one at ``now`` (never a password hash, token or secret: the representation has none)."""
     from usermgmt.core.models import User
     from usermgmt.core.schemas import user_out
 
     session.flush()
     found: dict[uuid.UUID, dict[str, Any]] = {}
     ordered = []
-    for uid in sorted(ids):  # the users the change loaded are at hand, as it left them
+    for uid in sorted(user_ids):  # the users the change loaded are at hand, as it left them
         user = session.identity_map.get(identity_key(User, uid))
         if user is not None and "role_links" in user.__dict__ and "profile" in user.__dict__:
-            found[uid] = user_out(user).model_dump(mode="json")
+            found[uid] = user_out(user, now).model_dump(mode="json")
         else:
             ordered.append(uid)
     for start in range(0, len(ordered), USER_BATCH):
         chunk = ordered[start : start + USER_BATCH]
         rows = session.execute(select(User).where(User.id.in_(chunk))).unique().scalars()
         for user in rows:
-            found[user.id] = user_out(user).model_dump(mode="json")
+            found[user.id] = user_out(user, now).model_dump(mode="json")
     return found

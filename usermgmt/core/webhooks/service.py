@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from usermgmt.core import audit
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import Conflict, NotFound, ValidationError
-from usermgmt.core.models import WebhookDelivery, WebhookSubscription, utcnow
+from usermgmt.core.models import WebhookDelivery, WebhookSubscription
 from usermgmt.core.schemas import JsonBool, QueryDateTime, Timestamp, WriteModel, parse
 from usermgmt.core.services.base import parse_uuid
 from usermgmt.core.webhooks import events, signing, wakeup
@@ -178,13 +178,13 @@ class WebhookService(WebhookDelivering):
     def create(
         self, actor: Actor, ctx: RequestContext, data: dict[str, Any] | WebhookIn
     ) -> WebhookCreated:
-        actor.require_admin()
+        actor.require_admin("admin")
         spec = parse(WebhookIn, data)
         url = self._checked_url(spec.url)
         chosen = _event_list(spec.events)
         secret = signing.new_secret()
-        now = utcnow()
-        wid = uuid.uuid4()
+        now = self.clock.now()
+        wid = self.ids.new_uuid()
         with self.db.write() as s:
             row = WebhookSubscription(
                 id=wid,
@@ -198,14 +198,14 @@ class WebhookService(WebhookDelivering):
             )
             s.add(row)
             s.flush()
-            audit.record(
+            self.record_event(
                 s, actor, ctx, "webhook.created", None,
                 {"webhook": str(wid), "url": url, "events": chosen},
             )  # fmt: skip
             return WebhookCreated(webhook=webhook_out(row), secret=secret)
 
     def list(self, actor: Actor) -> WebhookList:
-        actor.require_admin()
+        actor.require_admin("admin")
         with self.db.read() as s:
             rows = s.execute(
                 select(WebhookSubscription).order_by(
@@ -215,7 +215,7 @@ class WebhookService(WebhookDelivering):
             return WebhookList(data=[webhook_out(r) for r in rows])
 
     def get(self, actor: Actor, webhook_id: str) -> WebhookOut:
-        actor.require_admin()
+        actor.require_admin("admin")
         with self.db.read() as s:
             return webhook_out(self._load(s, webhook_id))
 
@@ -228,7 +228,7 @@ class WebhookService(WebhookDelivering):
     ) -> WebhookOut:
         """Change the URL, events, description; ``enabled`` false pauses it (its pending
         deliveries wait), true resumes it and forgets how long it had been failing."""
-        actor.require_admin()
+        actor.require_admin("admin")
         spec = parse(WebhookPatch, data)
         url = self._checked_url(spec.url) if spec.url is not None else None
         chosen = _event_list(spec.events) if spec.events is not None else None
@@ -248,37 +248,37 @@ class WebhookService(WebhookDelivering):
             after = webhook_out(row).model_dump(mode="json")
             changes = audit.diff(before, after)
             if changes:
-                row.updated_at = utcnow()
+                row.updated_at = self.clock.now()
                 changes["webhook"] = str(row.id)
-                audit.record(s, actor, ctx, "webhook.updated", None, changes)
+                self.record_event(s, actor, ctx, "webhook.updated", None, changes)
                 if row.enabled:
                     wakeup.after_commit(s)
             return webhook_out(row)
 
     def delete(self, actor: Actor, ctx: RequestContext, webhook_id: str) -> None:
-        actor.require_admin()
+        actor.require_admin("admin")
         with self.db.write() as s:
             row = self._load(s, webhook_id, for_update=True)
             s.execute(
                 WebhookDelivery.__table__.delete().where(WebhookDelivery.subscription_id == row.id)
             )
-            audit.record(
+            self.record_event(
                 s, actor, ctx, "webhook.deleted", None, {"webhook": str(row.id), "url": row.url}
             )
             s.delete(row)
 
     def test(self, actor: Actor, ctx: RequestContext, webhook_id: str) -> DeliveryOut:
         """Queue a ``webhook.test`` event for this subscription alone."""
-        actor.require_admin()
-        now = utcnow()
+        actor.require_admin("admin")
+        now = self.clock.now()
         with self.db.write() as s:
             row = self._load(s, webhook_id)
             if not row.enabled:
                 raise Conflict("Webhook is disabled: enable it first")
             delivery = WebhookDelivery(
-                id=uuid.uuid4(),
+                id=self.ids.new_uuid(),
                 subscription_id=row.id,
-                webhook_id=events.new_webhook_id(),
+                webhook_id=events.new_webhook_id(self.ids),
                 event_type=events.TEST_TYPE,
                 user_id=None,
                 payload={
@@ -306,7 +306,7 @@ class WebhookService(WebhookDelivering):
         cursor: str | None = None,
     ) -> DeliveryPage:
         """Newest first; ``cursor`` is a previous page's ``meta.next_cursor``."""
-        actor.require_admin()
+        actor.require_admin("admin")
         if status is not None and status not in STATUSES:
             raise ValidationError.for_field("status", f"must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= MAX_LIMIT:
@@ -343,7 +343,7 @@ class WebhookService(WebhookDelivering):
     def retry(self, actor: Actor, ctx: RequestContext, delivery_id: str) -> DeliveryOut:
         """Send one delivery again with fresh attempts (a dead letter, a pending one waiting
         for its backoff, or a delivered one the app asks for again)."""
-        actor.require_admin()
+        actor.require_admin("admin")
         did = parse_uuid(delivery_id)
         if did is None:
             raise NotFound("Webhook delivery not found")
@@ -356,9 +356,9 @@ class WebhookService(WebhookDelivering):
             before = {"status": row.status, "attempts": row.attempts}
             row.status = "pending"
             row.attempts = 0
-            row.next_attempt_at = utcnow()
+            row.next_attempt_at = self.clock.now()
             row.lease_until = None
-            audit.record(
+            self.record_event(
                 s,
                 actor,
                 ctx,
@@ -379,7 +379,7 @@ class WebhookService(WebhookDelivering):
     ) -> ReplayOut:
         """Send again, in their order and with their ids, the subscription's events since
         ``since`` that are not pending (delivered or dead-lettered)."""
-        actor.require_admin()
+        actor.require_admin("admin")
         spec = parse(ReplayIn, data)
         when = spec.since
         with self.db.write() as s:
@@ -393,11 +393,16 @@ class WebhookService(WebhookDelivering):
                     WebhookDelivery.created_at >= when,
                     WebhookDelivery.status != "pending",
                 )
-                .values(status="pending", attempts=0, next_attempt_at=utcnow(), lease_until=None)
+                .values(
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=self.clock.now(),
+                    lease_until=None,
+                )
                 .execution_options(synchronize_session=False)
             )
             count = result.rowcount or 0
-            audit.record(
+            self.record_event(
                 s, actor, ctx, "webhook.replayed", None,
                 {"webhook": str(sub.id), "since": when, "count": count},
             )  # fmt: skip

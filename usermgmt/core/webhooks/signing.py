@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 import uuid
 
@@ -60,7 +59,7 @@ def _key(server_key: bytes) -> bytes:
 
 
 def encrypt(server_key: bytes, subscription_id: uuid.UUID, secret: str) -> str:
-    nonce = os.urandom(12)
+    nonce = secrets.token_bytes(12)
     sealed = AESGCM(_key(server_key)).encrypt(nonce, secret.encode(), subscription_id.bytes)
     return _FORMAT + base64.b64encode(nonce + sealed).decode("ascii")
 
