@@ -27,6 +27,7 @@ PORTS = {
     "mail": (ports.MailPort, remote.RemoteMail),
     "health": (ports.HealthPort, remote.RemoteHealth),
     "api_keys": (ports.ApiKeysPort, remote.RemoteApiKeys),
+    "webhooks": (ports.WebhooksPort, remote.RemoteWebhooks),
 }
 # What a backend carries besides its ports: the time and ids its face stamps with.
 SOURCES = {"clock", "ids"}

@@ -82,7 +82,7 @@ def create(
     data = {"url": url, "events": event}
     if description is not None:
         data["description"] = description
-    created = state.services().webhooks.create(state.actor(), state.request_context(), data)
+    created = state.backend().webhooks.create(state.actor(), state.request_context(), data)
     record = {**created.webhook.model_dump(mode="json"), "secret": created.secret}
     render_one(
         record,
@@ -102,7 +102,7 @@ def list_webhooks(output: OutputOption = Output.table, quiet: QuietOption = Fals
     Example:
       usermgmt webhooks list -o json
     """
-    page = state.services().webhooks.list(state.actor())
+    page = state.backend().webhooks.list(state.actor())
     render(
         (w.model_dump(mode="json") for w in page.data),
         output=output,
@@ -120,7 +120,7 @@ def show(webhook_id: IdArgument, output: OutputOption = Output.table) -> None:
     Example:
       usermgmt webhooks show 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f
     """
-    out = state.services().webhooks.get(state.actor(), webhook_id)
+    out = state.backend().webhooks.get(state.actor(), webhook_id)
     render_one(out.model_dump(mode="json"), output=output)
 
 
@@ -155,7 +155,7 @@ def update(
         data["description"] = description
     if enable is not None:
         data["enabled"] = enable
-    out = state.services().webhooks.update(state.actor(), state.request_context(), webhook_id, data)
+    out = state.backend().webhooks.update(state.actor(), state.request_context(), webhook_id, data)
     render_one(out.model_dump(mode="json"), output=output)
 
 
@@ -167,7 +167,7 @@ def delete(webhook_id: IdArgument) -> None:
     Example:
       usermgmt webhooks delete 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f
     """
-    state.services().webhooks.delete(state.actor(), state.request_context(), webhook_id)
+    state.backend().webhooks.delete(state.actor(), state.request_context(), webhook_id)
     notice(f"Webhook {webhook_id} deleted.")
 
 
@@ -179,7 +179,7 @@ def test(webhook_id: IdArgument, output: OutputOption = Output.table) -> None:
     Example:
       usermgmt webhooks test 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f && usermgmt webhooks deliver
     """
-    out = state.services().webhooks.test(state.actor(), state.request_context(), webhook_id)
+    out = state.backend().webhooks.test(state.actor(), state.request_context(), webhook_id)
     if Output(output) is Output.table:
         notice(f"Test event {out.webhook_id} queued (delivery {out.id}).")
     else:
@@ -207,7 +207,7 @@ def deliveries(
     Examples:
       usermgmt webhooks deliveries 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f --status failed
     """
-    page = state.services().webhooks.deliveries(
+    page = state.backend().webhooks.deliveries(
         state.actor(), webhook_id, status=status, limit=limit
     )
     render(
@@ -232,7 +232,7 @@ def retry(
     Example:
       usermgmt webhooks retry 0b7e… && usermgmt webhooks deliver
     """
-    out = state.services().webhooks.retry(state.actor(), state.request_context(), delivery_id)
+    out = state.backend().webhooks.retry(state.actor(), state.request_context(), delivery_id)
     if Output(output) is Output.table:
         notice(f"Delivery {out.id} ({out.event_type}) is queued again.")
     else:
@@ -254,7 +254,7 @@ def replay(
     Example:
       usermgmt webhooks replay 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f --since 2026-01-31T00:00:00Z
     """
-    out = state.services().webhooks.replay(
+    out = state.backend().webhooks.replay(
         state.actor(), state.request_context(), webhook_id, {"since": since}
     )
     render_one(
