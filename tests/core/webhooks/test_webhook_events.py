@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import pytest
 from sqlalchemy import func, select
 
 from usermgmt.core import audit
 from usermgmt.core.errors import EmailExists, ValidationError
+from usermgmt.core.ids import SequentialIds
 from usermgmt.core.models import MailMessage, WebhookDelivery, WebhookSubscription
 from usermgmt.core.webhooks import events, signing
 
@@ -100,6 +102,22 @@ def test_second_factor_audit_actions_map_to_mfa_changed():
         "user.unlocked", "user.roles_changed", "user.password_changed",
         "user.email_verified", "user.mfa_changed", "session.revoked",
     }  # fmt: skip
+
+
+def test_deliveries_take_their_time_and_ids_from_the_services(
+    make_services, allow_private, clock, subscribe, operator, ctx
+):
+    svc = make_services(clock=clock, ids=SequentialIds("hooks"))
+    hook = subscribe(services=svc)
+    clock.advance(minutes=5)
+    svc.users.create(operator, ctx, {"email": "ids@example.com", "password": STRONG})
+    with svc.db.read() as s:
+        row = s.execute(select(WebhookDelivery)).scalar_one()
+    assert row.created_at == row.next_attempt_at == clock.now()
+    assert row.payload["timestamp"] == events.timestamp(clock.now())
+    replay = SequentialIds("hooks")
+    issued = {replay.new_uuid() for _ in range(40)}
+    assert {hook.webhook.id, row.id, uuid.UUID(row.webhook_id.removeprefix("msg_"))} <= issued
 
 
 def test_a_rolled_back_change_emits_nothing(hook_services, subscribe, operator, ctx):
