@@ -66,6 +66,12 @@ def test_document_covers_every_route_and_status(api):
         f"{API}/auth/mfa/totp",
         f"{API}/auth/mfa/recovery-codes",
         f"{API}/users/{{user_id}}/mfa",
+        f"{API}/webhooks",
+        f"{API}/webhooks/{{webhook_id}}",
+        f"{API}/webhooks/{{webhook_id}}/deliveries",
+        f"{API}/webhooks/{{webhook_id}}/test",
+        f"{API}/webhooks/{{webhook_id}}/replay",
+        f"{API}/webhook-deliveries/{{delivery_id}}/retry",
         "/health",
         "/health/live",
         "/health/ready",
@@ -218,11 +224,14 @@ def schemathesis_config(services, target_id: str) -> schemathesis.Config:
             # A real user, so operations on {user_id} do their work instead of a 404;
             # the same for {mail_id}: the target's invitation. No session is pinned:
             # {session_id} is a well-formed id of none (a 404); {key_id} likewise.
+            # No such webhook or delivery: their operations answer 404 (declared).
             "parameters": {
                 "path.user_id": target_id,
                 "path.mail_id": invitation_id,
                 "path.session_id": "00000000-0000-4000-8000-000000000000",
                 "path.key_id": NO_SUCH_KEY,
+                "path.webhook_id": "00000000-0000-4000-8000-000000000001",
+                "path.delivery_id": "00000000-0000-4000-8000-000000000002",
             },
         }
     )

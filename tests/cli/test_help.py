@@ -28,12 +28,16 @@ def test_every_contract_command_exists():
         "keys create", "keys list", "keys revoke",
         "mfa status", "mfa reset",
         "mail deliver", "mail list", "mail retry",
+        "webhooks create", "webhooks list", "webhooks show", "webhooks update",
+        "webhooks delete", "webhooks test", "webhooks deliveries", "webhooks retry",
+        "webhooks replay", "webhooks deliver",
         "db upgrade", "db downgrade", "db current", "db check",
         "login", "logout", "context list", "context use", "context show", "context remove",
     }  # fmt: skip
     assert expected <= names, expected - names
     assert [name for name, _ in SUB_APPS] == [
-        "users", "roles", "sessions", "audit", "tokens", "keys", "mfa", "mail", "db", "context",
+        "users", "roles", "sessions", "audit", "tokens", "keys", "mfa", "mail", "webhooks",
+        "db", "context",
     ]  # fmt: skip
 
 
@@ -49,6 +53,8 @@ def test_every_command_has_help_with_an_example(path):
     assert "Example" in result.stdout, f"{' '.join(path)} --help has no example"
 
 
+# (A webhook has a signing secret the server makes, an API key a secret it makes:
+# never a password.)
 @pytest.mark.parametrize(
     "path", [p for p in COMMANDS if p[1:2] == ["users"] and p[-1] in {"create", "set-password"}]
 )

@@ -28,6 +28,7 @@ PORTS = {
     "health": (ports.HealthPort, remote.RemoteHealth),
     "api_keys": (ports.ApiKeysPort, remote.RemoteApiKeys),
     "mfa": (ports.MfaPort, remote.RemoteMfa),
+    "webhooks": (ports.WebhooksPort, remote.RemoteWebhooks),
 }
 # What a backend carries besides its ports: the time and ids its face stamps with.
 SOURCES = {"clock", "ids"}

@@ -48,7 +48,9 @@ CORE_LIBRARIES = {
     "limits": "rate strings in the settings; the database's rate-limit store",
     "pyotp": "TOTP codes of the second factor (core.services.mfa)",
     "segno": "the QR code of a TOTP enrolment (core.services.mfa)",
-    "cryptography": "TOTP secrets encrypted at rest (core.mfa_keys)",
+    "cryptography": "secrets encrypted at rest: TOTP (core.mfa_keys), webhook signing "
+    "secrets (core.webhooks.signing)",
+    "httpx": "webhook deliveries (core.webhooks.delivery)",
 }
 
 # What a face may import from the core: its public surface.
@@ -66,6 +68,7 @@ FACE_CORE_API = {
     "usermgmt.core.passwords": "the password policy's figures, quoted in the API's docs",
     "usermgmt.core.audit": "the audit chain's head and report",
     "usermgmt.core.mail": "the outbox deliverer a server runs",
+    "usermgmt.core.webhooks": "the webhooks' shapes, and the deliverer a server runs",
     "usermgmt.core.services": "the services (and, in their modules, the types they return)",
     "usermgmt.core.ports": "the typed seam both backends (services, remote client) implement",
     "usermgmt.core.results": "what the ports return besides the schemas' models",

@@ -20,12 +20,14 @@ from sqlalchemy import Column, String
 import usermgmt
 from usermgmt.api import remote_schemas as remote
 from usermgmt.api import schemas as api
+from usermgmt.api import webhooks as api_webhooks
 from usermgmt.core import key_schemas as keys
 from usermgmt.core import mfa_schemas as mfa
 from usermgmt.core import schemas as core
-from usermgmt.core.models import ApiKey, Profile, User, UserRole
+from usermgmt.core.models import ApiKey, Profile, User, UserRole, WebhookSubscription
 from usermgmt.core.schemas import EMAIL_MAX, WriteModel
 from usermgmt.core.services.transfer import ImportRow
+from usermgmt.core.webhooks import service as webhooks
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,17 @@ COLUMNS: dict[type[BaseModel], dict[str, Col | NoColumn]] = {
         "password": PASSWORD,
         "password_hash": NoColumn("checked as a bcrypt hash, 60 characters"),
     },
+    webhooks.WebhookIn: {
+        "url": Col(WebhookSubscription.url),
+        "events": NoColumn("event type names, stored as one JSON list"),
+        "description": Col(WebhookSubscription.description),
+    },
+    webhooks.WebhookPatch: {
+        "url": Col(WebhookSubscription.url),
+        "events": NoColumn("event type names, stored as one JSON list"),
+        "description": Col(WebhookSubscription.description),
+        "enabled": Col(WebhookSubscription.enabled),
+    },
 }
 # Write models whose fields are not stored as given: lookups, secrets, filters.
 NO_COLUMNS: dict[type[BaseModel], str] = {
@@ -122,6 +135,8 @@ NO_COLUMNS: dict[type[BaseModel], str] = {
     mfa.MfaVerifyIn: "a challenge to look up by its digest, codes to check",
     mfa.MfaCodeIn: "a code to check",
     mfa.MfaDisableIn: "a password and a code to check",
+    webhooks.ReplayIn: "a time that selects deliveries",
+    api_webhooks.DeliveryQuery: "a listing's filters",
 }
 
 

@@ -24,6 +24,7 @@ from usermgmt.api.middleware import (
 )
 from usermgmt.api.pages import page_routes
 from usermgmt.api.ratelimit import RateLimiter
+from usermgmt.api.webhooks import webhook_routes
 
 API = r.API
 
@@ -74,6 +75,7 @@ def route_table(services, limiter: RateLimiter, metrics: Metrics) -> list[tuple[
         (f"{API}/mail/{{mail_id}}/retry", make(remote.MailRetryResource)),
         (f"{API}/api-keys", make(keys.ApiKeysResource)),
         (f"{API}/api-keys/{{key_id}}", make(keys.ApiKeyResource)),
+        *webhook_routes(make),
         ("/health", make(r.HealthResource)),
         ("/health/live", make(r.LiveResource)),
         ("/health/ready", make(r.ReadyResource)),

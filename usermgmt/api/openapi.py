@@ -178,7 +178,9 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "schema": {"type": "string", "format": "uuid"},
-                "description": PATH_PARAMETERS[name],
+                "description": PATH_PARAMETERS.get(
+                    name, f"The {name.removesuffix('_id')}'s id (a malformed id is a 404)"
+                ),
             }
             for name in _path_names(path)
         ]
@@ -246,6 +248,7 @@ def build_openapi(routes, *, max_body_bytes: int) -> dict[str, Any]:
             {"name": "roles", "description": "Roles"},
             {"name": "mail", "description": "The outgoing mail queue"},
             {"name": "api-keys", "description": "API keys for apps and cron jobs"},
+            {"name": "webhooks", "description": "Webhook subscriptions and deliveries (admin)"},
             {"name": "operations", "description": "Health, metrics and documentation"},
         ],
         "paths": paths,

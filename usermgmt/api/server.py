@@ -11,9 +11,9 @@ connections are refused), requests already being served run to completion
 and their responses are flushed, idle keep-alive connections are closed, then
 the process exits 0. A drain that takes longer than ``DRAIN_SECONDS`` is cut.
 
-While serving, a background thread delivers the mail outbox (see
-usermgmt.core.mail); it stops after the drain, letting a message in flight be
-recorded as sent.
+While serving, background threads deliver the mail outbox (see
+usermgmt.core.mail) and the webhooks (usermgmt.core.webhooks); they stop after
+the drain, letting what is in flight be recorded.
 """
 
 from __future__ import annotations
@@ -199,6 +199,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     from usermgmt.api.metrics import Metrics
     from usermgmt.core.errors import ConfigurationError
     from usermgmt.core.mail import BackgroundDeliverer
+    from usermgmt.core.webhooks.delivery import BackgroundDeliverer as WebhookDeliverer
 
     services = open_services(settings, threads)
     if services is None:
@@ -241,7 +242,7 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
     for listener in _listeners(socket_map):
         listener.channel_class = Channel
 
-    deliverer = None
+    deliverer = webhook_deliverer = None
     try:
         with stop_on_signals() as stop:
             base = f"http://{_display_host(socket_map)}"
@@ -267,10 +268,14 @@ def serve_process(settings, threads: int, listen: dict, worker: Worker | None = 
             if worker is None or worker.number == 1:
                 deliverer = BackgroundDeliverer(services)
                 deliverer.start()
+                webhook_deliverer = WebhookDeliverer(services)  # the same, for webhooks
+                webhook_deliverer.start()
             if worker is not None:
                 worker.ready()
             _serve_until(stop, server, socket_map)
     finally:
+        if webhook_deliverer is not None:
+            webhook_deliverer.stop()  # lets the batch in flight be recorded
         if deliverer is not None:
             deliverer.stop()  # lets the message in flight be recorded
         services.close()

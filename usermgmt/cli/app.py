@@ -32,6 +32,7 @@ SUB_APPS: list[tuple[str, str]] = [
     ("keys", "usermgmt.cli.commands.keys"),
     ("mfa", "usermgmt.cli.commands.mfa"),
     ("mail", "usermgmt.cli.commands.mail"),
+    ("webhooks", "usermgmt.cli.commands.webhooks"),
     ("db", "usermgmt.cli.commands.db"),
     ("context", "usermgmt.cli.commands.context"),
 ]

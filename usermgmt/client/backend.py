@@ -471,6 +471,82 @@ class RemoteMfa(_Port):
         self.conn.json("DELETE", f"{API}/users/{user_id}/mfa", request_id=_rid(ctx))
 
 
+class RemoteWebhooks(_Port):
+    # The webhook types live with the webhooks service (it imports the database
+    # layer): a remote webhook command pays that import, other commands do not.
+
+    def _id(self, value: str, what: str = "Webhook") -> str:
+        if not _is_uuid(value):
+            raise NotFound(f"{what} not found")
+        return value
+
+    def create(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> Any:
+        from usermgmt.core.webhooks.service import WebhookCreated
+
+        body = self.conn.json("POST", f"{API}/webhooks", json=dict(data), request_id=_rid(ctx))
+        return WebhookCreated.model_validate(body)
+
+    def list(self, actor: Actor) -> Any:
+        from usermgmt.core.webhooks.service import WebhookList
+
+        return WebhookList.model_validate(self.conn.json("GET", f"{API}/webhooks"))
+
+    def get(self, actor: Actor, webhook_id: str) -> Any:
+        from usermgmt.core.webhooks.service import WebhookOut
+
+        body = self.conn.json("GET", f"{API}/webhooks/{self._id(webhook_id)}")
+        return WebhookOut.model_validate(body)
+
+    def update(
+        self, actor: Actor, ctx: RequestContext, webhook_id: str, data: Mapping[str, Any]
+    ) -> Any:
+        from usermgmt.core.webhooks.service import WebhookOut
+
+        path = f"{API}/webhooks/{self._id(webhook_id)}"
+        body = self.conn.json("PATCH", path, json=dict(data), request_id=_rid(ctx))
+        return WebhookOut.model_validate(body)
+
+    def delete(self, actor: Actor, ctx: RequestContext, webhook_id: str) -> None:
+        path = f"{API}/webhooks/{self._id(webhook_id)}"
+        self.conn.json("DELETE", path, request_id=_rid(ctx))
+
+    def test(self, actor: Actor, ctx: RequestContext, webhook_id: str) -> Any:
+        from usermgmt.core.webhooks.service import DeliveryOut
+
+        path = f"{API}/webhooks/{self._id(webhook_id)}/test"
+        return DeliveryOut.model_validate(self.conn.json("POST", path, request_id=_rid(ctx)))
+
+    def deliveries(
+        self,
+        actor: Actor,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Any:
+        from usermgmt.core.webhooks.service import DeliveryPage
+
+        params = _query({"status": status, "limit": limit, "cursor": cursor})
+        path = f"{API}/webhooks/{self._id(webhook_id)}/deliveries"
+        return DeliveryPage.model_validate(self.conn.json("GET", path, params=params))
+
+    def retry(self, actor: Actor, ctx: RequestContext, delivery_id: str) -> Any:
+        from usermgmt.core.webhooks.service import DeliveryOut
+
+        path = f"{API}/webhook-deliveries/{self._id(delivery_id, 'Webhook delivery')}/retry"
+        return DeliveryOut.model_validate(self.conn.json("POST", path, request_id=_rid(ctx)))
+
+    def replay(
+        self, actor: Actor, ctx: RequestContext, webhook_id: str, data: Mapping[str, Any]
+    ) -> Any:
+        from usermgmt.core.webhooks.service import ReplayOut
+
+        path = f"{API}/webhooks/{self._id(webhook_id)}/replay"
+        body = self.conn.json("POST", path, json=dict(data), request_id=_rid(ctx))
+        return ReplayOut.model_validate(body)
+
+
 class RemoteBackend:
     """Every port over one connection. ``info()`` is what `usermgmt info` shows remotely."""
 
@@ -488,6 +564,7 @@ class RemoteBackend:
         self.health = RemoteHealth(conn)
         self.api_keys = RemoteApiKeys(conn)
         self.mfa = RemoteMfa(conn)
+        self.webhooks = RemoteWebhooks(conn)
         self.clock = SYSTEM_CLOCK
         self.ids = RandomIds()
 

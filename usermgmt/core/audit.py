@@ -32,6 +32,7 @@ from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.ids import IdSource
 from usermgmt.core.models import AuditEvent, AuditHead, User
 from usermgmt.core.results import ChainHead, ChainReport, parse_head  # noqa: F401 - re-exported
+from usermgmt.core.webhooks import events as webhook_events
 
 GENESIS_HASH = "0" * 64
 # The events that bring a user into being, one per path: create/ensure, register, import.
@@ -153,6 +154,8 @@ def record_many(
         session.execute(insert(AuditEvent.__table__), rows)
         head.seq, head.hash = seq, prev
         session.flush()
+        # The change's webhook events, in the same transaction (usermgmt.core.webhooks).
+        webhook_events.emit(session, rows, at=at, ids=ids)
     return len(rows)
 
 

@@ -86,6 +86,13 @@ class Settings(BaseSettings):
     mfa_key: SecretStr | None = None
     mfa_required_roles: str = ""
     mfa_token_ttl: int = Field(300, ge=30, le=3600)
+    # Webhooks (docs/webhooks.md): per-attempt timeout, attempts before the dead letter,
+    # how long a subscription may fail before it is disabled, the first retry's delay.
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(10, ge=1, le=100)
+    webhook_disable_after: int = Field(432000, ge=0, le=31536000)
+    webhook_backoff_base: float = Field(30.0, ge=0, le=86400)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None
 

@@ -40,6 +40,14 @@ if TYPE_CHECKING:
         UserPage,
         UserRows,
     )
+    from usermgmt.core.webhooks.service import (
+        DeliveryOut,
+        DeliveryPage,
+        ReplayOut,
+        WebhookCreated,
+        WebhookList,
+        WebhookOut,
+    )
 
 Query = Mapping[str, Any] | None
 EnsureOutcome = Literal["created", "updated", "unchanged"]
@@ -197,6 +205,43 @@ class MfaPort(Protocol):
         ...
 
 
+class WebhooksPort(Protocol):
+    """Subscriptions and their deliveries (admin). Sending is the server's (or a cron
+    ``usermgmt webhooks deliver`` on the database), so it is not a port operation."""
+
+    def create(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]
+    ) -> WebhookCreated: ...
+
+    def list(self, actor: Actor) -> WebhookList: ...
+
+    def get(self, actor: Actor, webhook_id: str) -> WebhookOut: ...
+
+    def update(
+        self, actor: Actor, ctx: RequestContext, webhook_id: str, data: Mapping[str, Any]
+    ) -> WebhookOut: ...
+
+    def delete(self, actor: Actor, ctx: RequestContext, webhook_id: str) -> None: ...
+
+    def test(self, actor: Actor, ctx: RequestContext, webhook_id: str) -> DeliveryOut: ...
+
+    def deliveries(
+        self,
+        actor: Actor,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> DeliveryPage: ...
+
+    def retry(self, actor: Actor, ctx: RequestContext, delivery_id: str) -> DeliveryOut: ...
+
+    def replay(
+        self, actor: Actor, ctx: RequestContext, webhook_id: str, data: Mapping[str, Any]
+    ) -> ReplayOut: ...
+
+
 class Backend(Protocol):
     """Everything a face may call. ``Services`` is the embedded one."""
 
@@ -211,6 +256,7 @@ class Backend(Protocol):
     health: HealthPort
     api_keys: ApiKeysPort
     mfa: MfaPort
+    webhooks: WebhooksPort
     # What a face stamps its own work with (the console's "now", request ids):
     # the core's injected sources, or this machine's for a remote backend.
     clock: Clock

@@ -40,7 +40,7 @@ LINK_TTL = {
     "invitation": "invite_token_ttl",
 }
 # Placeholders every template may use; link templates also get link/expires/expires_at,
-# email_changed gets old_email/new_email.
+# email_changed gets old_email/new_email, webhook_disabled webhook_url/webhook_reason.
 COMMON_VARIABLES = ("greeting", "name", "email", "site", "public_url", "date")
 
 
@@ -104,6 +104,8 @@ class Renderer:
                 "link": f"{settings.public_url.rstrip('/')}/check?token=sample",
                 "old_email": "old@example.com",
                 "new_email": "new@example.com",
+                "webhook_url": "https://app.example/hooks",
+                "webhook_reason": "failing for 120 hours; last error: HTTP 500",
             }
             self.render(
                 template,
@@ -154,7 +156,7 @@ def variables_for(
         "public_url": public_url,
         "date": _when(created_at),
     }
-    for key in ("link", "old_email", "new_email"):
+    for key in ("link", "old_email", "new_email", "webhook_url", "webhook_reason"):
         if key in context and context[key] is not None:
             values[key] = str(context[key])
     ttl_setting = LINK_TTL.get(template)

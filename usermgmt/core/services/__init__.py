@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from usermgmt.core.services.sessions import SessionService
     from usermgmt.core.services.transfer import TransferService
     from usermgmt.core.services.users import UserService
+    from usermgmt.core.webhooks.service import WebhookService
 
 # Where each service lives: its module is imported when the service is first used, so a
 # command that lists users never imports the mail, transfer or token machinery.
@@ -55,6 +56,7 @@ SERVICE_CLASSES = {
     "account_pages": ("usermgmt.core.services.account_pages", "AccountPageService"),
     "api_keys": ("usermgmt.core.services.api_keys", "ApiKeyService"),
     "mfa": ("usermgmt.core.services.mfa", "MfaService"),
+    "webhooks": ("usermgmt.core.webhooks.service", "WebhookService"),
 }
 
 
@@ -111,6 +113,7 @@ class Services:
     account_pages: AccountPageService = _OnFirstUse()  # type: ignore[assignment]
     api_keys: ApiKeyService = _OnFirstUse()  # type: ignore[assignment]
     mfa: MfaService = _OnFirstUse()  # type: ignore[assignment]
+    webhooks: WebhookService = _OnFirstUse()  # type: ignore[assignment]
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )
@@ -150,11 +153,11 @@ def pool_size_for(threads: int, tuning: Tuning) -> int:
 
     At its peak a thread holds two (a request's scope, for the token check, and
     a session, for a page); a PostgreSQL search's half counts hold one per
-    count thread; the mail deliverer takes one, and one is spare. A pool
+    count thread; the mail and webhook deliverers take one each, and one is spare. A pool
     smaller than that peak opens and closes connections under load (a new
     PostgreSQL backend each time), which costs more than the statements.
     """
-    return 2 * threads + tuning.count_threads + 2
+    return 2 * threads + tuning.count_threads + 3
 
 
 def build_services(

@@ -30,6 +30,7 @@ TEMPLATES = (
     "mfa_disabled",
     "mfa_reset",
     "mfa_recovery_code_used",
+    "webhook_disabled",
 )
 
 # Called (in the committing thread) after a transaction that enqueued mail commits:

@@ -58,6 +58,7 @@ class UsersScreen(UserActions, Screen):
         Binding("down", "to_table", "To the table", show=False, tooltip=TO_TABLE),
         *USER_ACTION_BINDINGS,
         Binding("a", "audit", "Audit", tooltip="The audit log, newest first"),
+        Binding("w", "webhooks", "Webhooks", tooltip="Webhook subscriptions and deliveries"),
         Binding("f", "filters", "Filters", show=False),
         Binding("x", "toggle_deleted", "Show / hide deleted users", show=False),
         Binding("o", "sort_next", "Sort by the next column", show=False),
@@ -291,6 +292,11 @@ class UsersScreen(UserActions, Screen):
         from usermgmt.tui.screens.audit import AuditScreen
 
         self.app.push_screen(AuditScreen(self.ctx))
+
+    def action_webhooks(self) -> None:
+        from usermgmt.tui.screens.webhooks import WebhooksScreen
+
+        self.app.push_screen(WebhooksScreen(self.ctx))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "to_table":
