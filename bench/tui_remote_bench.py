@@ -164,6 +164,11 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=60)
     print(f"load average: {os.getloadavg()[0]:.2f}")
+    cpus = sorted(r["cpu"] for r in cold)
+    print(
+        f"start -> first page, CPU time of the process: {cpus[0] * 1000:.0f} ms best, "
+        f"{cpus[len(cpus) // 2] * 1000:.0f} ms median (wall time grows with the load)"
+    )
     report(f"remote (usermgmt serve on {url.split('/')[-1]})", figures["rows"], seeded_s, cold,
            figures)  # fmt: skip
 
