@@ -7,6 +7,7 @@ from tui.tui_helpers import run_console, settle, toasts
 
 from usermgmt.client.factory import RemoteTarget, connect
 from usermgmt.tui.app import UserMgmtApp
+from usermgmt.tui.remote_start import RemoteHeadStart
 from usermgmt.tui.screens.lock import LockScreen
 from usermgmt.tui.screens.users import UsersScreen
 
@@ -63,3 +64,28 @@ def test_a_moderator_is_told_when_the_server_refuses_an_action(as_moderator, rem
     run_console(app, scenario)
     refused = toasts(app, "error")
     assert any("not allowed" in t.lower() and "mod@example.com" in t for t in refused), refused
+
+
+def test_the_remote_console_shows_the_first_page_its_head_start_fetched(as_admin, served):
+    email = unique_email("ahead")
+    assert as_admin("users", "create", "--email", email, "--no-password").exit_code == 0
+    backend = connect(RemoteTarget(served.url, "admin"))
+    start = RemoteHeadStart(backend, os_user="tester")
+    try:
+        assert start.first_page.page.result()[0][0].email == email
+        asked = []
+        list_rows, count = backend.user_reads.list_rows, backend.user_reads.count
+        backend.user_reads.list_rows = lambda *a, **k: asked.append("page") or list_rows(*a, **k)
+        backend.user_reads.count = lambda *a, **k: asked.append("count") or count(*a, **k)
+        app = UserMgmtApp(backend, os_user="tester", retry_start=False, first_page=start.first_page)
+
+        async def scenario(pilot):
+            table = app.screen.query_one("#users")
+            assert table.cursor_value.email == email and table.cache.exact
+            assert app.ctx.take_first_page() is None  # taken by the first load
+
+        run_console(app, scenario)
+        assert asked == []  # neither the page nor the count was asked for again
+    finally:
+        start.close()
+        backend.close()

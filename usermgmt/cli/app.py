@@ -273,11 +273,19 @@ def tui() -> None:
     """
     current = state.current()
     if current.remote_target() is not None:
-        from usermgmt.tui.app import run_tui_remote
-
         backend = current.backend()
         backend.me()  # not logged in or refused: one error line (exit 7), no console
-        raise typer.Exit(run_tui_remote(backend) or 0)
+        from usermgmt.tui.remote_start import RemoteHeadStart
+
+        # The first page is asked for while Textual is being imported, as embedded.
+        remote_start = RemoteHeadStart(backend)
+        try:
+            from usermgmt.tui.app import run_tui_remote
+
+            code = run_tui_remote(backend, first_page=remote_start.first_page)
+        finally:
+            remote_start.close()
+        raise typer.Exit(code or 0)
     from usermgmt.tui.start import HeadStart
 
     settings = state.current().settings()

@@ -10,24 +10,22 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from usermgmt.client.session import API, Connection
+from usermgmt.client.wire import WireUser, WireUserPage, WireUserRows
 from usermgmt.core.clock import SYSTEM_CLOCK
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import NotFound, ValidationError
 from usermgmt.core.ids import RandomIds
-from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
-from usermgmt.core.mfa_schemas import MfaStatus
 from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
-from usermgmt.core.schemas import (
-    AuditPage,
-    RoleOut,
-    SessionOut,
-    UserOut,
-    UserPage,
-    UserRows,
-)
+
+# The models are imported where they are used: a listing of users validates none
+# (``usermgmt.client.wire``), so it never imports pydantic.
+if TYPE_CHECKING:
+    from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
+    from usermgmt.core.mfa_schemas import MfaStatus
+    from usermgmt.core.schemas import AuditPage, RoleOut, SessionOut, UserOut, UserPage, UserRows
 
 PAGE = 100  # the API's largest page of users
 UPLOAD_PIECE = 64 * 1024  # bytes of JSON lines per piece of an import upload
@@ -45,6 +43,10 @@ def _is_uuid(ref: str) -> bool:
     return True
 
 
+def _user(body: Any) -> UserOut:
+    return cast("UserOut", WireUser(body))
+
+
 def _query(query: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in dict(query or {}).items() if v is not None}
 
@@ -59,9 +61,7 @@ class RemoteUserReads(_Port):
         if not _is_uuid(user_id):
             raise NotFound("User not found")
         params = {"include_deleted": True} if include_deleted else None
-        return UserOut.model_validate(
-            self.conn.json("GET", f"{API}/users/{user_id}", params=params)
-        )
+        return _user(self.conn.json("GET", f"{API}/users/{user_id}", params=params))
 
     def find(self, actor: Actor, ref: str, *, include_deleted: bool = False) -> UserOut:
         ref = ref.strip()
@@ -70,7 +70,7 @@ class RemoteUserReads(_Port):
         params: dict[str, Any] = {"ref": ref}
         if include_deleted:
             params["include_deleted"] = True
-        return UserOut.model_validate(self.conn.json("GET", f"{API}/users/resolve", params=params))
+        return _user(self.conn.json("GET", f"{API}/users/resolve", params=params))
 
     def resolve_id(self, actor: Actor, ref: str, *, include_deleted: bool = True) -> str:
         if _is_uuid(ref.strip()):
@@ -78,7 +78,8 @@ class RemoteUserReads(_Port):
         return str(self.find(actor, ref, include_deleted=include_deleted).id)
 
     def list(self, actor: Actor, query: Mapping[str, Any] | None = None) -> UserPage:
-        return UserPage.model_validate(self.conn.json("GET", f"{API}/users", params=_query(query)))
+        body = self.conn.json("GET", f"{API}/users", params=_query(query))
+        return cast("UserPage", WireUserPage(body))
 
     def list_rows(
         self,
@@ -98,7 +99,7 @@ class RemoteUserReads(_Port):
                 break
             page = self.list(actor, {**q, "cursor": page.meta.next_cursor})
             data = page.data
-        return UserRows(data=data[skip:], next_cursor=page.meta.next_cursor)
+        return cast("UserRows", WireUserRows(data[skip:], page.meta.next_cursor))
 
     def count(self, actor: Actor, query: Mapping[str, Any] | None = None) -> int:
         q = {k: v for k, v in _query(query).items() if k not in ("cursor", "page", "sort")}
@@ -123,13 +124,13 @@ class RemoteUserReads(_Port):
 class RemoteUsers(_Port):
     def create(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> UserOut:
         body = self.conn.json("POST", f"{API}/users", json=dict(data), request_id=_rid(ctx))
-        return UserOut.model_validate(body)
+        return _user(body)
 
     def ensure(
         self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]
     ) -> tuple[Any, UserOut]:
         body = self.conn.json("POST", f"{API}/users/ensure", json=dict(data), request_id=_rid(ctx))
-        return body["result"], UserOut.model_validate(body["user"])
+        return body["result"], _user(body["user"])
 
     def update(
         self, actor: Actor, ctx: RequestContext, user_id: str, data: Mapping[str, Any]
@@ -137,13 +138,13 @@ class RemoteUsers(_Port):
         body = self.conn.json(
             "PATCH", f"{API}/users/{user_id}", json=dict(data), request_id=_rid(ctx)
         )
-        return UserOut.model_validate(body)
+        return _user(body)
 
     def delete(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         self.conn.json("DELETE", f"{API}/users/{user_id}", request_id=_rid(ctx))
 
     def _post(self, ctx: RequestContext, path: str, body: Any = None) -> UserOut:
-        return UserOut.model_validate(self.conn.json("POST", path, json=body, request_id=_rid(ctx)))
+        return _user(self.conn.json("POST", path, json=body, request_id=_rid(ctx)))
 
     def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         return self._post(ctx, f"{API}/users/{user_id}/restore")
@@ -167,7 +168,7 @@ class RemoteUsers(_Port):
 
     def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
         """Through the public forgot-password flow: the user gets the same mail."""
-        user = UserOut.model_validate(self.conn.json("GET", f"{API}/users/{user_id}"))
+        user = _user(self.conn.json("GET", f"{API}/users/{user_id}"))
         self.conn.json(
             "POST", f"{API}/auth/forgot-password", json={"email": user.email},
             request_id=_rid(ctx),
@@ -176,18 +177,20 @@ class RemoteUsers(_Port):
 
 class RemoteRoles(_Port):
     def list(self, actor: Actor) -> list[RoleOut]:
+        from usermgmt.core.schemas import RoleOut
+
         body = self.conn.json("GET", f"{API}/roles")
         return [RoleOut.model_validate(r) for r in body["data"]]
 
     def _set(self, ctx: RequestContext, user_id: str, change: Callable[[list[str]], list[str]]):
-        current = UserOut.model_validate(self.conn.json("GET", f"{API}/users/{user_id}"))
+        current = _user(self.conn.json("GET", f"{API}/users/{user_id}"))
         roles = change(list(current.roles))
         if roles == list(current.roles):
             return current
         body = self.conn.json(
             "PUT", f"{API}/users/{user_id}/roles", json={"roles": roles}, request_id=_rid(ctx)
         )
-        return UserOut.model_validate(body)
+        return _user(body)
 
     def set(self, actor: Actor, ctx: RequestContext, user_id: str, roles: Any) -> UserOut:
         wanted = roles.get("roles") if isinstance(roles, Mapping) else roles
@@ -197,7 +200,7 @@ class RemoteRoles(_Port):
             json={"roles": list(wanted or [])},
             request_id=_rid(ctx),
         )
-        return UserOut.model_validate(body)
+        return _user(body)
 
     def grant(self, actor: Actor, ctx: RequestContext, user_id: str, role: str) -> UserOut:
         return self._set(ctx, user_id, lambda roles: roles if role in roles else [*roles, role])
@@ -208,6 +211,8 @@ class RemoteRoles(_Port):
 
 class RemoteSessions(_Port):
     def list(self, actor: Actor, user_id: str) -> list[SessionOut]:
+        from usermgmt.core.schemas import SessionOut
+
         body = self.conn.json("GET", f"{API}/users/{user_id}/sessions")
         return [SessionOut.model_validate(s) for s in body["data"]]
 
@@ -227,6 +232,8 @@ class RemoteAudit(_Port):
         params = {
             k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in _query(query).items()
         }
+        from usermgmt.core.schemas import AuditPage
+
         return AuditPage.model_validate(self.conn.json("GET", f"{API}/audit", params=params))
 
     def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
@@ -441,10 +448,14 @@ class RemoteHealth(_Port):
 
 class RemoteApiKeys(_Port):
     def create(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> ApiKeyCreated:
+        from usermgmt.core.key_schemas import ApiKeyCreated
+
         body = self.conn.json("POST", f"{API}/api-keys", json=dict(data), request_id=_rid(ctx))
         return ApiKeyCreated.model_validate(body)
 
     def list(self, actor: Actor, query: Mapping[str, Any] | None = None) -> ApiKeyList:
+        from usermgmt.core.key_schemas import ApiKeyList
+
         params = {
             k: ("true" if v is True else v) for k, v in _query(query).items() if v is not False
         }
@@ -463,6 +474,8 @@ class RemoteMfa(_Port):
     def status(self, actor: Actor, user_id: str) -> MfaStatus:
         if not _is_uuid(user_id):
             raise NotFound("User not found")
+        from usermgmt.core.mfa_schemas import MfaStatus
+
         return MfaStatus.model_validate(self.conn.json("GET", f"{API}/users/{user_id}/mfa"))
 
     def reset(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:
@@ -582,7 +595,7 @@ class RemoteBackend:
         return self.conn.json("GET", f"{API}/info")
 
     def me(self) -> UserOut:
-        return UserOut.model_validate(self.conn.json("GET", f"{API}/auth/me"))
+        return _user(self.conn.json("GET", f"{API}/auth/me"))
 
     def close(self) -> None:
         self.conn.close()

@@ -289,18 +289,22 @@ def run_tui(
     return app.return_code or EXIT_OK
 
 
-def run_tui_remote(backend: Backend, *, headless: bool = False) -> int:
+def run_tui_remote(
+    backend: Backend, *, headless: bool = False, first_page: Ahead | None = None
+) -> int:
     """Run the console through a served API as the person logged in (remote mode).
 
     The title names the server and the person; the server holds them to the
     permission matrix, and a refused action says so (see usermgmt.tui.errors).
-    The log goes to tui.log in the data directory, as embedded.
+    The log goes to tui.log in the data directory, as embedded. ``first_page``:
+    the home screen's first page and count, already on their way (see
+    usermgmt.tui.remote_start).
     """
     from usermgmt.core.config import load_settings
     from usermgmt.tui.start import file_logging
 
     with file_logging(load_settings()) as log_path:
-        app = UserMgmtApp(backend, retry_start=False)
+        app = UserMgmtApp(backend, retry_start=False, first_page=first_page)
         app.log_path = log_path
         app.title = f"usermgmt · {backend.server}"
         app.sub_title = backend.where()
