@@ -37,9 +37,15 @@ from usermgmt.core.text import json_safe, printable, printable_lines
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+
+    @property
+    def for_people(self) -> bool:
+        """A table (cut to fit, or wide), not a machine format."""
+        return self in (Output.table, Output.wide)
 
 
 class FileFormat(StrEnum):
@@ -57,7 +63,10 @@ def remember_output(value: Enum | str | None) -> Any:
     return value
 
 
-OUTPUT_HELP = "table for people; json (one document), jsonl (one object per line) or csv."
+OUTPUT_HELP = (
+    "table for people (cut to the terminal with …), wide (every column, nothing cut); "
+    "json (one document), jsonl (one object per line) or csv."
+)
 
 OutputOption = Annotated[
     Output,
@@ -74,11 +83,19 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a table: a header and a key (dotted for nested) or a function."""
+    """One column of a table: a header and a key (dotted for nested) or a function.
+
+    On a narrow terminal a column keeps at least ``min_width`` cells (or its
+    header's width); a ``short_id`` column shows the first 8 characters of an id
+    (see ``tables``).
+    """
 
     header: str
     value: str | Callable[[Mapping[str, Any]], Any]
     no_wrap: bool = False
+    min_width: int = 0
+    short_id: bool = False
+    keep: int = 0  # too narrow for every column: the lowest ``keep`` is left out first
 
     def get(self, record: Mapping[str, Any]) -> Any:
         if callable(self.value):
@@ -149,7 +166,7 @@ def render(
         return _write_chunks(records, out, "jsonl")
     if fmt is Output.csv:
         return _write_chunks(records, out, "csv", csv_fields)
-    return _write_table(records, out, columns, caption, empty)
+    return _write_table(records, out, columns, caption, empty, wide=fmt is Output.wide)
 
 
 def render_one(
@@ -232,26 +249,20 @@ def _write_table(
     columns: Sequence[Column],
     caption: str | None,
     empty: str,
+    *,
+    wide: bool = False,
 ) -> int:
-    from rich import box
-    from rich.table import Table
     from rich.text import Text
 
-    rows = list(records)
-    if not rows:
+    from usermgmt.cli.tables import write_table
+
+    count = write_table(records, out, columns, wide=wide)
+    if not count:
         out.write(empty + "\n")
         return 0
-    if not columns:
-        columns = [Column(k, k) for k in rows[0]]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column.header, no_wrap=column.no_wrap, overflow="fold")
-    for record in rows:
-        table.add_row(*(Text(printable(text_value(c.get(record)))) for c in columns))
-    print_rich(table, out)
     if caption:
         print_rich(Text(caption, style="dim"), out)
-    return len(rows)
+    return count
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

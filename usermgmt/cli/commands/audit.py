@@ -57,10 +57,10 @@ def _core_now() -> datetime:
 
 EVENT_COLUMNS = [
     Column("SEQ", "seq", no_wrap=True),
-    Column("AT", lambda e: e["at"][:19].replace("T", " "), no_wrap=True),
-    Column("ACTION", "action", no_wrap=True),
-    Column("ACTOR", "actor_label"),
-    Column("TARGET", "target_id", no_wrap=True),
+    Column("AT", lambda e: e["at"][:19].replace("T", " "), min_width=19),
+    Column("ACTION", "action", min_width=12),
+    Column("ACTOR", "actor_label", min_width=10),
+    Column("TARGET", "target_id", short_id=True),
     Column("CHANGES", "changes"),
 ]
 
@@ -178,7 +178,7 @@ def verify(
     if report.ok:
         render_one(record, output=output, human=lambda _r: report.describe())
         return
-    if output is not Output.table:
+    if not Output(output).for_people:
         render_one(record, output=output)
     raise AuditChainBroken(
         report.describe(), details={k: v for k, v in record.items() if k != "ok"}

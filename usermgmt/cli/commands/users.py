@@ -105,14 +105,14 @@ ActiveOption = Annotated[
 ]
 
 USER_COLUMNS = [
-    Column("ID", "id", no_wrap=True),
-    Column("EMAIL", "email", no_wrap=True),
-    Column("USERNAME", "username"),
-    Column("KIND", "kind"),
-    Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p)),
-    Column("ROLES", "roles"),
-    Column("STATUS", "status"),
-    Column("CREATED", lambda u: short_time(u["created_at"]), no_wrap=True),
+    Column("ID", "id", short_id=True, keep=9),
+    Column("EMAIL", "email", min_width=12, keep=9),
+    Column("USERNAME", "username", min_width=8, keep=7),
+    Column("KIND", "kind", keep=3),
+    Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p), keep=4),
+    Column("ROLES", "roles", keep=5),
+    Column("STATUS", "status", min_width=8, keep=8),
+    Column("CREATED", lambda u: short_time(u["created_at"]), min_width=16, keep=6),
 ]
 USER_CSV_FIELDS = [
     "id",
@@ -679,7 +679,7 @@ def _print_report(report: Any, output: Output, name: str) -> None:
         "stopped_at_line": report.stopped_at_line,
         "not_checked": report.not_checked,
     }
-    if output is Output.table:
+    if Output(output).for_people:
         for error in report.errors:
             sys.stderr.write(printable(f"{name}: line {error.line}: {error.reason}") + "\n")
     render_one(record, output=output, human=lambda r: _summary(report))

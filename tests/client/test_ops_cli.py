@@ -1,0 +1,61 @@
+"""The operator's CLI (issue 21) in both modes, embedded and through a live server:
+short ids and id prefixes, several users at once, --fields, --follow."""
+
+from __future__ import annotations
+
+import uuid
+
+from usermgmt.core.context import Actor, RequestContext
+
+from .conftest import unique_email
+
+
+class PrefixedIds:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def new_uuid(self) -> uuid.UUID:
+        return uuid.UUID(self.prefix + uuid.uuid4().hex[8:])
+
+
+def make_users(served, n: int, prefix: str | None = None) -> list[str]:
+    """``n`` users made straight in the server's database, their ids sharing ``prefix``."""
+    from usermgmt.core.config import load_settings
+    from usermgmt.core.services import build_services
+
+    ids = PrefixedIds(prefix) if prefix else None
+    svc = build_services(load_settings(database_url=served.database_url), ids=ids)
+    try:
+        operator, ctx = Actor.operator("cli", "tester"), RequestContext(request_id="ops")
+        made = [svc.users.create(operator, ctx, {"email": unique_email()}) for _ in range(n)]
+        return [str(u.id) for u in made]
+    finally:
+        svc.close()
+
+
+def test_tables_show_short_ids_and_wide_shows_them_whole(run, served):
+    [uid] = make_users(served, 1)
+    table = run("users", "show", uid, "-o", "table")
+    assert table.exit_code == 0
+    listed = run("users", "list", "--limit", "100", "--sort", "-created_at")
+    assert uid[:8] in listed.stdout and uid not in listed.stdout
+    wide = run("users", "list", "--limit", "100", "-o", "wide")
+    assert uid in wide.stdout
+
+
+def test_a_unique_id_prefix_is_accepted_where_an_id_is(run, served):
+    [uid] = make_users(served, 1, prefix=uuid.uuid4().hex[:8])
+    shown = run("users", "show", uid[:8], "-o", "json")
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.json()["id"] == uid
+    locked = run("users", "lock", uid[:8], "-q")
+    assert (locked.exit_code, locked.stdout) == (0, uid + "\n")
+    assert run("users", "unlock", uid[:12], "-q").stdout == uid + "\n"
+
+
+def test_an_ambiguous_prefix_is_a_usage_error_naming_the_candidates(run, served):
+    prefix = uuid.uuid4().hex[:8]
+    ids = make_users(served, 2, prefix=prefix)
+    result = run("users", "lock", prefix)
+    assert result.exit_code == 2
+    assert all(uid in result.error_line for uid in ids), result.error_line

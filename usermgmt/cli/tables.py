@@ -1,0 +1,172 @@
+"""Tables that never lie: every cell on one line, a cut cell ends in ``…``.
+
+Rich, left to size a table to a narrow terminal, wraps cells mid-word, cuts
+them with no mark and drops whole columns without a word. Here the widths are
+decided first and handed to Rich as fixed widths:
+
+- each column gets what its longest cell needs if all columns fit the terminal;
+- else each keeps at least its minimum (its header, or the column's
+  ``min_width``) and the rest of the width is shared out, longest needs first;
+  a cell longer than its column ends in ``…``;
+- if even the minimums do not fit, columns are left out, lowest ``keep``
+  first, and a note on stderr names them (``-o wide`` or a wider terminal
+  shows them).
+
+Off a terminal nothing is cut (the widths are what the cells need). Ids are
+shown by their first 8 characters (``short_id`` columns), which every command
+taking a user id accepts as a prefix; ``-o wide`` shows them whole.
+
+Rows are printed in chunks of :data:`CHUNK` with the widths the first chunk
+decided, so a table of any length streams in constant memory. A later cell
+longer than its column is cut with ``…``, never wrapped.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import islice
+from typing import TYPE_CHECKING, Any, TextIO
+
+from usermgmt.core.text import printable
+
+if TYPE_CHECKING:
+    from usermgmt.cli.output import Column
+
+CHUNK = 1000  # rows measured for the widths, and printed per Rich table
+GAP = 2  # spaces between two columns
+SHORT_ID = 8  # characters of an id shown in a table
+
+
+def cell_text(column: Column, record: Mapping[str, Any], *, wide: bool) -> str:
+    from usermgmt.cli.output import text_value
+
+    text = printable(text_value(column.get(record)))
+    if column.short_id and not wide:
+        return text[:SHORT_ID]
+    return text
+
+
+def minimum(column: Column) -> int:
+    from rich.cells import cell_len
+
+    floor = SHORT_ID if column.short_id else column.min_width
+    return max(cell_len(column.header), floor)
+
+
+def fit(
+    columns: Sequence[Column], needs: Sequence[int], width: int | None
+) -> tuple[list[int], list[int]]:
+    """The indexes of the columns shown and the width of each, for a terminal ``width``."""
+
+    shown = list(range(len(columns)))
+    if width is None or sum(needs) + GAP * (len(needs) - 1) <= width:
+        return shown, list(needs)
+    mins = [min(needs[i], minimum(c)) for i, c in enumerate(columns)]
+    # Left out first: the lowest ``keep``, and of equals the rightmost.
+    order = sorted(shown, key=lambda i: (columns[i].keep, -i))
+    while len(shown) > 1 and sum(mins[i] for i in shown) + GAP * (len(shown) - 1) > width:
+        shown.remove(order.pop(0))
+    widths = {i: mins[i] for i in shown}
+    spare = width - sum(widths.values()) - GAP * (len(shown) - 1)
+    # Fair shares, smallest need first: a column that needs little gets all of it
+    # (a status, a username), the long ones (emails, names) share what is left.
+    short = sorted((i for i in shown if widths[i] < needs[i]), key=lambda k: needs[k] - widths[k])
+    for n, i in enumerate(short):
+        give = min(needs[i] - widths[i], spare // (len(short) - n))
+        widths[i] += give
+        spare -= give
+    return shown, [widths[i] for i in shown]
+
+
+def terminal_width(out: TextIO) -> int | None:
+    from usermgmt.cli.output import is_terminal
+
+    if not is_terminal(out):
+        return None
+    from rich.console import Console
+
+    return Console(file=out).width
+
+
+def write_table(
+    records: Iterable[Mapping[str, Any]],
+    out: TextIO,
+    columns: Sequence[Column],
+    *,
+    wide: bool = False,
+) -> int:
+    """Print ``records`` as a table in chunks; returns how many rows were printed (0: none)."""
+    from rich.cells import cell_len
+
+    rows = iter(records)
+    first = list(islice(rows, CHUNK))
+    if not first:
+        return 0
+    if not columns:
+        from usermgmt.cli.output import Column
+
+        columns = [Column(k.upper(), k) for k in first[0]]
+    cells = [[cell_text(c, r, wide=wide) for c in columns] for r in first]
+    needs = [
+        max(cell_len(c.header), *(cell_len(row[i]) for row in cells)) for i, c in enumerate(columns)
+    ]
+    shown, widths = fit(columns, needs, None if wide else terminal_width(out))
+    left_out = [columns[i].header for i in range(len(columns)) if i not in shown]
+    if left_out:
+        sys.stderr.write(
+            f"note: {len(left_out)} column{'s' if len(left_out) != 1 else ''} left out at "
+            f"this terminal width: {', '.join(left_out)} (-o wide shows every column)\n"
+        )
+    count = len(cells)
+    _print_chunk([[row[i] for i in shown] for row in cells], columns, shown, widths, out, True)
+    del cells, first
+    while True:
+        chunk = list(islice(rows, CHUNK))
+        if not chunk:
+            return count
+        lines = [[cell_text(columns[i], r, wide=wide) for i in shown] for r in chunk]
+        _print_chunk(lines, columns, shown, widths, out, False)
+        count += len(chunk)
+
+
+def _print_chunk(
+    lines: list[list[str]],
+    columns: Sequence[Column],
+    shown: list[int],
+    widths: list[int],
+    out: TextIO,
+    header: bool,
+) -> None:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        show_header=header,
+        header_style="bold",
+    )
+    for i, width in zip(shown, widths, strict=True):
+        table.add_column(columns[i].header, width=width, no_wrap=True, overflow="ellipsis")
+    for line in lines:
+        table.add_row(*(Text(cell, no_wrap=True, overflow="ellipsis") for cell in line))
+    print_fixed(table, out, sum(widths) + GAP * (len(widths) - 1))
+
+
+def print_fixed(renderable: Any, out: TextIO, width: int) -> None:
+    """Print at exactly ``width`` cells (the widths are decided), no colour off a terminal."""
+    from rich.console import Console
+
+    from usermgmt.cli.output import is_terminal
+
+    if is_terminal(out):
+        Console(file=out, highlight=False, width=max(width, 1)).print(renderable)
+        return
+    buf = io.StringIO()
+    Console(file=buf, highlight=False, width=max(width, 1), force_terminal=False).print(renderable)
+    out.write("".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines()))
