@@ -59,3 +59,54 @@ def test_an_ambiguous_prefix_is_a_usage_error_naming_the_candidates(run, served)
     result = run("users", "lock", prefix)
     assert result.exit_code == 2
     assert all(uid in result.error_line for uid in ids), result.error_line
+
+
+# ---- several at once -------------------------------------------------------------
+
+
+def test_lock_several_then_unlock_them_from_stdin(run, served):
+    ids = make_users(served, 3)
+    locked = run("users", "lock", *ids, "-o", "json")
+    assert locked.exit_code == 0, locked.stderr
+    assert [u["id"] for u in locked.json()] == ids
+    assert {u["status"] for u in locked.json()} == {"locked"}
+    unlocked = run("users", "unlock", "-", "-q", input="\n".join(ids) + "\n\n")
+    assert (unlocked.exit_code, unlocked.stdout.split()) == (0, ids)
+    shown = [run("users", "show", uid, "-o", "json").json()["status"] for uid in ids]
+    assert "locked" not in shown
+
+
+def test_one_failure_is_named_the_rest_done_and_the_exit_is_its_code(run, served):
+    ids = make_users(served, 2)
+    missing = "nobody-" + uuid.uuid4().hex[:6]
+    result = run("users", "lock", ids[0], missing, ids[1], "-q")
+    assert result.exit_code == 3
+    assert result.stdout.split() == ids
+    errors = result.stderr.strip().splitlines()
+    assert missing in errors[0] and errors[0].startswith("error: NOT_FOUND:")
+    assert errors[-1] == "error: SOME_FAILED: locked 2 of 3 users; 1 failed (each named above)"
+
+
+def test_delete_several_and_ignore_missing(run, served):
+    ids = make_users(served, 2)
+    missing = str(uuid.uuid4())
+    failed = run("users", "delete", *ids, missing, "--yes")
+    assert failed.exit_code == 3 and "deleted 2 of 3 users" in failed.error_line
+    again = run("users", "delete", *ids, missing, "--yes", "--ignore-missing")
+    assert again.exit_code == 0, again.stderr
+    one = run("users", "delete", missing, "--ignore-missing", "--yes")
+    assert (one.exit_code, one.stderr) == (0, "")
+    assert run("users", "delete", missing, "--yes").exit_code == 3
+    restored = run("users", "restore", *ids, "-q")
+    assert (restored.exit_code, restored.stdout.split()) == (0, ids)
+
+
+def test_roles_and_sessions_take_several_users(run, served):
+    ids = make_users(served, 2)
+    granted = run("roles", "grant", *ids, "moderator", "-o", "jsonl")
+    assert granted.exit_code == 0, granted.stderr
+    assert all("moderator" in u["roles"] for u in granted.jsonl())
+    revoked = run("roles", "revoke", "-", "moderator", "-q", input="\n".join(ids))
+    assert (revoked.exit_code, revoked.stdout.split()) == (0, ids)
+    signed_out = run("sessions", "revoke", "--all", *ids)
+    assert (signed_out.exit_code, signed_out.stderr) == (0, "")
