@@ -110,3 +110,28 @@ def test_roles_and_sessions_take_several_users(run, served):
     assert (revoked.exit_code, revoked.stdout.split()) == (0, ids)
     signed_out = run("sessions", "revoke", "--all", *ids)
     assert (signed_out.exit_code, signed_out.stderr) == (0, "")
+
+
+# ---- --fields, status ------------------------------------------------------------
+
+
+def test_fields_choose_columns_and_keys_in_every_format(run, served):
+    [uid] = make_users(served, 1)
+    args = ("users", "list", "--search", run("users", "show", uid, "-o", "json").json()["email"])
+    as_json = run(*args, "--fields", "email,status,id", "-o", "json")
+    assert as_json.exit_code == 0, as_json.stderr
+    [record] = as_json.json()
+    assert list(record) == ["email", "status", "id"] and record["id"] == uid
+    [line] = run(*args, "--fields", "id,profile.timezone", "-o", "jsonl").jsonl()
+    assert line == {"id": uid, "profile.timezone": "UTC"}
+    csv = run(*args, "--fields", "id,status", "-o", "csv").stdout.splitlines()
+    assert csv == ["id,status", f"{uid},unverified"]
+    header, _rule, row = run(*args, "--fields", "status,id").stdout.splitlines()
+    assert header.split() == ["STATUS", "ID"] and row.split() == ["unverified", uid[:8]]
+
+
+def test_an_unknown_field_is_a_usage_error_naming_the_valid_ones(run):
+    result = run("audit", "list", "--fields", "seq,nope", "-o", "json")
+    assert result.exit_code == 2
+    assert "unknown field nope" in result.error_line and "actor_label" in result.error_line
+    assert run("roles", "list", "--fields", "name", "-q").exit_code == 0

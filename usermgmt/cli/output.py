@@ -150,16 +150,23 @@ def render(
     caption: str | None = None,
     empty: str = "Nothing to show.",
     stream: TextIO | None = None,
+    fields: Sequence[str] | None = None,
 ) -> int:
     """Print a list of records in the chosen format; returns how many were printed.
 
-    ``records`` may be a generator: json, jsonl, csv and quiet output stream it
-    with constant memory.
+    ``records`` may be a generator: every format streams it (a table in chunks).
+    ``fields`` (``--fields``) chooses the table's columns and the keys of the
+    other formats.
     """
     out = stream if stream is not None else sys.stdout
     fmt = Output(output)
     if quiet:
         return _write_ids(records, out, id_key)
+    if fields:
+        columns = [_column_for(field, columns) for field in fields]
+        csv_fields = list(fields)
+        if fmt in (Output.json, Output.jsonl):
+            records = ({f: lookup(r, f) for f in fields} for r in records)
     if fmt is Output.json:
         return _write_chunks(records, out, "json")
     if fmt is Output.jsonl:
@@ -167,6 +174,14 @@ def render(
     if fmt is Output.csv:
         return _write_chunks(records, out, "csv", csv_fields)
     return _write_table(records, out, columns, caption, empty, wide=fmt is Output.wide)
+
+
+def _column_for(field: str, columns: Sequence[Column]) -> Column:
+    """The command's column showing ``field`` as it is, else a plain one."""
+    for column in columns:
+        if column.value == field:
+            return column
+    return Column(field.upper(), field)
 
 
 def render_one(

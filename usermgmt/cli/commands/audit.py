@@ -11,6 +11,7 @@ import typer
 from usermgmt.cli import state
 from usermgmt.cli.commands.users import resolve
 from usermgmt.cli.errors import usage_error
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, render, render_one
 from usermgmt.core.context import Actor
 
@@ -94,6 +95,7 @@ def list_events(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, metavar="N", help="At most N events.")
     ] = 50,
+    fields: FieldsOption = None,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
@@ -104,6 +106,9 @@ def list_events(
       usermgmt audit list --target ann@example.com
       usermgmt audit list --action 'user.*' --since 24h -o jsonl
     """
+    from usermgmt.core.schemas import AuditEventOut
+
+    chosen = choose_fields(fields, list(AuditEventOut.model_fields))
     query: dict[str, Any] = {
         "action": action,
         "since": parse_time(since, "--since", _core_now),
@@ -134,7 +139,14 @@ def list_events(
                 {**query, "limit": min(PAGE_SIZE, remaining), "cursor": page.meta.next_cursor},
             )
 
-    render(records(), output=output, quiet=quiet, columns=EVENT_COLUMNS, empty="No events.")
+    render(
+        records(),
+        output=output,
+        quiet=quiet,
+        columns=EVENT_COLUMNS,
+        empty="No events.",
+        fields=chosen,
+    )
 
 
 @app.command("verify")

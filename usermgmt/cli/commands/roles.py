@@ -9,6 +9,7 @@ import typer
 from usermgmt.cli import state
 from usermgmt.cli.bulk import UsersArg
 from usermgmt.cli.commands.users import act_on_users, complete_role, resolve
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, render
 from usermgmt.core.vocabulary import ROLE_NAMES, words
 
@@ -24,13 +25,16 @@ RoleArg = Annotated[
 
 
 @app.command("list")
-def list_roles(output: OutputOption = Output.table, quiet: QuietOption = False) -> None:
+def list_roles(
+    fields: FieldsOption = None, output: OutputOption = Output.table, quiet: QuietOption = False
+) -> None:
     """List the roles.
 
     \b
     Example:
       usermgmt roles list -o json
     """
+    chosen = choose_fields(fields, ["name", "description"])
     roles = state.backend().roles.list(state.actor())
     render(
         (r.model_dump(mode="json") for r in roles),
@@ -39,6 +43,7 @@ def list_roles(output: OutputOption = Output.table, quiet: QuietOption = False) 
         id_key="name",
         columns=[Column("NAME", "name", no_wrap=True), Column("DESCRIPTION", "description")],
         empty="No roles.",
+        fields=chosen,
     )
 
 

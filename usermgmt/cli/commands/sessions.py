@@ -8,6 +8,7 @@ import typer
 
 from usermgmt.cli import state
 from usermgmt.cli.commands.users import UserArg, resolve
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import (
     Column,
     Output,
@@ -18,12 +19,19 @@ from usermgmt.cli.output import (
     short_time,
 )
 
+SESSION_FIELDS = [
+    "id", "created_at", "expires_at", "last_used_at", "revoked_at", "ip", "user_agent",
+]  # fmt: skip
+
 app = typer.Typer(help="List and revoke users' sessions.", no_args_is_help=True)
 
 
 @app.command("list")
 def list_sessions(
-    user: UserArg, output: OutputOption = Output.table, quiet: QuietOption = False
+    user: UserArg,
+    fields: FieldsOption = None,
+    output: OutputOption = Output.table,
+    quiet: QuietOption = False,
 ) -> None:
     """List a user's live sessions (signed in, not expired, not revoked).
 
@@ -32,6 +40,7 @@ def list_sessions(
       usermgmt sessions list ann@example.com
       usermgmt sessions list ann -q
     """
+    chosen = choose_fields(fields, SESSION_FIELDS)
     uid = resolve(user, include_deleted=True)
     sessions = state.backend().sessions.list(state.actor(), uid)
     render(
@@ -47,6 +56,7 @@ def list_sessions(
             Column("USER AGENT", "user_agent"),
         ],
         empty="No live sessions.",
+        fields=chosen,
     )
 
 

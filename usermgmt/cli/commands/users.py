@@ -14,6 +14,7 @@ import typer
 from usermgmt.cli import state
 from usermgmt.cli.bulk import UsersArg
 from usermgmt.cli.errors import CliError, usage_error
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import (
     Column,
     FileFormat,
@@ -357,6 +358,7 @@ def list_users(
         typer.Option("--limit", "-n", min=1, metavar="N", help="At most N users.  [default: 20]"),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every matching user (streams).")] = False,
+    fields: FieldsOption = None,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
@@ -370,9 +372,11 @@ def list_users(
       usermgmt users list --search ann --status locked
       usermgmt users list --role admin -o json
       usermgmt users list --all -o csv > users.csv
+      usermgmt users list --fields id,email,status,last_login_at -o csv
     """
     if all_ and limit is not None:
         raise usage_error("--limit and --all cannot be used together")
+    chosen = choose_fields(fields, USER_CSV_FIELDS)
     want = None if all_ else (limit or 20)
     query: dict[str, Any] = {
         "search": search,
@@ -408,6 +412,7 @@ def list_users(
         csv_fields=USER_CSV_FIELDS,
         caption=caption,
         empty="No users found.",
+        fields=chosen,
     )
 
 
