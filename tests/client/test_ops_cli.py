@@ -3,11 +3,17 @@ short ids and id prefixes, several users at once, --fields, --follow."""
 
 from __future__ import annotations
 
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
 import uuid
 
 from usermgmt.core.context import Actor, RequestContext
 
-from .conftest import unique_email
+from .conftest import clean_env, unique_email
 
 
 class PrefixedIds:
@@ -135,3 +141,45 @@ def test_an_unknown_field_is_a_usage_error_naming_the_valid_ones(run):
     assert result.exit_code == 2
     assert "unknown field nope" in result.error_line and "actor_label" in result.error_line
     assert run("roles", "list", "--fields", "name", "-q").exit_code == 0
+
+
+# ---- audit list --follow -----------------------------------------------------------
+
+
+def read_line(process: subprocess.Popen, timeout: float = 60) -> str:
+    """The next line the process prints (the timeout only catches a hang)."""
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, "no line within the timeout"
+    return process.stdout.readline()
+
+
+def test_follow_prints_new_events_until_ctrl_c(mode, run, served):
+    [uid] = make_users(served, 1)
+    where = ["--database-url", served.database_url] if mode == "embedded" else []
+    env = clean_env(**{k: v for k, v in os.environ.items() if k == "XDG_CONFIG_HOME"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "usermgmt", *where, "audit", "list", "--target", uid,
+         "--follow", "--interval", "0.2", "-o", "jsonl", "--fields", "seq,action"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        first = json.loads(read_line(process))
+        assert first["action"] == "user.created"
+        assert run("users", "lock", uid, "-q").exit_code == 0
+        assert run("users", "unlock", uid, "-q").exit_code == 0
+        locked, unlocked = json.loads(read_line(process)), json.loads(read_line(process))
+        assert [locked["action"], unlocked["action"]] == ["user.locked", "user.unlocked"]
+        assert first["seq"] < locked["seq"] < unlocked["seq"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+        assert process.stderr.read() == ""
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_follow_refuses_until_and_one_json_document(run):
+    assert run("audit", "list", "--follow", "--until", "1h").exit_code == 2
+    refused = run("audit", "list", "--follow", "-o", "json")
+    assert refused.exit_code == 2 and "jsonl" in refused.error_line

@@ -163,7 +163,7 @@ def render(
     if quiet:
         return _write_ids(records, out, id_key)
     if fields:
-        columns = [_column_for(field, columns) for field in fields]
+        columns = [column_for(field, columns) for field in fields]
         csv_fields = list(fields)
         if fmt in (Output.json, Output.jsonl):
             records = ({f: lookup(r, f) for f in fields} for r in records)
@@ -176,7 +176,7 @@ def render(
     return _write_table(records, out, columns, caption, empty, wide=fmt is Output.wide)
 
 
-def _column_for(field: str, columns: Sequence[Column]) -> Column:
+def column_for(field: str, columns: Sequence[Column]) -> Column:
     """The command's column showing ``field`` as it is, else a plain one."""
     for column in columns:
         if column.value == field:

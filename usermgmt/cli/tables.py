@@ -98,37 +98,58 @@ def write_table(
     wide: bool = False,
 ) -> int:
     """Print ``records`` as a table in chunks; returns how many rows were printed (0: none)."""
+    rows = iter(records)
+    return write_batches(iter(lambda: list(islice(rows, CHUNK)), []), out, columns, wide=wide)
+
+
+def write_batches(
+    batches: Iterable[list[Mapping[str, Any]]],
+    out: TextIO,
+    columns: Sequence[Column],
+    *,
+    wide: bool = False,
+) -> int:
+    """Print each batch as it comes, with the widths and header of the first non-empty one.
+
+    ``audit list --follow`` hands its polls in here, so each shows at once.
+    """
     from rich.cells import cell_len
 
-    rows = iter(records)
-    first = list(islice(rows, CHUNK))
-    if not first:
-        return 0
-    if not columns:
-        from usermgmt.cli.output import Column
+    count = 0
+    widths: list[int] = []
+    shown: list[int] = []
+    for batch in batches:
+        if not batch:
+            continue
+        if not columns:
+            from usermgmt.cli.output import Column
 
-        columns = [Column(k.upper(), k) for k in first[0]]
-    cells = [[cell_text(c, r, wide=wide) for c in columns] for r in first]
-    needs = [
-        max(cell_len(c.header), *(cell_len(row[i]) for row in cells)) for i, c in enumerate(columns)
-    ]
-    shown, widths = fit(columns, needs, None if wide else terminal_width(out))
+            columns = [Column(k.upper(), k) for k in batch[0]]
+        header = not count
+        if header:
+            cells = [[cell_text(c, r, wide=wide) for c in columns] for r in batch]
+            needs = [
+                max(cell_len(c.header), *(cell_len(row[i]) for row in cells))
+                for i, c in enumerate(columns)
+            ]
+            shown, widths = fit(columns, needs, None if wide else terminal_width(out))
+            _note_left_out(columns, shown)
+            lines = [[row[i] for i in shown] for row in cells]
+        else:
+            lines = [[cell_text(columns[i], r, wide=wide) for i in shown] for r in batch]
+        _print_chunk(lines, columns, shown, widths, out, header)
+        out.flush()
+        count += len(batch)
+    return count
+
+
+def _note_left_out(columns: Sequence[Column], shown: list[int]) -> None:
     left_out = [columns[i].header for i in range(len(columns)) if i not in shown]
     if left_out:
         sys.stderr.write(
             f"note: {len(left_out)} column{'s' if len(left_out) != 1 else ''} left out at "
             f"this terminal width: {', '.join(left_out)} (-o wide shows every column)\n"
         )
-    count = len(cells)
-    _print_chunk([[row[i] for i in shown] for row in cells], columns, shown, widths, out, True)
-    del cells, first
-    while True:
-        chunk = list(islice(rows, CHUNK))
-        if not chunk:
-            return count
-        lines = [[cell_text(columns[i], r, wide=wide) for i in shown] for r in chunk]
-        _print_chunk(lines, columns, shown, widths, out, False)
-        count += len(chunk)
 
 
 def _print_chunk(
