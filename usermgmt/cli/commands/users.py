@@ -70,7 +70,11 @@ class OnConflict(StrEnum):
 
 UserArg = Annotated[
     str,
-    typer.Argument(metavar="ID", help="The user's UUID, email or username.", show_default=False),
+    typer.Argument(
+        metavar="ID",
+        help="The user's UUID (or its first 8+ characters), email or username.",
+        show_default=False,
+    ),
 ]
 EmailOption = Annotated[
     str, typer.Option("--email", metavar="EMAIL", help="Email address (kept in lower case).")
