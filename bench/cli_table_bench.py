@@ -43,7 +43,9 @@ def drain(fd: int, sink: list[int]) -> None:
         sink[0] += data.count(b"\n")
 
 
-def run_once(args: list[str], env: dict[str, str], terminal: bool) -> tuple[float, float, float]:
+def run_once(
+    args: list[str], env: dict[str, str], terminal: bool, cwd: str
+) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds and peak RSS (MB) of one process; stdout is read and dropped."""
     lines = [0]
     if terminal:
@@ -60,6 +62,7 @@ def run_once(args: list[str], env: dict[str, str], terminal: bool) -> tuple[floa
         stdout=stdout,
         stderr=subprocess.DEVNULL,
         env=env,
+        cwd=cwd,  # not the checkout: `-m` would import the package found there first
     )
     os.close(stdout)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -96,7 +99,7 @@ def main() -> None:
             ("jsonl, pipe (baseline)", [*args[:-1], "jsonl"], False),
         ]
         for name, argv, terminal in cases:
-            samples = [run_once(argv, env, terminal) for _ in range(options.runs)]
+            samples = [run_once(argv, env, terminal, tmp) for _ in range(options.runs)]
             wall = statistics.median(s[0] for s in samples)
             cpu = statistics.median(s[1] for s in samples)
             rss = max(s[2] for s in samples)
