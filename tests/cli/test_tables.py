@@ -96,3 +96,14 @@ def test_a_long_table_streams_in_chunks_with_the_same_columns(monkeypatch):
     _header, _rule, *rows = lines
     assert len(rows) == CHUNK * 2 + 5
     assert len(set(rows)) == 1  # every chunk cut the same way
+
+
+def test_batches_print_as_they_come_under_one_header():
+    from usermgmt.cli.tables import write_batches
+
+    out = io.StringIO()
+    count = write_batches(iter([[], [USER], [], [USER, USER]]), out, USER_COLUMNS)
+    lines = out.getvalue().splitlines()
+    assert count == 3 and len(lines) == 5
+    assert lines[0].split() == HEADERS and set(lines[1]) == {"\u2500"}
+    assert len(set(lines[2:])) == 1
