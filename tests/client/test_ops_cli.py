@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import uuid
+from collections.abc import Callable
 
 from usermgmt.core.context import Actor, RequestContext
 
@@ -146,11 +148,20 @@ def test_an_unknown_field_is_a_usage_error_naming_the_valid_ones(run):
 # ---- audit list --follow -----------------------------------------------------------
 
 
-def read_line(process: subprocess.Popen, timeout: float = 60) -> str:
-    """The next line the process prints (the timeout only catches a hang)."""
-    ready, _, _ = select.select([process.stdout], [], [], timeout)
-    assert ready, "no line within the timeout"
-    return process.stdout.readline()
+def line_reader(process: subprocess.Popen) -> Callable[[], str]:
+    """``next_line()``: the next line the process prints (its timeout only catches a hang).
+
+    A thread reads them, since one read may bring several lines at once.
+    """
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
+    ).start()
+
+    def next_line() -> str:
+        return lines.get(timeout=60)
+
+    return next_line
 
 
 def test_follow_prints_new_events_until_ctrl_c(mode, run, served):
@@ -162,12 +173,13 @@ def test_follow_prints_new_events_until_ctrl_c(mode, run, served):
          "--follow", "--interval", "0.2", "-o", "jsonl", "--fields", "seq,action"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
+    read_line = line_reader(process)
     try:
-        first = json.loads(read_line(process))
+        first = json.loads(read_line())
         assert first["action"] == "user.created"
         assert run("users", "lock", uid, "-q").exit_code == 0
         assert run("users", "unlock", uid, "-q").exit_code == 0
-        locked, unlocked = json.loads(read_line(process)), json.loads(read_line(process))
+        locked, unlocked = json.loads(read_line()), json.loads(read_line())
         assert [locked["action"], unlocked["action"]] == ["user.locked", "user.unlocked"]
         assert first["seq"] < locked["seq"] < unlocked["seq"]
         process.send_signal(signal.SIGINT)
