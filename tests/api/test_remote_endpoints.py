@@ -149,6 +149,18 @@ def test_a_user_resolves_only_themselves_and_learns_nothing_else(api, admin, use
         assert_error(refused, 403, "FORBIDDEN")
 
 
+def test_resolve_takes_an_id_prefix_for_moderators_not_users(api, admin, moderator, user):
+    admin_id, _ = admin
+    _, mod_token = moderator
+    user_id, user_token = user
+    prefix = {"ref": user_id[:8]}
+    found = api.simulate_get(f"{API}/users/resolve", params=prefix, headers=H(mod_token))
+    assert found.status_code == 200 and found.json["id"] == user_id
+    probe = {"ref": admin_id[:8]}
+    refused = api.simulate_get(f"{API}/users/resolve", params=probe, headers=H(user_token))
+    assert_error(refused, 403, "FORBIDDEN")
+
+
 def test_resolve_finds_deleted_users_for_admins_only(api, admin, moderator, user):
     _, admin_token = admin
     _, mod_token = moderator

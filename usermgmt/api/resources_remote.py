@@ -108,13 +108,15 @@ class InfoResource(Resource):
 
 class ResolveResource(Resource):
     @operation(
-        summary="Find a user by UUID, email or username",
+        summary="Find a user by UUID, email, username or id prefix",
         tag="users",
         response=UserOut,
         query=ResolveQuery,
-        errors=(403, 404),
+        errors=(400, 403, 404),
         description="The rule of `usermgmt users show`: a UUID names the id, a reference "
-        "with @ an email, anything else a username (both case-insensitive). Moderators "
+        "with @ an email, anything else a username (both case-insensitive), else, for "
+        "moderators and admins, the one id starting with it (8 or more hex digits; 400 "
+        "naming candidates when several do). Moderators "
         "and admins find anyone; a user only themselves (403 for any other reference, "
         "whether or not it exists); include_deleted=true is for admins.",
     )

@@ -155,7 +155,9 @@ class UsermgmtGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         from usermgmt.cli import state
+        from usermgmt.cli.argv import normalise
 
+        args = normalise(sys.argv[1:] if args is None else args)
         _cli_state, token = state.begin()
         try:
             code = self._run(args, prog_name, complete_var, extra)

@@ -37,9 +37,15 @@ from usermgmt.core.text import json_safe, printable, printable_lines
 
 class Output(StrEnum):
     table = "table"
+    wide = "wide"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+
+    @property
+    def for_people(self) -> bool:
+        """A table (cut to fit, or wide), not a machine format."""
+        return self in (Output.table, Output.wide)
 
 
 class FileFormat(StrEnum):
@@ -57,7 +63,10 @@ def remember_output(value: Enum | str | None) -> Any:
     return value
 
 
-OUTPUT_HELP = "table for people; json (one document), jsonl (one object per line) or csv."
+OUTPUT_HELP = (
+    "table for people (cut to the terminal with …), wide (every column, nothing cut); "
+    "json (one document), jsonl (one object per line) or csv."
+)
 
 OutputOption = Annotated[
     Output,
@@ -74,11 +83,19 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids
 
 @dataclass(frozen=True)
 class Column:
-    """One column of a table: a header and a key (dotted for nested) or a function."""
+    """One column of a table: a header and a key (dotted for nested) or a function.
+
+    On a narrow terminal a column keeps at least ``min_width`` cells (or its
+    header's width); a ``short_id`` column shows the first 8 characters of an id
+    (see ``tables``).
+    """
 
     header: str
     value: str | Callable[[Mapping[str, Any]], Any]
     no_wrap: bool = False
+    min_width: int = 0
+    short_id: bool = False
+    keep: int = 0  # too narrow for every column: the lowest ``keep`` is left out first
 
     def get(self, record: Mapping[str, Any]) -> Any:
         if callable(self.value):
@@ -133,23 +150,38 @@ def render(
     caption: str | None = None,
     empty: str = "Nothing to show.",
     stream: TextIO | None = None,
+    fields: Sequence[str] | None = None,
 ) -> int:
     """Print a list of records in the chosen format; returns how many were printed.
 
-    ``records`` may be a generator: json, jsonl, csv and quiet output stream it
-    with constant memory.
+    ``records`` may be a generator: every format streams it (a table in chunks).
+    ``fields`` (``--fields``) chooses the table's columns and the keys of the
+    other formats.
     """
     out = stream if stream is not None else sys.stdout
     fmt = Output(output)
     if quiet:
         return _write_ids(records, out, id_key)
+    if fields:
+        columns = [column_for(field, columns) for field in fields]
+        csv_fields = list(fields)
+        if fmt in (Output.json, Output.jsonl):
+            records = ({f: lookup(r, f) for f in fields} for r in records)
     if fmt is Output.json:
         return _write_chunks(records, out, "json")
     if fmt is Output.jsonl:
         return _write_chunks(records, out, "jsonl")
     if fmt is Output.csv:
         return _write_chunks(records, out, "csv", csv_fields)
-    return _write_table(records, out, columns, caption, empty)
+    return _write_table(records, out, columns, caption, empty, wide=fmt is Output.wide)
+
+
+def column_for(field: str, columns: Sequence[Column]) -> Column:
+    """The command's column showing ``field`` as it is, else a plain one."""
+    for column in columns:
+        if column.value == field:
+            return column
+    return Column(field.upper(), field)
 
 
 def render_one(
@@ -232,26 +264,20 @@ def _write_table(
     columns: Sequence[Column],
     caption: str | None,
     empty: str,
+    *,
+    wide: bool = False,
 ) -> int:
-    from rich import box
-    from rich.table import Table
     from rich.text import Text
 
-    rows = list(records)
-    if not rows:
+    from usermgmt.cli.tables import write_table
+
+    count = write_table(records, out, columns, wide=wide)
+    if not count:
         out.write(empty + "\n")
         return 0
-    if not columns:
-        columns = [Column(k, k) for k in rows[0]]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
-    for column in columns:
-        table.add_column(column.header, no_wrap=column.no_wrap, overflow="fold")
-    for record in rows:
-        table.add_row(*(Text(printable(text_value(c.get(record)))) for c in columns))
-    print_rich(table, out)
     if caption:
         print_rich(Text(caption, style="dim"), out)
-    return len(rows)
+    return count
 
 
 def flatten(record: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -11,8 +12,11 @@ import typer
 from usermgmt.cli import state
 from usermgmt.cli.commands.users import resolve
 from usermgmt.cli.errors import usage_error
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, render, render_one
 from usermgmt.core.context import Actor
+from usermgmt.core.formats import lookup
+from usermgmt.core.text import printable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,10 +61,10 @@ def _core_now() -> datetime:
 
 EVENT_COLUMNS = [
     Column("SEQ", "seq", no_wrap=True),
-    Column("AT", lambda e: e["at"][:19].replace("T", " "), no_wrap=True),
-    Column("ACTION", "action", no_wrap=True),
-    Column("ACTOR", "actor_label"),
-    Column("TARGET", "target_id", no_wrap=True),
+    Column("AT", lambda e: e["at"][:19].replace("T", " "), min_width=19),
+    Column("ACTION", "action", min_width=12),
+    Column("ACTOR", "actor_label", min_width=10),
+    Column("TARGET", "target_id", short_id=True),
     Column("CHANGES", "changes"),
 ]
 
@@ -94,16 +98,44 @@ def list_events(
     limit: Annotated[
         int, typer.Option("--limit", "-n", min=1, metavar="N", help="At most N events.")
     ] = 50,
+    fields: FieldsOption = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep printing new events as they are recorded, oldest first, like "
+            "tail -f (until Ctrl-C, exit 0).",
+        ),
+    ] = False,
+    interval: Annotated[
+        float,
+        typer.Option(
+            "--interval",
+            min=0.1,
+            max=3600,
+            metavar="SECONDS",
+            help="With --follow: how often to look for new events.",
+        ),
+    ] = 2.0,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
-    """List audit events, newest first.
+    """List audit events, newest first; with --follow, the last ones and then each new one.
 
     \b
     Examples:
       usermgmt audit list --target ann@example.com
       usermgmt audit list --action 'user.*' --since 24h -o jsonl
+      usermgmt audit list --follow --action 'user.login*' --limit 10
     """
+    if follow and until is not None:
+        raise usage_error("--follow and --until cannot be used together")
+    if follow and output is Output.json:
+        raise usage_error("--follow never ends one JSON document: use -o jsonl")
+    from usermgmt.core.schemas import AuditEventOut
+
+    chosen = choose_fields(fields, list(AuditEventOut.model_fields))
     query: dict[str, Any] = {
         "action": action,
         "since": parse_time(since, "--since", _core_now),
@@ -134,7 +166,85 @@ def list_events(
                 {**query, "limit": min(PAGE_SIZE, remaining), "cursor": page.meta.next_cursor},
             )
 
-    render(records(), output=output, quiet=quiet, columns=EVENT_COLUMNS, empty="No events.")
+    if follow:
+        _follow(list(records()), svc, who, query, interval, output, quiet, chosen)
+        return
+    render(
+        records(),
+        output=output,
+        quiet=quiet,
+        columns=EVENT_COLUMNS,
+        empty="No events.",
+        fields=chosen,
+    )
+
+
+def _follow(
+    latest: list[dict[str, Any]],
+    svc: Any,
+    who: Actor,
+    query: dict[str, Any],
+    interval: float,
+    output: Output,
+    quiet: bool,
+    fields: list[str] | None,
+) -> None:
+    """Print ``latest`` oldest first, then every event recorded after it, until Ctrl-C.
+
+    Each poll asks for the newest events (filters kept, ``--since`` dropped) and
+    pages back until it reaches the last sequence number printed: the sequence
+    is the cursor, so no event is printed twice or skipped, locally or remotely.
+    """
+    import time
+
+    from usermgmt.cli.output import column_for
+    from usermgmt.cli.tables import write_batches
+    from usermgmt.core.formats import write_chunks
+
+    last = latest[0]["seq"] if latest else svc.audit.head().seq
+    polling = {k: v for k, v in query.items() if k != "since"}
+
+    def newer() -> list[dict[str, Any]]:
+        nonlocal last
+        found: list[dict[str, Any]] = []
+        page = svc.audit.query(who, {**polling, "limit": PAGE_SIZE})
+        while True:
+            fresh = [e.model_dump(mode="json") for e in page.data if e.seq > last]
+            found.extend(fresh)
+            if len(fresh) < len(page.data) or not page.meta.next_cursor:
+                break
+            page = svc.audit.query(
+                who, {**polling, "limit": PAGE_SIZE, "cursor": page.meta.next_cursor}
+            )
+        found.sort(key=lambda e: e["seq"])
+        if found:
+            last = found[-1]["seq"]
+        return found
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        yield latest[::-1]
+        while True:
+            time.sleep(interval)
+            yield newer()
+
+    out = sys.stdout
+    try:
+        if Output(output).for_people and not quiet:
+            columns = [column_for(f, EVENT_COLUMNS) for f in fields] if fields else EVENT_COLUMNS
+            write_batches(batches(), out, columns, wide=output is Output.wide)
+            return
+        events = (event for batch in batches() for event in batch)
+        if quiet:
+            pieces: Iterator[str] = (printable(event["id"]) + "\n" for event in events)
+        else:
+            if fields:
+                events = ({f: lookup(e, f) for f in fields} for e in events)
+            pieces = write_chunks(events, Output(output).value, fields)
+        for piece in pieces:
+            out.write(piece)
+            out.flush()
+    except KeyboardInterrupt:  # how following ends: not an error
+        out.flush()
 
 
 @app.command("verify")
@@ -178,7 +288,7 @@ def verify(
     if report.ok:
         render_one(record, output=output, human=lambda _r: report.describe())
         return
-    if output is not Output.table:
+    if not Output(output).for_people:
         render_one(record, output=output)
     raise AuditChainBroken(
         report.describe(), details={k: v for k, v in record.items() if k != "ok"}

@@ -140,7 +140,7 @@ def check(output: OutputOption = Output.table) -> None:
     if record["up_to_date"]:
         render_one(record, output=output, human=lambda r: f"Schema up to date: {r['current']}")
         return
-    if output is not Output.table:
+    if not Output(output).for_people:
         render_one(record, output=output)
     raise SchemaOutOfDate(
         f"Database schema is at {record['current'] or 'nothing'}, the code needs "

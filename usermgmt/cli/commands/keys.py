@@ -123,7 +123,7 @@ def create(
         render_one(record, output=output, quiet=True, id_key="secret")
         return
     fmt = Output(output)
-    if fmt is Output.table:
+    if fmt.for_people:
         render_one(
             {
                 "id": record["id"],

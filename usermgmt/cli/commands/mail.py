@@ -108,7 +108,7 @@ def retry(
       usermgmt mail retry 6f1c2d3e-4b5a-4c3d-9e8f-7a6b5c4d3e2f && usermgmt mail deliver
     """
     out = state.backend().mail.retry(state.actor(), state.request_context(), message_id)
-    if Output(output) is Output.table:
+    if Output(output).for_people:
         notice(f"Message {out.id} is queued again ({out.to_addr}).")
     else:
         render_one(out.model_dump(mode="json"), output=output)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from usermgmt.cli import state
-from usermgmt.cli.commands.users import UserArg, complete_role, resolve, show_user
+from usermgmt.cli.bulk import UsersArg
+from usermgmt.cli.commands.users import act_on_users, complete_role, resolve
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import Column, Output, OutputOption, QuietOption, render
 from usermgmt.core.vocabulary import ROLE_NAMES, words
+
+if TYPE_CHECKING:
+    from usermgmt.core.schemas import UserOut
 
 app = typer.Typer(help="List roles; grant and revoke them.", no_args_is_help=True)
 
@@ -20,13 +25,16 @@ RoleArg = Annotated[
 
 
 @app.command("list")
-def list_roles(output: OutputOption = Output.table, quiet: QuietOption = False) -> None:
+def list_roles(
+    fields: FieldsOption = None, output: OutputOption = Output.table, quiet: QuietOption = False
+) -> None:
     """List the roles.
 
     \b
     Example:
       usermgmt roles list -o json
     """
+    chosen = choose_fields(fields, ["name", "description"])
     roles = state.backend().roles.list(state.actor())
     render(
         (r.model_dump(mode="json") for r in roles),
@@ -35,40 +43,49 @@ def list_roles(output: OutputOption = Output.table, quiet: QuietOption = False) 
         id_key="name",
         columns=[Column("NAME", "name", no_wrap=True), Column("DESCRIPTION", "description")],
         empty="No roles.",
+        fields=chosen,
     )
 
 
 @app.command("grant")
 def grant(
-    user: UserArg,
+    users: UsersArg,
     role: RoleArg,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
-    """Give a user a role (nothing changes if they hold it already) and print the user.
+    """Give users a role (nothing changes for who holds it already) and print them.
 
     \b
-    Example:
+    Examples:
       usermgmt roles grant ann@example.com moderator
+      usermgmt roles grant ann bob moderator
     """
-    uid = resolve(user)
-    changed = state.backend().roles.grant(state.actor(), state.request_context(), uid, role)
-    show_user(changed, output, quiet)
+
+    def grant_one(ref: str) -> UserOut:
+        uid = resolve(ref)
+        return state.backend().roles.grant(state.actor(), state.request_context(), uid, role)
+
+    act_on_users(users, grant_one, did="changed", output=output, quiet=quiet)
 
 
 @app.command("revoke")
 def revoke(
-    user: UserArg,
+    users: UsersArg,
     role: RoleArg,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
-    """Take a role from a user and print the user. The last active admin keeps theirs.
+    """Take a role from users and print them. The last active admin keeps theirs.
 
     \b
-    Example:
+    Examples:
       usermgmt roles revoke ann@example.com moderator
+      usermgmt users list -q --role moderator | usermgmt roles revoke - moderator
     """
-    uid = resolve(user)
-    changed = state.backend().roles.revoke(state.actor(), state.request_context(), uid, role)
-    show_user(changed, output, quiet)
+
+    def revoke_one(ref: str) -> UserOut:
+        uid = resolve(ref)
+        return state.backend().roles.revoke(state.actor(), state.request_context(), uid, role)
+
+    act_on_users(users, revoke_one, did="changed", output=output, quiet=quiet)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from usermgmt.cli import state
+from usermgmt.cli.bulk import UsersArg
 from usermgmt.cli.errors import CliError, usage_error
+from usermgmt.cli.fields import FieldsOption, choose_fields
 from usermgmt.cli.output import (
     Column,
     FileFormat,
@@ -32,7 +34,7 @@ from usermgmt.core.text import printable
 from usermgmt.core.vocabulary import FILTER_STATUSES, ROLE_NAMES, words
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from usermgmt.core.schemas import UserOut
 
@@ -68,7 +70,11 @@ class OnConflict(StrEnum):
 
 UserArg = Annotated[
     str,
-    typer.Argument(metavar="ID", help="The user's UUID, email or username.", show_default=False),
+    typer.Argument(
+        metavar="ID",
+        help="The user's UUID (or its first 8+ characters), email or username.",
+        show_default=False,
+    ),
 ]
 EmailOption = Annotated[
     str, typer.Option("--email", metavar="EMAIL", help="Email address (kept in lower case).")
@@ -105,15 +111,15 @@ ActiveOption = Annotated[
 ]
 
 USER_COLUMNS = [
-    Column("ID", "id", no_wrap=True),
-    Column("EMAIL", "email", no_wrap=True),
-    Column("USERNAME", "username"),
-    Column("KIND", "kind"),
-    Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p)),
-    Column("ROLES", "roles"),
-    Column("MFA", lambda u: "yes" if u["mfa_enabled"] else "no"),
-    Column("STATUS", "status"),
-    Column("CREATED", lambda u: short_time(u["created_at"]), no_wrap=True),
+    Column("ID", "id", short_id=True, keep=9),
+    Column("EMAIL", "email", min_width=12, keep=9),
+    Column("USERNAME", "username", min_width=8, keep=7),
+    Column("KIND", "kind", keep=3),
+    Column("NAME", lambda u: " ".join(p for p in (u["first_name"], u["last_name"]) if p), keep=4),
+    Column("ROLES", "roles", keep=5),
+    Column("MFA", lambda u: "yes" if u["mfa_enabled"] else "no", keep=2),
+    Column("STATUS", "status", min_width=8, keep=8),
+    Column("CREATED", lambda u: short_time(u["created_at"]), min_width=16, keep=6),
 ]
 USER_CSV_FIELDS = [
     "id",
@@ -146,6 +152,33 @@ def user_record(user: UserOut) -> dict[str, Any]:
 
 def show_user(user: UserOut, output: Output, quiet: bool) -> None:
     render_one(user_record(user), output=output, quiet=quiet, csv_fields=USER_CSV_FIELDS)
+
+
+def act_on_users(
+    given: list[str],
+    act: Callable[[str], UserOut],
+    *,
+    did: str,
+    output: Output,
+    quiet: bool,
+) -> None:
+    """``act`` on one user and print it, or on several (see ``bulk``) and print them as a list."""
+    from usermgmt.cli import bulk
+
+    if not bulk.is_several(given):
+        show_user(act(given[0]), output, quiet)
+        return
+    refs = bulk.read_refs(given)
+    tally = bulk.Tally(len(refs))
+    render(
+        (user_record(user) for user in bulk.each(refs, act, tally)),
+        output=output,
+        quiet=quiet,
+        columns=USER_COLUMNS,
+        csv_fields=USER_CSV_FIELDS,
+        empty="No user was changed.",
+    )
+    tally.summarise(did)
 
 
 def resolve(ref: str, *, include_deleted: bool = False) -> str:
@@ -331,6 +364,7 @@ def list_users(
         typer.Option("--limit", "-n", min=1, metavar="N", help="At most N users.  [default: 20]"),
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every matching user (streams).")] = False,
+    fields: FieldsOption = None,
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
@@ -344,9 +378,11 @@ def list_users(
       usermgmt users list --search ann --status locked
       usermgmt users list --role admin -o json
       usermgmt users list --all -o csv > users.csv
+      usermgmt users list --fields id,email,status,last_login_at -o csv
     """
     if all_ and limit is not None:
         raise usage_error("--limit and --all cannot be used together")
+    chosen = choose_fields(fields, USER_CSV_FIELDS)
     want = None if all_ else (limit or 20)
     query: dict[str, Any] = {
         "search": search,
@@ -382,6 +418,7 @@ def list_users(
         csv_fields=USER_CSV_FIELDS,
         caption=caption,
         empty="No users found.",
+        fields=chosen,
     )
 
 
@@ -452,42 +489,80 @@ def update(
 
 @app.command("delete")
 def delete(
-    user: UserArg,
+    users: UsersArg,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    ignore_missing: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-missing",
+            help="A user that does not exist or is deleted already is not an error.",
+        ),
+    ] = False,
 ) -> None:
-    """Soft-delete a user: they can no longer sign in, and all their sessions end.
+    """Soft-delete users: they can no longer sign in, and all their sessions end.
 
     The record stays (the email stays taken) and `usermgmt users restore`
-    brings it back. Asks first on a terminal, unless --yes.
+    brings it back. Asks first on a terminal, unless --yes (once for several
+    users). Several IDs, or - to read them from stdin, are deleted one by one;
+    one that fails is named and the others go on (exit: the first failure's).
 
     \b
     Examples:
       usermgmt users delete ann@example.com
-      usermgmt users delete 1b4e28ba-2fa1-11d2-883f-0016d3cca427 --yes
+      usermgmt users delete 1b4e28ba --yes
+      usermgmt users list -q --status inactive | usermgmt users delete - --yes
     """
+    from usermgmt.cli import bulk
+    from usermgmt.core.errors import NotFound
+
     svc = state.backend()
-    found = svc.user_reads.find(state.actor(), user)
-    confirm(f"Delete user {found.email} ({found.id})?", yes=yes)
-    svc.users.delete(state.actor(), state.request_context(), str(found.id))
-    notice(f"Deleted user {found.email} ({found.id}); `usermgmt users restore` undoes it.")
+    actor, ctx = state.actor(), state.request_context()
+    if not bulk.is_several(users):
+        try:
+            found = svc.user_reads.find(actor, users[0])
+        except NotFound:
+            if not ignore_missing:
+                raise
+            notice(f"No user {users[0]}: nothing to delete.")
+            return
+        confirm(f"Delete user {found.email} ({found.id})?", yes=yes)
+        svc.users.delete(actor, ctx, str(found.id))
+        notice(f"Deleted user {found.email} ({found.id}); `usermgmt users restore` undoes it.")
+        return
+    refs = bulk.read_refs(users)
+    confirm(f"Delete {len(refs)} users?", yes=yes)
+
+    def delete_one(ref: str) -> None:
+        svc.users.delete(actor, ctx, str(svc.user_reads.find(actor, ref).id))
+
+    tally = bulk.Tally(len(refs))
+    for _ in bulk.each(refs, delete_one, tally, ignore_missing=ignore_missing):
+        pass
+    tally.summarise("deleted")
 
 
 @app.command("restore")
-def restore(user: UserArg, output: OutputOption = Output.table, quiet: QuietOption = False) -> None:
-    """Bring back a soft-deleted user.
+def restore(
+    users: UsersArg, output: OutputOption = Output.table, quiet: QuietOption = False
+) -> None:
+    """Bring back soft-deleted users.
 
     \b
-    Example:
+    Examples:
       usermgmt users restore ann@example.com
+      usermgmt users restore 1b4e28ba 7c9e6679
     """
-    uid = resolve(user, include_deleted=True)
-    restored = state.backend().users.restore(state.actor(), state.request_context(), uid)
-    show_user(restored, output, quiet)
+
+    def restore_one(ref: str) -> UserOut:
+        uid = resolve(ref, include_deleted=True)
+        return state.backend().users.restore(state.actor(), state.request_context(), uid)
+
+    act_on_users(users, restore_one, did="restored", output=output, quiet=quiet)
 
 
 @app.command("lock")
 def lock(
-    user: UserArg,
+    users: UsersArg,
     minutes: Annotated[
         int | None,
         typer.Option(
@@ -497,29 +572,38 @@ def lock(
     output: OutputOption = Output.table,
     quiet: QuietOption = False,
 ) -> None:
-    """Lock a user's account; their sessions end.
+    """Lock users' accounts; their sessions end.
 
     \b
     Examples:
       usermgmt users lock ann@example.com
-      usermgmt users lock ann --minutes 60
+      usermgmt users lock ann bob --minutes 60
     """
-    uid = resolve(user)
-    locked = state.backend().users.lock(state.actor(), state.request_context(), uid, minutes)
-    show_user(locked, output, quiet)
+
+    def lock_one(ref: str) -> UserOut:
+        uid = resolve(ref)
+        return state.backend().users.lock(state.actor(), state.request_context(), uid, minutes)
+
+    act_on_users(users, lock_one, did="locked", output=output, quiet=quiet)
 
 
 @app.command("unlock")
-def unlock(user: UserArg, output: OutputOption = Output.table, quiet: QuietOption = False) -> None:
-    """Unlock a user's account and clear their failed-login count.
+def unlock(
+    users: UsersArg, output: OutputOption = Output.table, quiet: QuietOption = False
+) -> None:
+    """Unlock users' accounts and clear their failed-login count.
 
     \b
-    Example:
+    Examples:
       usermgmt users unlock ann@example.com
+      usermgmt users list -q --status locked | usermgmt users unlock -
     """
-    uid = resolve(user)
-    unlocked = state.backend().users.unlock(state.actor(), state.request_context(), uid)
-    show_user(unlocked, output, quiet)
+
+    def unlock_one(ref: str) -> UserOut:
+        uid = resolve(ref)
+        return state.backend().users.unlock(state.actor(), state.request_context(), uid)
+
+    act_on_users(users, unlock_one, did="unlocked", output=output, quiet=quiet)
 
 
 @app.command("set-password")
@@ -681,7 +765,7 @@ def _print_report(report: Any, output: Output, name: str) -> None:
         "stopped_at_line": report.stopped_at_line,
         "not_checked": report.not_checked,
     }
-    if output is Output.table:
+    if Output(output).for_people:
         for error in report.errors:
             sys.stderr.write(printable(f"{name}: line {error.line}: {error.reason}") + "\n")
     render_one(record, output=output, human=lambda r: _summary(report))

@@ -12,6 +12,8 @@ search's halves beside its page) is private to this package and tuned by
 from __future__ import annotations
 
 import math
+import re
+import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Any
@@ -44,6 +46,8 @@ from usermgmt.core.services.base import parse_uuid
 MAX_SKIP = 100_000_000  # what the deepest page number allows
 _ID_BY_EMAIL = select(User.id).where(User.email == bindparam("key"))
 _ID_BY_USERNAME = select(User.id).where(User.username == bindparam("key"))
+_ID_PREFIX = re.compile(r"^[0-9a-f]{8,31}$")  # the short ids tables show are 8 characters
+MAX_CANDIDATES = 5  # an ambiguous prefix names this many of its matches
 
 
 class UserReads:
@@ -119,7 +123,7 @@ class UserReads:
             actor.require_admin("users:read")
         if not actor.is_moderator:
             actor.require_authenticated("users:read")
-            found = self._lookup(ref, include_deleted=False)
+            found = self._lookup(ref, include_deleted=False, prefixes=False)
             if found is None or not actor.is_self(found.id):
                 raise PermissionDenied()
             return found
@@ -130,7 +134,8 @@ class UserReads:
             raise NotFound("User not found" if parse_uuid(ref) else f"No user {ref!r}")
         return found
 
-    def _lookup(self, ref: str, *, include_deleted: bool) -> UserOut | None:
+    def _lookup(self, ref: str, *, include_deleted: bool, prefixes: bool = True) -> UserOut | None:
+        """By UUID, then email or username, then (``prefixes``) a unique id prefix."""
         ref = ref.strip()
         uid = parse_uuid(ref)
         now = self.clock.now()
@@ -139,6 +144,8 @@ class UserReads:
                 key = normalise_identifier(ref)
                 by = _ID_BY_EMAIL if "@" in key else _ID_BY_USERNAME
                 uid = conn.execute(by, {"key": key}).scalar_one_or_none()
+                if uid is None and prefixes:
+                    uid = _id_by_prefix(conn, ref, include_deleted=include_deleted)
                 if uid is None:
                     return None
             return user_out_by_id(conn, uid, now, include_deleted=include_deleted)
@@ -264,3 +271,27 @@ def _page(q: UserQuery, total: int, users: list[UserOut], next_cursor: str | Non
             next_cursor=next_cursor,
         ),
     )
+
+
+def _id_by_prefix(conn: Any, ref: str, *, include_deleted: bool) -> uuid.UUID | None:
+    """The one user id starting with ``ref`` (8 or more hex digits, dashes ignored).
+
+    A range of the primary key, so any size of table answers from its index.
+    More than one match is a usage error that names some of them.
+    """
+    digits = ref.replace("-", "").lower()
+    if not _ID_PREFIX.match(digits):
+        return None
+    low, high = uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
+    query = select(User.id).where(User.id.between(low, high))
+    if not include_deleted:
+        query = query.where(User.deleted_at.is_(None))
+    found = conn.execute(query.order_by(User.id).limit(MAX_CANDIDATES + 1)).scalars().all()
+    if len(found) > 1:
+        shown = ", ".join(str(u) for u in found[:MAX_CANDIDATES])
+        more = " and more" if len(found) > MAX_CANDIDATES else ""
+        raise ValidationError(
+            f"{ref!r} is the start of several user ids: {shown}{more}; give more of the id",
+            details={"candidates": [str(u) for u in found[:MAX_CANDIDATES]]},
+        )
+    return found[0] if found else None
