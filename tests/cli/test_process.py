@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -161,8 +162,14 @@ def test_shell_completion(tmp_path):
     env.update(COMP_WORDS="usermgmt users list --role ", COMP_CWORD="4")
     out = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["user", "moderator", "admin"]
+    # Typer detects the shell it runs under (a trailing "bash" is not read as the
+    # shell): run it from bash, as a user's `usermgmt --show-completion` would be
+    # (a command list, so that bash stays its parent instead of exec-ing it).
     show = subprocess.run(
-        [script, "--show-completion", "bash"], capture_output=True, text=True, timeout=60
+        ["bash", "-c", f"{shlex.quote(script)} --show-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert show.returncode == 0 and "_USERMGMT_COMPLETE=complete_bash" in show.stdout
 
