@@ -34,6 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 
+from usermgmt.core.background import PollingLoop
 from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor, RequestContext
@@ -481,58 +482,25 @@ class MailService(ServiceBase):
             return _mail_out(row)
 
 
-class BackgroundDeliverer:
-    """Runs ``deliver_pending`` in a daemon thread every ``interval`` seconds.
+class BackgroundDeliverer(PollingLoop):
+    """Runs ``deliver_pending`` in a daemon thread every ``interval`` seconds
+    (``usermgmt.core.background``): started by ``usermgmt serve``; every commit in
+    this process that enqueued mail wakes it."""
 
-    Started by ``usermgmt serve``; ``wake()`` makes it look now, and every commit in
-    this process that enqueued mail calls it; ``stop()`` lets the
-    batch in flight finish (bounded by ``timeout``). Any number of deliverers, in
-    this process or others, may run against one database: claims keep them apart.
-    """
+    name = "mail"
+    log = log
 
     def __init__(self, services, *, interval: float = 2.0) -> None:
+        super().__init__(
+            interval=interval,
+            add_listener=outbox.add_listener,
+            remove_listener=outbox.remove_listener,
+        )
         self._mail: MailService = services.mail
-        self._interval = interval
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._worker = f"{socket.gethostname()}:{os.getpid()}:background"
         self.runs = 0
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="usermgmt-mail", daemon=True)
-        self._thread.start()
-        outbox.add_listener(self.wake)  # mail enqueued in this process is sent at once
-        log.info("mail deliverer started (%s)", self._mail.describe_transport())
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        outbox.remove_listener(self.wake)
-        self._stop.set()
-        self._wake.set()
-        thread.join(timeout)
-        self._thread = None
-        log.info("mail deliverer stopped")
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            busy = self.run_once()
-            if busy and not self._stop.is_set():
-                continue  # a full batch: there may be more due right now
-            self._wake.wait(self._interval)
-            self._wake.clear()
+    def started_line(self) -> str:
+        return f"mail deliverer started ({self._mail.describe_transport()})"
 
     def run_once(self) -> bool:
         """One batch; True when it was full. Errors are logged, never raised: the

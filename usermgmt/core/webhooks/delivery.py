@@ -40,6 +40,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import aliased
 
 from usermgmt import __version__
+from usermgmt.core.background import PollingLoop
 from usermgmt.core.clock import SYSTEM_CLOCK, Clock
 from usermgmt.core.config import Settings
 from usermgmt.core.context import Actor, RequestContext
@@ -403,52 +404,22 @@ class WebhookDelivering(ServiceBase):
         log.warning("webhook subscription %s (%s) disabled: %s", sub.id, sub.url, reason)
 
 
-class BackgroundDeliverer:
-    """Runs ``deliver_pending`` in a daemon thread, next to the mail deliverer in
-    ``usermgmt serve``; a commit in this process that queued deliveries wakes it."""
+class BackgroundDeliverer(PollingLoop):
+    """Runs ``deliver_pending`` in a daemon thread (``usermgmt.core.background``),
+    next to the mail deliverer in ``usermgmt serve``; a commit in this process that
+    queued deliveries wakes it."""
+
+    name = "webhook"
+    worker_suffix = "webhooks"
+    log = log
 
     def __init__(self, services, *, interval: float = 2.0) -> None:
+        super().__init__(
+            interval=interval,
+            add_listener=wakeup.add_listener,
+            remove_listener=wakeup.remove_listener,
+        )
         self._webhooks = services.webhooks
-        self._interval = interval
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._worker = f"{socket.gethostname()}:{os.getpid()}:webhooks"
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="usermgmt-webhooks", daemon=True)
-        self._thread.start()
-        wakeup.add_listener(self.wake)
-        log.info("webhook deliverer started")
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        wakeup.remove_listener(self.wake)
-        self._stop.set()
-        self._wake.set()
-        thread.join(timeout)
-        self._thread = None
-        log.info("webhook deliverer stopped")
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            busy = self.run_once()
-            if busy and not self._stop.is_set():
-                continue
-            self._wake.wait(self._interval)
-            self._wake.clear()
 
     def run_once(self) -> bool:
         """One batch; True when it was full. Errors are logged, never raised."""
