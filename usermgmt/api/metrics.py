@@ -25,7 +25,13 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from usermgmt.core.audit import ChainHead
-from usermgmt.core.errors import DomainError
+from usermgmt.core.errors import (
+    AccountDisabled,
+    AccountLocked,
+    DomainError,
+    InvalidCredentials,
+    InvalidMfaCode,
+)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -97,6 +103,19 @@ class Metrics:
         self._children: dict[tuple[str, str, int], tuple] = {}
         self._audit_head: AuditHeadCollector | None = None
         self._at_scrape: list[ScrapeCollector] = []
+
+    def login_refused(self, exc: DomainError) -> None:
+        """Count a refused login, at its password step or its second factor."""
+        if isinstance(exc, InvalidCredentials | InvalidMfaCode):
+            outcome = "invalid_credentials"
+        elif isinstance(exc, AccountLocked):
+            outcome = "locked"
+            self.lockouts.inc()
+        elif isinstance(exc, AccountDisabled):
+            outcome = "disabled"
+        else:
+            outcome = "error"
+        self.logins.labels(outcome).inc()
 
     def publish_audit_head(self, read_head: Callable[[], ChainHead]) -> None:
         """Expose the audit chain's head, read with ``read_head`` at each scrape."""

@@ -13,7 +13,7 @@ from usermgmt.api.jsonio import write_model
 from usermgmt.api.middleware import LOGIN_LIMIT_SCOPE
 from usermgmt.api.operations import operation
 from usermgmt.api.resources import Resource
-from usermgmt.core.errors import AccountLocked, InvalidMfaCode
+from usermgmt.core.errors import DomainError
 from usermgmt.core.mfa_schemas import (
     MfaCodeIn,
     MfaDisableIn,
@@ -52,17 +52,12 @@ class MfaVerifyResource(Resource):
     )
     def on_post(self, req, resp):
         c = req.context
-        logins = self.metrics.logins
         try:
             result = self.services.mfa.verify(c.request_context, c.body)
-        except InvalidMfaCode:
-            logins.labels("invalid_credentials").inc()
+        except DomainError as exc:
+            self.metrics.login_refused(exc)
             raise
-        except AccountLocked:
-            logins.labels("locked").inc()
-            self.metrics.lockouts.inc()
-            raise
-        logins.labels("success").inc()
+        self.metrics.logins.labels("success").inc()
         c.actor_user_id = result.user.id
         _no_store(resp)
         write_model(resp, result)

@@ -15,7 +15,7 @@ from usermgmt.api.jsonio import write_model
 from usermgmt.api.operations import operation
 from usermgmt.api.schemas import HealthOut, LockIn, MessageOut, ReadyOut, UserGetQuery
 from usermgmt.core import passwords
-from usermgmt.core.errors import AccountDisabled, AccountLocked, DomainError, InvalidCredentials
+from usermgmt.core.errors import DomainError
 from usermgmt.core.mfa_schemas import LoginAnswer, MfaChallenge
 from usermgmt.core.schemas import (
     AuditPage,
@@ -118,18 +118,8 @@ class LoginResource(Resource):
         logins = self.metrics.logins
         try:
             result = self.services.auth.login(c.request_context, c.body)
-        except InvalidCredentials:
-            logins.labels("invalid_credentials").inc()
-            raise
-        except AccountLocked:
-            logins.labels("locked").inc()
-            self.metrics.lockouts.inc()
-            raise
-        except AccountDisabled:
-            logins.labels("disabled").inc()
-            raise
-        except DomainError:
-            logins.labels("error").inc()
+        except DomainError as exc:
+            self.metrics.login_refused(exc)
             raise
         _no_store(resp)
         if isinstance(result, MfaChallenge):
