@@ -15,7 +15,43 @@ import socket
 import threading
 from collections.abc import Callable
 
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 Listener = Callable[[], None]
+
+
+class CommitSignal:
+    """Calls this process's listeners (a deliverer's ``wake``) after a transaction that
+    queued work commits, so the deliverer looks now instead of at its next poll (a
+    session that rolled back calls them at its next commit: a harmless early look)."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key  # marks a session already hooked, in session.info
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def add_listener(self, callback: Listener) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def after_commit(self, session: Session) -> None:
+        """Call the listeners once ``session``'s transaction commits."""
+        if not session.info.get(self._key):
+            session.info[self._key] = True
+            event.listen(session, "after_commit", self._fire, once=True)
+
+    def _fire(self, session: Session) -> None:
+        session.info.pop(self._key, None)
+        with self._lock:
+            callbacks = list(self._listeners)
+        for callback in callbacks:
+            callback()
 
 
 class PollingLoop:
@@ -27,15 +63,9 @@ class PollingLoop:
     worker_suffix = "background"
     log = logging.getLogger(__name__)
 
-    def __init__(
-        self,
-        *,
-        interval: float,
-        add_listener: Callable[[Listener], None],
-        remove_listener: Callable[[Listener], None],
-    ) -> None:
+    def __init__(self, *, interval: float, signal: CommitSignal) -> None:
         self._interval = interval
-        self._add_listener, self._remove_listener = add_listener, remove_listener
+        self._signal = signal
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -57,7 +87,7 @@ class PollingLoop:
             target=self._loop, name=f"usermgmt-{self.name}", daemon=True
         )
         self._thread.start()
-        self._add_listener(self.wake)
+        self._signal.add_listener(self.wake)
         self.log.info("%s", self.started_line())
 
     def wake(self) -> None:
@@ -67,7 +97,7 @@ class PollingLoop:
         thread = self._thread
         if thread is None:
             return
-        self._remove_listener(self.wake)
+        self._signal.remove_listener(self.wake)
         self._stop.set()
         self._wake.set()
         thread.join(timeout)

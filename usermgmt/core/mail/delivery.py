@@ -493,8 +493,7 @@ class BackgroundDeliverer(PollingLoop):
     def __init__(self, services, *, interval: float = 2.0) -> None:
         super().__init__(
             interval=interval,
-            add_listener=outbox.add_listener,
-            remove_listener=outbox.remove_listener,
+            signal=outbox.enqueued,
         )
         self._mail: MailService = services.mail
         self.runs = 0

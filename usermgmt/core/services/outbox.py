@@ -7,15 +7,13 @@ once the server accepted the message (see the mail delivery service).
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from usermgmt.core.background import CommitSignal
 from usermgmt.core.config import Settings
 from usermgmt.core.ids import IdSource
 from usermgmt.core.models import MailMessage
@@ -33,30 +31,11 @@ TEMPLATES = (
     "webhook_disabled",
 )
 
-# Called (in the committing thread) after a transaction that enqueued mail commits:
-# the background deliverer of this process wakes up instead of waiting for its next poll.
-_listeners: list[Callable[[], None]] = []
-_listeners_lock = threading.Lock()
-_HOOKED = "usermgmt_mail_enqueued"
-
-
-def add_listener(callback: Callable[[], None]) -> None:
-    with _listeners_lock:
-        _listeners.append(callback)
-
-
-def remove_listener(callback: Callable[[], None]) -> None:
-    with _listeners_lock:
-        if callback in _listeners:
-            _listeners.remove(callback)
-
-
-def _after_commit(session: Session) -> None:
-    session.info.pop(_HOOKED, None)
-    with _listeners_lock:
-        callbacks = list(_listeners)
-    for callback in callbacks:
-        callback()
+# After a transaction that enqueued mail commits, this process's background
+# deliverer wakes up instead of waiting for its next poll.
+enqueued = CommitSignal("usermgmt_mail_enqueued")
+add_listener = enqueued.add_listener
+remove_listener = enqueued.remove_listener
 
 
 def message_id_for(msg_id: uuid.UUID, mail_from: str) -> str:
@@ -92,9 +71,7 @@ def enqueue(
         created_at=now,
     )
     session.add(msg)
-    if not session.info.get(_HOOKED):
-        session.info[_HOOKED] = True
-        event.listen(session, "after_commit", _after_commit, once=True)
+    enqueued.after_commit(session)
     return msg
 
 

@@ -416,8 +416,7 @@ class BackgroundDeliverer(PollingLoop):
     def __init__(self, services, *, interval: float = 2.0) -> None:
         super().__init__(
             interval=interval,
-            add_listener=wakeup.add_listener,
-            remove_listener=wakeup.remove_listener,
+            signal=wakeup.queued,
         )
         self._webhooks = services.webhooks
 
