@@ -274,17 +274,23 @@ def tui() -> None:
     current = state.current()
     if current.remote_target() is not None:
         backend = current.backend()
-        backend.me()  # not logged in or refused: one error line (exit 7), no console
-        from usermgmt.tui.remote_start import RemoteHeadStart
+        first = _remote_console_opening(backend)
+        if first is None:
+            from usermgmt.tui.remote_start import RemoteHeadStart
 
-        # The first page is asked for while Textual is being imported, as embedded.
-        remote_start = RemoteHeadStart(backend)
+            # The first page is asked for while Textual is being imported, as embedded.
+            remote_start = RemoteHeadStart(backend)
         try:
             from usermgmt.tui.app import run_tui_remote
+            from usermgmt.tui.screens.mfa_login import opening
 
-            code = run_tui_remote(backend, first_page=remote_start.first_page)
+            if first is None:
+                code = run_tui_remote(backend, first_page=remote_start.first_page)
+            else:
+                code = run_tui_remote(backend, opening=opening(first, backend.context_name))
         finally:
-            remote_start.close()
+            if first is None:
+                remote_start.close()
         raise typer.Exit(code or 0)
     from usermgmt.tui.start import HeadStart
 
@@ -296,6 +302,23 @@ def tui() -> None:
 
     code = run_tui(settings, head_start=head_start)
     raise typer.Exit(code or 0)
+
+
+def _remote_console_opening(backend) -> str | None:
+    """What the remote console must open with: None (the home screen), "enrol" (the
+    server's policy holds the session back) or "sign_in" (the context's session is
+    refused, and there is a terminal to ask on; else one error line, exit 7)."""
+    from usermgmt.core.errors import NotLoggedIn
+
+    if backend.context_name is None:  # USERMGMT_TOKEN: nothing to sign in with
+        backend.me()
+        return None
+    try:
+        return "enrol" if backend.enrolment_required() else None
+    except NotLoggedIn:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise
+        return "sign_in"
 
 
 # ---- remote mode: login, logout ---------------------------------------------
