@@ -239,7 +239,7 @@ def test_the_console_signs_in_again_with_a_code_then_with_a_recovery_code(
         backend.close()
 
     def sign_in(code: str, *, wrong_first: bool) -> UserMgmtApp:
-        app = console("me", opening=opening("sign_in", "me"))
+        app = console("me", opening=opening("sign_in"))
 
         async def scenario(pilot):
             screen = app.screen
@@ -295,7 +295,7 @@ def test_a_session_held_back_by_the_policy_opens_on_enrolment(
         assert _remote_console_opening(backend) == "enrol"
     finally:
         backend.close()
-    app = console("held", url=policy_server.url, opening=opening("enrol", "held"))
+    app = console("held", url=policy_server.url, opening=opening("enrol"))
 
     async def scenario(pilot):
         screen = app.screen
@@ -312,3 +312,53 @@ def test_a_session_held_back_by_the_policy_opens_on_enrolment(
     run_console(app, scenario, size=SIZE)
     assert toasts(app, "error") == []
     assert mfa_enabled(core, email)
+
+
+def test_signing_in_from_the_console_lands_on_the_enrolment_the_policy_requires(
+    policy_server, core, config_home, console
+):
+    email = person(core, "moderator")
+    assert log_in(policy_server.url, email, "held").exit_code == 0
+    operator, rc = Actor.operator("cli", "tester"), RequestContext(request_id="revoke")
+    core.sessions.revoke_all(operator, rc, str(core.user_reads.find(operator, email).id))
+    app = console("held", url=policy_server.url, opening=opening("sign_in"))
+
+    async def scenario(pilot):
+        await type_into(pilot, "#password", PASSWORD)
+        screen = app.screen
+        assert isinstance(screen, MfaSetupScreen) and screen.required
+        secret = text_of(screen.query_one("#secret")).replace(" ", "")
+        await type_into(pilot, "#code", pyotp.TOTP(secret).now())
+        await acknowledge_codes(pilot)
+        assert isinstance(app.screen, UsersScreen)
+        await settle(pilot)
+        assert app.screen.query_one("#users").cursor_value is not None
+
+    run_console(app, scenario, size=SIZE)
+    assert toasts(app, "error") == [] and mfa_enabled(core, email)
+
+
+def test_a_session_ended_while_in_use_asks_to_sign_in_again(served, core, config_home, console):
+    email = person(core, "moderator")
+    assert log_in(served.url, email, "me").exit_code == 0
+    before = stored(config_home, "me")["refresh_token"]
+    app = console("me")
+    operator, rc = Actor.operator("cli", "tester"), RequestContext(request_id="revoke")
+
+    async def scenario(pilot):
+        assert isinstance(app.screen, UsersScreen)
+        core.sessions.revoke_all(operator, rc, str(core.user_reads.find(operator, email).id))
+        await pilot.press("ctrl+r")  # the refresh is refused: the login screen comes up
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, LoginScreen)
+        assert "refused this console's session" in text_of(screen.query_one("#login").children[2])
+        await type_into(pilot, "#password", PASSWORD)
+        assert isinstance(app.screen, UsersScreen)
+        await settle(pilot)
+        assert app.screen.query_one("#users").cursor_value is not None
+
+    run_console(app, scenario, size=SIZE)
+    assert any("Signed in again" in t for t in toasts(app))
+    assert toasts(app, "error") == []
+    assert stored(config_home, "me")["refresh_token"] not in (None, before)

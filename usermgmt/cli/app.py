@@ -287,7 +287,7 @@ def tui() -> None:
             if first is None:
                 code = run_tui_remote(backend, first_page=remote_start.first_page)
             else:
-                code = run_tui_remote(backend, opening=opening(first, backend.context_name))
+                code = run_tui_remote(backend, opening=opening(first))
         finally:
             if first is None:
                 remote_start.close()

@@ -23,6 +23,7 @@ from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeRep
 # The models are imported where they are used: a listing of users validates none
 # (``usermgmt.client.wire``), so it never imports pydantic.
 if TYPE_CHECKING:
+    from usermgmt.client.login import ContextLogin
     from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
     from usermgmt.core.mfa_schemas import MfaStatus, RecoveryCodes, TotpSetup
     from usermgmt.core.schemas import AuditPage, RoleOut, SessionOut, UserOut, UserPage, UserRows
@@ -619,6 +620,15 @@ class RemoteBackend:
 
     def me(self) -> UserOut:
         return _user(self.conn.json("GET", f"{API}/auth/me"))
+
+    def login_again(self) -> ContextLogin:
+        """A new sign-in to this backend's context (its session was refused), whose
+        tokens this backend then uses."""
+        from usermgmt.client.login import ContextLogin
+
+        if self.context_name is None:
+            raise ValidationError("USERMGMT_TOKEN names no account to sign in as")
+        return ContextLogin(self.context_name, getattr(self.conn.credentials, "store", None))
 
     def enrolment_required(self) -> bool:
         """Whether the server's role policy holds this session back until a second factor

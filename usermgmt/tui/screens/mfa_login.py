@@ -24,12 +24,14 @@ from usermgmt.core.errors import (
     DomainError,
     InvalidCredentials,
     InvalidMfaCode,
+    NotLoggedIn,
     RateLimited,
     ServiceUnavailable,
     ValidationError,
 )
 from usermgmt.core.text import printable
 from usermgmt.tui.context import ConsoleContext
+from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.widgets.form import FormField
 
 EXIT_NOT_LOGGED_IN = 7  # the CLI's exit code when the console was left without signing in
@@ -55,12 +57,11 @@ class LoginScreen(Screen[Any]):
     BINDINGS = [Binding("escape", "leave", "Quit")]
     signing_in = True  # the palette offers no two-step commands here
 
-    def __init__(self, ctx: ConsoleContext, context_name: str, *, reason: str = "") -> None:
+    def __init__(self, ctx: ConsoleContext, *, reason: str = "", leave: str = "Esc: quit") -> None:
         super().__init__()
-        from usermgmt.client.login import ContextLogin
-
         self.ctx = ctx
-        self.login = ContextLogin(context_name)
+        self.leave = leave
+        self.login = ctx.services.login_again()  # a remote backend's (usermgmt.client.login)
         self.reason = reason
         self.busy = False
 
@@ -81,7 +82,7 @@ class LoginScreen(Screen[Any]):
                 Input(id="code", max_length=64),
                 key="code",
             )
-            yield Static("Enter: sign in · Esc: quit", classes="hint", markup=False)
+            yield Static(f"Enter: sign in · {self.leave}", classes="hint", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#password", Input).focus()
@@ -140,9 +141,7 @@ class LoginScreen(Screen[Any]):
         self.dismiss(None)
 
 
-def sign_in(
-    app: App[Any], ctx: ConsoleContext, context_name: str, then: Callable[[], None]
-) -> None:
+def sign_in(app: App[Any], ctx: ConsoleContext, then: Callable[[], None]) -> None:
     """The login screen, then (if the server's policy says so) enrolment, then ``then()``;
     leaving the login ends the console (exit 7)."""
 
@@ -154,7 +153,7 @@ def sign_in(
         else:
             then()
 
-    app.push_screen(LoginScreen(ctx, context_name), answered)
+    app.push_screen(LoginScreen(ctx), answered)
 
 
 def enrol(app: App[Any], ctx: ConsoleContext, then: Callable[[], None]) -> None:
@@ -164,14 +163,42 @@ def enrol(app: App[Any], ctx: ConsoleContext, then: Callable[[], None]) -> None:
     app.push_screen(MfaSetupScreen(ctx, required=True), lambda _: then())
 
 
-def opening(kind: str, context_name: str | None) -> Callable[[App[Any], Callable[[], None]], None]:
+def opening(kind: str) -> Callable[[App[Any], Callable[[], None]], None]:
     """What the remote console opens with before its home screen: ``"sign_in"`` (the
     context's session is refused) or ``"enrol"`` (the server's policy requires it)."""
 
     def open_(app: Any, home: Callable[[], None]) -> None:
-        if kind == "sign_in" and context_name is not None:
-            sign_in(app, app.ctx, context_name, home)
+        if kind == "sign_in":
+            sign_in(app, app.ctx, home)
         else:
             enrol(app, app.ctx, home)
 
     return open_
+
+
+def sign_in_again(app: App[Any], ctx: ConsoleContext, exc: DomainError) -> bool:
+    """The server refused the session while the console was in use: the login screen
+    (once, however many calls were refused), then every screen reloads. True when the
+    login screen took the error; the action that was refused is not repeated."""
+    if not (isinstance(exc, NotLoggedIn) and ctx.remote and ctx.services.context_name):
+        return False
+    if any(isinstance(screen, LoginScreen) for screen in app.screen_stack):
+        return True
+
+    def answered(signed_in: Any) -> None:
+        if signed_in is None:
+            app.notify(exc.message, title="Not logged in", severity="error")
+            return
+        if signed_in.mfa_enrolment_required:
+            enrol(app, ctx, reload)
+        else:
+            reload()
+
+    def reload() -> None:
+        app.notify("Signed in again. Repeat what the server refused.", title="Signed in")
+        for screen in app.screen_stack:
+            screen.post_message(DatabaseBack())
+
+    reason = "The server refused this console's session (it expired or was ended)."
+    app.push_screen(LoginScreen(ctx, reason=reason, leave="Esc: back to the console"), answered)
+    return True
