@@ -253,6 +253,12 @@ def test_the_console_signs_in_again_with_a_code_then_with_a_recovery_code(
             if wrong_first:
                 await type_into(pilot, "#code", wrong_code(secret))
                 assert "not right" in screen.query_one("#field-code").error
+                clock, screen.login.clock = screen.login.clock, lambda: clock() + 3600
+                await type_into(pilot, "#code", wrong_code(secret))  # the challenge expired
+                assert not screen.has_class("-code")
+                assert "type the password again" in screen.query_one("#field-password").error
+                screen.login.clock = clock
+                await type_into(pilot, "#password", PASSWORD)
             await type_into(pilot, "#code", code)
             assert isinstance(app.screen, UsersScreen)
             await settle(pilot)

@@ -10,13 +10,14 @@ Passwords, codes and tokens travel only in request bodies; none is part of a mes
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from usermgmt.client.contexts import Context, ContextStore
 from usermgmt.client.errors import error_from
 from usermgmt.client.session import API, Connection
-from usermgmt.core.errors import DomainError, NotLoggedIn
+from usermgmt.core.errors import DomainError, InvalidMfaCode, NotLoggedIn
 
 Identifier = Literal["email", "username"]
 
@@ -174,6 +175,8 @@ class ContextLogin:
         self.by: Identifier = "email" if user.get("email") else "username"
         self.identifier: str = user.get(self.by) or ""
         self._challenge: SecondFactorAsked | None = None
+        self._deadline = 0.0
+        self.clock = time.monotonic  # seconds, for the challenge's lifetime
 
     def _attempt(self) -> LoginAttempt:
         return LoginAttempt(
@@ -186,12 +189,18 @@ class ContextLogin:
             answer = attempt.password(self.identifier, password, by=self.by)
         if isinstance(answer, SecondFactorAsked):
             self._challenge = answer
+            self._deadline = self.clock() + answer.expires_in
             return None
         return self._save(answer)
 
+    @property
+    def challenge_expired(self) -> bool:
+        """The server's challenge outlived its time: the password must be typed again."""
+        return self._challenge is not None and self.clock() >= self._deadline
+
     def second_factor(self, code: str) -> SignedIn:
-        if self._challenge is None:
-            raise NotLoggedIn("Type the password first")
+        if self._challenge is None or self.challenge_expired:  # not a guess for the lockout
+            raise InvalidMfaCode("The sign-in took longer than the server allows")
         with self._attempt() as attempt:
             return self._save(attempt.second_factor(self._challenge, code))
 

@@ -124,7 +124,11 @@ class LoginScreen(Screen[Any]):
         self.busy = False
         key = "code" if self.asking_code else "password"
         box = self.query_one(f"#{key}", Input)
-        if isinstance(exc, InvalidMfaCode):
+        if isinstance(exc, InvalidMfaCode) and self.login.challenge_expired:
+            self.remove_class("-code")
+            key, box = "password", self.query_one("#password", Input)
+            message = "That took longer than the server allows: type the password again"
+        elif isinstance(exc, InvalidMfaCode):
             message = "That code is not right, or was used already"
         elif isinstance(exc, InvalidCredentials):
             message = "Wrong password"
