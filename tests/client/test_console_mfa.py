@@ -4,8 +4,10 @@ console's own login (mfa_login, usermgmt.client.login) and the role policy's enr
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
 import time
 
 import pyotp
@@ -151,6 +153,7 @@ def test_enrol_from_the_console(served, core, config_home, console, captured_log
     email = person(core)
     assert log_in(served.url, email, "me").exit_code == 0
     app = console("me")
+    assert _remote_console_opening(app.ctx.services) is None  # a full session: home first
     seen: dict[str, object] = {}
 
     async def scenario(pilot):
@@ -222,8 +225,13 @@ def test_disable_and_new_recovery_codes(served, core, config_home, console):
     assert any("Two-step sign-in is off" in t for t in toasts(app))
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_the_console_signs_in_again_with_a_code_then_with_a_recovery_code(
-    served, core, config_home, console
+    served, core, config_home, console, monkeypatch
 ):
     email, _bearer, secret, codes = enrol(served)
     operator, rc = Actor.operator("cli", "tester"), RequestContext(request_id="grant")
@@ -235,6 +243,10 @@ def test_the_console_signs_in_again_with_a_code_then_with_a_recovery_code(
     try:
         with pytest.raises(NotLoggedIn):  # no terminal to show a login on: exit 7, as before
             _remote_console_opening(backend)
+        with monkeypatch.context() as patched:  # on a terminal: the login screen instead
+            patched.setattr(sys, "stdin", Terminal())
+            patched.setattr(sys, "stdout", Terminal())
+            assert _remote_console_opening(backend) == "sign_in"
     finally:
         backend.close()
 
