@@ -274,23 +274,22 @@ def tui() -> None:
     current = state.current()
     if current.remote_target() is not None:
         backend = current.backend()
-        first = _remote_console_opening(backend)
-        if first is None:
-            from usermgmt.tui.remote_start import RemoteHeadStart
-
-            # The first page is asked for while Textual is being imported, as embedded.
-            remote_start = RemoteHeadStart(backend)
-        try:
+        first = _remote_console_opening(backend)  # refused without a terminal: exit 7
+        if first is not None:  # sign in or enrol first: no page to fetch ahead yet
             from usermgmt.tui.app import run_tui_remote
             from usermgmt.tui.screens.mfa_login import opening
 
-            if first is None:
-                code = run_tui_remote(backend, first_page=remote_start.first_page)
-            else:
-                code = run_tui_remote(backend, opening=opening(first))
+            raise typer.Exit(run_tui_remote(backend, opening=opening(first)) or 0)
+        from usermgmt.tui.remote_start import RemoteHeadStart
+
+        # The first page is asked for while Textual is being imported, as embedded.
+        remote_start = RemoteHeadStart(backend)
+        try:
+            from usermgmt.tui.app import run_tui_remote
+
+            code = run_tui_remote(backend, first_page=remote_start.first_page)
         finally:
-            if first is None:
-                remote_start.close()
+            remote_start.close()
         raise typer.Exit(code or 0)
     from usermgmt.tui.start import HeadStart
 
