@@ -380,3 +380,29 @@ def test_a_session_ended_while_in_use_asks_to_sign_in_again(served, core, config
     assert any("Signed in again" in t for t in toasts(app))
     assert toasts(app, "error") == []
     assert stored(config_home, "me")["refresh_token"] not in (None, before)
+
+
+def test_a_console_started_on_a_held_back_session_turns_to_the_enrolment(
+    policy_server, core, config_home, console
+):
+    """Without the CLI's check first (say, a context logged in elsewhere meanwhile): the
+    server's refusal itself brings up the enrolment, once, and no error toast."""
+    email = person(core, "moderator")
+    assert log_in(policy_server.url, email, "held").exit_code == 0
+    app = console("held", url=policy_server.url)
+
+    async def scenario(pilot):
+        await wait_until(pilot, lambda: isinstance(app.screen, MfaSetupScreen), "enrolment")
+        await settle(pilot)
+        screen = app.screen
+        assert screen.required
+        assert sum(isinstance(s, MfaSetupScreen) for s in app.screen_stack) == 1
+        secret = text_of(screen.query_one("#secret")).replace(" ", "")
+        await type_into(pilot, "#code", pyotp.TOTP(secret).now())
+        await acknowledge_codes(pilot)
+        assert isinstance(app.screen, UsersScreen)
+        await settle(pilot)
+        assert app.screen.query_one("#users").cursor_value is not None  # reloaded
+
+    run_console(app, scenario, size=SIZE)
+    assert toasts(app, "error") == [] and mfa_enabled(core, email)

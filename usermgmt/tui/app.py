@@ -174,11 +174,11 @@ class UserMgmtApp(App[int]):
         )
 
     def session_refused(self, exc: DomainError) -> bool:
-        """A remote session refused in use: sign in again (tui/screens/mfa_login.py); True
-        when that takes the error."""
-        from usermgmt.tui.screens.mfa_login import sign_in_again
+        """A remote session refused in use: sign in again, or enrol a second factor
+        (tui/screens/mfa_login.py); True when that takes the error."""
+        from usermgmt.tui.screens.mfa_login import session_refused
 
-        return sign_in_again(self, self.ctx, exc)
+        return session_refused(self, self.ctx, exc)
 
     def on_lazy_table_load_failed(self, message: LazyTable.LoadFailed) -> None:
         self.ctx.show_error(message.error)

@@ -25,6 +25,7 @@ from usermgmt.core.errors import (
     InvalidCredentials,
     InvalidMfaCode,
     NotLoggedIn,
+    PermissionDenied,
     RateLimited,
     ServiceUnavailable,
     ValidationError,
@@ -180,13 +181,20 @@ def opening(kind: str) -> Callable[[App[Any], Callable[[], None]], None]:
     return open_
 
 
-def sign_in_again(app: App[Any], ctx: ConsoleContext, exc: DomainError) -> bool:
-    """The server refused the session while the console was in use: the login screen
-    (once, however many calls were refused), then every screen reloads. True when the
-    login screen took the error; the action that was refused is not repeated."""
-    if not (isinstance(exc, NotLoggedIn) and ctx.remote and ctx.services.context_name):
+def session_refused(app: App[Any], ctx: ConsoleContext, exc: DomainError) -> bool:
+    """The server refused the remote console's session while in use: the login screen, or
+    the enrolment when its role policy holds the session back (once, however many calls
+    were refused), then every screen reloads. True when one of them took the error; the
+    action that was refused is not repeated."""
+    enrolment = isinstance(exc, PermissionDenied) and exc.details.get("mfa_enrolment_required")
+    if not (enrolment or isinstance(exc, NotLoggedIn)):
         return False
-    if any(isinstance(screen, LoginScreen) for screen in app.screen_stack):
+    if not (ctx.remote and ctx.services.context_name):
+        return False
+    if any(_holds_back(screen) for screen in app.screen_stack):
+        return True  # the login or the enrolment is up already
+    if enrolment:
+        enrol(app, ctx, lambda: _reload(app, "Two-step sign-in is on."))
         return True
 
     def answered(signed_in: Any) -> None:
@@ -199,10 +207,22 @@ def sign_in_again(app: App[Any], ctx: ConsoleContext, exc: DomainError) -> bool:
             reload()
 
     def reload() -> None:
-        app.notify("Signed in again. Repeat what the server refused.", title="Signed in")
-        for screen in app.screen_stack:
-            screen.post_message(DatabaseBack())
+        _reload(app, "Signed in again.")
 
     reason = "The server refused this console's session (it expired or was ended)."
     app.push_screen(LoginScreen(ctx, reason=reason, leave="Esc: back to the console"), answered)
     return True
+
+
+def _reload(app: App[Any], said: str) -> None:
+    app.notify(f"{said} Repeat what the server refused.", title="Signed in")
+    for screen in app.screen_stack:
+        screen.post_message(DatabaseBack())
+
+
+def _holds_back(screen: Any) -> bool:
+    from usermgmt.tui.screens.mfa_setup import MfaSetupScreen
+
+    return isinstance(screen, LoginScreen) or (
+        isinstance(screen, MfaSetupScreen) and screen.required
+    )

@@ -20,6 +20,7 @@ from usermgmt.core.errors import DomainError, InvalidMfaCode, ValidationError
 from usermgmt.core.mfa_schemas import RecoveryCodes, TotpSetup
 from usermgmt.core.text import printable
 from usermgmt.tui.context import ConsoleContext
+from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.screens.mfa_codes import RecoveryCodesScreen
 from usermgmt.tui.widgets.form import FormField
 from usermgmt.tui.widgets.qr import QrCode
@@ -79,6 +80,15 @@ class MfaSetupScreen(Screen[bool]):
                 yield Static(hint, classes="hint", markup=False)
 
     def on_mount(self) -> None:
+        self._ask()
+
+    def on_database_back(self, message: DatabaseBack) -> None:
+        """The server answers again (or the console signed in again): ask once more if the
+        setup had not come."""
+        if not self.query("#qr"):
+            self._ask()
+
+    def _ask(self) -> None:
         rc = self.ctx.request_context()
         self.ctx.run(
             self,
