@@ -252,7 +252,8 @@ class AuthMiddleware:
             if actor.mfa_pending and not getattr(resource, "open_to_mfa_pending", False):
                 raise PermissionDenied(
                     "Set up a second factor first (USERMGMT_MFA_REQUIRED_ROLES): "
-                    "POST /api/v1/auth/mfa/totp/setup, then /auth/mfa/totp/confirm"
+                    "POST /api/v1/auth/mfa/totp/setup, then /auth/mfa/totp/confirm",
+                    details={"mfa_enrolment_required": True},
                 )
             req.context.actor = actor
 

@@ -274,7 +274,12 @@ def tui() -> None:
     current = state.current()
     if current.remote_target() is not None:
         backend = current.backend()
-        backend.me()  # not logged in or refused: one error line (exit 7), no console
+        first = _remote_console_opening(backend)  # refused without a terminal: exit 7
+        if first is not None:  # sign in or enrol first: no page to fetch ahead yet
+            from usermgmt.tui.app import run_tui_remote
+            from usermgmt.tui.screens.mfa_login import opening
+
+            raise typer.Exit(run_tui_remote(backend, opening=opening(first)) or 0)
         from usermgmt.tui.remote_start import RemoteHeadStart
 
         # The first page is asked for while Textual is being imported, as embedded.
@@ -296,6 +301,23 @@ def tui() -> None:
 
     code = run_tui(settings, head_start=head_start)
     raise typer.Exit(code or 0)
+
+
+def _remote_console_opening(backend) -> str | None:
+    """What the remote console must open with: None (the home screen), "enrol" (the
+    server's policy holds the session back) or "sign_in" (the context's session is
+    refused, and there is a terminal to ask on; else one error line, exit 7)."""
+    from usermgmt.core.errors import NotLoggedIn
+
+    if backend.context_name is None:  # USERMGMT_TOKEN: nothing to sign in with
+        backend.me()
+        return None
+    try:
+        return "enrol" if backend.enrolment_required() else None
+    except NotLoggedIn:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise
+        return "sign_in"
 
 
 # ---- remote mode: login, logout ---------------------------------------------

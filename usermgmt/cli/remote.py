@@ -12,17 +12,13 @@ import typer
 from usermgmt.cli.errors import usage_error
 from usermgmt.cli.output import Output, render_one
 from usermgmt.cli.prompts import password_from_stdin, stdin_is_terminal
-from usermgmt.core.errors import DomainError, NotLoggedIn
+from usermgmt.core.errors import DomainError
 from usermgmt.core.text import printable
 
 
 def say(message: str) -> None:
     """A status line for a person, on stderr (stdout stays for records)."""
     sys.stderr.write(printable(message) + "\n")
-
-
-def _verify(ca_bundle: str | None, insecure: bool) -> bool | str:
-    return False if insecure else (ca_bundle or True)
 
 
 def login(
@@ -36,9 +32,9 @@ def login(
     insecure: bool,
     allow_http: bool,
 ) -> None:
-    from usermgmt.client.contexts import Context, ContextStore, check_name
-    from usermgmt.client.errors import error_from
-    from usermgmt.client.session import API, Connection, normalise_server, warn_insecure
+    from usermgmt.client.contexts import ContextStore, check_name
+    from usermgmt.client.login import LoginAttempt, SecondFactorAsked, save_login
+    from usermgmt.client.session import normalise_server, warn_insecure
 
     if email and username:
         raise usage_error("--email and --username cannot be used together")
@@ -66,57 +62,30 @@ def login(
         )
     if insecure and url.startswith("https://"):
         warn_insecure(url)
-    conn = Connection(url, None, verify=_verify(ca_bundle, insecure))
-    try:
-        key = "username" if username else "email"
-        response = conn.send_raw(
-            "POST", f"{API}/auth/login", json={key: identifier, "password": password}
-        )
-        body = response.json() if response.content else None
-        if response.status_code != 200:
-            raise error_from(response.status_code, body, url)
-        if isinstance(body, dict) and body.get("mfa_required"):
-            body = _second_factor(conn, body, from_stdin=password_stdin)
-    finally:
-        conn.close()
-    user, tokens = body["user"], body["tokens"]
-    context = Context(
+    with LoginAttempt(url, ca_bundle=ca_bundle, insecure=insecure) as attempt:
+        answer = attempt.password(identifier, password, by="username" if username else "email")
+        if isinstance(answer, SecondFactorAsked):
+            answer = attempt.second_factor(answer, _ask_code(from_stdin=password_stdin))
+    save_login(
+        ContextStore(),
+        name,
+        answer,
         server=url,
-        user={k: user.get(k) for k in ("id", "email", "username")},
-        access_token=tokens["access_token"],
-        refresh_token=tokens["refresh_token"],
         ca_bundle=ca_bundle,
         insecure=insecure,
         allow_http=allow_http,
     )
-    store = ContextStore()
-    _end_previous_session(store, name)
-    store.save(name, context)
-    say(f"Logged in to {url} as {user.get('email')} (context {name}, now current).")
-    if body.get("mfa_enrolment_required"):
+    say(f"Logged in to {url} as {answer.user.get('email')} (context {name}, now current).")
+    if answer.mfa_enrolment_required:
         say(
             "This account must set up a second factor (the server's policy): until it does, "
             "the server refuses this session everything but the enrolment."
         )
 
 
-def _end_previous_session(store: Any, name: str) -> None:
-    """Logging in again to a context ends the session it held, if its server answers."""
-    if name not in store.read()["contexts"]:
-        return
-    _, previous = store.get(name)
-    if previous.access_token or previous.refresh_token:
-        with contextlib.suppress(DomainError):
-            revoke_session(store, name)
-
-
-def _second_factor(conn: Any, challenge: dict[str, Any], *, from_stdin: bool) -> dict[str, Any]:
-    """Answer the server's second-factor challenge: with --password-stdin the code is the
-    second line of stdin, else a terminal is asked. Six digits are an authenticator code,
-    anything else a recovery code."""
-    from usermgmt.client.errors import error_from
-    from usermgmt.client.session import API
-
+def _ask_code(*, from_stdin: bool) -> str:
+    """The second factor's code: with --password-stdin the second line of stdin, else a
+    terminal is asked."""
     code = _code_from_stdin() if from_stdin else None
     if code is None:
         if not stdin_is_terminal():
@@ -125,18 +94,7 @@ def _second_factor(conn: Any, challenge: dict[str, Any], *, from_stdin: bool) ->
                 "--password-stdin, or log in on a terminal"
             )
         code = typer.prompt("Authentication code (or a recovery code)", err=True)
-    code = code.strip()
-    digits = "".join(code.split())
-    field = "code" if len(digits) == 6 and digits.isdigit() else "recovery_code"
-    response = conn.send_raw(
-        "POST",
-        f"{API}/auth/mfa/verify",
-        json={"mfa_token": challenge["mfa_token"], field: code},
-    )
-    body = response.json() if response.content else None
-    if response.status_code != 200:
-        raise error_from(response.status_code, body, conn.server)
-    return body
+    return code
 
 
 def _code_from_stdin() -> str | None:
@@ -147,6 +105,7 @@ def _code_from_stdin() -> str | None:
 
 def logout(context_name: str | None) -> None:
     from usermgmt.client.contexts import ContextStore, check_name
+    from usermgmt.client.login import revoke_session
 
     store = ContextStore()
     name, context = store.get(check_name(context_name) if context_name else None)
@@ -162,33 +121,9 @@ def logout(context_name: str | None) -> None:
     say(f"Logged out of {context.server} (context {name}): {how}.")
 
 
-def revoke_session(store: Any, name: str) -> bool:
-    """End the context's session on its server; False if the server no longer knew it.
-
-    A server that cannot be reached raises (exit 5): the tokens are then kept,
-    since the session is still live there.
-    """
-    from usermgmt.client.factory import RemoteTarget, connect
-    from usermgmt.client.session import API
-
-    _, context = store.get(name)
-    backend = connect(RemoteTarget(context.server, name))
-    try:
-        refresh = backend.conn.credentials.context.refresh_token
-        backend.conn.json(
-            "POST",
-            f"{API}/auth/logout",
-            json={"refresh_token": refresh} if refresh else {},
-        )
-        return True
-    except NotLoggedIn:
-        return False
-    finally:
-        backend.close()
-
-
 def remove_context(name: str) -> None:
     from usermgmt.client.contexts import ContextStore, check_name
+    from usermgmt.client.login import revoke_session
 
     store = ContextStore()
     name, context = store.get(check_name(name))

@@ -16,15 +16,16 @@ from usermgmt.client.session import API, Connection
 from usermgmt.client.wire import WireUser, WireUserPage, WireUserRows
 from usermgmt.core.clock import SYSTEM_CLOCK
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import NotFound, ValidationError
+from usermgmt.core.errors import NotFound, PermissionDenied, ValidationError
 from usermgmt.core.ids import RandomIds
 from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
 
 # The models are imported where they are used: a listing of users validates none
 # (``usermgmt.client.wire``), so it never imports pydantic.
 if TYPE_CHECKING:
+    from usermgmt.client.login import ContextLogin
     from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
-    from usermgmt.core.mfa_schemas import MfaStatus
+    from usermgmt.core.mfa_schemas import MfaStatus, RecoveryCodes, TotpSetup
     from usermgmt.core.schemas import AuditPage, RoleOut, SessionOut, UserOut, UserPage, UserRows
 
 PAGE = 100  # the API's largest page of users
@@ -471,6 +472,29 @@ class RemoteApiKeys(_Port):
 
 
 class RemoteMfa(_Port):
+    def setup(self, actor: Actor, ctx: RequestContext) -> TotpSetup:
+        from usermgmt.core.mfa_schemas import TotpSetup
+
+        body = self.conn.json("POST", f"{API}/auth/mfa/totp/setup", request_id=_rid(ctx))
+        return TotpSetup.model_validate(body)
+
+    def confirm(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> RecoveryCodes:
+        return self._codes(ctx, "/auth/mfa/totp/confirm", data)
+
+    def disable(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> None:
+        self.conn.json("DELETE", f"{API}/auth/mfa/totp", json=dict(data), request_id=_rid(ctx))
+
+    def regenerate_recovery_codes(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]
+    ) -> RecoveryCodes:
+        return self._codes(ctx, "/auth/mfa/recovery-codes", data)
+
+    def _codes(self, ctx: RequestContext, path: str, data: Mapping[str, Any]) -> RecoveryCodes:
+        from usermgmt.core.mfa_schemas import RecoveryCodes
+
+        body = self.conn.json("POST", f"{API}{path}", json=dict(data), request_id=_rid(ctx))
+        return RecoveryCodes.model_validate(body)
+
     def status(self, actor: Actor, user_id: str) -> MfaStatus:
         if not _is_uuid(user_id):
             raise NotFound("User not found")
@@ -596,6 +620,26 @@ class RemoteBackend:
 
     def me(self) -> UserOut:
         return _user(self.conn.json("GET", f"{API}/auth/me"))
+
+    def login_again(self) -> ContextLogin:
+        """A new sign-in to this backend's context (its session was refused), whose
+        tokens this backend then uses."""
+        from usermgmt.client.login import ContextLogin
+
+        if self.context_name is None:
+            raise ValidationError("USERMGMT_TOKEN names no account to sign in as")
+        return ContextLogin(self.context_name, getattr(self.conn.credentials, "store", None))
+
+    def enrolment_required(self) -> bool:
+        """Whether the server's role policy holds this session back until a second factor
+        is enrolled (NotLoggedIn when the session is refused altogether)."""
+        try:
+            self.conn.json("GET", f"{API}/info")
+        except PermissionDenied as exc:
+            if exc.details.get("mfa_enrolment_required"):
+                return True
+            raise
+        return False
 
     def close(self) -> None:
         self.conn.close()

@@ -25,6 +25,7 @@ from usermgmt.client.http import httpx
 from usermgmt.core.errors import (
     AuthenticationError,
     DomainError,
+    InvalidMfaCode,
     NotLoggedIn,
     PermissionDenied,
     ServiceUnavailable,
@@ -246,7 +247,7 @@ class Connection:
         response = self.send_raw(
             method, path, headers=headers, bearer=token, stream=stream, **kwargs
         )
-        if response.status_code == 401 and replayable:
+        if response.status_code == 401 and replayable and not _wrong_code(response):
             _close(response)
             if not creds.renew(self, token):
                 raise creds.refused(self)
@@ -269,7 +270,9 @@ class Connection:
     def _error(self, response: httpx.Response) -> DomainError:
         exc = error_from(response.status_code, _json(response), self.server)
         creds = self.credentials
-        if isinstance(exc, AuthenticationError) and creds is not None:
+        # A wrong second-factor code is the person's mistake, not a refused session.
+        wrong_code = isinstance(exc, InvalidMfaCode)
+        if isinstance(exc, AuthenticationError) and not wrong_code and creds is not None:
             return creds.refused(self)
         if isinstance(exc, PermissionDenied) and creds is not None and creds.who:
             exc.message = f"{exc.message.rstrip('.')} ({creds.as_whom} on {self.server})"
@@ -305,6 +308,14 @@ def _json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return None
+
+
+def _wrong_code(response: httpx.Response) -> bool:
+    """A 401 for a wrong second-factor code: the session is fine, so no refresh."""
+    response.read()
+    body = _json(response)
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") == "INVALID_MFA_CODE"
 
 
 def _close(response: httpx.Response) -> None:

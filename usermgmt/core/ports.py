@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from usermgmt.core.ids import IdSource
     from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
     from usermgmt.core.mail.delivery import DeliveryReport, MailList, MailOut
-    from usermgmt.core.mfa_schemas import MfaStatus
+    from usermgmt.core.mfa_schemas import MfaStatus, RecoveryCodes, TotpSetup
     from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
     from usermgmt.core.schemas import (
         AuditPage,
@@ -198,6 +198,26 @@ class ApiKeysPort(Protocol):
 
 
 class MfaPort(Protocol):
+    # The caller's own second factor (a signed-in person; an operator has no account).
+    def setup(self, actor: Actor, ctx: RequestContext) -> TotpSetup:
+        """A new secret, its otpauth URI and QR code; inactive until confirmed."""
+        ...
+
+    def confirm(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> RecoveryCodes:
+        """Activate the secret with ``{"code"}`` from the app; the ten recovery codes."""
+        ...
+
+    def disable(self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]) -> None:
+        """Turn it off with ``{"password", "code"}``."""
+        ...
+
+    def regenerate_recovery_codes(
+        self, actor: Actor, ctx: RequestContext, data: Mapping[str, Any]
+    ) -> RecoveryCodes:
+        """Ten new recovery codes for ``{"code"}``; the old ones stop working."""
+        ...
+
+    # Administration.
     def status(self, actor: Actor, user_id: str) -> MfaStatus: ...
 
     def reset(self, actor: Actor, ctx: RequestContext, user_id: str) -> None:

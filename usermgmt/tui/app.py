@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("usermgmt.tui")
 
+Opening = Callable[["UserMgmtApp", Callable[[], None]], None]
+
 EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_UNAVAILABLE = 5
@@ -68,12 +70,15 @@ class UserMgmtApp(App[int]):
         page_size: int = PAGE_SIZE,
         retry_start: bool = True,
         first_page: Ahead | None = None,
+        opening: Opening | None = None,
     ) -> None:
         """``services``: built Services, or a factory called in a worker at start (the
         console shows "connecting…" meanwhile). If the factory finds the database
         unavailable the console retries, or with ``retry_start=False`` ends with
         ``start_error`` set and return code 5. ``first_page``: the home screen's
-        first page and count, already on their way (see usermgmt.tui.start)."""
+        first page and count, already on their way (see usermgmt.tui.start). ``opening``:
+        screens before the home screen (the remote console's sign-in or enrolment, see
+        usermgmt.tui.screens.mfa_login), given the app and a callable that opens home."""
         super().__init__()
         # A factory is called; a backend (Services, RemoteBackend) is not.
         built = None if callable(services) else services
@@ -91,6 +96,7 @@ class UserMgmtApp(App[int]):
         self.start_error: str | None = None
         self._reconnecting = False
         self.log_path = "the log (none configured)"
+        self._opening = opening
 
     # ---- start -----------------------------------------------------------------------
 
@@ -139,7 +145,13 @@ class UserMgmtApp(App[int]):
     def _start(self) -> None:
         from usermgmt.tui.screens.users import UsersScreen
 
-        self.push_screen(UsersScreen(self.ctx))
+        def home() -> None:
+            self.push_screen(UsersScreen(self.ctx))
+
+        if self._opening is not None:
+            self._opening(self, home)
+        else:
+            home()
 
     def notify(
         self,
@@ -160,6 +172,13 @@ class UserMgmtApp(App[int]):
             markup=False,
             **kwargs,
         )
+
+    def session_refused(self, exc: DomainError) -> bool:
+        """A remote session refused in use: sign in again, or enrol a second factor
+        (tui/screens/mfa_login.py); True when that takes the error."""
+        from usermgmt.tui.screens.mfa_login import session_refused
+
+        return session_refused(self, self.ctx, exc)
 
     def on_lazy_table_load_failed(self, message: LazyTable.LoadFailed) -> None:
         self.ctx.show_error(message.error)
@@ -238,6 +257,10 @@ class UserMgmtApp(App[int]):
         commands = getattr(screen, "palette_commands", None)
         if commands is not None:
             yield from commands()
+        if not getattr(screen, "signing_in", False):
+            from usermgmt.tui.screens.mfa_manage import palette_commands as mfa_commands
+
+            yield from mfa_commands(self, self.ctx)
         yield SystemCommand("Help", "Show every key of this screen", self.action_help)
         yield from super().get_system_commands(screen)
 
@@ -290,7 +313,11 @@ def run_tui(
 
 
 def run_tui_remote(
-    backend: Backend, *, headless: bool = False, first_page: Ahead | None = None
+    backend: Backend,
+    *,
+    headless: bool = False,
+    first_page: Ahead | None = None,
+    opening: Opening | None = None,
 ) -> int:
     """Run the console through a served API as the person logged in (remote mode).
 
@@ -298,13 +325,14 @@ def run_tui_remote(
     permission matrix, and a refused action says so (see usermgmt.tui.errors).
     The log goes to tui.log in the data directory, as embedded. ``first_page``:
     the home screen's first page and count, already on their way (see
-    usermgmt.tui.remote_start).
+    usermgmt.tui.remote_start). ``opening``: the sign-in or enrolment the session
+    needs first (usermgmt.tui.screens.mfa_login.opening).
     """
     from usermgmt.core.config import load_settings
     from usermgmt.tui.start import file_logging
 
     with file_logging(load_settings()) as log_path:
-        app = UserMgmtApp(backend, retry_start=False, first_page=first_page)
+        app = UserMgmtApp(backend, retry_start=False, first_page=first_page, opening=opening)
         app.log_path = log_path
         app.title = f"usermgmt · {backend.server}"
         app.sub_title = backend.where()

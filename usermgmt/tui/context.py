@@ -177,6 +177,8 @@ class ConsoleContext:
         """A DomainError as the error table says; anything else is a bug: its traceback
         goes to the log, the error modal shows an incident id (never the traceback)."""
         if isinstance(exc, DomainError):
+            if self._app.session_refused(exc):  # remote: the login screen instead
+                return
             reaction = reaction_for(exc)
             if reaction.offline:
                 self._app.database_gone(exc)
