@@ -1,4 +1,9 @@
-"""Yes or no before anything destructive. Cancel has the focus, so Enter alone never destroys."""
+"""Yes or no before anything destructive. Cancel has the focus, so Enter alone never destroys.
+
+The keys are those of every dialog (docs/tui.md, "Dialog keys"): ``ctrl+s`` does
+what the dialog is for and ``esc`` cancels; with nothing to type in, ``y`` and
+``n`` say the same.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +20,8 @@ from usermgmt.tui.widgets.dialog import Dialog
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
-        Binding("y", "confirm", "Yes"),
-        Binding("n,escape", "cancel", "No"),
+        Binding("y,ctrl+s", "confirm", "Confirm"),
+        Binding("n,escape", "cancel", "Cancel"),
     ]
 
     def __init__(self, title: str, message: str, confirm_label: str = "Yes", *, danger=True):

@@ -31,7 +31,7 @@ class ErrorScreen(ModalScreen[None]):
                 markup=False,
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close", id="close", variant="primary")
+                yield Button("Close (esc)", id="close", variant="primary")
         yield KeyFooter()
 
     def on_mount(self) -> None:

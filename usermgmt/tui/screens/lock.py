@@ -50,7 +50,8 @@ class LockScreen(FormScreen[int | None, UserOut | None]):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        # Straight into the minutes: type them (or nothing) and press enter or ctrl+s.
+        self.query_one("#minutes", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -27,7 +27,7 @@ class MessageScreen(ModalScreen[None]):
             yield Label(printable(self.title_text), classes="dialog-title", markup=False)
             yield Static(printable_lines(self.message), classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close", id="close", variant="primary")
+                yield Button("Close (esc)", id="close", variant="primary")
         yield KeyFooter()
 
     def on_mount(self) -> None:
