@@ -39,7 +39,7 @@ class RolesScreen(FormScreen[list[str], UserOut | None]):
                 printable(f"Roles of {self.user.email}"), classes="dialog-title", markup=False
             )
             for role in ROLE_NAMES:
-                yield Checkbox(role, role in self.user.roles, id=f"role-{role}")
+                yield Checkbox(role, role in self.user.roles, id=f"role-{role}", compact=True)
                 yield Static(self.descriptions.get(role, ""), classes="role-help", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
