@@ -14,7 +14,7 @@ from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS
 from usermgmt.tui.screens.error import ErrorScreen
 from usermgmt.tui.screens.message import MessageScreen
 
-from .tui_helpers import run_console, seed_users, settle
+from .tui_helpers import run_console, seed_users, settle, text_of
 
 SMALL = (80, 24)
 
@@ -93,7 +93,7 @@ async def tab_through(pilot, key: str) -> list[Widget]:
 OPENER_ACTIONS = {b.action for b in USER_ACTION_BINDINGS} | {"audit", "webhooks", "back"}
 
 
-@pytest.mark.parametrize("name", [*DIALOGS, "detail"])
+@pytest.mark.parametrize("name", [*DIALOGS, *SCREENS])
 def test_tab_and_shift_tab_reach_every_control_in_view_at_80x24(name, make_ui_app, ui_services):
     """And a dialog's footer shows its own keys, not its opener's."""
     seed_users(ui_services, 2)
@@ -102,7 +102,10 @@ def test_tab_and_shift_tab_reach_every_control_in_view_at_80x24(name, make_ui_ap
     async def scenario(pilot):
         await go(pilot, (DIALOGS | SCREENS)[name])
         screen = app.screen
-        if name != "detail":
+        if name == "detail":  # says how to reach its tables
+            hint = text_of(screen.query_one("#detail-hint"))
+            assert all(word in hint for word in ("tab", "sessions", "events", "enter"))
+        if name in DIALOGS:
             assert isinstance(screen, ModalScreen)
             actions = {k.action for k in check_footer(screen)}
             assert actions and not actions & OPENER_ACTIONS

@@ -157,10 +157,11 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
         """The events table, its Changes column as wide as the screen allows (no h-scroll)."""
         events = self.query_one("#events", DataTable)
         events.clear(columns=True)
-        changes_width = max(self.size.width - (19 + 20 + 24) - 4 * 2 - 6, 20)
+        by_width = 24 if self.size.width >= 120 else 14  # narrower: more room for Changes
+        changes_width = max(self.size.width - (19 + 20 + by_width) - 4 * 2 - 6, 12)
         events.add_column("When", width=19)
         events.add_column("Action", width=20)
-        events.add_column("By", width=24)
+        events.add_column("By", width=by_width)
         events.add_column("Changes", width=changes_width)
         for e in events_out:
             events.add_row(

@@ -15,6 +15,8 @@ EVERYWHERE = [
     ("ctrl+p", "Command palette: every action by name"),
     ("tab / shift+tab", "Move between the search, the filters and the table"),
     ("escape", "Close a dialog, go back a screen, leave the search box"),
+    ("ctrl+s", "In a dialog: do what it is for (save, create, lock, delete…)"),
+    ("y / n", "In a question: yes / no"),
     ("? / f1", "This help"),
     ("ctrl+q", "Quit"),
 ]
