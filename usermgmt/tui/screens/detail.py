@@ -26,8 +26,8 @@ from usermgmt.tui.screens.api_keys import KEY_BINDING, KeyActions
 from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
 
 RECENT_EVENTS = 20
-# Says how to reach the panels (they are tables: Tab moves between them).
-NAVIGATION = "tab: sessions · API keys · events   enter: revoke or show   a: all events"
+# How to reach the panels: Tab stops at the scrolling profile, then at each table.
+NAVIGATION = "tab: profile · sessions · keys · events   enter: revoke / show   a: all events"
 STATUS_COLOR = {
     "good": "$text-success",
     "warn": "$text-warning",

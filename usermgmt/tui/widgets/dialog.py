@@ -24,9 +24,9 @@ class Dialog(VerticalScroll, can_focus=False):
         self.can_focus = scrollable
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        self.call_after_refresh(self.show, event.widget)
+        self.call_after_refresh(self.scroll_into_view, event.widget)
 
-    def show(self, widget: Widget) -> None:
+    def scroll_into_view(self, widget: Widget) -> None:
         """Scroll ``widget`` into the part of the dialog that no dock covers."""
         child = next((w for w in widget.ancestors_with_self if w.parent is self), None)
         if child is None or child.styles.dock != "none" or not widget.is_attached:
