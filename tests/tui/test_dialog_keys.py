@@ -1,55 +1,18 @@
-"""The same keys in every dialog: ctrl+s does what the dialog is for, esc cancels (y and n
-too where nothing is typed), each button names its key; the lock dialog starts in its
-minutes field."""
+"""The dialog keys at work: a question takes y or ctrl+s, n or esc (and enter presses the
+focused Cancel); the lock dialog starts in its minutes field. That every dialog has these
+keys and names them on its buttons is checked in test_fit.py."""
 
 from __future__ import annotations
 
-import re
-
-import pytest
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input
+from textual.widgets import Input
 
 from usermgmt.core.context import Actor
 from usermgmt.tui.screens.confirm import ConfirmScreen
 from usermgmt.tui.screens.lock import LockScreen
 
-from .test_fit import DIALOGS, go
 from .tui_helpers import run_console, seed_users, settle, wait_until
 
 OPERATOR = Actor.operator("cli", "test")
-SHOWS_ONLY = {"help", "event", "message", "error"}  # nothing to confirm: they only close
-KEY_NAMES = {"esc": "escape"}
-
-
-def bound_keys(screen) -> set[str]:
-    return {key for key in screen._bindings.key_to_bindings}
-
-
-@pytest.mark.parametrize("name", list(DIALOGS))
-def test_every_dialog_has_the_same_keys_and_its_buttons_name_them(name, make_ui_app, ui_services):
-    seed_users(ui_services, 1)
-    app = make_ui_app()
-
-    async def scenario(pilot):
-        await go(pilot, DIALOGS[name])
-        dialog = app.screen
-        assert isinstance(dialog, ModalScreen)
-        keys = bound_keys(dialog)
-        assert "escape" in keys
-        if name not in SHOWS_ONLY:
-            assert "ctrl+s" in keys
-        if isinstance(dialog, ConfirmScreen):
-            assert {"y", "n"} <= keys
-        for button in dialog.query(Button):
-            named = re.search(r"\(([^)]+)\)$", str(button.label))
-            assert named, f"{button.label} names no key"
-            assert KEY_NAMES.get(named[1], named[1]) in keys, f"{button.label}: not bound"
-        await pilot.press("escape")
-        await settle(pilot)
-        assert app.screen is not dialog and not isinstance(app.screen, ModalScreen)
-
-    run_console(app, scenario, size=(80, 24))
 
 
 def test_a_confirmation_takes_y_or_ctrl_s_and_n_or_escape(make_ui_app, ui_services):

@@ -1,8 +1,11 @@
 """Every screen and dialog at 80x24: Tab and shift+Tab reach every control, each in view
-once focused; the footer shows the keys of the screen in front, whole; the dialog keys."""
+once focused; the footer shows the keys of the screen in front, whole and by priority;
+every dialog has the same keys (ctrl+s, esc; y and n in a question) and its buttons name
+them."""
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 import pytest
@@ -11,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer
 
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS
+from usermgmt.tui.screens.confirm import ConfirmScreen
 from usermgmt.tui.screens.error import ErrorScreen
 from usermgmt.tui.screens.message import MessageScreen
 
@@ -91,11 +95,27 @@ async def tab_through(pilot, key: str) -> list[Widget]:
 
 
 OPENER_ACTIONS = {b.action for b in USER_ACTION_BINDINGS} | {"audit", "webhooks", "back"}
+SHOWS_ONLY = {"help", "event", "message", "error"}  # nothing to confirm: they only close
+KEY_NAMES = {"esc": "escape"}
+
+
+def check_dialog_keys(name: str, dialog) -> None:
+    keys = set(dialog._bindings.key_to_bindings)
+    assert "escape" in keys
+    if name not in SHOWS_ONLY:
+        assert "ctrl+s" in keys
+    if isinstance(dialog, ConfirmScreen):
+        assert {"y", "n"} <= keys
+    for button in dialog.query(Button):
+        named = re.search(r"\(([^)]+)\)$", str(button.label))
+        assert named, f"{button.label} names no key"
+        assert KEY_NAMES.get(named[1], named[1]) in keys, f"{button.label}: not bound"
 
 
 @pytest.mark.parametrize("name", [*DIALOGS, *SCREENS])
-def test_tab_and_shift_tab_reach_every_control_in_view_at_80x24(name, make_ui_app, ui_services):
-    """And a dialog's footer shows its own keys, not its opener's."""
+def test_every_control_reached_in_view_at_80x24(name, make_ui_app, ui_services):
+    """Tab and shift+Tab; a dialog's footer shows its own keys, not its opener's, and
+    its keys are those of every dialog."""
     seed_users(ui_services, 2)
     app = make_ui_app()
 
@@ -107,6 +127,7 @@ def test_tab_and_shift_tab_reach_every_control_in_view_at_80x24(name, make_ui_ap
             assert all(word in hint for word in ("tab", "sessions", "events", "enter"))
         if name in DIALOGS:
             assert isinstance(screen, ModalScreen)
+            check_dialog_keys(name, screen)
             actions = {k.action for k in check_footer(screen)}
             assert actions and not actions & OPENER_ACTIONS
             assert actions & {"cancel", "close"}  # the way out is always shown
@@ -115,6 +136,10 @@ def test_tab_and_shift_tab_reach_every_control_in_view_at_80x24(name, make_ui_ap
         forward = await tab_through(pilot, "tab")
         assert all(b in forward for b in buttons)  # the buttons too
         await tab_through(pilot, "shift+tab")
+        if name in DIALOGS:  # and esc leaves it
+            await pilot.press("escape")
+            await settle(pilot)
+            assert not isinstance(app.screen, ModalScreen)
 
     run_console(app, scenario, size=SMALL)
 
