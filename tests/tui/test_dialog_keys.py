@@ -15,13 +15,13 @@ from .tui_helpers import run_console, seed_users, settle, wait_until
 OPERATOR = Actor.operator("cli", "test")
 
 
-def test_a_confirmation_takes_y_or_ctrl_s_and_n_or_escape(make_ui_app, ui_services):
-    users = seed_users(ui_services, 2)
-    app = make_ui_app()
+def test_a_confirmation_takes_y_or_ctrl_s_and_n_or_escape(make_app, services):
+    users = seed_users(services, 2)
+    app = make_app()
 
     def deleted() -> int:
         return sum(
-            ui_services.user_reads.get(OPERATOR, str(u.id), include_deleted=True).deleted_at
+            services.user_reads.get(OPERATOR, str(u.id), include_deleted=True).deleted_at
             is not None
             for u in users
         )
@@ -43,9 +43,9 @@ def test_a_confirmation_takes_y_or_ctrl_s_and_n_or_escape(make_ui_app, ui_servic
     run_console(app, scenario, size=(80, 24))
 
 
-def test_the_lock_dialog_starts_in_its_minutes_field(make_ui_app, ui_services):
-    (user,) = seed_users(ui_services, 1)
-    app = make_ui_app()
+def test_the_lock_dialog_starts_in_its_minutes_field(make_app, services):
+    (user,) = seed_users(services, 1)
+    app = make_app()
 
     async def scenario(pilot):
         await pilot.press("l")
@@ -58,7 +58,7 @@ def test_the_lock_dialog_starts_in_its_minutes_field(make_ui_app, ui_services):
         assert not isinstance(app.screen, LockScreen)
 
     run_console(app, scenario, size=(80, 24))
-    locked = ui_services.user_reads.get(OPERATOR, str(user.id))
+    locked = services.user_reads.get(OPERATOR, str(user.id))
     assert locked.locked_until is not None
-    minutes = (locked.locked_until - ui_services.clock.now()).total_seconds() / 60
+    minutes = (locked.locked_until - services.clock.now()).total_seconds() / 60
     assert 29 < minutes <= 30
