@@ -30,6 +30,7 @@ from usermgmt.core.ports import Backend
 from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
+from usermgmt.tui.no_color import forget_empty_no_color
 from usermgmt.tui.paging import PAGE_SIZE, Ahead
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
@@ -79,6 +80,7 @@ class UserMgmtApp(App[int]):
         first page and count, already on their way (see usermgmt.tui.start). ``opening``:
         screens before the home screen (the remote console's sign-in or enrolment, see
         usermgmt.tui.screens.mfa_login), given the app and a callable that opens home."""
+        forget_empty_no_color()  # before Textual reads it
         super().__init__()
         # A factory is called; a backend (Services, RemoteBackend) is not.
         built = None if callable(services) else services

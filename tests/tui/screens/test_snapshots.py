@@ -1,4 +1,5 @@
-"""SVG snapshots of the main screens (users, detail, form, audit).
+"""SVG snapshots of the main screens (users, detail, form, audit), and of every screen and
+dialog at the smallest size supported (80x24) and a large one (200x50).
 
 Deterministic by construction: a fixed terminal size, the services built with a
 ManualClock (the console reads the same clock) and SequentialIds, the database
@@ -21,6 +22,8 @@ from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.ids import SequentialIds
 from usermgmt.core.services import build_services
 from usermgmt.tui.app import UserMgmtApp
+from usermgmt.tui.screens.error import ErrorScreen
+from usermgmt.tui.screens.message import MessageScreen
 
 from ..tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
 
@@ -36,16 +39,16 @@ PEOPLE = [
 ]
 
 
-@pytest.fixture
-def snapshot_services(sqlite_template, tmp_path, monkeypatch):
-    """Services over a fresh SQLite file with the same people, times and ids every run."""
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(sqlite_template, tmp_path / "usermgmt.db")
+@pytest.fixture(scope="module")
+def seeded_db(sqlite_template, tmp_path_factory):
+    """A SQLite file with the same people, times and ids every run, seeded once a module."""
+    path = tmp_path_factory.mktemp("snapshots") / "usermgmt.db"
+    shutil.copy(sqlite_template, path)
     # One clock for the core and the console, moved while seeding and then frozen at
     # FIXED_NOW (so "live session" means the same thing every day); ids from a counter.
     clock = ManualClock(FIXED_NOW - timedelta(days=30))
     services = build_services(
-        load_settings(database_url="sqlite:///usermgmt.db"),
+        load_settings(database_url=f"sqlite:///{path}"),
         clock=clock,
         ids=SequentialIds("snapshots"),
     )
@@ -77,7 +80,21 @@ def snapshot_services(sqlite_template, tmp_path, monkeypatch):
     services.users.lock(op, ctx, str(made[3].id))
     services.users.update(op, ctx, str(made[1].id), {"profile": {"timezone": "America/New_York"}})
     services.users.delete(op, ctx, str(made[6].id))
-    clock.set(FIXED_NOW)
+    services.close()
+    return path
+
+
+@pytest.fixture
+def snapshot_services(seeded_db, tmp_path, monkeypatch):
+    """Services over a copy of the seeded file, at a fixed relative path (the top bar
+    shows it), with the clock frozen at FIXED_NOW."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(seeded_db, tmp_path / "usermgmt.db")
+    services = build_services(
+        load_settings(database_url="sqlite:///usermgmt.db"),
+        clock=ManualClock(FIXED_NOW),
+        ids=SequentialIds("snapshots-run"),
+    )
     yield services
     services.close()
 
@@ -150,3 +167,56 @@ def test_audit_screen(snap_compare, snapshot_services):
         await steady(pilot)
 
     assert snap_compare(make(snapshot_services), terminal_size=SIZE, run_before=audit)
+
+
+GRACE = ("end", "up")  # from the top of the users list (newest first) to grace
+
+
+def _push(screen_factory):
+    async def push(pilot):
+        pilot.app.push_screen(screen_factory())
+
+    return push
+
+
+# Every screen and dialog, reached the way an operator does (keys), or pushed for the two
+# that only appear after a result or a bug.
+EVERY_SCREEN = {
+    "users": (),
+    "detail": (*GRACE, "enter"),
+    "new_user": ("n",),
+    "edit_user": (*GRACE, "e"),
+    "roles": (*GRACE, "g"),
+    "lock": (*GRACE, "l"),
+    "password": (*GRACE, "p"),
+    "confirm_delete": (*GRACE, "d"),
+    "help": ("question_mark",),
+    "event": (*GRACE, "enter", "enter"),
+    "new_api_key": (*GRACE, "enter", "K"),
+    "message": (
+        _push(
+            lambda: MessageScreen("API key ci created", "Copy the secret now.\n\numk_" + "x" * 40)
+        ),
+    ),
+    "error": (_push(lambda: ErrorScreen("inc-0001", "KeyError")),),
+    "webhooks": ("w",),
+    "new_webhook": ("w", "n"),
+    "audit": ("a",),
+}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
+@pytest.mark.parametrize("name", list(EVERY_SCREEN))
+def test_every_screen_at_size(name, size, snap_compare, snapshot_services):
+    async def open_it(pilot):
+        await settle(pilot)
+        for step in EVERY_SCREEN[name]:
+            if callable(step):
+                await step(pilot)
+            else:
+                await pilot.press(step)
+            await settle(pilot)
+        no_blink(pilot.app)
+        await steady(pilot)
+
+    assert snap_compare(make(snapshot_services), terminal_size=size, run_before=open_it)

@@ -7,7 +7,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, SelectionList, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
@@ -19,6 +19,8 @@ from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.screens.confirm import ConfirmScreen
 from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.screens.message import MessageScreen
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 # K, not k: k moves up in the users list, and must not make a key by habit here.
@@ -38,7 +40,7 @@ class KeyFormScreen(FormScreen[dict[str, Any], ApiKeyCreated | None]):
         self.user = user
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog -form", id="key-form"):
+        with Dialog(classes="-form", id="key-form"):
             yield Label("New API key", classes="dialog-title")
             yield Static(
                 printable(
@@ -64,6 +66,7 @@ class KeyFormScreen(FormScreen[dict[str, Any], ApiKeyCreated | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create (ctrl+s)", id="create", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#key-name", Input).focus()

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 
 from usermgmt.core.audit import ChainReport
 from usermgmt.core.context import Actor
@@ -20,7 +20,7 @@ from usermgmt.tui import formatting as fmt
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import AuditFilter, AuditSource
-from usermgmt.tui.widgets.bars import StatusLine, TopBar
+from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
 
 COLUMNS = [
@@ -68,7 +68,7 @@ class AuditScreen(Screen):
                 yield Input(value, placeholder=placeholder, id=f"audit-{key}", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No events match.", id="events")
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     @property
     def table(self) -> LazyTable:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from usermgmt.core.errors import DomainError, NotFound
 from usermgmt.core.key_schemas import ApiKeyOut
@@ -23,9 +23,11 @@ from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
 from usermgmt.tui.screens.api_keys import KEY_BINDING, KeyActions
-from usermgmt.tui.widgets.bars import StatusLine, TopBar
+from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
 
 RECENT_EVENTS = 20
+# How to reach the panels: Tab stops at the scrolling profile, then at each table.
+NAVIGATION = "tab: profile · sessions · keys · events   enter: revoke / show   a: all events"
 STATUS_COLOR = {
     "good": "$text-success",
     "warn": "$text-warning",
@@ -47,6 +49,8 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
 
     HELP_TITLE = "User detail"
     AUTO_FOCUS = "#events"
+    # Below 110 columns the side panels go under the profile instead of beside it.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("escape,backspace", "back", "Back"),
         *(b for b in USER_ACTION_BINDINGS if b.action != "new_user"),
@@ -66,7 +70,9 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
     def compose(self) -> ComposeResult:
         yield TopBar("User", self.ctx.where)
         yield Static("", id="detail-title")
-        with Horizontal(id="detail-top"):
+        yield Static(NAVIGATION, id="detail-hint", markup=False)
+        # The panels scroll (Tab focuses the scroll, then each table); the events stay below.
+        with VerticalScroll(id="detail-top"), Horizontal(id="detail-panels"):
             yield Static("", id="profile", classes="box")
             with Vertical(id="detail-side"):
                 yield Static("", id="roles", classes="box")
@@ -80,7 +86,7 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
         events.border_title = "Recent audit events"
         yield events
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#profile", Static).border_title = "Profile"
@@ -129,7 +135,7 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
                 fmt.plain(s.ip or "—"),
                 fmt.plain(s.user_agent or "—"),
             )
-        sessions.border_title = f"Sessions ({len(detail.sessions)} live)"
+        sessions.border_title = f"Sessions ({len(detail.sessions)} live; enter: revoke)"
         keys = self.query_one("#keys", DataTable)
         keys.clear()
         for k in detail.keys:
@@ -151,10 +157,11 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
         """The events table, its Changes column as wide as the screen allows (no h-scroll)."""
         events = self.query_one("#events", DataTable)
         events.clear(columns=True)
-        changes_width = max(self.size.width - (19 + 20 + 24) - 4 * 2 - 6, 20)
+        by_width = 24 if self.size.width >= 120 else 14  # narrower: more room for Changes
+        changes_width = max(self.size.width - (19 + 20 + by_width) - 4 * 2 - 6, 12)
         events.add_column("When", width=19)
         events.add_column("Action", width=20)
-        events.add_column("By", width=24)
+        events.add_column("By", width=by_width)
         events.add_column("Changes", width=changes_width)
         for e in events_out:
             events.add_row(
@@ -163,7 +170,7 @@ class DetailScreen(KeyActions, UserActions, Screen[bool]):
                 fmt.plain(e.actor_label),
                 fmt.plain(fmt.summarize_changes(e.changes)),
             )
-        events.border_title = f"Recent audit events ({len(events_out)} newest)"
+        events.border_title = f"Recent audit events ({len(events_out)} newest; a: all)"
 
     def on_resize(self) -> None:
         if self.detail is not None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 
 
 class ErrorScreen(ModalScreen[None]):
@@ -18,7 +21,7 @@ class ErrorScreen(ModalScreen[None]):
         self.kind = kind
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog -error"):
+        with Dialog(classes="-error"):
             yield Label("Unexpected error", classes="dialog-title")
             yield Static(
                 f"Something went wrong that the console did not expect ({self.kind}).\n"
@@ -28,7 +31,8 @@ class ErrorScreen(ModalScreen[None]):
                 markup=False,
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close", id="close", variant="primary")
+                yield Button("Close (esc)", id="close", variant="primary")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()

@@ -6,13 +6,15 @@ import json
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from usermgmt.core.schemas import AuditEventOut
 from usermgmt.core.text import printable, printable_lines
 from usermgmt.tui import formatting as fmt
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 
 
 class EventScreen(ModalScreen[None]):
@@ -39,13 +41,14 @@ class EventScreen(ModalScreen[None]):
             "changes",
             json.dumps(e.changes, indent=2, ensure_ascii=False, sort_keys=True),
         ]
-        with Vertical(classes="dialog -wide", id="event"):
+        with Dialog(classes="-wide", id="event", scrollable=True):
             yield Label(
                 printable(f"Audit event {e.seq} · {e.action}"), classes="dialog-title", markup=False
             )
-            with VerticalScroll(id="event-body"):
+            with Vertical(id="event-body"):
                 yield Static(printable_lines("\n".join(lines)), markup=False)
             yield Label("escape to close", classes="dialog-hint")
+        yield KeyFooter()
 
     def action_close(self) -> None:
         self.dismiss(None)

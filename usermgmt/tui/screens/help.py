@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Static
 
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.lazy_table import LazyTable
 
 EVERYWHERE = [
     ("ctrl+p", "Command palette: every action by name"),
     ("tab / shift+tab", "Move between the search, the filters and the table"),
     ("escape", "Close a dialog, go back a screen, leave the search box"),
+    ("ctrl+s", "In a dialog: do what it is for (save, create, lock, delete…)"),
+    ("y / n", "In a question: yes / no"),
     ("? / f1", "This help"),
     ("ctrl+q", "Quit"),
 ]
@@ -44,14 +47,14 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         title = getattr(self.below, "HELP_TITLE", "This screen")
-        with Vertical(classes="dialog -wide", id="help"):
+        with Dialog(classes="-wide", id="help", scrollable=True):
             yield Label(f"Keys · {title}", classes="dialog-title")
-            with VerticalScroll(id="help-body"):
-                yield from self._section(title, _rows(getattr(self.below, "BINDINGS", [])))
-                if self.below.query(LazyTable):
-                    yield from self._section("Moving in the table", _rows(LazyTable.BINDINGS))
-                yield from self._section("Everywhere", EVERYWHERE)
+            yield from self._section(title, _rows(getattr(self.below, "BINDINGS", [])))
+            if self.below.query(LazyTable):
+                yield from self._section("Moving in the table", _rows(LazyTable.BINDINGS))
+            yield from self._section("Everywhere", EVERYWHERE)
             yield Label("escape to close", classes="dialog-hint")
+        yield KeyFooter()
 
     @staticmethod
     def _section(title: str, rows: list[tuple[str, str]]):

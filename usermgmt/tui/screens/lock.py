@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
 from usermgmt.tui.screens.form import FormScreen, Submit
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 
@@ -27,7 +29,7 @@ class LockScreen(FormScreen[int | None, UserOut | None]):
         self.user = user
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="lock-form"):
+        with Dialog(id="lock-form"):
             yield Label("Lock user?", classes="dialog-title")
             yield Static(
                 printable(
@@ -45,9 +47,11 @@ class LockScreen(FormScreen[int | None, UserOut | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Lock (ctrl+s)", id="lock", variant="error")
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
+        # Straight into the minutes: type them (or nothing) and press enter or ctrl+s.
+        self.query_one("#minutes", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

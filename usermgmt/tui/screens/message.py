@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from usermgmt.core.text import printable, printable_lines
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 
 
 class MessageScreen(ModalScreen[None]):
@@ -21,11 +23,12 @@ class MessageScreen(ModalScreen[None]):
         self.severity = severity
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes=f"dialog -{self.severity}"):
+        with Dialog(classes=f"-{self.severity}"):
             yield Label(printable(self.title_text), classes="dialog-title", markup=False)
             yield Static(printable_lines(self.message), classes="dialog-body", markup=False)
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Close", id="close", variant="primary")
+                yield Button("Close (esc)", id="close", variant="primary")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#close", Button).focus()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
 from usermgmt.tui.screens.form import FormScreen, Submit
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 
@@ -29,7 +31,7 @@ class PasswordScreen(FormScreen[str | None, str | None]):
         self.user = user
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="password-form"):
+        with Dialog(id="password-form"):
             yield Label(
                 printable(f"Password of {self.user.email}"), classes="dialog-title", markup=False
             )
@@ -41,9 +43,10 @@ class PasswordScreen(FormScreen[str | None, str | None]):
             yield FormField("New password", Input(password=True, id="new-password"), key="password")
             yield FormField("Repeat it", Input(password=True, id="repeat-password"), key="repeat")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Set password (ctrl+s)", id="set", variant="primary")
-                yield Button("Send reset link (ctrl+l)", id="link")
+                yield Button("Set (ctrl+s)", id="set", variant="primary")
+                yield Button("Reset link (ctrl+l)", id="link")
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#new-password", Input).focus()

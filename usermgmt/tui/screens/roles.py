@@ -6,13 +6,15 @@ from collections.abc import Mapping
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Button, Checkbox, Label, Static
 
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable
 from usermgmt.core.vocabulary import ROLE_NAMES
 from usermgmt.tui.screens.form import FormScreen, Submit
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 
 
 class RolesScreen(FormScreen[list[str], UserOut | None]):
@@ -32,16 +34,17 @@ class RolesScreen(FormScreen[list[str], UserOut | None]):
         self.descriptions = descriptions
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="roles-form"):
+        with Dialog(id="roles-form"):
             yield Label(
                 printable(f"Roles of {self.user.email}"), classes="dialog-title", markup=False
             )
             for role in ROLE_NAMES:
-                yield Checkbox(role, role in self.user.roles, id=f"role-{role}")
+                yield Checkbox(role, role in self.user.roles, id=f"role-{role}", compact=True)
                 yield Static(self.descriptions.get(role, ""), classes="role-help", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Checkbox).focus()

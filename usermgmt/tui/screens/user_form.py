@@ -13,7 +13,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, EmailExists, UsernameExists, ValidationError
@@ -21,6 +21,8 @@ from usermgmt.core.schemas import UserOut
 from usermgmt.core.text import printable, printable_lines
 from usermgmt.core.vocabulary import ROLE_NAMES
 from usermgmt.tui.screens.form import FormScreen, Submit
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 # Input fields: (core field, label, placeholder)
@@ -64,7 +66,7 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
     def compose(self) -> ComposeResult:
         user = self.user
         title = "New user" if user is None else f"Edit {user.email}"
-        with Vertical(classes="dialog -form", id="user-form"):
+        with Dialog(classes="-form", id="user-form"):
             yield Label(printable(title), classes="dialog-title", markup=False)
             with Grid(classes="form-grid"):
                 for key, label, placeholder in CREATE_FIELDS:
@@ -76,10 +78,17 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
                     )
                 if user is None:
                     yield FormField(
-                        "Password (empty: email an invitation)",
+                        "Password (empty: send an invite)",
                         Input(password=True, id=field_id("password")),
                         key="password",
                     )
+                    # No password, no mail, acts through API keys; chosen at creation only.
+                    yield FormField(
+                        "Kind",
+                        Checkbox("Service account", False, id="service", compact=True),
+                        key="kind",
+                    )
+                    # Roles and Account span both columns (their boxes do not fit one at 80).
                     yield FormField(
                         "Roles",
                         Horizontal(
@@ -90,12 +99,6 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
                             classes="checks",
                         ),
                         key="roles",
-                    )
-                    # No password, no mail, acts through API keys; chosen at creation only.
-                    yield FormField(
-                        "Kind",
-                        Checkbox("Service account", False, id="service", compact=True),
-                        key="kind",
                     )
                 else:
                     for key, label, placeholder in EDIT_PROFILE_FIELDS:
@@ -132,6 +135,7 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
                     variant="primary",
                 )
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(f"#{field_id('email')}", Input).focus()

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Checkbox, Footer, Input, Select
+from textual.widgets import Checkbox, Input, Select
 
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.vocabulary import FILTER_STATUSES, ROLE_NAMES
@@ -19,7 +19,7 @@ from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import UserFilter, UserSource
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
-from usermgmt.tui.widgets.bars import StatusLine, TopBar
+from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
 
 COLUMNS = [
@@ -96,7 +96,7 @@ class UsersScreen(UserActions, Screen):
             yield Checkbox("deleted", id="deleted", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No users match.", id="users")
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     @property
     def table(self) -> LazyTable:

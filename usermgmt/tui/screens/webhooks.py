@@ -11,9 +11,9 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label
+from textual.widgets import Button, DataTable, Input, Label
 
 from usermgmt.core.errors import DomainError, ValidationError
 from usermgmt.core.text import printable
@@ -22,7 +22,8 @@ from usermgmt.tui import formatting as fmt
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.screens.form import FormScreen, Submit
 from usermgmt.tui.screens.message import MessageScreen
-from usermgmt.tui.widgets.bars import StatusLine, TopBar
+from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 DELIVERIES_SHOWN = 50
@@ -58,7 +59,7 @@ class WebhooksScreen(Screen):
         yield Label("Deliveries of the highlighted webhook, newest first", classes="muted")
         yield DataTable(id="deliveries", cursor_type="row", zebra_stripes=True)
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         hooks = self.query_one("#webhooks", DataTable)
@@ -224,7 +225,7 @@ class WebhookFormScreen(FormScreen[dict[str, Any], WebhookCreated | None]):
         super().__init__(submit)
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="webhook-form"):
+        with Dialog(id="webhook-form"):
             yield Label("New webhook", classes="dialog-title")
             yield FormField(
                 "URL", Input(placeholder="https://app.example/hooks", id="in-url"), key="url"
@@ -241,6 +242,7 @@ class WebhookFormScreen(FormScreen[dict[str, Any], WebhookCreated | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#in-url", Input).focus()

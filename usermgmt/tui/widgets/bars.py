@@ -1,10 +1,14 @@
-"""The bar at the top (where am I, which database, who am I, is it up) and the status line."""
+"""The bar at the top (where am I, which database, who am I, is it up), the status line and
+the footer of keys."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Label, Static
+from textual.widget import Widget
+from textual.widgets import Footer, Label, Static
 
 from usermgmt.core.text import printable
 
@@ -69,3 +73,53 @@ class StatusLine(Static):
             self._text = content
             shown = printable(content) if isinstance(content, str) else content
             super().update(shown, layout=layout)
+
+
+class KeyFooter(Footer):
+    """The footer of every screen and dialog: the keys of the screen in front only (a
+    dialog has its own, over its opener's), on one line, never cut mid-key.
+
+    Priority is declaration order: the focused widget's keys, then the screen's in the
+    order of its BINDINGS (most important first). When they do not all fit, whole keys
+    are left out from the end; ``? Help`` (which lists them all) always stays, and the
+    command palette's key is shown last, only when every other key fits.
+    """
+
+    HELP_ACTIONS = frozenset({"help", "app.help"})
+
+    def __init__(self) -> None:
+        super().__init__(compact=True)
+        self._width = 0
+
+    def compose(self) -> ComposeResult:
+        if not self._bindings_ready:
+            return
+        # Footer yields one FooterKey per action (no binding groups are declared here).
+        keys: list[Widget] = list(super().compose())
+        palette = [k for k in keys if k.has_class("-command-palette")]
+        helps = [k for k in keys if getattr(k, "action", None) in self.HELP_ACTIONS]
+        rest = [k for k in keys if k not in palette and k not in helps]
+        self._width = width = self.size.width or self.app.size.width
+        room = width - sum(_key_width(k) for k in helps)
+        shown: list[Widget] = []
+        for key in rest:
+            if _key_width(key) > room:
+                break
+            shown.append(key)
+            room -= _key_width(key)
+        yield from shown
+        yield from helps
+        for key in palette:  # in line with the others, not docked over them
+            if len(shown) == len(rest) and _key_width(key) <= room:
+                key.remove_class("-command-palette")
+                yield key
+
+    async def on_resize(self, event: events.Resize) -> None:
+        if self._bindings_ready and event.size.width != self._width:
+            await self.recompose()
+
+
+def _key_width(key: Widget) -> int:
+    """Columns a compact footer key takes: ``k description`` and the gap after it."""
+    display, description = getattr(key, "key_display", ""), getattr(key, "description", "")
+    return cell_len(display + (f" {description}" if description else "")) + 1
