@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from textual.app import App
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
 
 from usermgmt.core.context import Actor, RequestContext
 
@@ -69,7 +71,10 @@ async def settle(pilot, rounds: int = 200) -> None:
     """Let workers finish and their results reach the UI (bounded; never a fixed sleep)."""
     app = pilot.app
     for _ in range(rounds):
-        await app.workers.wait_for_complete()
+        # A screen that closes cancels its workers, one perhaps still handing over the
+        # result that closed it: that is the app's business, not a failure.
+        with contextlib.suppress(WorkerCancelled):
+            await app.workers.wait_for_complete()
         await pilot.pause()
         if not any(w.is_running for w in app.workers):
             await pilot.pause()
