@@ -5,11 +5,11 @@ The write path of users; their reads are usermgmt.core.reads.users.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from usermgmt.core import audit, passwords, throttle
@@ -18,8 +18,10 @@ from usermgmt.core.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    ValidationError,
 )
-from usermgmt.core.models import Profile, User
+from usermgmt.core.models import AuthSession, Profile, User, UserRole
+from usermgmt.core.results import BULK_ACTIONS, BulkAction, BulkFailure, BulkOutcome
 from usermgmt.core.schemas import (
     SelfUpdate,
     UserCreate,
@@ -45,10 +47,17 @@ from usermgmt.core.services.accounts import (
 from usermgmt.core.services.api_keys import revoke_keys
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
+from usermgmt.core.services.sessions import sign_out
 
 # An admin lock without a duration lasts until someone unlocks the account.
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 EnsureOutcome = Literal["created", "updated", "unchanged"]
+BULK_LIMIT = 1000  # users per bulk call: one transaction, row locks held to its end
+
+
+def _check_minutes(minutes: int | None) -> None:
+    if minutes is not None and not 1 <= minutes <= 10_000_000:
+        raise ValidationError.for_field("minutes", "must be between 1 and 10000000")
 
 
 class UserService(ServiceBase):
@@ -237,69 +246,194 @@ class UserService(ServiceBase):
         """Soft delete: the row stays (restorable, email stays taken), sessions are revoked."""
         actor.require_admin("users:write")
         with self.db.write() as s:
-            now = self.clock.now()
-            user = load_user(s, user_id, for_update=True)
-            ensure_other_active_admin(s, user, "delete", now=now)
-            user.deleted_at = now
-            user.updated_at = user.deleted_at
-            revoked = credentials.revoke_sessions(s, user.id, "deleted", now=now)
-            changes = {"sessions_revoked": revoked}
-            keys = revoke_keys(s, user.id, "owner_deleted", now=now)
-            if keys:
-                changes["api_keys_revoked"] = keys
-            self.record_event(s, actor, ctx, "user.deleted", user.id, changes)
+            self._delete(s, actor, ctx, user_id, self.clock.now())
+
+    def _delete(
+        self, s: Session, actor: Actor, ctx: RequestContext, user_id: str, now: datetime
+    ) -> None:
+        user = load_user(s, user_id, for_update=True)
+        ensure_other_active_admin(s, user, "delete", now=now)
+        user.deleted_at = now
+        user.updated_at = user.deleted_at
+        revoked = credentials.revoke_sessions(s, user.id, "deleted", now=now)
+        changes = {"sessions_revoked": revoked}
+        keys = revoke_keys(s, user.id, "owner_deleted", now=now)
+        if keys:
+            changes["api_keys_revoked"] = keys
+        self.record_event(s, actor, ctx, "user.deleted", user.id, changes)
 
     def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         actor.require_admin("users:write")
         with self.db.write() as s:
-            now = self.clock.now()
-            user = load_user(s, user_id, for_update=True, include_deleted=True)
-            if user.deleted_at is None:
-                raise Conflict("User is not deleted")
-            user.deleted_at = None
-            user.updated_at = now
-            self.record_event(s, actor, ctx, "user.restored", user.id)
-            return user_out(user, now)
+            return self._restore(s, actor, ctx, user_id, self.clock.now())
+
+    def _restore(
+        self, s: Session, actor: Actor, ctx: RequestContext, user_id: str, now: datetime
+    ) -> UserOut:
+        user = load_user(s, user_id, for_update=True, include_deleted=True)
+        if user.deleted_at is None:
+            raise Conflict("User is not deleted")
+        user.deleted_at = None
+        user.updated_at = now
+        self.record_event(s, actor, ctx, "user.restored", user.id)
+        return user_out(user, now)
 
     def lock(
         self, actor: Actor, ctx: RequestContext, user_id: str, minutes: int | None = None
     ) -> UserOut:
         """Lock the account (until unlocked, or for ``minutes``); its sessions are revoked."""
         actor.require_admin("users:write")
-        if minutes is not None and not 1 <= minutes <= 10_000_000:
-            from usermgmt.core.errors import ValidationError
-
-            raise ValidationError.for_field("minutes", "must be between 1 and 10000000")
+        _check_minutes(minutes)
         with self.db.write() as s:
-            now = self.clock.now()
-            user = load_user(s, user_id, for_update=True)
-            ensure_other_active_admin(s, user, "lock", now=now)
-            until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
-            before = snapshot(user)
-            user.locked_until = until
-            user.updated_at = now
-            credentials.revoke_sessions(s, user.id, "locked", now=now)
-            self.record_event(
-                s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user))
-            )
-            return user_out(user, now)
+            return self._lock(s, actor, ctx, user_id, self.clock.now(), minutes)
+
+    def _lock(
+        self,
+        s: Session,
+        actor: Actor,
+        ctx: RequestContext,
+        user_id: str,
+        now: datetime,
+        minutes: int | None = None,
+    ) -> UserOut:
+        user = load_user(s, user_id, for_update=True)
+        ensure_other_active_admin(s, user, "lock", now=now)
+        until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+        before = snapshot(user)
+        user.locked_until = until
+        user.updated_at = now
+        credentials.revoke_sessions(s, user.id, "locked", now=now)
+        self.record_event(s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user)))
+        return user_out(user, now)
 
     def unlock(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         """Clear the account lock and the failed-login counters of its email and username."""
         actor.require_admin("users:write")
         with self.db.write() as s:
+            return self._unlock(s, actor, ctx, user_id, self.clock.now())
+
+    def _unlock(
+        self, s: Session, actor: Actor, ctx: RequestContext, user_id: str, now: datetime
+    ) -> UserOut:
+        user = load_user(s, user_id, for_update=True)
+        before = snapshot(user)
+        user.locked_until = None
+        user.updated_at = now
+        identifiers = [user.email, user.username] if user.username else [user.email]
+        blocks = throttle.clear_identifiers(s, identifiers, now)
+        changes = audit.diff(before, snapshot(user))
+        if blocks:
+            changes["login_blocks_cleared"] = blocks
+        self.record_event(s, actor, ctx, "user.unlocked", user.id, changes)
+        return user_out(user, now)
+
+    def bulk(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        action: BulkAction,
+        user_ids: Sequence[str],
+        *,
+        minutes: int | None = None,
+    ) -> BulkOutcome:
+        """``action`` (lock, unlock, delete, restore, sign_out) on up to BULK_LIMIT users
+        in one transaction, each user in a savepoint: one that cannot be changed (gone,
+        not deleted, the last active admin) is reported in ``failed``, the others are
+        changed. Each change is audited as its single call would audit it."""
+        actor.require_admin("sessions:manage" if action == "sign_out" else "users:write")
+        if action not in BULK_ACTIONS:
+            raise ValidationError.for_field("action", f"must be one of {', '.join(BULK_ACTIONS)}")
+        if len(user_ids) > BULK_LIMIT:
+            raise ValidationError.for_field("user_ids", f"at most {BULK_LIMIT} at once")
+        if action == "lock":
+            _check_minutes(minutes)
+        outcome = BulkOutcome()
+        with self.db.write() as s:
             now = self.clock.now()
-            user = load_user(s, user_id, for_update=True)
-            before = snapshot(user)
-            user.locked_until = None
-            user.updated_at = now
-            identifiers = [user.email, user.username] if user.username else [user.email]
-            blocks = throttle.clear_identifiers(s, identifiers, now)
-            changes = audit.diff(before, snapshot(user))
-            if blocks:
-                changes["login_blocks_cleared"] = blocks
-            self.record_event(s, actor, ctx, "user.unlocked", user.id, changes)
-            return user_out(user, now)
+            if action == "lock":
+                user_ids = self._lock_set(s, actor, ctx, user_ids, now, minutes, outcome)
+            for user_id in user_ids:
+                try:
+                    with s.begin_nested():
+                        if action == "lock":
+                            self._lock(s, actor, ctx, user_id, now, minutes)
+                        elif action == "unlock":
+                            self._unlock(s, actor, ctx, user_id, now)
+                        elif action == "delete":
+                            self._delete(s, actor, ctx, user_id, now)
+                        elif action == "restore":
+                            self._restore(s, actor, ctx, user_id, now)
+                        else:
+                            user = load_user(s, user_id, include_deleted=True)
+                            sign_out(self, s, actor, ctx, user.id, now)
+                except (NotFound, Conflict) as exc:
+                    outcome.failed.append(BulkFailure(str(user_id), exc.code, exc.message))
+                else:
+                    outcome.done.append(str(user_id))
+        return outcome
+
+    def _lock_set(
+        self,
+        s: Session,
+        actor: Actor,
+        ctx: RequestContext,
+        user_ids: Sequence[str],
+        now: datetime,
+        minutes: int | None,
+        outcome: BulkOutcome,
+    ) -> list[str]:
+        """Lock the live non-admins of ``user_ids`` by a few set statements (one UPDATE
+        of the users, one of their sessions, one INSERT of their audit events: what
+        ``_lock`` does per user, at a fraction of the round trips). Returns the ids
+        left for one by one: admins (the last-admin rule is checked per user) and
+        those not found (reported by the single path)."""
+        wanted = {uid: ref for ref in user_ids if (uid := parse_uuid(ref)) is not None}
+        if not wanted:
+            return list(user_ids)
+        admins = set(
+            s.execute(
+                select(UserRole.user_id).where(
+                    UserRole.user_id.in_(wanted), UserRole.role_name == "admin"
+                )
+            ).scalars()
+        )
+        found = s.execute(
+            select(User.id, User.locked_until)
+            .where(User.id.in_(wanted.keys() - admins), User.deleted_at.is_(None))
+            .order_by(User.id)
+            .with_for_update()
+        ).all()
+        if not found:
+            return list(user_ids)
+        until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+        ids = [row.id for row in found]
+        s.execute(
+            update(User).where(User.id.in_(ids)).values(locked_until=until, updated_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        s.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id.in_(ids), AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now, revoke_reason="locked"),
+            execution_options={"synchronize_session": False},
+        )
+        after = audit.redact({"locked_until": until})
+        self.record_events(
+            s,
+            actor,
+            ctx,
+            (
+                audit.PendingEvent(
+                    "user.locked",
+                    row.id,
+                    audit.diff(audit.redact({"locked_until": row.locked_until}), after),
+                )
+                for row in found
+            ),
+        )
+        done = set(ids)
+        outcome.done.extend(ref for uid, ref in wanted.items() if uid in done)
+        return [ref for ref in user_ids if parse_uuid(ref) not in done]
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
         """Operator sets a password: policy applies, all sessions are revoked, user is told."""
