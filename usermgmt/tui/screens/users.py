@@ -226,7 +226,9 @@ class UsersScreen(UserActions, Screen):
             index = table.index_of(lambda row: row.id == follow)
             if index is not None:
                 self.gone.pop(str(follow), None)  # back (restored elsewhere)
-                if index != table.cursor_row:
+                if index != table.cursor_row:  # rows came or went above: the user keeps
+                    shift = index - table.cursor_row  # its line on screen
+                    table.scroll_to(y=table.scroll_y + shift, animate=False, immediate=True)
                     table.move_cursor(index)
             was_here, self._was_here = self._was_here, None
             if was_here is not None and index is None:
