@@ -204,7 +204,7 @@ class UsersScreen(UserActions, Screen):
         for user_id in outcome.done:
             self.marks.pop(user_id, None)
         self._marks_changed()
-        self.refresh_rows()
+        self.user_changed(None)  # not refresh_rows: users deleted here are no ghosts
 
     def user_loading(self) -> bool:
         return self.table.cursor_value is None and self.table.row_count > 0
