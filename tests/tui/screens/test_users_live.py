@@ -4,6 +4,11 @@ no action touches."""
 
 from __future__ import annotations
 
+import pytest
+
+from usermgmt.core.config import load_settings
+from usermgmt.core.errors import ConfigurationError
+from usermgmt.core.services.runtime import runtime_options
 from usermgmt.tui.screens.confirm import ConfirmScreen
 from usermgmt.tui.screens.goto import GotoScreen
 from usermgmt.tui.screens.users import UsersScreen
@@ -129,3 +134,12 @@ def test_the_interval_refreshes_pauses_under_a_dialog_and_0_is_off(
         assert shown(off) == "Twice"
 
     run_console(off, never)
+
+
+def test_the_interval_is_a_setting(monkeypatch):
+    assert runtime_options(load_settings()).tui_refresh_seconds == 10
+    monkeypatch.setenv("USERMGMT_TUI_REFRESH_SECONDS", "0")
+    assert runtime_options(load_settings()).tui_refresh_seconds == 0
+    monkeypatch.setenv("USERMGMT_TUI_REFRESH_SECONDS", "-1")
+    with pytest.raises(ConfigurationError):
+        load_settings()
