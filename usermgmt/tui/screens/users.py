@@ -34,9 +34,9 @@ from usermgmt.tui.widgets.lazy_table import Column, LazyTable
 COLUMNS = [
     Column("email", "Email", ratio=5, min_width=16, sort="email"),
     Column("username", "Username", ratio=3, min_width=8, sort="username"),
-    Column("name", "Name", ratio=3, min_width=8),
-    Column("roles", "Roles", width=16),
-    Column("status", "Status", width=10),
+    Column("name", "Name", ratio=3, min_width=8, sort="name"),
+    Column("roles", "Roles", width=16),  # a set: the role filter (f) narrows instead
+    Column("status", "Status", width=10, sort="status"),
     Column("last_login", "Last login", width=12, sort="last_login_at"),
     Column("created", "Created", width=10, sort="created_at"),
 ]
@@ -44,11 +44,13 @@ TO_TABLE = "From the search box or a filter back to the table"
 MAX_RANGE = 10_000  # rows V marks at once
 MARK_ACTIONS = {"toggle_mark", "mark_down", "mark_up", "mark_range", "copy_id", "copy_email"}
 # `o` cycles through these; the first direction is the useful one.
-SORT_CYCLE = ["-created_at", "email", "username", "-last_login_at"]
+SORT_CYCLE = ["-created_at", "email", "username", "name", "status", "-last_login_at"]
 SORT_NAMES = {
     "created_at": "created",
     "email": "email",
     "username": "username",
+    "name": "name",
+    "status": "status",
     "last_login_at": "last login",
 }
 
