@@ -133,3 +133,29 @@ def test_a_refused_bulk_is_not_applied(services, make_app, operator):
 
     run_console(app, scenario)
     assert services.user_reads.list(operator).meta.total == 2
+
+
+def test_marks_follow_changes_made_elsewhere_and_a_deleted_one_is_said(
+    ui_services, make_ui_app, operator, ctx
+):
+    users = seed_users(ui_services, 3)  # rows: user002, user001, user000
+    ui_services.users.delete(operator, ctx, str(users[0].id))
+    app = make_ui_app()
+
+    async def scenario(pilot):
+        screen = app.screen
+        await pilot.press("space", "space")
+        ui_services.users.bulk(operator, ctx, "lock", [str(users[2].id), str(users[1].id)])
+        screen.auto_refresh()
+        await settle(pilot)
+        await pilot.press("l")  # every marked user is locked now: l unlocks them
+        assert app.screen.title_text == "Unlock 2 users?"
+        await pilot.press("n", "x")
+        await settle(pilot)
+        await pilot.press("end", "space", "l")  # user000, deleted here, shown with x
+        assert app.screen.title_text == "Lock 3 users?"  # one is not locked
+        await pilot.press("y")
+        await settle(pilot)
+        assert toasts(app)[-1] == "Locked 2 of 3; 1 failed: user000@example.com (deleted)."
+
+    run_console(app, scenario)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from usermgmt.core.errors import DomainError
-from usermgmt.core.results import BulkAction, BulkOutcome
+from usermgmt.core.results import BulkAction, BulkFailure, BulkOutcome
 from usermgmt.core.schemas import UserOut
 
 CHUNK = 100  # users per core call: the progress moves on after each
@@ -83,11 +83,17 @@ def outcome_text(
 ) -> str:
     """One line: ``Locked 998 of 1,000; 2 failed: a@x (not found), …``."""
     emails = {str(u.id): u.email for u in users}
+    deleted = {str(u.id) for u in users if u.deleted_at is not None}
+
+    def why(failure: BulkFailure) -> str:
+        if failure.code != "NOT_FOUND":
+            return failure.message
+        return "deleted" if failure.user_id in deleted else GONE
+
     text = f"{verb.past} {len(outcome.done):,} of {len(users):,}"
     if outcome.failed:
         told = "; ".join(
-            f"{emails.get(f.user_id, f.user_id)} ({GONE if f.code == 'NOT_FOUND' else f.message})"
-            for f in outcome.failed[:FAILURES_TOLD]
+            f"{emails.get(f.user_id, f.user_id)} ({why(f)})" for f in outcome.failed[:FAILURES_TOLD]
         )
         more = len(outcome.failed) - FAILURES_TOLD
         text += f"; {len(outcome.failed):,} failed: {told}" + (

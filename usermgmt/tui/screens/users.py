@@ -224,6 +224,10 @@ class UsersScreen(UserActions, Screen):
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:
         table = self.table
+        if self.marks and message.page is not None and table.cache.has_page(message.page):
+            for row in table.cache.pages[message.page]:  # marks hold the users as now
+                if str(row.id) in self.marks:
+                    self.marks[str(row.id)] = row
         if self._follow is not None and not table.loading:
             follow, self._follow = self._follow, None
             index = table.index_of(lambda row: row.id == follow)
