@@ -37,7 +37,10 @@ def test_a_refresh_keeps_the_user_marks_and_scroll_and_shows_changes(
         seed_users(services, 1, prefix="newer")  # one more row above: the rows shift
         services.users.delete(operator, ctx, str(users[0].id))  # the last row goes
 
+        generation = table.generation
         screen.auto_refresh()
+        screen.auto_refresh()  # while the first is under way: not another
+        assert table.generation == generation + 1
         await settle(pilot)
 
         assert table.cursor_value.id == here.id and table.cursor_row == row + 1

@@ -159,3 +159,37 @@ def test_marks_follow_changes_made_elsewhere_and_a_deleted_one_is_said(
         assert toasts(app)[-1] == "Locked 2 of 3; 1 failed: user000@example.com (deleted)."
 
     run_console(app, scenario)
+
+
+def test_a_bulk_action_shows_its_progress_in_the_status_line(ui_services, make_ui_app, monkeypatch):
+    from usermgmt.tui.screens import bulk
+
+    monkeypatch.setattr(bulk, "CHUNK", 1)  # one core call per user: a step each
+    seed_users(ui_services, 3)
+    app = make_ui_app()
+
+    async def scenario(pilot):
+        screen = app.screen
+        shown: list[str | None] = []
+        status_line = screen.query_one("#status-line")
+        original = screen.bulk_progress
+
+        def progress(text):
+            original(text)
+            shown.append(text)
+            if text:
+                assert text in text_of(status_line)
+
+        screen.bulk_progress = progress
+        await pilot.press("space", "space", "space", "s", "y")
+        await settle(pilot)
+        assert shown == [
+            "Signing out… 0 of 3",
+            "Signing out… 1 of 3",
+            "Signing out… 2 of 3",
+            "Signing out… 3 of 3",
+            None,
+        ]
+        assert toasts(app)[-1] == "Signed out 3 of 3."
+
+    run_console(app, scenario)
