@@ -111,11 +111,18 @@ def test_the_interval_refreshes_pauses_under_a_dialog_and_0_is_off(
     ui_services, make_ui_app, operator, ctx
 ):
     (user,) = seed_users(ui_services, 1)
-    shown = lambda app: app.screen.query_one("#users", LazyTable).cursor_value.first_name  # noqa: E731
+
+    def shown(app):
+        user = app.screen.query_one("#users", LazyTable).cursor_value
+        return user.first_name if user is not None else None
 
     app = make_ui_app(refresh_seconds=0.05)
 
     async def scenario(pilot):
+        # Not settled first: waiting for every worker would meet the ones a refresh
+        # cancels (those of pages already in, finishing).
+        await wait_until(pilot, lambda: isinstance(app.screen, UsersScreen), "the screen")
+        await wait_until(pilot, lambda: shown(app) is not None, "the first page")
         ui_services.users.update(operator, ctx, str(user.id), {"first_name": "Once"})
         await wait_until(pilot, lambda: shown(app) == "Once", "the interval's refresh")
         await pilot.press("colon")
@@ -126,7 +133,7 @@ def test_the_interval_refreshes_pauses_under_a_dialog_and_0_is_off(
         await pilot.press("escape")
         await wait_until(pilot, lambda: shown(app) == "Twice", "the refresh after the dialog")
 
-    run_console(app, scenario)
+    run_console(app, scenario, settled=False)
 
     off = make_ui_app(refresh_seconds=0)
 

@@ -249,7 +249,8 @@ class UsersScreen(UserActions, Screen):
         database answers, and no fetch or bulk action is under way (one at a time)."""
         if self.app.screen is not self or not getattr(self.app, "online", True):
             return
-        if self.table.loading or self.bulk_running is not None:
+        table = self.table
+        if table.loading or table.counting or self.bulk_running is not None:
             return
         self.refresh_rows()
 

@@ -187,6 +187,7 @@ class LazyTable(ScrollView, can_focus=True):
         self._widths: list[int] = []
         self._layout_width = -1
         self._highlighted_key: tuple[int, int, Any] | None = None
+        self._counting = False
         self._styles: dict[str, Style] = {}
         # Rendered rows by (index, under the cursor, loaded); cleared when data,
         # width, focus or styles change. A cursor move re-renders two rows, not all.
@@ -255,6 +256,11 @@ class LazyTable(ScrollView, can_focus=True):
         return bool(self._in_flight)
 
     @property
+    def counting(self) -> bool:
+        """The count of the current query is on its way."""
+        return self._counting
+
+    @property
     def cursor_value(self) -> Any | None:
         if self.row_count == 0:
             return None
@@ -297,6 +303,7 @@ class LazyTable(ScrollView, can_focus=True):
     def _count(self) -> None:
         source, generation = self.source, self._generation
         assert source is not None
+        self._counting = True
 
         def job() -> None:
             worker = get_current_worker()
@@ -313,6 +320,7 @@ class LazyTable(ScrollView, can_focus=True):
     def _counted(self, generation: int, total: int | None) -> None:
         if generation != self._generation:
             return
+        self._counting = False
         self.cache.set_total(total)
         self._sync_size()
         self.refresh()
@@ -326,6 +334,7 @@ class LazyTable(ScrollView, can_focus=True):
 
     def _failed(self, generation: int, error: BaseException) -> None:
         if generation == self._generation:
+            self._counting = False
             self.post_message(self.LoadFailed(self, error))
 
     def _window(self) -> tuple[list[int], list[int]]:
