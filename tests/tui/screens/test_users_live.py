@@ -73,7 +73,9 @@ def test_a_user_deleted_elsewhere_stays_struck_and_is_not_acted_on(
 
         assert table.cursor_value.id == gone.id and table.cursor_row == 1
         assert table.ghost is not None and table.row_count == 3  # two rows and the ghost
-        assert screen.cell(gone, "status") == ("deleted elsewhere", "gone")
+        assert screen.cell(gone, "status") == ("gone", "gone")  # struck through
+        status_line = text_of(screen.query_one("#status-line"))
+        assert "user001@example.com: deleted elsewhere" in status_line
         await pilot.press("d")
         assert not isinstance(app.screen, ConfirmScreen)
         assert "user001@example.com: deleted elsewhere; nothing done." in toasts(app, "warning")

@@ -157,9 +157,9 @@ class UsersScreen(UserActions, Screen):
         self.update_status()
 
     def cell(self, user: UserOut, key: str) -> tuple[str, str | None]:
-        if (gone := self.gone.get(str(user.id))) is not None:
+        if str(user.id) in self.gone:  # struck through; the status line says why
             if key == "status":
-                return gone, "gone"
+                return "gone", "gone"
             text, _ = self._cell(user, key)
             return text, "gone"
         return self._cell(user, key)
@@ -321,6 +321,9 @@ class UsersScreen(UserActions, Screen):
             parts.append(self.bulk_running)
         if cache.height:
             parts.append(f"row {table.cursor_row + 1:,}")
+        if table.ghost is not None and table.cursor_row == table.ghost[0]:
+            user = table.ghost[1]
+            parts.append(f"{user.email}: {self.gone.get(str(user.id), 'gone')}")
         parts.append(f"sorted by {describe_sort(self.filter.sort)}")
         if table.loading and cache.exact:
             parts.append("loading…")
