@@ -262,6 +262,10 @@ class UsersScreen(UserActions, Screen):
         if user is not None and table.ghost is None:
             self._follow = user.id
             self._was_here = (user, table.cursor_row)
+        # Only the user under the cursor (or its ghost) is remembered as gone: any other
+        # is found again, or not, by this refresh.
+        here = str(user.id) if user is not None else None
+        self.gone = {k: v for k, v in self.gone.items() if k == here}
         table.reload()
 
     def _check_gone(self, user: UserOut, index: int) -> None:
@@ -279,11 +283,11 @@ class UsersScreen(UserActions, Screen):
 
         def job(s) -> str:
             try:
-                now = s.user_reads.get(ctx.actor, uid)
+                current = s.user_reads.get(ctx.actor, uid)
             except NotFound:
                 return "deleted elsewhere"
-            moved = now.model_dump() != user.model_dump()
-            return "changed elsewhere" if moved else "no longer listed"
+            changed = current.model_dump() != user.model_dump()
+            return "changed elsewhere" if changed else "no longer listed"
 
         ctx.run(self, job, told, group="check-gone")
 
