@@ -232,14 +232,6 @@ class LazyTable(ScrollView, can_focus=True):
         self.ghost = (self.cursor_row, row)
         self._after_change()
 
-    def drop_ghost(self) -> None:
-        if self.ghost is not None:
-            at, _ = self.ghost
-            self.ghost = None
-            if self.cursor_row > at:
-                self.cursor_row -= 1
-            self._after_change()
-
     def _after_change(self) -> None:
         self._strips.clear()
         self._sync_size()
