@@ -91,3 +91,25 @@ def test_bulk_refuses_an_unknown_action_and_too_many_ids(services, operator, ctx
         services.users.bulk(operator, ctx, "lock", [str(uuid.uuid4())] * 1001)
     with pytest.raises(errors.ValidationError):
         services.users.bulk(operator, ctx, "lock", [], minutes=0)
+
+
+def test_bulk_unlock_audits_as_a_single_unlock_and_clears_login_blocks(
+    make_services, operator, ctx
+):
+    services = make_services(lockout_threshold=1)
+    users = _users(services, operator, ctx, 3)
+    for user in users:
+        with pytest.raises(errors.DomainError):  # one failure blocks the identifier
+            login(services, ctx, user.email, password="wrong-password-1")
+    single, *many = users
+    services.users.bulk(operator, ctx, "lock", [str(u.id) for u in users])
+
+    services.users.unlock(operator, ctx, str(single.id))
+    outcome = services.users.bulk(operator, ctx, "unlock", [str(u.id) for u in many])
+
+    assert outcome.done == [str(u.id) for u in many]
+    expected = _events(services, operator, single.id)[0].changes
+    assert expected["login_blocks_cleared"] == 1
+    for user in many:
+        assert _events(services, operator, user.id)[0].changes == expected
+        login(services, ctx, user.email)  # no block left

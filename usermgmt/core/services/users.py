@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from usermgmt.core import audit, passwords, throttle
@@ -20,7 +20,7 @@ from usermgmt.core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from usermgmt.core.models import AuthSession, Profile, User, UserRole
+from usermgmt.core.models import Profile, User
 from usermgmt.core.results import BULK_ACTIONS, BulkAction, BulkFailure, BulkOutcome
 from usermgmt.core.schemas import (
     SelfUpdate,
@@ -31,7 +31,7 @@ from usermgmt.core.schemas import (
     parse,
     user_out,
 )
-from usermgmt.core.services import credentials, outbox
+from usermgmt.core.services import bulk, credentials, outbox
 from usermgmt.core.services.accounts import (
     PROFILE_FIELDS,
     check_service_account,
@@ -337,9 +337,11 @@ class UserService(ServiceBase):
         minutes: int | None = None,
     ) -> BulkOutcome:
         """``action`` (lock, unlock, delete, restore, sign_out) on up to BULK_LIMIT users
-        in one transaction, each user in a savepoint: one that cannot be changed (gone,
-        not deleted, the last active admin) is reported in ``failed``, the others are
-        changed. Each change is audited as its single call would audit it."""
+        in one transaction: lock, unlock and sign_out first by set statements
+        (``services.bulk``), then what is left one user at a time, each in a savepoint:
+        one that cannot be changed (gone, not deleted, the last active admin) is
+        reported in ``failed``, the others are changed. Each change is audited as its
+        single call would audit it."""
         actor.require_admin("sessions:manage" if action == "sign_out" else "users:write")
         if action not in BULK_ACTIONS:
             raise ValidationError.for_field("action", f"must be one of {', '.join(BULK_ACTIONS)}")
@@ -350,8 +352,14 @@ class UserService(ServiceBase):
         outcome = BulkOutcome()
         with self.db.write() as s:
             now = self.clock.now()
+            record = lambda s, events: self.record_events(s, actor, ctx, events)  # noqa: E731
             if action == "lock":
-                user_ids = self._lock_set(s, actor, ctx, user_ids, now, minutes, outcome)
+                until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+                user_ids = bulk.lock(s, record, user_ids, until, now, outcome)
+            elif action == "unlock":
+                user_ids = bulk.unlock(s, record, user_ids, now, outcome)
+            elif action == "sign_out":
+                user_ids = bulk.sign_out(s, record, user_ids, now, outcome)
             for user_id in user_ids:
                 try:
                     with s.begin_nested():
@@ -371,69 +379,6 @@ class UserService(ServiceBase):
                 else:
                     outcome.done.append(str(user_id))
         return outcome
-
-    def _lock_set(
-        self,
-        s: Session,
-        actor: Actor,
-        ctx: RequestContext,
-        user_ids: Sequence[str],
-        now: datetime,
-        minutes: int | None,
-        outcome: BulkOutcome,
-    ) -> list[str]:
-        """Lock the live non-admins of ``user_ids`` by a few set statements (one UPDATE
-        of the users, one of their sessions, one INSERT of their audit events: what
-        ``_lock`` does per user, at a fraction of the round trips). Returns the ids
-        left for one by one: admins (the last-admin rule is checked per user) and
-        those not found (reported by the single path)."""
-        wanted = {uid: ref for ref in user_ids if (uid := parse_uuid(ref)) is not None}
-        if not wanted:
-            return list(user_ids)
-        admins = set(
-            s.execute(
-                select(UserRole.user_id).where(
-                    UserRole.user_id.in_(wanted), UserRole.role_name == "admin"
-                )
-            ).scalars()
-        )
-        found = s.execute(
-            select(User.id, User.locked_until)
-            .where(User.id.in_(wanted.keys() - admins), User.deleted_at.is_(None))
-            .order_by(User.id)
-            .with_for_update()
-        ).all()
-        if not found:
-            return list(user_ids)
-        until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
-        ids = [row.id for row in found]
-        s.execute(
-            update(User).where(User.id.in_(ids)).values(locked_until=until, updated_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        s.execute(
-            update(AuthSession)
-            .where(AuthSession.user_id.in_(ids), AuthSession.revoked_at.is_(None))
-            .values(revoked_at=now, revoke_reason="locked"),
-            execution_options={"synchronize_session": False},
-        )
-        after = audit.redact({"locked_until": until})
-        self.record_events(
-            s,
-            actor,
-            ctx,
-            (
-                audit.PendingEvent(
-                    "user.locked",
-                    row.id,
-                    audit.diff(audit.redact({"locked_until": row.locked_until}), after),
-                )
-                for row in found
-            ),
-        )
-        done = set(ids)
-        outcome.done.extend(ref for uid, ref in wanted.items() if uid in done)
-        return [ref for ref in user_ids if parse_uuid(ref) not in done]
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
         """Operator sets a password: policy applies, all sessions are revoked, user is told."""
