@@ -113,3 +113,28 @@ def test_bulk_unlock_audits_as_a_single_unlock_and_clears_login_blocks(
     for user in many:
         assert _events(services, operator, user.id)[0].changes == expected
         login(services, ctx, user.email)  # no block left
+
+
+def test_bulk_changes_queue_their_webhook_events_with_the_user_as_changed(
+    make_services, operator, ctx
+):
+    services = make_services(webhook_allow_private=True)
+    hook = services.webhooks.create(
+        operator, ctx, {"url": "http://127.0.0.1/hook", "events": ["*"]}
+    )
+    users = _users(services, operator, ctx, 2)
+    services.users.bulk(operator, ctx, "lock", [str(u.id) for u in users])
+
+    from sqlalchemy import select
+
+    from usermgmt.core.models import WebhookDelivery
+
+    with services.db.read() as s:
+        payloads = s.execute(
+            select(WebhookDelivery.payload).where(
+                WebhookDelivery.subscription_id == hook.webhook.id,
+                WebhookDelivery.event_type == "user.locked",
+            )
+        ).scalars()
+        users_sent = {p["data"]["user"]["email"]: p["data"]["user"]["status"] for p in payloads}
+    assert users_sent == {u.email: "locked" for u in users}
