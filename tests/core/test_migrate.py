@@ -35,6 +35,24 @@ def test_autogenerate_finds_no_difference(database_url):
         db.dispose()
 
 
+def test_the_expression_indexes_exist(database_url):
+    db = Database(database_url)
+    try:
+        with db.engine.connect() as conn:
+            if db.is_sqlite:  # SQLite's inspector skips expression indexes
+                names = {
+                    row[0]
+                    for row in conn.exec_driver_sql(
+                        "SELECT name FROM sqlite_master WHERE type = 'index'"
+                    )
+                }
+            else:
+                names = {i["name"] for i in inspect(conn).get_indexes("users")}
+        assert names >= migrate.EXPRESSION_INDEXES
+    finally:
+        db.dispose()
+
+
 def test_downgrade_to_base_and_back(database_url):
     db = Database(database_url)
     try:

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from usermgmt.client.session import API, Connection
 from usermgmt.client.wire import WireUser, WireUserPage, WireUserRows
 from usermgmt.core.clock import SYSTEM_CLOCK
 from usermgmt.core.context import Actor, RequestContext
-from usermgmt.core.errors import NotFound, PermissionDenied, ValidationError
+from usermgmt.core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from usermgmt.core.ids import RandomIds
-from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
+from usermgmt.core.results import (
+    BULK_ACTIONS,
+    BulkAction,
+    BulkFailure,
+    BulkOutcome,
+    ChainHead,
+    ChainReport,
+    ImportReport,
+    PurgeReport,
+    RowError,
+)
 
 # The models are imported where they are used: a listing of users validates none
 # (``usermgmt.client.wire``), so it never imports pydantic.
@@ -174,6 +184,40 @@ class RemoteUsers(_Port):
             "POST", f"{API}/auth/forgot-password", json={"email": user.email},
             request_id=_rid(ctx),
         )  # fmt: skip
+
+    def bulk(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        action: BulkAction,
+        user_ids: Sequence[str],
+        *,
+        minutes: int | None = None,
+    ) -> BulkOutcome:
+        """The API has no bulk endpoint: one call per user, each audited with the
+        context's request id; a user the server refuses (not found, conflict) is counted."""
+        if action not in BULK_ACTIONS:
+            raise ValidationError.for_field("action", f"must be one of {', '.join(BULK_ACTIONS)}")
+        outcome = BulkOutcome()
+        for user_id in user_ids:
+            try:
+                if action == "lock":
+                    self.lock(actor, ctx, user_id, minutes)
+                elif action == "unlock":
+                    self.unlock(actor, ctx, user_id)
+                elif action == "delete":
+                    self.delete(actor, ctx, user_id)
+                elif action == "restore":
+                    self.restore(actor, ctx, user_id)
+                else:
+                    self.conn.json(
+                        "DELETE", f"{API}/users/{user_id}/sessions", request_id=_rid(ctx)
+                    )
+            except (NotFound, Conflict) as exc:
+                outcome.failed.append(BulkFailure(str(user_id), exc.code, exc.message))
+            else:
+                outcome.done.append(str(user_id))
+        return outcome
 
 
 class RemoteRoles(_Port):

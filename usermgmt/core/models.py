@@ -122,6 +122,13 @@ class User(Base):
             sqlite_where=text("deleted_at IS NULL"),
         ),
         Index("ix_users_last_login_at_id", "last_login_at", "id"),
+        # Live users by name, as sort=name orders them (migration 0014).
+        Index(
+            "ix_users_live_name_id",
+            text("lower(coalesce(first_name, '') || ' ' || coalesce(last_name, ''))"),
+            "id",
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
     )
 
     @property

@@ -21,6 +21,11 @@ next(i for i in users.indexes if i.name == "ix_users_live_created_at_id").dialec
     "postgresql"
 ]["where"] = text("deleted_at IS NULL")
 
+# Live users by name (migration 0014): SQLite's WHERE is in models.
+next(i for i in users.indexes if i.name == "ix_users_live_name_id").dialect_options["postgresql"][
+    "where"
+] = text("deleted_at IS NULL")
+
 # Newest login first, never-logged-in last, live users (migration 0007).
 Index(
     "ix_users_live_last_login_at_desc",

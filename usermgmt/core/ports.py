@@ -21,7 +21,7 @@ import neither SQLAlchemy nor the ORM models.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
@@ -31,7 +31,15 @@ if TYPE_CHECKING:
     from usermgmt.core.key_schemas import ApiKeyCreated, ApiKeyList
     from usermgmt.core.mail.delivery import DeliveryReport, MailList, MailOut
     from usermgmt.core.mfa_schemas import MfaStatus, RecoveryCodes, TotpSetup
-    from usermgmt.core.results import ChainHead, ChainReport, ImportReport, PurgeReport, RowError
+    from usermgmt.core.results import (
+        BulkAction,
+        BulkOutcome,
+        ChainHead,
+        ChainReport,
+        ImportReport,
+        PurgeReport,
+        RowError,
+    )
     from usermgmt.core.schemas import (
         AuditPage,
         RoleOut,
@@ -103,6 +111,19 @@ class UsersPort(Protocol):
     ) -> None: ...
 
     def send_reset_link(self, actor: Actor, ctx: RequestContext, user_id: str) -> None: ...
+
+    def bulk(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        action: BulkAction,
+        user_ids: Sequence[str],
+        *,
+        minutes: int | None = None,
+    ) -> BulkOutcome:
+        """lock, unlock, delete, restore or sign_out many users; a user that cannot be
+        changed (not found, conflict) is counted in ``failed``, not raised."""
+        ...
 
 
 class RolesPort(Protocol):

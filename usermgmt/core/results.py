@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from usermgmt.core.errors import ValidationError
 
@@ -46,6 +47,29 @@ class ImportReport:
     @property
     def stopped(self) -> bool:
         return self.stopped_at_line is not None
+
+
+# ---- one action on many users ------------------------------------------------
+
+BulkAction = Literal["lock", "unlock", "delete", "restore", "sign_out"]
+BULK_ACTIONS: tuple[str, ...] = get_args(BulkAction)
+
+
+@dataclass(frozen=True)
+class BulkFailure:
+    """A user a bulk action left as it was, and why (the error the single call raises)."""
+
+    user_id: str
+    code: str
+    message: str
+
+
+@dataclass
+class BulkOutcome:
+    """The ids of the users changed and those that were not (``failed``), as asked."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[BulkFailure] = field(default_factory=list)
 
 
 # ---- purge -------------------------------------------------------------------

@@ -354,6 +354,10 @@ SortField = Literal[
     "-username",
     "last_login_at",
     "-last_login_at",
+    "name",
+    "-name",
+    "status",
+    "-status",
 ]
 
 

@@ -72,6 +72,15 @@ def _conditions(user: Any, now: datetime) -> dict[UserStatus, ColumnElement[bool
     }
 
 
+def status_expression(user: Any, now: Any) -> ColumnElement[str]:
+    """SQL for the status word of each user at ``now`` (a time or a bound parameter):
+    the first condition of PRECEDENCE that holds, else active."""
+    from sqlalchemy import case
+
+    conditions = _conditions(user, now)
+    return case(*((conditions[s], s) for s in PRECEDENCE), else_="active")
+
+
 def where_status(status: UserStatus, user: Any, now: datetime) -> ColumnElement[bool]:
     """SQL that holds for exactly the users whose status is ``status`` at ``now``.
 

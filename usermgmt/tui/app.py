@@ -72,6 +72,7 @@ class UserMgmtApp(App[int]):
         retry_start: bool = True,
         first_page: Ahead | None = None,
         opening: Opening | None = None,
+        refresh_seconds: float = 0,
     ) -> None:
         """``services``: built Services, or a factory called in a worker at start (the
         console shows "connecting…" meanwhile). If the factory finds the database
@@ -93,6 +94,7 @@ class UserMgmtApp(App[int]):
             search_debounce=search_debounce,
             first_page=first_page,
         )
+        self.refresh_seconds = refresh_seconds  # the users screen's own refresh; 0: off
         self.retry_delays = tuple(retry_delays) or RETRY_DELAYS
         self.retry_start = retry_start
         self.start_error: str | None = None
@@ -300,11 +302,17 @@ def run_tui(
     tui.log meanwhile (see usermgmt.tui.start.file_logging).
     """
 
+    from usermgmt.core.services.runtime import runtime_options
     from usermgmt.tui.start import HeadStart
 
     start = head_start or HeadStart(settings)
     try:
-        app = UserMgmtApp(start.built, retry_start=False, first_page=start.first_page)
+        app = UserMgmtApp(
+            start.built,
+            retry_start=False,
+            first_page=start.first_page,
+            refresh_seconds=runtime_options(settings).tui_refresh_seconds,
+        )
         app.log_path = start.log_path
         app.run(headless=headless)
     finally:
@@ -331,10 +339,18 @@ def run_tui_remote(
     needs first (usermgmt.tui.screens.mfa_login.opening).
     """
     from usermgmt.core.config import load_settings
+    from usermgmt.core.services.runtime import runtime_options
     from usermgmt.tui.start import file_logging
 
-    with file_logging(load_settings()) as log_path:
-        app = UserMgmtApp(backend, retry_start=False, first_page=first_page, opening=opening)
+    settings = load_settings()
+    with file_logging(settings) as log_path:
+        app = UserMgmtApp(
+            backend,
+            retry_start=False,
+            first_page=first_page,
+            opening=opening,
+            refresh_seconds=runtime_options(settings).tui_refresh_seconds,
+        )
         app.log_path = log_path
         app.title = f"usermgmt · {backend.server}"
         app.sub_title = backend.where()

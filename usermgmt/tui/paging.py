@@ -181,8 +181,16 @@ class PageCache(Generic[R]):
 
     def invalidate(self) -> None:
         """The rows may have changed: fetch them again, showing the old ones meanwhile
-        (and for as long as the database is away). Cursors stay valid positions."""
+        (and for as long as the database is away).
+
+        Where offsets are possible the cursors go: rows added or removed above a page
+        shift it, and a page fetched after an old cursor would skip or repeat rows at
+        its border with the page above. Each page is fetched again by its offset (one
+        query; see :meth:`plan`), the pages after them by their new cursors. (A source
+        without offsets keeps its cursors: they are the only way back to its pages.)"""
         self.stale = set(self.pages)
+        if self.can_offset:
+            self.cursors.clear()
 
 
 # ---- the sources of the console ---------------------------------------------

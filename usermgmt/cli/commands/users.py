@@ -355,7 +355,8 @@ def list_users(
         typer.Option(
             "--sort",
             metavar="FIELD",
-            help="created_at, email, username or last_login_at; a leading - reverses.",
+            help="created_at, email, username, name, status or last_login_at; "
+            "a leading - reverses.",
             autocompletion=complete_sort,
         ),
     ] = "-created_at",

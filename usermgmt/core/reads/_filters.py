@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, bindparam, exists, select
+from sqlalchemy import Text, bindparam, exists, func, literal_column, select
 
 from usermgmt.core.models import User, UserRole, UserSearch
 from usermgmt.core.reads.search_index import escape_like
 from usermgmt.core.schemas import UserQuery
-from usermgmt.core.status import where_status
+from usermgmt.core.status import status_expression, where_status
 
 SORT_COLUMNS = {
     "created_at": User.created_at,
@@ -19,6 +19,27 @@ SORT_COLUMNS = {
     "username": User.username,
     "last_login_at": User.last_login_at,
 }
+# The name as tables show it (first, then last), case-folded: the expression of the
+# index ix_users_live_name_id (migration 0014), written with literals so that both
+# databases match a query's expression to the index's.
+_EMPTY = literal_column("''")
+NAME_KEY = func.lower(
+    func.coalesce(User.first_name, _EMPTY)
+    + literal_column("' '")
+    + func.coalesce(User.last_name, _EMPTY)
+)
+NAME_KEY_LENGTH = 201
+STATUS_KEY_LENGTH = 10  # the longest status word is "unverified"
+
+
+def sort_key(key: str, now: Any):
+    """The SQL of sort ``key`` (without its ``-``): a column, the name's expression, or
+    the status word at ``now`` (which no index can hold: it changes with the time)."""
+    if key == "name":
+        return NAME_KEY
+    if key == "status":
+        return status_expression(User, now)
+    return SORT_COLUMNS[key]
 
 
 def search_term(q: UserQuery) -> str | None:
@@ -81,11 +102,11 @@ def user_filters(
     return conds
 
 
-def order(sort: str) -> tuple[Any, Any]:
-    """The ORDER BY of ``sort``: its column (NULLs last), then id in the same direction."""
+def order(sort: str, now: Any) -> tuple[Any, Any]:
+    """The ORDER BY of ``sort``: its key (NULLs last), then id in the same direction."""
     descending = sort.startswith("-")
     key = sort.lstrip("-")
-    column = SORT_COLUMNS[key]
+    column = sort_key(key, now)
     direction = column.desc() if descending else column.asc()
     if key == "last_login_at":
         direction = direction.nulls_last()

@@ -17,7 +17,12 @@ from sqlalchemy import String, and_, literal, or_, tuple_
 
 from usermgmt.core.errors import ValidationError
 from usermgmt.core.models import User
-from usermgmt.core.reads._filters import SORT_COLUMNS
+from usermgmt.core.reads._filters import (
+    NAME_KEY_LENGTH,
+    SORT_COLUMNS,
+    STATUS_KEY_LENGTH,
+    sort_key,
+)
 
 BAD_CURSOR = "Invalid cursor (it must come from meta.next_cursor with the same sort)"
 
@@ -42,13 +47,13 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
         data = json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
         if not isinstance(data, dict) or data.keys() != {"s", "v", "i"} or data["s"] != sort:
             raise ValueError("not a cursor of this sort")
-        column = SORT_COLUMNS[sort.lstrip("-")]
+        nullable, text_length = _key_kind(sort.lstrip("-"))
         value = data["v"]
         if value is None:
-            if not column.nullable:
+            if not nullable:
                 raise ValueError("a value is required")
-        elif isinstance(column.type, String):
-            value = _cursor_text(value, column.type.length)
+        elif text_length is not None:
+            value = _cursor_text(value, text_length)
         else:
             value = _cursor_instant(value)
         if not isinstance(data["i"], str):
@@ -56,6 +61,16 @@ def decode_cursor(cursor: str, sort: str) -> tuple[Any, uuid.UUID]:
         return value, uuid.UUID(data["i"])
     except (ValueError, OverflowError):  # binascii, JSON, Unicode and uuid errors included
         raise ValidationError.for_field("cursor", BAD_CURSOR) from None
+
+
+def _key_kind(key: str) -> tuple[bool, int | None]:
+    """Whether sort ``key`` may be NULL, and the longest text it holds (None: a time)."""
+    if key == "name":
+        return False, NAME_KEY_LENGTH
+    if key == "status":
+        return False, STATUS_KEY_LENGTH
+    column = SORT_COLUMNS[key]
+    return column.nullable, column.type.length if isinstance(column.type, String) else None
 
 
 def _cursor_text(value: Any, length: int) -> str:
@@ -86,17 +101,32 @@ def nulls_last(key: str, descending: bool, dialect: str) -> bool:
     return descending == (dialect == "sqlite")
 
 
-def after(sort: str, cursor: str, dialect: str):
-    """The condition for rows strictly after ``cursor`` in ``sort`` order."""
+def after(sort: str, cursor: str, dialect: str, now: Any):
+    """The condition for rows strictly after ``cursor`` in ``sort`` order (``now``: the
+    present of a status order)."""
     value, last_id = decode_cursor(cursor, sort)
     descending = sort.startswith("-")
     key = sort.lstrip("-")
+    nullable = _key_kind(key)[0]
     return _after(
-        SORT_COLUMNS[key], descending, value, last_id, nulls_last(key, descending, dialect)
+        sort_key(key, now),
+        descending,
+        value,
+        last_id,
+        nulls_last(key, descending, dialect),
+        nullable=nullable,
     )
 
 
-def _after(column, descending: bool, value: Any, last_id: uuid.UUID, nulls_last: bool):
+def _after(
+    column,
+    descending: bool,
+    value: Any,
+    last_id: uuid.UUID,
+    nulls_last: bool,
+    *,
+    nullable: bool,
+):
     """Rows strictly after (value, last_id) in the (column, id) order, NULLs where
     ``nulls_last`` says.
 
@@ -104,7 +134,7 @@ def _after(column, descending: bool, value: Any, last_id: uuid.UUID, nulls_last:
     databases answer with one index range scan; an OR with ``IS NULL`` would
     make PostgreSQL filter its way through every earlier row instead.
     """
-    if not column.nullable:
+    if not nullable:
         key = tuple_(column, User.id)
         bound = tuple_(literal(value, column.type), literal(last_id, User.id.type))
         return key < bound if descending else key > bound

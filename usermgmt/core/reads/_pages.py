@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from usermgmt.core.db.precompiled import reader_of
 from usermgmt.core.models import User, UserCounts
-from usermgmt.core.reads._filters import SORT_COLUMNS, order, search_term, user_filters
+from usermgmt.core.reads._filters import order, search_term, sort_key, user_filters
 from usermgmt.core.reads._id_buckets import IdBuckets, id_binds
 from usermgmt.core.reads._keyset import after, encode_cursor
 from usermgmt.core.reads.tuning import Tuning
@@ -53,7 +53,7 @@ class Pages:
         """
         beyond = []
         if q.cursor:  # decoded first: a bad cursor is an error even when nothing matches
-            beyond.append(after(q.sort, q.cursor, self.dialect))
+            beyond.append(after(q.sort, q.cursor, self.dialect, now))
         if total == 0:
             return [], None
         offset = skip + (0 if q.cursor else (q.page - 1) * q.limit)
@@ -63,14 +63,14 @@ class Pages:
             params.update(limit=q.limit + 1, offset=offset)
             found = reader_of(session).execute(stmt, params).all()
         else:
-            stmt = select(User.id, SORT_COLUMNS[q.sort.lstrip("-")])
+            stmt = select(User.id, sort_key(q.sort.lstrip("-"), now))
             # (Unfiltered, the total is everyone: never rare.)
             if matches is None and total is not None and self._rare(session, q, total):
                 gathered = self._gathered([*user_filters(q, now), *beyond])
                 stmt = stmt.where(User.id.in_(select(gathered.c.id)))
             else:
                 stmt = stmt.where(*user_filters(q, now, matches, search_copy=False), *beyond)
-            stmt = stmt.order_by(*order(q.sort))
+            stmt = stmt.order_by(*order(q.sort, now))
             if offset:
                 stmt = stmt.offset(offset)
             found = session.execute(stmt.limit(q.limit + 1)).all()
@@ -86,7 +86,7 @@ class Pages:
     def _constant(self, q: UserQuery, matches: list[uuid.UUID] | None):
         """The constant statement and parameters of ``q``'s page (no cursor), if it has one:
         for gathered matches of a search, or for everyone (no filter at all)."""
-        if q.role or q.status:
+        if q.role or q.status or q.sort.lstrip("-") == "status":  # (status: depends on now)
             return None
         if matches and self.buckets.fit(matches):
             size, params = self.buckets.params(matches)
@@ -117,9 +117,9 @@ def _page_statement(sort: str, size: int, *, include_deleted: bool):
     if size:
         conds.append(User.id.in_(id_binds(size)))
     return (
-        select(User.id, SORT_COLUMNS[sort.lstrip("-")])
+        select(User.id, sort_key(sort.lstrip("-"), None))
         .where(*conds)
-        .order_by(*order(sort))
+        .order_by(*order(sort, None))
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )

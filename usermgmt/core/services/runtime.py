@@ -76,6 +76,8 @@ class RuntimeOptions:
     # PostgreSQL: whether psycopg prepares statements on the server (off for
     # PgBouncer's transaction pooling); None on SQLite.
     prepared_statements: bool | None = None
+    # How often the console's users screen fetches its rows again (seconds; 0: never).
+    tui_refresh_seconds: float = 10.0
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -109,6 +111,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
             max_import_bytes=settings.max_import_bytes,
         ),
         prepared_statements=prepared,
+        tui_refresh_seconds=settings.tui_refresh_seconds,
     )
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
 from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.errors import NotFound
 from usermgmt.core.models import AuthSession
@@ -22,6 +27,21 @@ def session_out(s: AuthSession) -> SessionOut:
     )
 
 
+def sign_out(
+    service: ServiceBase,
+    s: Session,
+    actor: Actor,
+    ctx: RequestContext,
+    user_id: uuid.UUID,
+    now: datetime,
+) -> int:
+    """Revoke every live session of the user (an operator's "sign out everywhere"), audited
+    by ``service``; how many were live."""
+    count = credentials.revoke_sessions(s, user_id, "revoked_by_admin", now=now)
+    service.record_event(s, actor, ctx, "session.revoked", user_id, {"all": True, "count": count})
+    return count
+
+
 class SessionService(ServiceBase):
     def list(self, actor: Actor, user_id: str) -> list[SessionOut]:
         actor.require_admin("sessions:manage")
@@ -35,13 +55,7 @@ class SessionService(ServiceBase):
         actor.require_admin("sessions:manage")
         with self.db.write() as s:
             user = load_user(s, user_id, include_deleted=True)
-            count = credentials.revoke_sessions(
-                s, user.id, "revoked_by_admin", now=self.clock.now()
-            )
-            self.record_event(
-                s, actor, ctx, "session.revoked", user.id, {"all": True, "count": count}
-            )
-            return count
+            return sign_out(self, s, actor, ctx, user.id, self.clock.now())
 
     def revoke(self, actor: Actor, ctx: RequestContext, session_id: str) -> None:
         actor.require_admin("sessions:manage")

@@ -5,7 +5,7 @@ The write path of users; their reads are usermgmt.core.reads.users.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -18,8 +18,10 @@ from usermgmt.core.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    ValidationError,
 )
 from usermgmt.core.models import Profile, User
+from usermgmt.core.results import BULK_ACTIONS, BulkAction, BulkFailure, BulkOutcome
 from usermgmt.core.schemas import (
     SelfUpdate,
     UserCreate,
@@ -29,7 +31,7 @@ from usermgmt.core.schemas import (
     parse,
     user_out,
 )
-from usermgmt.core.services import credentials, outbox
+from usermgmt.core.services import bulk, credentials, outbox
 from usermgmt.core.services.accounts import (
     PROFILE_FIELDS,
     check_service_account,
@@ -45,10 +47,17 @@ from usermgmt.core.services.accounts import (
 from usermgmt.core.services.api_keys import revoke_keys
 from usermgmt.core.services.base import ServiceBase, load_user, parse_uuid
 from usermgmt.core.services.guards import ensure_other_active_admin
+from usermgmt.core.services.sessions import sign_out
 
 # An admin lock without a duration lasts until someone unlocks the account.
 LOCKED_FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 EnsureOutcome = Literal["created", "updated", "unchanged"]
+BULK_LIMIT = 1000  # users per bulk call: one transaction, row locks held to its end
+
+
+def _check_minutes(minutes: int | None) -> None:
+    if minutes is not None and not 1 <= minutes <= 10_000_000:
+        raise ValidationError.for_field("minutes", "must be between 1 and 10000000")
 
 
 class UserService(ServiceBase):
@@ -237,69 +246,139 @@ class UserService(ServiceBase):
         """Soft delete: the row stays (restorable, email stays taken), sessions are revoked."""
         actor.require_admin("users:write")
         with self.db.write() as s:
-            now = self.clock.now()
-            user = load_user(s, user_id, for_update=True)
-            ensure_other_active_admin(s, user, "delete", now=now)
-            user.deleted_at = now
-            user.updated_at = user.deleted_at
-            revoked = credentials.revoke_sessions(s, user.id, "deleted", now=now)
-            changes = {"sessions_revoked": revoked}
-            keys = revoke_keys(s, user.id, "owner_deleted", now=now)
-            if keys:
-                changes["api_keys_revoked"] = keys
-            self.record_event(s, actor, ctx, "user.deleted", user.id, changes)
+            self._delete(s, actor, ctx, user_id, self.clock.now())
+
+    def _delete(
+        self, s: Session, actor: Actor, ctx: RequestContext, user_id: str, now: datetime
+    ) -> None:
+        user = load_user(s, user_id, for_update=True)
+        ensure_other_active_admin(s, user, "delete", now=now)
+        user.deleted_at = now
+        user.updated_at = user.deleted_at
+        revoked = credentials.revoke_sessions(s, user.id, "deleted", now=now)
+        changes = {"sessions_revoked": revoked}
+        keys = revoke_keys(s, user.id, "owner_deleted", now=now)
+        if keys:
+            changes["api_keys_revoked"] = keys
+        self.record_event(s, actor, ctx, "user.deleted", user.id, changes)
 
     def restore(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         actor.require_admin("users:write")
         with self.db.write() as s:
-            now = self.clock.now()
-            user = load_user(s, user_id, for_update=True, include_deleted=True)
-            if user.deleted_at is None:
-                raise Conflict("User is not deleted")
-            user.deleted_at = None
-            user.updated_at = now
-            self.record_event(s, actor, ctx, "user.restored", user.id)
-            return user_out(user, now)
+            return self._restore(s, actor, ctx, user_id, self.clock.now())
+
+    def _restore(
+        self, s: Session, actor: Actor, ctx: RequestContext, user_id: str, now: datetime
+    ) -> UserOut:
+        user = load_user(s, user_id, for_update=True, include_deleted=True)
+        if user.deleted_at is None:
+            raise Conflict("User is not deleted")
+        user.deleted_at = None
+        user.updated_at = now
+        self.record_event(s, actor, ctx, "user.restored", user.id)
+        return user_out(user, now)
 
     def lock(
         self, actor: Actor, ctx: RequestContext, user_id: str, minutes: int | None = None
     ) -> UserOut:
         """Lock the account (until unlocked, or for ``minutes``); its sessions are revoked."""
         actor.require_admin("users:write")
-        if minutes is not None and not 1 <= minutes <= 10_000_000:
-            from usermgmt.core.errors import ValidationError
-
-            raise ValidationError.for_field("minutes", "must be between 1 and 10000000")
+        _check_minutes(minutes)
         with self.db.write() as s:
-            now = self.clock.now()
-            user = load_user(s, user_id, for_update=True)
-            ensure_other_active_admin(s, user, "lock", now=now)
-            until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
-            before = snapshot(user)
-            user.locked_until = until
-            user.updated_at = now
-            credentials.revoke_sessions(s, user.id, "locked", now=now)
-            self.record_event(
-                s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user))
-            )
-            return user_out(user, now)
+            return self._lock(s, actor, ctx, user_id, self.clock.now(), minutes)
+
+    def _lock(
+        self,
+        s: Session,
+        actor: Actor,
+        ctx: RequestContext,
+        user_id: str,
+        now: datetime,
+        minutes: int | None = None,
+    ) -> UserOut:
+        user = load_user(s, user_id, for_update=True)
+        ensure_other_active_admin(s, user, "lock", now=now)
+        until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+        before = snapshot(user)
+        user.locked_until = until
+        user.updated_at = now
+        credentials.revoke_sessions(s, user.id, "locked", now=now)
+        self.record_event(s, actor, ctx, "user.locked", user.id, audit.diff(before, snapshot(user)))
+        return user_out(user, now)
 
     def unlock(self, actor: Actor, ctx: RequestContext, user_id: str) -> UserOut:
         """Clear the account lock and the failed-login counters of its email and username."""
         actor.require_admin("users:write")
         with self.db.write() as s:
+            return self._unlock(s, actor, ctx, user_id, self.clock.now())
+
+    def _unlock(
+        self, s: Session, actor: Actor, ctx: RequestContext, user_id: str, now: datetime
+    ) -> UserOut:
+        user = load_user(s, user_id, for_update=True)
+        before = snapshot(user)
+        user.locked_until = None
+        user.updated_at = now
+        identifiers = [user.email, user.username] if user.username else [user.email]
+        blocks = throttle.clear_identifiers(s, identifiers, now)
+        changes = audit.diff(before, snapshot(user))
+        if blocks:
+            changes["login_blocks_cleared"] = blocks
+        self.record_event(s, actor, ctx, "user.unlocked", user.id, changes)
+        return user_out(user, now)
+
+    def bulk(
+        self,
+        actor: Actor,
+        ctx: RequestContext,
+        action: BulkAction,
+        user_ids: Sequence[str],
+        *,
+        minutes: int | None = None,
+    ) -> BulkOutcome:
+        """``action`` (lock, unlock, delete, restore, sign_out) on up to BULK_LIMIT users
+        in one transaction: lock, unlock and sign_out first by set statements
+        (``services.bulk``), then what is left one user at a time, each in a savepoint:
+        one that cannot be changed (gone, not deleted, the last active admin) is
+        reported in ``failed``, the others are changed. Each change is audited as its
+        single call would audit it."""
+        actor.require_admin("sessions:manage" if action == "sign_out" else "users:write")
+        if action not in BULK_ACTIONS:
+            raise ValidationError.for_field("action", f"must be one of {', '.join(BULK_ACTIONS)}")
+        if len(user_ids) > BULK_LIMIT:
+            raise ValidationError.for_field("user_ids", f"at most {BULK_LIMIT} at once")
+        if action == "lock":
+            _check_minutes(minutes)
+        outcome = BulkOutcome()
+        with self.db.write() as s:
             now = self.clock.now()
-            user = load_user(s, user_id, for_update=True)
-            before = snapshot(user)
-            user.locked_until = None
-            user.updated_at = now
-            identifiers = [user.email, user.username] if user.username else [user.email]
-            blocks = throttle.clear_identifiers(s, identifiers, now)
-            changes = audit.diff(before, snapshot(user))
-            if blocks:
-                changes["login_blocks_cleared"] = blocks
-            self.record_event(s, actor, ctx, "user.unlocked", user.id, changes)
-            return user_out(user, now)
+            record = lambda s, events: self.record_events(s, actor, ctx, events)  # noqa: E731
+            if action == "lock":
+                until = now + timedelta(minutes=minutes) if minutes else LOCKED_FOREVER
+                user_ids = bulk.lock(s, record, user_ids, until, now, outcome)
+            elif action == "unlock":
+                user_ids = bulk.unlock(s, record, user_ids, now, outcome)
+            elif action == "sign_out":
+                user_ids = bulk.sign_out(s, record, user_ids, now, outcome)
+            for user_id in user_ids:
+                try:
+                    with s.begin_nested():
+                        if action == "lock":
+                            self._lock(s, actor, ctx, user_id, now, minutes)
+                        elif action == "unlock":
+                            self._unlock(s, actor, ctx, user_id, now)
+                        elif action == "delete":
+                            self._delete(s, actor, ctx, user_id, now)
+                        elif action == "restore":
+                            self._restore(s, actor, ctx, user_id, now)
+                        else:
+                            user = load_user(s, user_id, include_deleted=True)
+                            sign_out(self, s, actor, ctx, user.id, now)
+                except (NotFound, Conflict) as exc:
+                    outcome.failed.append(BulkFailure(str(user_id), exc.code, exc.message))
+                else:
+                    outcome.done.append(str(user_id))
+        return outcome
 
     def set_password(self, actor: Actor, ctx: RequestContext, user_id: str, password: str) -> None:
         """Operator sets a password: policy applies, all sessions are revoked, user is told."""

@@ -4,6 +4,12 @@ Each action is one core call, made here through the screen's ConsoleContext.
 Dialogs only collect: a confirmation is dismissed with yes or no, a form
 submits its data here and stays open until the call answers (a validation
 error lands in the form; see ``screens.form``). Destructive ones ask first.
+
+With users marked (the users screen), lock, unlock, delete, restore and sign
+out act on all of them: one confirmation naming the count, the core's bulk call
+in chunks in a worker (progress through ``bulk_progress``), one toast with the
+outcome (``screens.bulk``). A user found gone (deleted elsewhere) is not acted
+on: the action says so.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from textual.app import App
 from textual.binding import Binding
 
+from usermgmt.core.errors import Conflict, DomainError, NotFound
+from usermgmt.core.results import BulkOutcome
 from usermgmt.core.schemas import UserOut
 from usermgmt.tui.context import ConsoleContext, Job
+from usermgmt.tui.screens import bulk
 from usermgmt.tui.screens.confirm import ConfirmScreen
 from usermgmt.tui.screens.form import FormScreen
 
@@ -41,6 +50,8 @@ USER_ACTION_BINDINGS = [
 
 # Actions that make no sense on a deleted user (the core would say NotFound).
 NOT_ON_DELETED = {"edit_user", "delete_user", "lock_user", "unlock_user", "password", "roles"}
+# Actions that act on every marked user when some are marked.
+ON_MARKED = {"lock_user", "unlock_user", "delete_user", "restore_user", "revoke_sessions"}
 
 
 class UserActions:
@@ -56,6 +67,25 @@ class UserActions:
     def user_changed(self, user: UserOut | None) -> None:
         """Called after an action succeeded, with the new state when the core returned it."""
         raise NotImplementedError
+
+    def marked_users(self) -> list[UserOut]:
+        """The users marked to act on together (none on a screen without marks)."""
+        return []
+
+    def gone_reason(self, user: UserOut) -> str | None:
+        """Why ``user`` is no longer in the list (``deleted elsewhere``), if known."""
+        return None
+
+    def user_gone(self, user: UserOut, reason: str) -> None:
+        """The core said ``user`` is gone: show it as such (and reload)."""
+        self.user_changed(None)
+
+    def bulk_progress(self, text: str | None) -> None:
+        """Show how far a bulk action got (None: it ended)."""
+
+    def bulk_done(self, verb: bulk.Verb, outcome: BulkOutcome) -> None:
+        """A bulk action ended (reload once)."""
+        self.user_changed(None)
 
     # ---- which keys apply to the highlighted user ---------------------------------
 
@@ -81,6 +111,16 @@ class UserActions:
             self.refresh_bindings()  # type: ignore[attr-defined]
 
     def check_user_action(self, action: str) -> bool | None:
+        marked = self.marked_users()
+        if marked and action in ON_MARKED:
+            locked = all(self.ctx.is_locked(u) for u in marked)
+            if action == "lock_user":
+                return not locked
+            if action == "unlock_user":
+                return locked
+            if action == "restore_user":
+                return any(u.deleted_at is not None for u in marked)
+            return True
         user = self.current_user()
         if user is None:
             return action not in ("restore_user", "unlock_user")
@@ -100,21 +140,102 @@ class UserActions:
         user = self.current_user()
         if user is None:
             self.app.notify("No user is highlighted yet.", severity="warning")
+        elif reason := self.gone_reason(user):
+            self.app.notify(f"{user.email}: {reason}; nothing done.", severity="warning")
+            return None
         return user
 
-    def _core(self, job: Job[R], done: Callable[[R], Any]) -> None:
-        # Writes are never exclusive: a second action must not drop the first one's result.
-        self.ctx.run(self, job, done, group="user-action", exclusive=False)  # type: ignore[arg-type]
+    def _refused(self, user: UserOut | None, exc: DomainError) -> bool:
+        """The core says the user is gone (NotFound) or changed (Conflict): say so about
+        this user and show the list as it is now."""
+        if user is None or not isinstance(exc, (NotFound, Conflict)):
+            return False
+        if isinstance(exc, NotFound):
+            self.app.notify(f"{user.email}: deleted elsewhere; nothing done.", severity="warning")
+            self.user_gone(user, "deleted elsewhere")
+        else:
+            self.app.notify(f"{user.email}: {exc.message}.", severity="warning")
+            self.user_changed(user)
+        return True
 
-    def _save(self, form: FormScreen[Any, R], job: Job[R], told: Callable[[R], str]) -> None:
+    def _core(self, job: Job[R], done: Callable[[R], Any], user: UserOut | None = None) -> None:
+        # Writes are never exclusive: a second action must not drop the first one's result.
+        self.ctx.run(
+            self,  # type: ignore[arg-type]
+            job,
+            done,
+            failed=lambda exc: self._refused(user, exc),
+            group="user-action",
+            exclusive=False,
+        )
+
+    def _save(
+        self,
+        form: FormScreen[Any, R],
+        job: Job[R],
+        told: Callable[[R], str],
+        user: UserOut | None = None,
+    ) -> None:
         """A form's core call, its worker owned by the form: on success, say what was
-        done and close the form with the result; a refusal goes back to the form."""
+        done and close the form with the result; a refusal goes back to the form, but
+        for ``user`` gone: the form closes and says so."""
 
         def done(result: R) -> None:
             self.app.notify(told(result))
             form.dismiss(result)
 
-        self.ctx.run(form, job, done, failed=form.refused, group="form", exclusive=False)
+        def failed(exc: DomainError) -> bool:
+            if user is not None and isinstance(exc, NotFound):
+                form.dismiss(None)
+                return self._refused(user, exc)
+            return form.refused(exc)
+
+        self.ctx.run(form, job, done, failed=failed, group="form", exclusive=False)
+
+    # ---- many users at once -------------------------------------------------------
+
+    def _bulk(self, action: str, users: list[UserOut]) -> None:
+        """One confirmation naming the count, then the core's bulk call in chunks."""
+        verb = bulk.VERBS[action]
+        title, message = bulk.confirmation(verb, users)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_bulk(verb, users)
+
+        self.app.push_screen(ConfirmScreen(title, message, verb.title), answered)
+
+    def _run_bulk(self, verb: bulk.Verb, users: list[UserOut]) -> None:
+        ctx, app = self.ctx, self.app
+        ids = [str(u.id) for u in users]
+        request = ctx.request_context()  # one request id for the whole action
+        self.bulk_progress(bulk.progress(verb, 0, len(ids)))
+
+        def job(s) -> tuple[BulkOutcome, DomainError | None]:
+            outcome = BulkOutcome()
+            for start in range(0, len(ids), bulk.CHUNK):
+                chunk = ids[start : start + bulk.CHUNK]
+                try:
+                    part = s.users.bulk(ctx.actor, request, verb.action, chunk)
+                except DomainError as exc:  # the database went away: stop, say how far
+                    return outcome, exc
+                outcome.done += part.done
+                outcome.failed += part.failed
+                told = bulk.progress(verb, start + len(chunk), len(ids))
+                app.call_from_thread(self.bulk_progress, told)
+            return outcome, None
+
+        def done(result: tuple[BulkOutcome, DomainError | None]) -> None:
+            outcome, stopped = result
+            self.bulk_progress(None)
+            failed = bool(outcome.failed or stopped)
+            text = bulk.outcome_text(verb, users, outcome, stopped)
+            app.notify(text, severity="warning" if failed else "information")
+            if stopped is not None:
+                ctx.show_error(stopped)
+            self.bulk_done(verb, outcome)
+
+        ctx.run(self, job, done, group="bulk", exclusive=False)  # type: ignore[arg-type]
 
     # ---- the actions ---------------------------------------------------------------
 
@@ -146,6 +267,7 @@ class UserActions:
             form,
             lambda s: s.users.update(ctx.actor, ctx.request_context(), uid, changes),
             lambda user: f"Saved {user.email}.",
+            form.user,
         )
 
     def _form_done(self, user: UserOut | None) -> None:
@@ -153,6 +275,8 @@ class UserActions:
             self.user_changed(user)
 
     def action_delete_user(self) -> None:
+        if marked := self.marked_users():
+            return self._bulk("delete", marked)
         user = self._need_user()
         if user is None:
             return
@@ -164,6 +288,7 @@ class UserActions:
             self._core(
                 lambda s: s.users.delete(ctx.actor, ctx.request_context(), uid),
                 lambda _none: self._done(f"Deleted {user.email}.", None),
+                user,
             )
 
         self.app.push_screen(
@@ -177,6 +302,8 @@ class UserActions:
         )
 
     def action_restore_user(self) -> None:
+        if marked := self.marked_users():
+            return self._bulk("restore", marked)
         user = self._need_user()
         if user is None:
             return
@@ -184,11 +311,14 @@ class UserActions:
         self._core(
             lambda s: s.users.restore(ctx.actor, ctx.request_context(), uid),
             lambda restored: self._done(f"Restored {user.email}.", restored),
+            user,
         )
 
     def action_lock_user(self) -> None:
         from usermgmt.tui.screens.lock import LockScreen
 
+        if marked := self.marked_users():
+            return self._bulk("lock", marked)
         if user := self._need_user():
             self.app.push_screen(LockScreen(user, submit=self._lock), self._form_done)
 
@@ -199,9 +329,12 @@ class UserActions:
             form,
             lambda s: s.users.lock(ctx.actor, ctx.request_context(), uid, minutes),
             lambda user: f"Locked {user.email} {how}.",
+            form.user,
         )
 
     def action_unlock_user(self) -> None:
+        if marked := self.marked_users():
+            return self._bulk("unlock", marked)
         user = self._need_user()
         if user is None:
             return
@@ -209,6 +342,7 @@ class UserActions:
         self._core(
             lambda s: s.users.unlock(ctx.actor, ctx.request_context(), uid),
             lambda unlocked: self._done(f"Unlocked {user.email}.", unlocked),
+            user,
         )
 
     def action_password(self) -> None:
@@ -232,7 +366,7 @@ class UserActions:
                 s.users.set_password(ctx.actor, ctx.request_context(), uid, password)
                 return f"Password of {email} set; sessions revoked."
 
-        self._save(form, job, lambda what: what)
+        self._save(form, job, lambda what: what, form.user)
 
     def _password_done(self, message: str | None) -> None:
         if message:
@@ -261,9 +395,12 @@ class UserActions:
             form,
             lambda s: s.roles.set(ctx.actor, ctx.request_context(), uid, roles),
             lambda user: f"Roles of {user.email}: {summary}.",
+            form.user,
         )
 
     def action_revoke_sessions(self) -> None:
+        if marked := self.marked_users():
+            return self._bulk("sign_out", marked)
         user = self._need_user()
         if user is None:
             return
@@ -277,6 +414,7 @@ class UserActions:
                 lambda count: self._done(
                     f"Revoked {count} session{'s' if count != 1 else ''} of {user.email}.", None
                 ),
+                user,
             )
 
         self.app.push_screen(

@@ -1,4 +1,11 @@
-"""The home screen: every user, lazily paged, searched as you type, filtered and sorted."""
+"""The home screen: every user, lazily paged, searched as you type, filtered and sorted.
+
+It refreshes itself every ``app.refresh_seconds`` (USERMGMT_TUI_REFRESH_SECONDS;
+0: never) while nothing is in front of it, keeping the highlighted user under
+the cursor, the scroll position and the marks; a highlighted user gone meanwhile
+stays under the cursor, struck through, until the cursor moves. Rows are marked
+(space, shift+↑/↓, V for a range) to act on them together (``screens.bulk``).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Checkbox, Input, Select
 
+from usermgmt.core.errors import NotFound
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.vocabulary import FILTER_STATUSES, ROLE_NAMES
 from usermgmt.tui import formatting as fmt
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
-from usermgmt.tui.paging import UserFilter, UserSource
+from usermgmt.tui.paging import Fetch, UserFilter, UserSource
+from usermgmt.tui.screens import bulk
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
 from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
@@ -25,19 +34,23 @@ from usermgmt.tui.widgets.lazy_table import Column, LazyTable
 COLUMNS = [
     Column("email", "Email", ratio=5, min_width=16, sort="email"),
     Column("username", "Username", ratio=3, min_width=8, sort="username"),
-    Column("name", "Name", ratio=3, min_width=8),
-    Column("roles", "Roles", width=16),
-    Column("status", "Status", width=10),
+    Column("name", "Name", ratio=3, min_width=8, sort="name"),
+    Column("roles", "Roles", width=16),  # a set: the role filter (f) narrows instead
+    Column("status", "Status", width=10, sort="status"),
     Column("last_login", "Last login", width=12, sort="last_login_at"),
     Column("created", "Created", width=10, sort="created_at"),
 ]
 TO_TABLE = "From the search box or a filter back to the table"
+MAX_RANGE = 10_000  # rows V marks at once
+MARK_ACTIONS = {"toggle_mark", "mark_down", "mark_up", "mark_range", "copy_id", "copy_email"}
 # `o` cycles through these; the first direction is the useful one.
-SORT_CYCLE = ["-created_at", "email", "username", "-last_login_at"]
+SORT_CYCLE = ["-created_at", "email", "username", "name", "status", "-last_login_at"]
 SORT_NAMES = {
     "created_at": "created",
     "email": "email",
     "username": "username",
+    "name": "name",
+    "status": "status",
     "last_login_at": "last login",
 }
 
@@ -55,8 +68,17 @@ class UsersScreen(UserActions, Screen):
     BINDINGS = [
         Binding("slash", "search", "Search", key_display="/"),
         Binding("escape", "to_table", "To the table", tooltip=TO_TABLE),
+        Binding("escape", "clear_marks", "Clear marks", tooltip="Unmark every marked user"),
         Binding("down", "to_table", "To the table", show=False, tooltip=TO_TABLE),
+        # Off the footer (it is full at 120 columns); in ? and docs/tui.md.
+        Binding("space", "toggle_mark", "Mark", show=False, tooltip="Mark or unmark, move down"),
+        Binding("shift+down", "mark_down", "Mark and move down", show=False),
+        Binding("shift+up", "mark_up", "Mark and move up", show=False),
+        Binding("V", "mark_range", "Mark from the last mark to here", show=False),
         *USER_ACTION_BINDINGS,
+        Binding("y", "copy_id", "Copy the id", show=False),
+        Binding("Y", "copy_email", "Copy the email", show=False),
+        Binding("colon,ctrl+g", "goto", "Go to a user", show=False, key_display=":"),
         Binding("a", "audit", "Audit", tooltip="The audit log, newest first"),
         Binding("w", "webhooks", "Webhooks", tooltip="Webhook subscriptions and deliveries"),
         Binding("f", "filters", "Filters", show=False),
@@ -74,6 +96,13 @@ class UsersScreen(UserActions, Screen):
         self.filter = UserFilter()
         self._search_timer: Timer | None = None
         self._follow = None  # the id of a user to keep the cursor on after a reload
+        # After a refresh: the user that was under the cursor and its row, to check it
+        # is still there (else it stays as a ghost).
+        self._was_here: tuple[UserOut, int] | None = None
+        self.marks: dict[str, UserOut] = {}  # by id, in the order marked
+        self._anchor: int | None = None  # where the last mark was made (V marks from it)
+        self.gone: dict[str, str] = {}  # user id -> why it left the list
+        self.bulk_running: str | None = None  # the progress of a bulk action
 
     # ---- layout ------------------------------------------------------------------------
 
@@ -94,7 +123,13 @@ class UsersScreen(UserActions, Screen):
                 compact=True,
             )
             yield Checkbox("deleted", id="deleted", compact=True)
-        yield LazyTable(COLUMNS, self.cell, empty_text="No users match.", id="users")
+        yield LazyTable(
+            COLUMNS,
+            self.cell,
+            empty_text="No users match.",
+            id="users",
+            is_marked=lambda user: str(user.id) in self.marks,
+        )
         yield StatusLine(id="status-line")
         yield KeyFooter()
 
@@ -105,11 +140,15 @@ class UsersScreen(UserActions, Screen):
     def on_mount(self) -> None:
         self.table.focus()
         self.load()
+        seconds = getattr(self.app, "refresh_seconds", 0)
+        if seconds > 0:
+            self.set_interval(seconds, self.auto_refresh)
 
     # ---- data ----------------------------------------------------------------------------
 
     def load(self) -> None:
         """Show the current filter from the top (a new query)."""
+        self.gone.clear()
         ctx = self.ctx
         source = UserSource(
             ctx.services, ctx.actor, self.filter, ctx.page_size, ahead=ctx.take_first_page()
@@ -118,6 +157,14 @@ class UsersScreen(UserActions, Screen):
         self.update_status()
 
     def cell(self, user: UserOut, key: str) -> tuple[str, str | None]:
+        if str(user.id) in self.gone:  # struck through; the status line says why
+            if key == "status":
+                return "gone", "gone"
+            text, _ = self._cell(user, key)
+            return text, "gone"
+        return self._cell(user, key)
+
+    def _cell(self, user: UserOut, key: str) -> tuple[str, str | None]:
         now = self.ctx.now()
         if key == "email":
             return user.email, None
@@ -141,6 +188,27 @@ class UsersScreen(UserActions, Screen):
     def current_user(self) -> UserOut | None:
         return self.table.cursor_value
 
+    def marked_users(self) -> list[UserOut]:
+        return list(self.marks.values())
+
+    def gone_reason(self, user: UserOut) -> str | None:
+        return self.gone.get(str(user.id))
+
+    def user_gone(self, user: UserOut, reason: str) -> None:
+        self.gone[str(user.id)] = reason
+        self.refresh_rows()
+
+    def bulk_progress(self, text: str | None) -> None:
+        self.bulk_running = text
+        self.update_status()
+
+    def bulk_done(self, verb: bulk.Verb, outcome) -> None:
+        """Unmark the users acted on (the failed ones stay marked), reload once."""
+        for user_id in outcome.done:
+            self.marks.pop(user_id, None)
+        self._marks_changed()
+        self.user_changed(None)  # not refresh_rows: users deleted here are no ghosts
+
     def user_loading(self) -> bool:
         return self.table.cursor_value is None and self.table.row_count > 0
 
@@ -155,15 +223,73 @@ class UsersScreen(UserActions, Screen):
         self.update_status()
 
     def on_lazy_table_loaded(self, message: LazyTable.Loaded) -> None:
-        if self._follow is not None and not self.table.loading:
+        table = self.table
+        if self.marks and message.page is not None and table.cache.has_page(message.page):
+            for row in table.cache.pages[message.page]:  # marks hold the users as now
+                if str(row.id) in self.marks:
+                    self.marks[str(row.id)] = row
+        if self._follow is not None and not table.loading:
             follow, self._follow = self._follow, None
-            cache = self.table.cache
-            for page in sorted(p for p in cache.pages if cache.has_page(p)):
-                for offset, row in enumerate(cache.pages[page]):
-                    if row.id == follow:
-                        self.table.move_cursor(page * cache.page_size + offset)
-                        break
+            index = table.index_of(lambda row: row.id == follow)
+            if index is not None:
+                self.gone.pop(str(follow), None)  # back (restored elsewhere)
+                if index != table.cursor_row:  # rows came or went above: the user keeps
+                    shift = index - table.cursor_row  # its line on screen
+                    table.scroll_to(y=table.scroll_y + shift, animate=False, immediate=True)
+                    table.move_cursor(index)
+            was_here, self._was_here = self._was_here, None
+            if was_here is not None and index is None:
+                self._check_gone(*was_here)
         self.update_status()
+
+    # ---- live data -------------------------------------------------------------------
+
+    def auto_refresh(self) -> None:
+        """The interval's refresh: only while this screen is in front (no dialog), the
+        database answers, and no fetch or bulk action is under way (one at a time)."""
+        if self.app.screen is not self or not getattr(self.app, "online", True):
+            return
+        table = self.table
+        if table.loading or table.counting or self.bulk_running is not None:
+            return
+        self.refresh_rows()
+
+    def refresh_rows(self) -> None:
+        """Fetch the rows again where they are, keeping the highlighted user under the
+        cursor (or, gone meanwhile, as a ghost where it was)."""
+        table = self.table
+        user = table.cursor_value
+        if user is not None and table.ghost is None:
+            self._follow = user.id
+            self._was_here = (user, table.cursor_row)
+        # Only the user under the cursor (or its ghost) is remembered as gone: any other
+        # is found again, or not, by this refresh.
+        here = str(user.id) if user is not None else None
+        self.gone = {k: v for k, v in self.gone.items() if k == here}
+        table.reload()
+
+    def _check_gone(self, user: UserOut, index: int) -> None:
+        """The highlighted user left the rows fetched: ask the core why (deleted, or
+        changed so it no longer matches the filter or moved in the order)."""
+        ctx, uid, generation = self.ctx, str(user.id), self.table.generation
+
+        def told(reason: str) -> None:
+            table = self.table
+            if table.generation != generation or table.ghost is not None:
+                return  # the list changed again meanwhile
+            self.gone[uid] = reason
+            table.cursor_row = min(index, max(table.row_count, 0))
+            table.keep_ghost(user)
+
+        def job(s) -> str:
+            try:
+                current = s.user_reads.get(ctx.actor, uid)
+            except NotFound:
+                return "deleted elsewhere"
+            changed = current.model_dump() != user.model_dump()
+            return "changed elsewhere" if changed else "no longer listed"
+
+        ctx.run(self, job, told, group="check-gone")
 
     def on_lazy_table_selected(self, message: LazyTable.Selected) -> None:
         self.open_detail(message.row)
@@ -179,7 +305,7 @@ class UsersScreen(UserActions, Screen):
         self.set_filter(sort=sort)
 
     def on_database_back(self, message: DatabaseBack) -> None:
-        self.table.reload()
+        self.refresh_rows()
 
     def update_status(self) -> None:
         table = self.table
@@ -193,8 +319,15 @@ class UsersScreen(UserActions, Screen):
         parts = [count]
         if described := self.filter.describe():
             parts[0] += f" ({described})"
+        if self.marks:
+            parts.append(f"{len(self.marks):,} marked")
+        if self.bulk_running:
+            parts.append(self.bulk_running)
         if cache.height:
             parts.append(f"row {table.cursor_row + 1:,}")
+        if table.ghost is not None and table.cursor_row == table.ghost[0]:
+            user = table.ghost[1]
+            parts.append(f"{user.email}: {self.gone.get(str(user.id), 'gone')}")
         parts.append(f"sorted by {describe_sort(self.filter.sort)}")
         if table.loading and cache.exact:
             parts.append("loading…")
@@ -275,7 +408,129 @@ class UsersScreen(UserActions, Screen):
         self.set_filter(sort=sort[1:] if sort.startswith("-") else f"-{sort}")
 
     def action_refresh(self) -> None:
-        self.table.reload()
+        self.refresh_rows()
+
+    # ---- marks -------------------------------------------------------------------------
+
+    def _marks_changed(self) -> None:
+        self.table.redraw()
+        self.refresh_bindings()
+        self.update_status()
+
+    def _mark(self, user: UserOut | None, on: bool) -> None:
+        if user is None or str(user.id) in self.gone:
+            return
+        if on:
+            self.marks.setdefault(str(user.id), user)
+        else:
+            self.marks.pop(str(user.id), None)
+
+    def action_toggle_mark(self) -> None:
+        table = self.table
+        user = table.cursor_value
+        if user is None:
+            return
+        self._mark(user, str(user.id) not in self.marks)
+        self._anchor = table.cursor_row
+        table.move_cursor(table.cursor_row + 1)
+        self._marks_changed()
+
+    def _mark_moving(self, step: int) -> None:
+        table = self.table
+        self._mark(table.cursor_value, True)
+        table.move_cursor(table.cursor_row + step)
+        self._mark(table.cursor_value, True)
+        self._anchor = table.cursor_row
+        self._marks_changed()
+
+    def action_mark_down(self) -> None:
+        self._mark_moving(1)
+
+    def action_mark_up(self) -> None:
+        self._mark_moving(-1)
+
+    def action_mark_range(self) -> None:
+        """Mark every row from the last mark made to the cursor (fetching rows not in
+        the cache, in a worker)."""
+        table = self.table
+        if self._anchor is None:
+            self.app.notify("Mark a row first (space), then V marks up to here.")
+            return
+        low, high = sorted((self._anchor, table.cursor_row))
+        if high - low + 1 > MAX_RANGE:
+            self.app.notify(f"At most {MAX_RANGE:,} rows at once.", severity="warning")
+            return
+        rows = [table.row(i) for i in range(low, high + 1)]
+        if all(row is not None for row in rows):
+            self._mark_all(rows)
+            return
+        source = table.source
+        if table.ghost is not None and low > table.ghost[0]:
+            low, high = low - 1, high - 1
+        assert source is not None
+
+        def job(_s) -> list[UserOut]:
+            found: list[UserOut] = []
+            fetch = Fetch(0, None, skip=low, limit=min(high - low + 1, source.page_size))
+            while len(found) < high - low + 1:
+                page, cursor = source.fetch(fetch)
+                found += page
+                if cursor is None or not page:
+                    break
+                left = high - low + 1 - len(found)
+                fetch = Fetch(0, cursor, limit=min(left, source.page_size))
+            return found[: high - low + 1]
+
+        self.ctx.run(self, job, self._mark_all, group="mark-range")
+
+    def _mark_all(self, rows: list[UserOut | None]) -> None:
+        for row in rows:
+            self._mark(row, True)
+        self._anchor = self.table.cursor_row
+        self._marks_changed()
+
+    def action_clear_marks(self) -> None:
+        self.marks.clear()
+        self._anchor = None
+        self._marks_changed()
+
+    # ---- copy and go to ---------------------------------------------------------------
+
+    def _copy(self, what: str, text: str, user: UserOut) -> None:
+        self.app.copy_to_clipboard(text)
+        self.app.notify(f"Copied the {what} of {user.email}: {text}")
+
+    def action_copy_id(self) -> None:
+        if user := self.current_user():
+            self._copy("id", str(user.id), user)
+
+    def action_copy_email(self) -> None:
+        if user := self.current_user():
+            self._copy("email", user.email, user)
+
+    def action_goto(self) -> None:
+        from usermgmt.tui.screens.goto import GotoScreen
+
+        self.app.push_screen(GotoScreen(submit=self._find), self._found)
+
+    def _find(self, form, ref: str) -> None:
+        ctx = self.ctx
+        self.ctx.run(
+            form,
+            lambda s: s.user_reads.find(ctx.actor, ref),
+            form.dismiss,
+            failed=form.refused,
+            group="form",
+        )
+
+    def _found(self, user: UserOut | None) -> None:
+        """Highlight the user if its row is here, and open it."""
+        if user is None:
+            return
+        index = self.table.index_of(lambda row: row.id == user.id)
+        if index is not None:
+            self.table.move_cursor(index)
+        self.open_detail(user)
 
     # ---- navigation -----------------------------------------------------------------
 
@@ -301,6 +556,10 @@ class UsersScreen(UserActions, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "to_table":
             return self.focused is not self.table
+        if action == "clear_marks":
+            return bool(self.marks) and self.focused is self.table
+        if action in MARK_ACTIONS:
+            return self.focused is self.table
         return self.check_user_action(action)
 
     def on_descendant_focus(self) -> None:
@@ -335,6 +594,15 @@ class UsersScreen(UserActions, Screen):
                     lambda s=s: self.set_filter(sort=s),
                 )
         yield SystemCommand("Refresh", "Fetch the rows again (ctrl+r)", self.action_refresh)
+        yield SystemCommand(
+            "Go to user", "By id, short id, email or username (:)", self.action_goto
+        )
+        if self.marks:
+            yield SystemCommand(
+                "Clear marks",
+                f"Unmark {bulk.plural(len(self.marks))} (esc)",
+                self.action_clear_marks,
+            )
         if user := self.current_user():
             for binding in USER_ACTION_BINDINGS:
                 if self.check_user_action(binding.action):

@@ -44,8 +44,9 @@ class Column:
 
 
 # (row, column key) -> (text, style class or None); style classes are
-# "good", "warn", "bad", "muted", "accent".
+# "good", "warn", "bad", "muted", "accent", "gone".
 CellRenderer = Callable[[Any, str], tuple[str, str | None]]
+MARK = "●"  # in the gutter of a marked row
 
 
 def fit(text: str, width: int) -> str:
@@ -85,6 +86,8 @@ class LazyTable(ScrollView, can_focus=True):
         & > .lazy-table--bad { color: $text-error; }
         & > .lazy-table--muted { color: $text-muted; }
         & > .lazy-table--accent { color: $text-accent; }
+        & > .lazy-table--gone { color: $text-muted; text-style: strike; }
+        & > .lazy-table--mark { color: $text-accent; text-style: bold; }
     }
     """
 
@@ -98,6 +101,8 @@ class LazyTable(ScrollView, can_focus=True):
         "lazy-table--bad",
         "lazy-table--muted",
         "lazy-table--accent",
+        "lazy-table--gone",
+        "lazy-table--mark",
     }
 
     BINDINGS = [
@@ -155,6 +160,7 @@ class LazyTable(ScrollView, can_focus=True):
         *,
         empty_text: str = "Nothing to show",
         max_pages: int = 12,
+        is_marked: Callable[[Any], bool] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -164,6 +170,12 @@ class LazyTable(ScrollView, can_focus=True):
         self.render_cell = render_cell
         self.empty_text = empty_text
         self.max_pages = max_pages
+        # With ``is_marked`` the first cell of a row (its gutter) shows MARK for a marked row.
+        self.is_marked = is_marked
+        self._gutter = 2 if is_marked is not None else 1
+        # A row that is no longer in the result but stays under the cursor until it moves
+        # (a user deleted elsewhere): (its index, the row), shown at that index.
+        self.ghost: tuple[int, Any] | None = None
         self.sort: str | None = None  # e.g. "-created_at", for the header arrow
         self.source: Source | None = None
         self.cache: PageCache = PageCache(max_pages=max_pages)
@@ -175,6 +187,7 @@ class LazyTable(ScrollView, can_focus=True):
         self._widths: list[int] = []
         self._layout_width = -1
         self._highlighted_key: tuple[int, int, Any] | None = None
+        self._counting = False
         self._styles: dict[str, Style] = {}
         # Rendered rows by (index, under the cursor, loaded); cleared when data,
         # width, focus or styles change. A cursor move re-renders two rows, not all.
@@ -189,22 +202,67 @@ class LazyTable(ScrollView, can_focus=True):
 
     @property
     def row_count(self) -> int:
-        return self.cache.height
+        return self.cache.height + (1 if self.ghost is not None else 0)
+
+    def row(self, index: int) -> Any | None:
+        """The row shown at ``index`` (the ghost, if any, counted), None if not fetched yet."""
+        if self.ghost is not None:
+            at, ghost = self.ghost
+            if index == at:
+                return ghost
+            if index > at:
+                index -= 1
+        return self.cache.row(index)
+
+    def index_of(self, key: Callable[[Any], bool]) -> int | None:
+        """The index of the first row fetched for which ``key`` holds (the ghost excluded)."""
+        cache = self.cache
+        for page in sorted(p for p in cache.pages if cache.has_page(p)):
+            for offset, row in enumerate(cache.pages[page]):
+                if key(row):
+                    index = page * cache.page_size + offset
+                    if self.ghost is not None and index >= self.ghost[0]:
+                        index += 1
+                    return index
+        return None
+
+    def keep_ghost(self, row: Any) -> None:
+        """Keep ``row`` (gone from the result) under the cursor, where it was, until the
+        cursor moves off it."""
+        self.ghost = (self.cursor_row, row)
+        self._after_change()
+
+    def _after_change(self) -> None:
+        self._strips.clear()
+        self._sync_size()
+        self.refresh()
+        self._post_highlighted()
+
+    def redraw(self) -> None:
+        """Render the rows again (their marks or what the cells show changed)."""
+        self._strips.clear()
+        self.refresh()
 
     @property
     def loading(self) -> bool:
         return bool(self._in_flight)
 
     @property
+    def counting(self) -> bool:
+        """The count of the current query is on its way."""
+        return self._counting
+
+    @property
     def cursor_value(self) -> Any | None:
-        if self.cache.height == 0:
+        if self.row_count == 0:
             return None
-        return self.cache.row(self.cursor_row)
+        return self.row(self.cursor_row)
 
     def set_source(self, source: Source, *, sort: str | None = None) -> None:
         """Show another query: forget everything, back to the top, count and fetch."""
         self.source = source
         self.sort = sort
+        self.ghost = None
         self.cache = PageCache(
             page_size=source.page_size,
             can_offset=source.can_offset,
@@ -237,6 +295,7 @@ class LazyTable(ScrollView, can_focus=True):
     def _count(self) -> None:
         source, generation = self.source, self._generation
         assert source is not None
+        self._counting = True
 
         def job() -> None:
             worker = get_current_worker()
@@ -253,6 +312,7 @@ class LazyTable(ScrollView, can_focus=True):
     def _counted(self, generation: int, total: int | None) -> None:
         if generation != self._generation:
             return
+        self._counting = False
         self.cache.set_total(total)
         self._sync_size()
         self.refresh()
@@ -266,6 +326,7 @@ class LazyTable(ScrollView, can_focus=True):
 
     def _failed(self, generation: int, error: BaseException) -> None:
         if generation == self._generation:
+            self._counting = False
             self.post_message(self.LoadFailed(self, error))
 
     def _window(self) -> tuple[list[int], list[int]]:
@@ -351,15 +412,15 @@ class LazyTable(ScrollView, can_focus=True):
             page, rows, next_cursor, keep=frozenset(visible + around), reverse=plan.reverse
         )
         self._sync_size()
-        if self.cursor_row >= self.cache.height:
-            self.cursor_row = max(self.cache.height - 1, 0)
+        if self.cursor_row >= self.row_count:
+            self.cursor_row = max(self.row_count - 1, 0)
         self.refresh()
         self.post_message(self.Loaded(self, page))
         self._post_highlighted()
         self._fetch_wanted()
 
     def _sync_size(self) -> None:
-        self.virtual_size = Size(self.scrollable_content_region.width, self.cache.height + 1)
+        self.virtual_size = Size(self.scrollable_content_region.width, self.row_count + 1)
 
     # ---- cursor and keys -------------------------------------------------------------
 
@@ -367,7 +428,13 @@ class LazyTable(ScrollView, can_focus=True):
         return max(self.scrollable_content_region.height - 1, 1)
 
     def move_cursor(self, index: int) -> None:
-        height = self.cache.height
+        if self.ghost is not None and index != self.ghost[0]:
+            at, self.ghost = self.ghost[0], None  # off the ghost: it goes
+            self._strips.clear()
+            self._sync_size()
+            if index > at:
+                index -= 1
+        height = self.row_count
         index = max(0, min(index, height - 1)) if height else 0
         self.cursor_row = index
         top = round(self.scroll_y)
@@ -403,7 +470,7 @@ class LazyTable(ScrollView, can_focus=True):
         self.move_cursor(0)
 
     def action_last(self) -> None:
-        self.move_cursor(self.cache.height - 1)
+        self.move_cursor(self.row_count - 1)
 
     def action_select(self) -> None:
         row = self.cursor_value
@@ -440,7 +507,7 @@ class LazyTable(ScrollView, can_focus=True):
                 self.post_message(self.SortRequested(self, column))
             return
         index = round(self.scroll_y) + offset.y - 1
-        if index >= self.cache.height:
+        if index >= self.row_count:
             return
         if index == self.cursor_row or event.chain > 1:
             self.move_cursor(index)
@@ -449,7 +516,7 @@ class LazyTable(ScrollView, can_focus=True):
             self.move_cursor(index)
 
     def _column_at(self, x: int) -> Column | None:
-        left = 1
+        left = self._gutter
         for column, width in zip(self.columns, self._widths, strict=False):
             if left <= x < left + width + 1:
                 return column
@@ -463,7 +530,7 @@ class LazyTable(ScrollView, can_focus=True):
             return self._widths
         fixed = sum(c.width for c in self.columns if c.width)
         flexible = [c for c in self.columns if not c.width]
-        spare = max(width - 1 - len(self.columns) - fixed, 0)
+        spare = max(width - self._gutter - len(self.columns) - fixed, 0)
         ratios = sum(c.ratio for c in flexible) or 1
         widths = []
         for column in self.columns:
@@ -498,13 +565,13 @@ class LazyTable(ScrollView, can_focus=True):
         if y == 0:
             return self._header(width)
         index = round(self.scroll_y) + y - 1
-        height = self.cache.height
+        height = self.row_count
         if height == 0 and y == 1 and not self._in_flight and self.cache.exact:
             style = self._style("lazy-table--empty")
             return Strip([Segment(fit(" " + self.empty_text, width), style)], width)
         if index >= height:
             return Strip.blank(width, self._style("base"))
-        row = self.cache.row(index)
+        row = self.row(index)
         key = (index, index == self.cursor_row, row is not None)
         strip = self._strips.get(key)
         if strip is None:
@@ -513,7 +580,7 @@ class LazyTable(ScrollView, can_focus=True):
 
     def _header(self, width: int) -> Strip:
         style = self._style("lazy-table--header")
-        segments = [Segment(" ", style)]
+        segments = [Segment(" " * self._gutter, style)]
         for column, w in zip(self.columns, self._layout(width), strict=True):
             label = column.label
             if column.sort and self.sort and self.sort.lstrip("-") == column.sort:
@@ -527,6 +594,10 @@ class LazyTable(ScrollView, can_focus=True):
         base = self._style("base")
         line_style = base + cursor_style if cursor_style else base
         segments = [Segment(" ", line_style)]
+        if self.is_marked is not None:
+            marked = row is not None and self.is_marked(row)
+            mark_style = line_style + self._style("lazy-table--mark")
+            segments = [Segment(MARK if marked else " ", mark_style), Segment(" ", line_style)]
         widths = self._layout(width)
         if row is None:
             placeholder = line_style + self._style("lazy-table--placeholder")
@@ -534,8 +605,9 @@ class LazyTable(ScrollView, can_focus=True):
             return Strip(segments).adjust_cell_length(width, line_style)
         for column, w in zip(self.columns, widths, strict=True):
             text, style_class = self.render_cell(row, column.key)
-            if cursor:
-                style = line_style  # the cursor row is one colour
+            if cursor:  # the cursor row is one colour (struck through if gone)
+                gone = style_class == "gone"
+                style = line_style + self._style("lazy-table--gone") if gone else line_style
             else:
                 style = self._style(f"lazy-table--{style_class}") if style_class else base
             segments.append(Segment(fit(printable(text), w) + " ", style))
