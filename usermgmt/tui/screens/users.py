@@ -32,10 +32,12 @@ from usermgmt.tui.widgets.bars import KeyFooter, StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
 
 COLUMNS = [
-    Column("email", "Email", ratio=5, min_width=16, sort="email"),
-    Column("username", "Username", ratio=3, min_width=8, sort="username"),
-    Column("name", "Name", ratio=3, min_width=8, sort="name"),
-    Column("roles", "Roles", width=16),  # a set: the role filter (f) narrows instead
+    # The minimums let every column fit an 80-column terminal; wider ones share the rest.
+    Column("email", "Email", ratio=5, min_width=14, sort="email"),
+    Column("username", "Username", ratio=3, min_width=7, sort="username"),
+    Column("name", "Name", ratio=3, min_width=7, sort="name"),
+    # A set: the role filter (f) narrows instead of a sort.
+    Column("roles", "Roles", ratio=3, min_width=9),
     Column("status", "Status", width=10, sort="status"),
     Column("last_login", "Last login", width=12, sort="last_login_at"),
     Column("created", "Created", width=10, sort="created_at"),
