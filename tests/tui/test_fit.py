@@ -209,6 +209,24 @@ TWO_STEP = {
     "mfa_new_codes": (RecoveryCodesRenewScreen, "cancel"),
 }
 ESC_STAYS = {"mfa_setup_required", "mfa_codes"}  # esc says why instead (docs/tui.md)
+# What ? says esc does on the two full screens: the one meaning that applies.
+ESC_HELP = {
+    "mfa_setup": "Later",
+    "mfa_setup_required": "Why not later",
+    "mfa_login": "Quit",
+    "mfa_login_back": "Back",
+}
+
+
+def own_keys(help_screen) -> list[tuple[str, str]]:
+    """(key, description) of each row of the help's first section: the screen's own."""
+    rows = []
+    for widget in list(help_screen.query(".help-section, .help-row"))[1:]:
+        if widget.has_class("help-section"):
+            break
+        key, description = text_of(widget).split(maxsplit=1)
+        rows.append((key, description))
+    return rows
 
 
 @pytest.mark.parametrize("name", list(TWO_STEP))
@@ -237,6 +255,13 @@ def test_the_two_step_screens_fit_80x24_and_have_the_dialog_keys(name, ui_servic
         forward = await tab_through(pilot, "tab")
         assert all(b in forward for b in buttons)
         await tab_through(pilot, "shift+tab")
+        if name in ESC_HELP:
+            await pilot.press("f1")  # ? would be typed into the focused field
+            await settle(pilot)
+            assert [d for k, d in own_keys(app.screen) if k == "escape"] == [ESC_HELP[name]]
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen is screen
         fields = list(screen.query(FormField))
         if fields:  # nothing typed: ctrl+s says so under a field, and sends nothing
             await pilot.press("ctrl+s")

@@ -39,6 +39,7 @@ class RecoveryCodesScreen(ModalScreen[None]):
         super().__init__()
         self.codes = list(codes)
         self.title_text = title
+        self.stored = False  # "I have stored them" ticked (the footer asks before mounting)
 
     def compose(self) -> ComposeResult:
         with Dialog(id="codes-dialog", classes="-warning"):
@@ -61,10 +62,6 @@ class RecoveryCodesScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#stored", Checkbox).focus()
 
-    @property
-    def stored(self) -> bool:
-        return self.query_one("#stored", Checkbox).value
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "close":
             return True if self.stored else None
@@ -74,6 +71,7 @@ class RecoveryCodesScreen(ModalScreen[None]):
 
     def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
         event.stop()
+        self.stored = event.value
         self.refresh_bindings()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:

@@ -103,6 +103,10 @@ class LoginScreen(Screen[Any]):
             return self.back == (action == "cancel")
         return True
 
+    def help_bindings(self) -> list[Binding]:
+        """What ? lists: the keys of this screen as it was opened (help.py)."""
+        return [b for b in self.BINDINGS if self.check_action(b.action, ()) is not False]
+
     @property
     def asking_code(self) -> bool:
         return self.has_class("-code")

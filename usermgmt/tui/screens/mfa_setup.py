@@ -57,7 +57,7 @@ class MfaSetupScreen(Screen[bool]):
         Binding("escape", "later", "Later"),
         # Required by the server's policy (check_action): nothing else works until it is
         # on, so esc says so instead, and the footer shows ctrl+q, the way out.
-        Binding("escape", "held", "Later", show=False),
+        Binding("escape", "held", "Why not later", show=False),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
     signing_in = True  # the palette offers no two-step commands here
@@ -96,6 +96,10 @@ class MfaSetupScreen(Screen[bool]):
         if action == "later":
             return not self.required
         return True
+
+    def help_bindings(self) -> list[Binding]:
+        """What ? lists: the keys of this screen as it was opened (help.py)."""
+        return [b for b in self.BINDINGS if self.check_action(b.action, ()) is not False]
 
     def on_mount(self) -> None:
         self._ask()
