@@ -13,12 +13,20 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Footer
 
+from usermgmt.tui.app import UserMgmtApp
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS
 from usermgmt.tui.screens.confirm import ConfirmScreen
 from usermgmt.tui.screens.error import ErrorScreen
 from usermgmt.tui.screens.message import MessageScreen
+from usermgmt.tui.screens.mfa_codes import RecoveryCodesScreen
+from usermgmt.tui.screens.mfa_login import LoginScreen
+from usermgmt.tui.screens.mfa_manage import MfaDisableScreen, RecoveryCodesRenewScreen
+from usermgmt.tui.screens.mfa_setup import MfaSetupScreen
+from usermgmt.tui.widgets.form import FormField
+from usermgmt.tui.widgets.qr import QrCode
 
-from .tui_helpers import run_console, seed_users, settle, text_of
+from .own_account import RECOVERY_CODES, OwnAccount
+from .tui_helpers import run_console, seed_users, settle, text_of, toasts
 
 SMALL = (80, 24)
 
@@ -149,12 +157,14 @@ def footer_keys(screen) -> list[Widget]:
     return [k for k in footer.query("FooterKey") if k.display]
 
 
-def check_footer(screen) -> list[Widget]:
-    """The footer is on the last line and its keys are whole: side by side, none over
-    another, none past the right edge."""
+def check_footer(screen, *, left: int = 0) -> list[Widget]:
+    """The footer is on the last line, from ``left`` (0 but beside the enrolment's QR code)
+    to the right edge, and its keys are whole: side by side, none over another, none past
+    the right edge."""
     footer = screen.query_one(Footer)
     width, height = screen.size
-    assert footer.region.y == height - 1 and footer.region.width == width
+    assert footer.region.y == height - 1
+    assert (footer.region.x, footer.region.right) == (left, width)
     keys = footer_keys(screen)
     edges = sorted((k.region.x, k.region.right) for k in keys)
     assert all(right <= width for _x, right in edges)
@@ -183,5 +193,94 @@ def test_the_footer_keeps_whole_keys_by_priority_at_80_columns(name, make_ui_app
         assert narrow == wide or narrow[-1] in ("help", "app.help")
         kept = [a for a in narrow if a not in pinned]
         assert kept == [a for a in wide if a not in pinned][: len(kept)]
+
+    run_console(app, scenario, size=SMALL)
+
+
+# The remote console's two-step sign-in, each with what it shows fixed (own_account.py),
+# and the action of the way out its footer shows.
+TWO_STEP = {
+    "mfa_setup": (MfaSetupScreen, "later"),
+    "mfa_setup_required": (lambda ctx: MfaSetupScreen(ctx, required=True), "quit"),
+    "mfa_login": (LoginScreen, "leave"),
+    "mfa_login_back": (lambda ctx: LoginScreen(ctx, reason="Refused.", back=True), "cancel"),
+    "mfa_codes": (lambda ctx: RecoveryCodesScreen(RECOVERY_CODES), "close"),
+    "mfa_disable": (MfaDisableScreen, "cancel"),
+    "mfa_new_codes": (RecoveryCodesRenewScreen, "cancel"),
+}
+ESC_STAYS = {"mfa_setup_required", "mfa_codes"}  # esc says why instead (docs/tui.md)
+# What ? says esc does on the two full screens: the one meaning that applies.
+ESC_HELP = {
+    "mfa_setup": "Later",
+    "mfa_setup_required": "Why not later",
+    "mfa_login": "Quit",
+    "mfa_login_back": "Back",
+}
+
+
+def own_keys(help_screen) -> list[tuple[str, str]]:
+    """(key, description) of each row of the help's first section: the screen's own."""
+    rows = []
+    for widget in list(help_screen.query(".help-section, .help-row"))[1:]:
+        if widget.has_class("help-section"):
+            break
+        key, description = text_of(widget).split(maxsplit=1)
+        rows.append((key, description))
+    return rows
+
+
+@pytest.mark.parametrize("name", list(TWO_STEP))
+def test_the_two_step_screens_fit_80x24_and_have_the_dialog_keys(name, ui_services, tmp_path):
+    """As every dialog above, and: the enrolment's QR code whole on the left, its footer
+    beside it; ctrl+s sends (here: says what is missing); esc leaves, but for the two
+    that say why first."""
+    app = UserMgmtApp(OwnAccount(ui_services, tmp_path / "contexts"), os_user="tester")
+    factory, way_out = TWO_STEP[name]
+
+    async def scenario(pilot):
+        app.push_screen(factory(app.ctx))
+        await settle(pilot)
+        screen = app.screen
+        check_dialog_keys(name, screen)
+        beside = 0
+        if isinstance(screen, MfaSetupScreen):
+            drawing = screen.query_one("#qr", QrCode)
+            assert len(drawing.lines) == SMALL[1] and in_view(drawing)
+            beside = drawing.region.right
+        keys = check_footer(screen, left=beside)
+        actions = {k.action for k in keys}
+        assert way_out in actions and not actions & OPENER_ACTIONS
+        assert app.focused is None or in_view(app.focused)
+        buttons = list(screen.query(Button))
+        forward = await tab_through(pilot, "tab")
+        assert all(b in forward for b in buttons)
+        await tab_through(pilot, "shift+tab")
+        if name in ESC_HELP:
+            await pilot.press("f1")  # ? would be typed into the focused field
+            await settle(pilot)
+            assert [d for k, d in own_keys(app.screen) if k == "escape"] == [ESC_HELP[name]]
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen is screen
+        fields = list(screen.query(FormField))
+        if fields:  # nothing typed: ctrl+s says so under a field, and sends nothing
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert app.screen is screen and any(f.error for f in fields)
+        if name in ESC_STAYS:
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen is screen and toasts(app, "warning")
+            if name != "mfa_codes":
+                return
+            close = next(k for k in footer_keys(screen) if k.action == "close")
+            assert close.has_class("-disabled")  # shown dimmed until ticked
+            screen.query_one("#stored").value = True
+            await settle(pilot)
+            close = next(k for k in footer_keys(screen) if k.action == "close")
+            assert not close.has_class("-disabled")
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is not screen
 
     run_console(app, scenario, size=SMALL)

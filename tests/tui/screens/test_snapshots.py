@@ -24,7 +24,12 @@ from usermgmt.core.services import build_services
 from usermgmt.tui.app import UserMgmtApp
 from usermgmt.tui.screens.error import ErrorScreen
 from usermgmt.tui.screens.message import MessageScreen
+from usermgmt.tui.screens.mfa_codes import RecoveryCodesScreen
+from usermgmt.tui.screens.mfa_login import LoginScreen
+from usermgmt.tui.screens.mfa_manage import MfaDisableScreen, RecoveryCodesRenewScreen
+from usermgmt.tui.screens.mfa_setup import MfaSetupScreen
 
+from ..own_account import RECOVERY_CODES, OwnAccount
 from ..tui_helpers import FIXED_NOW, SIZE, STRONG_PASSWORD, settle
 
 PEOPLE = [
@@ -179,6 +184,13 @@ def _push(screen_factory):
     return push
 
 
+def _push_with_ctx(screen_factory):
+    async def push(pilot):
+        pilot.app.push_screen(screen_factory(pilot.app.ctx))
+
+    return push
+
+
 # Every screen and dialog, reached the way an operator does (keys), or pushed for the two
 # that only appear after a result or a bug.
 EVERY_SCREEN = {
@@ -202,12 +214,19 @@ EVERY_SCREEN = {
     "webhooks": ("w",),
     "new_webhook": ("w", "n"),
     "audit": ("a",),
+    # The remote console's two-step sign-in, with a fixed secret and context (own_account.py).
+    "mfa_setup": (_push_with_ctx(MfaSetupScreen),),
+    "mfa_setup_required": (_push_with_ctx(lambda ctx: MfaSetupScreen(ctx, required=True)),),
+    "mfa_login": (_push_with_ctx(LoginScreen),),
+    "mfa_codes": (_push(lambda: RecoveryCodesScreen(RECOVERY_CODES)),),
+    "mfa_disable": (_push_with_ctx(MfaDisableScreen),),
+    "mfa_new_codes": (_push_with_ctx(RecoveryCodesRenewScreen),),
 }
 
 
 @pytest.mark.parametrize("size", [(80, 24), (200, 50)], ids=["80x24", "200x50"])
 @pytest.mark.parametrize("name", list(EVERY_SCREEN))
-def test_every_screen_at_size(name, size, snap_compare, snapshot_services):
+def test_every_screen_at_size(name, size, snap_compare, snapshot_services, tmp_path):
     async def open_it(pilot):
         await settle(pilot)
         for step in EVERY_SCREEN[name]:
@@ -219,4 +238,5 @@ def test_every_screen_at_size(name, size, snap_compare, snapshot_services):
         no_blink(pilot.app)
         await steady(pilot)
 
-    assert snap_compare(make(snapshot_services), terminal_size=size, run_before=open_it)
+    app = make(OwnAccount(snapshot_services, tmp_path / "contexts"))
+    assert snap_compare(app, terminal_size=size, run_before=open_it)

@@ -22,6 +22,13 @@ EVERYWHERE = [
 ]
 
 
+def own_bindings(screen: Screen) -> list:
+    """The screen's BINDINGS; a screen whose keys differ by how it was opened (the
+    login's esc: quit or back) lists those of this one in ``help_bindings()``."""
+    listed = getattr(screen, "help_bindings", None)
+    return listed() if listed else getattr(screen, "BINDINGS", [])
+
+
 def _rows(bindings) -> list[tuple[str, str]]:
     """(keys, description) per action, in declaration order, keys of one action joined."""
     seen: dict[tuple[str, str], list[str]] = {}
@@ -49,7 +56,7 @@ class HelpScreen(ModalScreen[None]):
         title = getattr(self.below, "HELP_TITLE", "This screen")
         with Dialog(classes="-wide", id="help", scrollable=True):
             yield Label(f"Keys · {title}", classes="dialog-title")
-            yield from self._section(title, _rows(getattr(self.below, "BINDINGS", [])))
+            yield from self._section(title, _rows(own_bindings(self.below)))
             if self.below.query(LazyTable):
                 yield from self._section("Moving in the table", _rows(LazyTable.BINDINGS))
             yield from self._section("Everywhere", EVERYWHERE)

@@ -15,9 +15,9 @@ from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import (
     AccountLocked,
@@ -33,60 +33,79 @@ from usermgmt.core.errors import (
 from usermgmt.core.text import printable
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 EXIT_NOT_LOGGED_IN = 7  # the CLI's exit code when the console was left without signing in
 
 
 class LoginScreen(Screen[Any]):
-    """Dismissed with the ``SignedIn`` answer (saved already), or None when left."""
+    """Dismissed with the ``SignedIn`` answer (saved already), or None when left: at the
+    start leaving quits the console; ``back`` (the session was refused while in use)
+    returns to it instead."""
 
     DEFAULT_CSS = """
     LoginScreen { align: center middle; }
-    LoginScreen #login {
-        width: 64; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; padding: 0 1;
-    }
-    LoginScreen #login-title { text-style: bold; }
-    LoginScreen #login-where { color: $text-muted; }
+    LoginScreen #login-where { color: $text-muted; margin-bottom: 1; }
     LoginScreen #field-code { display: none; }
     LoginScreen.-code #field-code { display: block; }
     LoginScreen.-code #field-password { display: none; }
-    LoginScreen .hint { color: $text-muted; }
     """
 
-    BINDINGS = [Binding("escape", "leave", "Quit")]
+    BINDINGS = [
+        Binding("ctrl+s", "sign_in", "Sign in"),
+        # One of the two, by ``back`` (check_action): the footer names where esc leads.
+        Binding("escape", "leave", "Quit"),
+        Binding("escape", "cancel", "Back"),
+    ]
     signing_in = True  # the palette offers no two-step commands here
 
-    def __init__(self, ctx: ConsoleContext, *, reason: str = "", leave: str = "Esc: quit") -> None:
+    def __init__(self, ctx: ConsoleContext, *, reason: str = "", back: bool = False) -> None:
         super().__init__()
         self.ctx = ctx
-        self.leave = leave
+        self.back = back
         self.login = ctx.services.login_again()  # a remote backend's (usermgmt.client.login)
         self.reason = reason
         self.busy = False
 
     def compose(self) -> ComposeResult:
         login = self.login
-        with Center(), Vertical(id="login"):
-            yield Label(printable(f"Sign in to {login.context.server}"), id="login-title")
+        with Dialog(id="login"):
+            yield Label(
+                printable(f"Sign in to {login.context.server}"),
+                classes="dialog-title",
+                markup=False,
+            )
             yield Static(
                 printable(f"as {login.identifier} (context {login.name})"),
                 id="login-where",
                 markup=False,
             )
             if self.reason:
-                yield Static(printable(self.reason), markup=False)
+                yield Static(printable(self.reason), classes="dialog-body", markup=False)
             yield FormField("Password", Input(password=True, id="password"), key="password")
             yield FormField(
                 "Code from your authenticator app, or a recovery code",
                 Input(id="code", max_length=64),
                 key="code",
             )
-            yield Static(f"Enter: sign in · {self.leave}", classes="hint", markup=False)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Sign in (ctrl+s)", id="sign-in", variant="primary")
+                yield Button(f"{'Back' if self.back else 'Quit'} (esc)", id="leave")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#password", Input).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("leave", "cancel"):
+            return self.back == (action == "cancel")
+        return True
+
+    def help_bindings(self) -> list[Binding]:
+        """What ? lists: the keys of this screen as it was opened (help.py)."""
+        return [b for b in self.BINDINGS if self.check_action(b.action, ()) is not False]
 
     @property
     def asking_code(self) -> bool:
@@ -94,11 +113,22 @@ class LoginScreen(Screen[Any]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.action_sign_in()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "sign-in":
+            self.action_sign_in()
+        else:
+            self.dismiss(None)
+
+    def action_sign_in(self) -> None:
         if self.busy:
             return
         key = "code" if self.asking_code else "password"
         field = self.query_one(f"#field-{key}", FormField)
-        value = event.value if key == "password" else event.value.strip()
+        value = self.query_one(f"#{key}", Input).value
+        value = value if key == "password" else value.strip()
         if not value:
             field.set_error(["Required"])
             return
@@ -143,6 +173,9 @@ class LoginScreen(Screen[Any]):
         return True
 
     def action_leave(self) -> None:
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
         self.dismiss(None)
 
 
@@ -210,7 +243,7 @@ def session_refused(app: App[Any], ctx: ConsoleContext, exc: DomainError) -> boo
         _reload(app, "Signed in again.")
 
     reason = "The server refused this console's session (it expired or was ended)."
-    app.push_screen(LoginScreen(ctx, reason=reason, leave="Esc: back to the console"), answered)
+    app.push_screen(LoginScreen(ctx, reason=reason, back=True), answered)
     return True
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
@@ -23,6 +23,8 @@ from usermgmt.core.mfa_schemas import RecoveryCodes
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.screens.message import MessageScreen
 from usermgmt.tui.screens.mfa_codes import RecoveryCodesScreen
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 WRONG_CODE = "That code is not right (an app code or an unused recovery code)"
@@ -65,26 +67,13 @@ def palette_commands(app: App[Any], ctx: ConsoleContext) -> Iterator[SystemComma
 
 
 class _CodeDialog(ModalScreen[bool]):
-    """A small dialog asking for a code (and, to disable, the password)."""
-
-    DEFAULT_CSS = """
-    _CodeDialog { align: center middle; }
-    _CodeDialog > .mfa-dialog {
-        width: 60; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; background: $surface; padding: 0 1;
-    }
-    _CodeDialog .mfa-title { text-style: bold; }
-    _CodeDialog .mfa-buttons { height: auto; }
-    """
-
-    BINDINGS = [
-        Binding("ctrl+s", "save", "OK"),
-        Binding("escape", "cancel", "Cancel"),
-    ]
+    """A dialog asking for a code (and, to disable, the password); ``ctrl+s`` sends it,
+    ``esc`` cancels (its subclasses' BINDINGS name what ``ctrl+s`` does)."""
 
     title_text = ""
     body_text = ""
     ok_label = "OK"
+    ok_variant = "primary"
     ask_password = False
 
     def __init__(self, ctx: ConsoleContext) -> None:
@@ -93,9 +82,9 @@ class _CodeDialog(ModalScreen[bool]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="mfa-dialog"):
-            yield Label(self.title_text, classes="mfa-title")
-            yield Static(self.body_text, markup=False)
+        with Dialog():
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.body_text, classes="dialog-body", markup=False)
             if self.ask_password:
                 yield FormField("Password", Input(password=True, id="password"), key="password")
             yield FormField(
@@ -103,9 +92,10 @@ class _CodeDialog(ModalScreen[bool]):
                 Input(id="code", max_length=64),
                 key="code",
             )
-            with Horizontal(classes="mfa-buttons"):
-                yield Button(f"{self.ok_label} (ctrl+s)", id="ok", variant="primary")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.ok_label} (ctrl+s)", id="ok", variant=self.ok_variant)
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#password" if self.ask_password else "#code", Input).focus()
@@ -173,12 +163,17 @@ class _CodeDialog(ModalScreen[bool]):
 
 
 class MfaDisableScreen(_CodeDialog):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Disable"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
     title_text = "Disable two-step sign-in"
     body_text = (
         "Your account will be protected by its password alone. Type your password and a "
         "code from the app (or an unused recovery code)."
     )
     ok_label = "Disable"
+    ok_variant = "error"
     ask_password = True
 
     def send(self, backend: Any, rc: Any, data: dict[str, str]) -> None:
@@ -190,6 +185,10 @@ class MfaDisableScreen(_CodeDialog):
 
 
 class RecoveryCodesRenewScreen(_CodeDialog):
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Make new codes"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
     title_text = "New recovery codes"
     body_text = "Ten new codes replace the ones you have; those stop working at once."
     ok_label = "Make new codes"

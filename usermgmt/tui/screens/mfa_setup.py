@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
 from usermgmt.core.errors import DomainError, InvalidMfaCode, ValidationError
 from usermgmt.core.mfa_schemas import RecoveryCodes, TotpSetup
@@ -22,10 +22,14 @@ from usermgmt.core.text import printable
 from usermgmt.tui.context import ConsoleContext
 from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.screens.mfa_codes import RecoveryCodesScreen
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 from usermgmt.tui.widgets.qr import QrCode
 
 WRONG_CODE = "That code is not right: type the six digits the app shows now"
+REQUIRED = "The server asks this account for a second factor before anything else. "
+SCAN = "Scan the code with an authenticator app, or type this key:"
 
 
 def grouped(secret: str, size: int = 4) -> str:
@@ -33,19 +37,29 @@ def grouped(secret: str, size: int = 4) -> str:
 
 
 class MfaSetupScreen(Screen[bool]):
-    """Dismissed with True once the factor is on, False when left (or refused)."""
+    """Dismissed with True once the factor is on, False when left (or refused).
+
+    A full screen rather than a dialog: the QR code takes the terminal's whole height
+    on the left (24 rows at 80x24), and the rest (a ``Dialog`` and the footer, which
+    is under it rather than across the code) is in the column beside it."""
 
     DEFAULT_CSS = """
     MfaSetupScreen #setup { height: 1fr; }
     MfaSetupScreen #qr-pane { width: auto; height: 1fr; overflow-y: auto; }
-    MfaSetupScreen #setup-side { width: 1fr; min-width: 30; padding: 0 1; }
-    MfaSetupScreen #setup-title { text-style: bold; }
-    MfaSetupScreen #secret { text-style: bold; color: $accent; }
+    MfaSetupScreen #setup-side { width: 1fr; min-width: 30; height: 1fr; }
+    MfaSetupScreen #secret { text-style: bold; color: $text-accent; }
     MfaSetupScreen #uri { color: $text-muted; }
-    MfaSetupScreen .hint { color: $text-muted; }
     """
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # app.tcss
 
-    BINDINGS = [Binding("escape", "leave", "Later")]
+    BINDINGS = [
+        Binding("ctrl+s", "confirm", "Turn on"),
+        Binding("escape", "later", "Later"),
+        # Required by the server's policy (check_action): nothing else works until it is
+        # on, so esc says so instead, and the footer shows ctrl+q, the way out.
+        Binding("escape", "held", "Why not later", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
     signing_in = True  # the palette offers no two-step commands here
 
     def __init__(self, ctx: ConsoleContext, *, required: bool = False) -> None:
@@ -57,27 +71,35 @@ class MfaSetupScreen(Screen[bool]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="setup"):
             yield Vertical(id="qr-pane")
-            with VerticalScroll(id="setup-side"):
-                yield Label("Set up two-step sign-in", id="setup-title")
-                reason = (
-                    "The server asks this account for a second factor before anything else. "
-                    if self.required
-                    else ""
-                )
-                yield Static(
-                    reason + "Scan the code with an authenticator app, or type this key:",
-                    markup=False,
-                )
-                yield Static("Asking the server…", id="secret", markup=False)
-                yield Static("", id="uri", markup=False)
-                yield FormField(
-                    "Code from the app",
-                    Input(id="code", max_length=64, placeholder="123456", disabled=True),
-                    key="code",
-                )
-                leave = "ctrl+q: quit" if self.required else "Esc: later"
-                hint = f"Enter: confirm · {leave}"
-                yield Static(hint, classes="hint", markup=False)
+            with Vertical(id="setup-side"):
+                with Dialog(id="setup-dialog"):
+                    yield Label("Set up two-step sign-in", classes="dialog-title")
+                    yield Static(REQUIRED * self.required + SCAN, markup=False)
+                    yield Static("Asking the server…", id="secret", markup=False)
+                    yield FormField(
+                        "Code from the app",
+                        Input(id="code", max_length=64, placeholder="123456", disabled=True),
+                        key="code",
+                    )
+                    # Last: the key again, for an app that takes a link (below the field, so
+                    # that at 80x24 the key and the field are in view together).
+                    yield Static("", id="uri", markup=False)
+                    with Horizontal(classes="dialog-buttons"):
+                        yield Button("Turn on (ctrl+s)", id="confirm", variant="primary")
+                        leave = "Quit (ctrl+q)" if self.required else "Later (esc)"
+                        yield Button(leave, id="leave")
+                yield KeyFooter()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("held", "quit"):
+            return self.required
+        if action == "later":
+            return not self.required
+        return True
+
+    def help_bindings(self) -> list[Binding]:
+        """What ? lists: the keys of this screen as it was opened (help.py)."""
+        return [b for b in self.BINDINGS if self.check_action(b.action, ()) is not False]
 
     def on_mount(self) -> None:
         self._ask()
@@ -114,10 +136,22 @@ class MfaSetupScreen(Screen[bool]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.action_confirm()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "confirm":
+            self.action_confirm()
+        elif self.required:
+            self.action_quit()
+        else:
+            self.action_later()
+
+    def action_confirm(self) -> None:
         if self.busy:
             return
         field = self.query_one("#field-code", FormField)
-        code = event.value.strip()
+        code = self.query_one("#code", Input).value.strip()
         if not code:
             field.set_error(["Type the code the app shows"])
             return
@@ -147,13 +181,16 @@ class MfaSetupScreen(Screen[bool]):
             lambda _: self.dismiss(True),
         )
 
-    def action_leave(self) -> None:
-        if self.required:
-            self.app.notify(
-                "This server lets this account do nothing else until a second factor is set "
-                "up. ctrl+q quits the console.",
-                title="Two-step sign-in",
-                severity="warning",
-            )
-            return
+    def action_later(self) -> None:
         self.dismiss(False)
+
+    def action_held(self) -> None:
+        self.app.notify(
+            "This server lets this account do nothing else until a second factor is set "
+            "up. ctrl+q quits the console.",
+            title="Two-step sign-in",
+            severity="warning",
+        )
+
+    def action_quit(self) -> None:
+        self.app.exit()  # what the app's ctrl+q (which comes first) does too
