@@ -68,6 +68,7 @@ class UserMgmtApp(App[int]):
         page_size: int = PAGE_SIZE,
         retry_start: bool = True,
         first_page: Ahead | None = None,
+        refresh_seconds: float = 10.0,
     ) -> None:
         """``services``: built Services, or a factory called in a worker at start (the
         console shows "connecting…" meanwhile). If the factory finds the database
@@ -85,6 +86,7 @@ class UserMgmtApp(App[int]):
             page_size=page_size,
             search_debounce=search_debounce,
             first_page=first_page,
+            refresh_seconds=refresh_seconds,
         )
         self.retry_delays = tuple(retry_delays) or RETRY_DELAYS
         self.retry_start = retry_start
@@ -172,7 +174,8 @@ class UserMgmtApp(App[int]):
         if self.online:
             self.online = False
             self.notify(
-                f"{exc.message}. Retrying in the background; nothing you see is lost.",
+                f"{exc.message}. Reconnecting in the background; what you see stays. "
+                "Nothing is retried: repeat an action once it answers.",
                 title="Database unavailable",
                 severity="error",
                 timeout=8,
@@ -279,7 +282,12 @@ def run_tui(
 
     start = head_start or HeadStart(settings)
     try:
-        app = UserMgmtApp(start.built, retry_start=False, first_page=start.first_page)
+        app = UserMgmtApp(
+            start.built,
+            retry_start=False,
+            first_page=start.first_page,
+            refresh_seconds=settings.tui_refresh_seconds,
+        )
         app.log_path = start.log_path
         app.run(headless=headless)
     finally:
@@ -303,8 +311,14 @@ def run_tui_remote(
     from usermgmt.core.config import load_settings
     from usermgmt.tui.start import file_logging
 
-    with file_logging(load_settings()) as log_path:
-        app = UserMgmtApp(backend, retry_start=False, first_page=first_page)
+    settings = load_settings()
+    with file_logging(settings) as log_path:
+        app = UserMgmtApp(
+            backend,
+            retry_start=False,
+            first_page=first_page,
+            refresh_seconds=settings.tui_refresh_seconds,
+        )
         app.log_path = log_path
         app.title = f"usermgmt · {backend.server}"
         app.sub_title = backend.where()

@@ -42,7 +42,7 @@ class TopBar(Horizontal):
     def _show_state(self, online: bool) -> None:
         # The label is held, not queried: the watch fires at once, maybe before it mounts.
         state = self._state
-        state.update("● connected" if online else "○ database unavailable, retrying…")
+        state.update("● connected" if online else "○ database unavailable, reconnecting…")
         state.set_class(online, "-online")
         state.set_class(not online, "-offline")
 
