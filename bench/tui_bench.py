@@ -13,6 +13,10 @@ real core and prints figures against the targets:
 - typed search -> rows updated, from the moment the debounce fires; target < 300 ms
 - jump 10,000 rows down (and again, deeper); should stay as fast as a first page
 - page down through 10,000 rows, and the process RSS before and after: flat
+- every key the operator uses on the users and detail screens (and the audit
+  screen and back), from the press until the screen has settled (no worker
+  running, the highlighted row's values on screen): median and p95 of KEY_RUNS
+  presses each; target < 100 ms median
 
 Figures are printed, never asserted: the machine is shared.
 """
@@ -45,6 +49,8 @@ SEARCHES = [
 ]
 JUMP = 10_000
 SEARCH_RUNS = 5
+KEY_RUNS = 20
+KEY_TARGET_MS = 100
 
 
 def rss_mb() -> float:
@@ -270,6 +276,118 @@ async def interact(services) -> dict:
     return figures
 
 
+# ---- key response: press -> screen settled ----------------------------------------------
+
+
+def _settled(app, table_id: str) -> bool:
+    """No worker running (pages, counts, the detail's reads), the highlighted row filled."""
+    if any(w.is_running for w in app.workers):
+        return False
+    tables = app.screen.query(f"#{table_id}")
+    if not tables:
+        return False
+    table = tables.first()
+    if not hasattr(table, "cursor_value"):  # a DataTable (detail): filled when its worker ends
+        return True
+    return table.row_count == 0 or table.cursor_value is not None
+
+
+CHARS = {"slash": "/"}
+
+
+async def key_response(services) -> list[dict]:
+    """Each key as the operator presses it; a pair (there and back) is timed per leg."""
+    from textual import events
+
+    from usermgmt.tui.app import UserMgmtApp
+    from usermgmt.tui.screens.audit import AuditScreen
+    from usermgmt.tui.screens.detail import DetailScreen
+    from usermgmt.tui.screens.users import UsersScreen
+
+    app = UserMgmtApp(services, os_user="bench", refresh_seconds=0)
+    timings: dict[str, list[float]] = {}
+
+    def state() -> tuple:
+        table = app.screen.query("LazyTable")
+        first = table.first() if table else None
+        return (id(app.screen), first and first.generation, first and first.cursor_row)
+
+    async def timed(label: str, keys: tuple[str, ...], settled) -> None:
+        """Keys posted as the terminal driver posts them (Pilot.press would add its own
+        wait for the process to go idle); timed until the state changed and settled."""
+        before = state()
+        t0 = time.perf_counter()
+        for key in keys:
+            app.post_message(events.Key(key, key if len(key) == 1 else CHARS.get(key)))
+        await until(pilot, lambda: state() != before and settled())
+        timings.setdefault(label, []).append((time.perf_counter() - t0) * 1000)
+
+    def users_settled() -> bool:
+        return isinstance(app.screen, UsersScreen) and _settled(app, "users")
+
+    async with app.run_test(size=SIZE) as pilot:
+        table = await _users_table(pilot)
+        await until(pilot, lambda: table.cache.exact and users_settled())
+        table.focus()
+        for _ in range(KEY_RUNS):
+            await timed("down (j)", ("j",), users_settled)
+        for _ in range(KEY_RUNS):
+            await timed("up (k)", ("k",), users_settled)
+        for _ in range(KEY_RUNS):
+            await timed("page down", ("pagedown",), users_settled)
+        for _ in range(KEY_RUNS):
+            await timed("page up", ("pageup",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed("end", ("end",), users_settled)
+            await timed("home", ("home",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed(
+                "enter (detail)",
+                ("enter",),
+                lambda: isinstance(app.screen, DetailScreen) and _settled(app, "events"),
+            )
+            await timed("escape (back to users)", ("escape",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed(
+                "a (audit log)",
+                ("a",),
+                lambda: isinstance(app.screen, AuditScreen) and _settled(app, "events"),
+            )
+            await timed("escape (back to users)", ("escape",), users_settled)
+        screen = app.screen
+        for _ in range(KEY_RUNS // 2):
+            # The debounce is the console's choice, not a response time: it is taken out.
+            t0 = time.perf_counter()
+            app.post_message(events.Key("slash", "/"))
+            await until(pilot, lambda: app.focused is not None and app.focused.id == "search")
+            for key in "james":
+                app.post_message(events.Key(key, key))
+            await until(pilot, lambda: screen.filter.search == "james" and users_settled())
+            ms = (time.perf_counter() - t0) * 1000 - app.ctx.search_debounce * 1000
+            timings.setdefault("/ james (after the debounce)", []).append(ms)
+            await pilot.press("escape", "c")
+            await until(pilot, lambda: screen.filter.search == "" and users_settled())
+            table.focus()
+        for _ in range(KEY_RUNS // 2):
+            await timed("o (sort by the next column)", ("o",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed("O (reverse the sort)", ("O",), users_settled)
+        await pilot.press("c")
+        await until(pilot, users_settled)
+        table.focus()
+        for _ in range(KEY_RUNS // 2):
+            await timed("x (show / hide deleted)", ("x",), users_settled)
+    return [
+        {
+            "key": label,
+            "median_ms": statistics.median(ms),
+            "p95_ms": sorted(ms)[max(0, round(len(ms) * 0.95) - 1)],
+            "runs": len(ms),
+        }
+        for label, ms in timings.items()
+    ]
+
+
 # ---- reporting -----------------------------------------------------------------------
 
 
@@ -321,6 +439,12 @@ def report(
         f"{figures['pages_held']} pages ({figures['pages_held'] * 100} rows) and "
         f"{figures['cursors_held']} cursors held"
     )
+    print(f"key -> screen settled (median, p95), target < {KEY_TARGET_MS} ms median:")
+    for k in figures["keys"]:
+        print(
+            f"  {k['key']:<32} {k['median_ms']:6.1f} ms  p95 {k['p95_ms']:6.1f} ms"
+            f"  ({k['runs']} presses) {ok(k['median_ms'], KEY_TARGET_MS):>4}"
+        )
 
 
 def measure(backend: str, url: str, seeded_s: float | None) -> None:
@@ -331,6 +455,7 @@ def measure(backend: str, url: str, seeded_s: float | None) -> None:
     services = build_services(load_settings(database_url=url))
     try:
         figures = asyncio.run(interact(services))
+        figures["keys"] = asyncio.run(key_response(services))
     finally:
         services.close()
     report(backend, figures["rows"], seeded_s, cold, figures)
