@@ -278,6 +278,7 @@ def run_tui(
     tui.log meanwhile (see usermgmt.tui.start.file_logging).
     """
 
+    from usermgmt.core.services.runtime import runtime_options
     from usermgmt.tui.start import HeadStart
 
     start = head_start or HeadStart(settings)
@@ -286,7 +287,7 @@ def run_tui(
             start.built,
             retry_start=False,
             first_page=start.first_page,
-            refresh_seconds=settings.tui_refresh_seconds,
+            refresh_seconds=runtime_options(settings).tui_refresh_seconds,
         )
         app.log_path = start.log_path
         app.run(headless=headless)
@@ -309,6 +310,7 @@ def run_tui_remote(
     usermgmt.tui.remote_start).
     """
     from usermgmt.core.config import load_settings
+    from usermgmt.core.services.runtime import runtime_options
     from usermgmt.tui.start import file_logging
 
     settings = load_settings()
@@ -317,7 +319,7 @@ def run_tui_remote(
             backend,
             retry_start=False,
             first_page=first_page,
-            refresh_seconds=settings.tui_refresh_seconds,
+            refresh_seconds=runtime_options(settings).tui_refresh_seconds,
         )
         app.log_path = log_path
         app.title = f"usermgmt · {backend.server}"

@@ -76,6 +76,7 @@ class RuntimeOptions:
     # PostgreSQL: whether psycopg prepares statements on the server (off for
     # PgBouncer's transaction pooling); None on SQLite.
     prepared_statements: bool | None = None
+    tui_refresh_seconds: float = 10.0  # the console's own refreshes; 0: off
 
 
 def runtime_options(settings: Settings) -> RuntimeOptions:
@@ -95,6 +96,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         backend=backend,
         log_level=settings.log_level,
         log_format=settings.log_format,
+        tui_refresh_seconds=settings.tui_refresh_seconds,
         data_dir=Path(data_dir()),
         api=ApiOptions(
             cors_origins=tuple(settings.cors_origin_list),
