@@ -171,3 +171,26 @@ def test_verification_shows_progress_and_can_be_cancelled(many, make_app, monkey
         assert any(f"intact: {EVENTS:,} events verified" in t for t in toasts(app))
 
     run_console(app, scenario)
+
+
+def test_the_audit_log_comes_back_as_left_with_what_was_written_meanwhile(many, make_app):
+    app = make_app(refresh_seconds=0)  # no timer: the return itself fetches the new events
+
+    async def scenario(pilot):
+        await pilot.press("a")
+        await settle(pilot)
+        screen, table = app.screen, events(app)
+        await pilot.press("o", "down", "down")
+        await settle(pilot)
+        assert table.cursor_value.seq == 3
+        await pilot.press("escape")
+        seed_events(many, 4, action="test.meanwhile")
+        await pilot.press("a")
+        await settle(pilot)
+        assert app.screen is screen and "oldest first" in status(app)
+        assert table.cursor_value.seq == 3 and table.row_count == EVENTS + 4
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_value.action == "test.meanwhile"
+
+    run_console(app, scenario)

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from textual.app import ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
@@ -44,6 +44,18 @@ FILTER_INPUTS = [
     ("since", "since: 7d or 2025-01-31"),
     ("until", "until: 1h or 2025-02-01"),
 ]
+
+
+AUDIT_LOG = "audit-log"  # the name the unfiltered audit screen is installed under
+
+
+def show_audit_log(app: App, ctx: ConsoleContext) -> None:
+    """Open the unfiltered audit log. Its screen is made once and kept between visits
+    (building one costs more than the 100 ms a key may take), so it comes back with
+    its filters, order and highlighted event, and what was written meanwhile."""
+    if not app.is_screen_installed(AUDIT_LOG):
+        app.install_screen(AuditScreen(ctx), AUDIT_LOG)
+    app.push_screen(AUDIT_LOG)
 
 
 class VerifyCancelled(Exception):
@@ -157,6 +169,16 @@ class AuditScreen(Screen):
         self.update_status()
         if self.ctx.refresh_seconds > 0:
             self.set_interval(self.ctx.refresh_seconds, self.live_refresh)
+
+    def on_screen_resume(self) -> None:
+        """Back in front (from a dialog, or a later visit): fetch what was written
+        meanwhile; the database may have gone or come back while this was hidden."""
+        table = self.table
+        if table.source is not None:
+            was_paused, table.paused = table.paused, not getattr(self.app, "online", True)
+            if was_paused and not table.paused:
+                table.reload()
+            self.live_refresh()
 
     def _source(self, flt: AuditFilter, *, top: int | None = None) -> AuditSource:
         ctx = self.ctx

@@ -289,9 +289,9 @@ class UsersScreen(UserActions, Screen):
             self.table.reload()
 
     def action_audit(self) -> None:
-        from usermgmt.tui.screens.audit import AuditScreen
+        from usermgmt.tui.screens.audit import show_audit_log
 
-        self.app.push_screen(AuditScreen(self.ctx))
+        show_audit_log(self.app, self.ctx)
 
     def action_webhooks(self) -> None:
         from usermgmt.tui.screens.webhooks import WebhooksScreen
