@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, ProgressBar
+from textual.widgets import Input, ProgressBar
 
 from usermgmt.core.audit import ChainReport
 from usermgmt.core.context import Actor
@@ -28,6 +28,7 @@ from usermgmt.tui.messages import DatabaseBack
 from usermgmt.tui.paging import AuditFilter, PageCache
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
+from usermgmt.tui.widgets.steady_footer import SteadyFooter
 
 COLUMNS = [
     Column("seq", "Seq", width=7),
@@ -157,7 +158,7 @@ class AuditScreen(Screen):
                 yield Input(value, placeholder=placeholder, id=f"audit-{key}", compact=True)
         yield AuditTable(COLUMNS, self.cell, empty_text="No events match.", id="events")
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield SteadyFooter(compact=True)
 
     @property
     def table(self) -> AuditTable:

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Checkbox, Footer, Input, Select
+from textual.widgets import Checkbox, Input, Select
 
 from usermgmt.core.schemas import UserOut
 from usermgmt.core.vocabulary import FILTER_STATUSES, ROLE_NAMES
@@ -21,6 +21,7 @@ from usermgmt.tui.paging import UserFilter, UserSource
 from usermgmt.tui.screens.actions import USER_ACTION_BINDINGS, UserActions
 from usermgmt.tui.widgets.bars import StatusLine, TopBar
 from usermgmt.tui.widgets.lazy_table import Column, LazyTable
+from usermgmt.tui.widgets.steady_footer import SteadyFooter
 
 COLUMNS = [
     Column("email", "Email", ratio=5, min_width=16, sort="email"),
@@ -96,7 +97,7 @@ class UsersScreen(UserActions, Screen):
             yield Checkbox("deleted", id="deleted", compact=True)
         yield LazyTable(COLUMNS, self.cell, empty_text="No users match.", id="users")
         yield StatusLine(id="status-line")
-        yield Footer(compact=True)
+        yield SteadyFooter(compact=True)
 
     @property
     def table(self) -> LazyTable:
