@@ -194,3 +194,34 @@ def test_the_audit_log_comes_back_as_left_with_what_was_written_meanwhile(many, 
         assert table.cursor_value.action == "test.meanwhile"
 
     run_console(app, scenario)
+
+
+def test_refreshes_never_pile_up(many, make_app, monkeypatch):
+    app = make_app(refresh_seconds=0)
+    gate, asked = threading.Event(), []
+    head = many.audit.head
+
+    def slow_head():
+        asked.append(1)
+        gate.wait(10)
+        return head()
+
+    async def scenario(pilot):
+        await pilot.press("a")
+        await settle(pilot)
+        screen = app.screen
+        monkeypatch.setattr(many.audit, "head", slow_head)
+        try:
+            for _ in range(5):  # ticks while the first refresh still waits on the database
+                screen.live_refresh()
+                await pilot.pause(0.02)
+            assert len(asked) == 1
+            assert len([w for w in app.workers if w.group == "live" and w.is_running]) == 1
+        finally:
+            gate.set()
+        await settle(pilot)
+        screen.live_refresh()  # the one before ended: the next tick runs
+        await settle(pilot)
+        assert len(asked) == 2
+
+    run_console(app, scenario)
