@@ -41,6 +41,14 @@ def test_remote_verification_waits_indeterminately_and_escape_stops_waiting(as_a
         await pilot.press("v")  # waiting again, to the end: the answer is shown
         await settle(pilot)
         assert any("Audit chain intact" in t for t in toasts(app))
+        # the oldest event through the server: counted by its head, read oldest first
+        table = app.screen.query_one("#events")
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_value.seq == 1 and table.cursor_row == table.row_count - 1
+        await pilot.press("o")
+        await settle(pilot)
+        assert table.cursor_value.seq == 1 and table.cursor_row == 0
 
     try:
         run_console(app, scenario)
