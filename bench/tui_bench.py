@@ -13,6 +13,11 @@ real core and prints figures against the targets:
 - typed search -> rows updated, from the moment the debounce fires; target < 300 ms
 - jump 10,000 rows down (and again, deeper); should stay as fast as a first page
 - page down through 10,000 rows, and the process RSS before and after: flat
+- every key the operator uses on the users and detail screens (and the audit
+  screen and back), posted as the terminal driver posts it, until the screen
+  has settled: every visible row filled (the detail: its reads done); median
+  and p95 of KEY_RUNS presses each, target < 100 ms median; and until no worker
+  runs (the count and the pages around the screen in too)
 
 Figures are printed, never asserted: the machine is shared.
 """
@@ -45,6 +50,9 @@ SEARCHES = [
 ]
 JUMP = 10_000
 SEARCH_RUNS = 5
+KEY_RUNS = 20
+KEY_TARGET_MS = 100
+AUDIT_BATCH = 20_000
 
 
 def rss_mb() -> float:
@@ -270,6 +278,180 @@ async def interact(services) -> dict:
     return figures
 
 
+# ---- key response: press -> screen settled ----------------------------------------------
+
+
+def _settled(app, table_id: str) -> bool:
+    """The rows on screen are there: every visible row of the table filled (a DataTable,
+    the detail's: its reads done). A count may still be on its way (see _idle)."""
+    tables = app.screen.query(f"#{table_id}")
+    if not tables:
+        return False
+    table = tables.first()
+    if not hasattr(table, "cursor_value"):
+        return not any(w.is_running for w in app.workers)
+    top = round(table.scroll_y)
+    shown = range(top, min(top + table.scrollable_content_region.height - 1, table.row_count))
+    return all(table.cache.row(i) is not None for i in shown)
+
+
+def _idle(app) -> bool:
+    """No worker running: pages around the screen and the count are in too."""
+    return not any(w.is_running for w in app.workers)
+
+
+CHARS = {"slash": "/"}
+
+
+def seed_audit(services, events: int) -> float | None:
+    """Chain events up to ``events`` (through the core, in batches): an audit log as long
+    as a real one at this many users, for the audit screen's keys. None: already there."""
+    from datetime import UTC, datetime
+
+    from usermgmt.core import audit
+    from usermgmt.core.context import Actor, RequestContext
+
+    have = services.audit.head().seq
+    if have >= events:
+        return None
+    actions = ("user.created", "user.updated", "user.login", "user.locked", "user.unlocked")
+    op, ctx = Actor.operator("cli", "bench"), RequestContext(request_id="bench-seed")
+    t0 = time.perf_counter()
+    while have < events:
+        batch = [
+            audit.PendingEvent(actions[i % len(actions)], changes={"n": i})
+            for i in range(have, min(have + AUDIT_BATCH, events))
+        ]
+        with services.db.write() as s:
+            audit.record_many(s, op, ctx, batch, at=datetime.now(UTC), ids=services.ids)
+        have += len(batch)
+    return time.perf_counter() - t0
+
+
+async def key_response(services) -> list[dict]:
+    """Each key as the operator presses it; a pair (there and back) is timed per leg."""
+    from textual import events
+
+    from usermgmt.tui.app import UserMgmtApp
+    from usermgmt.tui.screens.audit import AuditScreen
+    from usermgmt.tui.screens.detail import DetailScreen
+    from usermgmt.tui.screens.users import UsersScreen
+
+    app = UserMgmtApp(services, os_user="bench", refresh_seconds=0)
+    timings: dict[str, list[tuple[float, float]]] = {}
+
+    def state() -> tuple:
+        table = app.screen.query("LazyTable")
+        first = table.first() if table else None
+        return (id(app.screen), first and first.generation, first and first.cursor_row)
+
+    async def timed(label: str, keys: tuple[str, ...], settled) -> None:
+        """Keys posted as the terminal driver posts them (Pilot.press would add its own
+        wait for the process to go idle); timed until the state changed and settled."""
+        before = state()
+        t0 = time.perf_counter()
+        for key in keys:
+            app.post_message(events.Key(key, key if len(key) == 1 else CHARS.get(key)))
+        await until(pilot, lambda: state() != before and settled())
+        t_rows = time.perf_counter()
+        await until(pilot, lambda: _idle(app))
+        timings.setdefault(label, []).append(
+            ((t_rows - t0) * 1000, (time.perf_counter() - t0) * 1000)
+        )
+
+    def users_settled() -> bool:
+        return isinstance(app.screen, UsersScreen) and _settled(app, "users")
+
+    async with app.run_test(size=SIZE) as pilot:
+        table = await _users_table(pilot)
+        await until(pilot, lambda: table.cache.exact and users_settled())
+        table.focus()
+        await until(pilot, lambda: app.focused is table)
+        for _ in range(KEY_RUNS):
+            await timed("down (j)", ("j",), users_settled)
+        for _ in range(KEY_RUNS):
+            await timed("up (k)", ("k",), users_settled)
+        for _ in range(KEY_RUNS):
+            await timed("page down", ("pagedown",), users_settled)
+        for _ in range(KEY_RUNS):
+            await timed("page up", ("pageup",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed("end", ("end",), users_settled)
+            await timed("home", ("home",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed(
+                "enter (detail)",
+                ("enter",),
+                lambda: isinstance(app.screen, DetailScreen) and _settled(app, "events"),
+            )
+            await timed("escape (back to users)", ("escape",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed(
+                "a (audit log)",
+                ("a",),
+                lambda: isinstance(app.screen, AuditScreen) and _settled(app, "events"),
+            )
+            await timed("escape (back to users)", ("escape",), users_settled)
+        # The audit screen's own keys: its end (the oldest event) and the order.
+        app.post_message(events.Key("a", "a"))
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, AuditScreen) and _settled(app, "events") and _idle(app),
+        )
+        for _ in range(KEY_RUNS // 2):
+            await timed("audit: end (oldest event)", ("end",), lambda: _settled(app, "events"))
+            await timed("audit: home", ("home",), lambda: _settled(app, "events"))
+        for _ in range(KEY_RUNS // 2):
+            await timed("audit: o (oldest/newest first)", ("o",), lambda: _settled(app, "events"))
+        for _ in range(KEY_RUNS // 2):
+            await timed("audit: page down", ("pagedown",), lambda: _settled(app, "events"))
+        app.post_message(events.Key("escape", None))
+        await until(pilot, lambda: users_settled() and _idle(app))
+        table.focus()
+        await until(pilot, lambda: app.focused is table)
+        screen = app.screen
+        for _ in range(KEY_RUNS // 2):
+            # The debounce is the console's choice, not a response time: it is taken out.
+            t0 = time.perf_counter()
+            app.post_message(events.Key("slash", "/"))
+            await until(pilot, lambda: app.focused is not None and app.focused.id == "search")
+            for key in "james":
+                app.post_message(events.Key(key, key))
+            await until(pilot, lambda: screen.filter.search == "james" and users_settled())
+            t_rows = time.perf_counter()
+            await until(pilot, lambda: _idle(app))
+            debounce = app.ctx.search_debounce * 1000
+            timings.setdefault("/ james (after the debounce)", []).append(
+                ((t_rows - t0) * 1000 - debounce, (time.perf_counter() - t0) * 1000 - debounce)
+            )
+            await pilot.press("escape", "c")
+            await until(
+                pilot, lambda: screen.filter.search == "" and users_settled() and _idle(app)
+            )
+            table.focus()
+            await until(pilot, lambda: app.focused is table)
+        for _ in range(KEY_RUNS // 2):
+            await timed("o (sort by the next column)", ("o",), users_settled)
+        for _ in range(KEY_RUNS // 2):
+            await timed("O (reverse the sort)", ("O",), users_settled)
+        await pilot.press("c")
+        await until(pilot, lambda: users_settled() and _idle(app))
+        table.focus()
+        await until(pilot, lambda: app.focused is table)
+        for _ in range(KEY_RUNS // 2):
+            await timed("x (show / hide deleted)", ("x",), users_settled)
+    return [
+        {
+            "key": label,
+            "median_ms": statistics.median(t[0] for t in ms),
+            "p95_ms": sorted(t[0] for t in ms)[max(0, round(len(ms) * 0.95) - 1)],
+            "idle_ms": statistics.median(t[1] for t in ms),
+            "runs": len(ms),
+        }
+        for label, ms in timings.items()
+    ]
+
+
 # ---- reporting -----------------------------------------------------------------------
 
 
@@ -321,9 +503,26 @@ def report(
         f"{figures['pages_held']} pages ({figures['pages_held'] * 100} rows) and "
         f"{figures['cursors_held']} cursors held"
     )
+    seeded = figures["audit_seeded_s"]
+    print(
+        f"key -> rows on screen (median, p95), target < {KEY_TARGET_MS} ms median; "
+        f"audit log of {figures['audit_events']:,} events"
+        + (f" (seeded in {seeded:.0f} s)" if seeded is not None else "")
+        + ":"
+    )
+    for k in figures["keys"]:
+        print(
+            f"  {k['key']:<32} {k['median_ms']:6.1f} ms  p95 {k['p95_ms']:6.1f} ms"
+            f"  (all workers done {k['idle_ms']:6.1f} ms)"
+            f"  ({k['runs']} presses) {ok(k['median_ms'], KEY_TARGET_MS):>4}"
+        )
 
 
-def measure(backend: str, url: str, seeded_s: float | None) -> None:
+def measure(
+    backend: str, url: str, seeded_s: float | None, audit_events: int | None = None
+) -> None:
+    """``audit_events``: how long an audit log to measure the audit screen on (None: one
+    event per user shown, as their creation would have left)."""
     from usermgmt.core.config import load_settings
     from usermgmt.core.services import build_services
 
@@ -331,16 +530,20 @@ def measure(backend: str, url: str, seeded_s: float | None) -> None:
     services = build_services(load_settings(database_url=url))
     try:
         figures = asyncio.run(interact(services))
+        wanted = figures["rows"] if audit_events is None else audit_events
+        figures["audit_seeded_s"] = seed_audit(services, wanted)
+        figures["audit_events"] = services.audit.head().seq
+        figures["keys"] = asyncio.run(key_response(services))
     finally:
         services.close()
     report(backend, figures["rows"], seeded_s, cold, figures)
 
 
-def measure_only(url: str) -> None:
-    measure("sqlite" if url.startswith("sqlite") else "postgres", url, None)
+def measure_only(url: str, audit_events: int | None) -> None:
+    measure("sqlite" if url.startswith("sqlite") else "postgres", url, None, audit_events)
 
 
-def run_backend(backend: str, users: int, workdir: Path) -> None:
+def run_backend(backend: str, users: int, workdir: Path, audit_events: int | None) -> None:
     import seed
 
     if backend == "sqlite":
@@ -353,14 +556,14 @@ def run_backend(backend: str, users: int, workdir: Path) -> None:
         if fresh:
             seed.seed_sqlite(url, users)
             seeded_s = time.perf_counter() - t0
-        measure(backend, url, seeded_s)
+        measure(backend, url, seeded_s, audit_events)
         return
     with seed.postgres_database("tui_bench") as url:
         t0 = time.perf_counter()
         seed.migrated(url)
         if seed.user_count(url) < users:  # USERMGMT_BENCH_POSTGRES_URL may be seeded already
             seed.seed_postgres(url, users)
-        measure(backend, url, time.perf_counter() - t0)
+        measure(backend, url, time.perf_counter() - t0, audit_events)
 
 
 def main() -> None:
@@ -371,6 +574,12 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--sqlite-users", type=int, default=100_000)
     parser.add_argument("--pg-users", type=int, default=1_000_000)
+    parser.add_argument(
+        "--audit-events",
+        type=int,
+        help="chain audit events up to this many for the audit screen's keys "
+        "(default: one per user shown)",
+    )
     parser.add_argument(
         "--url",
         help="measure an already seeded database (no seeding), e.g. from an earlier run",
@@ -388,12 +597,12 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("USERMGMT_DATA_DIR", str(args.workdir))
     if args.url:
-        measure_only(args.url)
+        measure_only(args.url, args.audit_events)
         return
     if args.backend in ("sqlite", "both"):
-        run_backend("sqlite", args.sqlite_users, args.workdir)
+        run_backend("sqlite", args.sqlite_users, args.workdir, args.audit_events)
     if args.backend in ("postgres", "both"):
-        run_backend("postgres", args.pg_users, args.workdir)
+        run_backend("postgres", args.pg_users, args.workdir, args.audit_events)
 
 
 if __name__ == "__main__":

@@ -232,6 +232,9 @@ def test_role_change_takes_effect_on_next_request(api, admin, user):
 def test_audit_and_roles(api, admin, user):
     _, token = admin
     auth = api.bearer(token)
+    oldest = api.simulate_get(f"{API}/audit", headers=auth, params={"order": "oldest", "limit": 1})
+    assert oldest.status_code == 200, oldest.text
+    assert oldest.json["data"][0]["seq"] == 1 and oldest.json["meta"]["next_cursor"] == "1"
     page = api.simulate_get(f"{API}/audit", headers=auth, params={"action": "user.*", "limit": 1})
     assert page.status_code == 200, page.text
     events = page.json["data"]

@@ -73,7 +73,8 @@ def test_database_gone_and_back(services, make_app):
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: not app.online, "offline")
         assert toasts(app, "error") == [
-            "Database is unavailable. Retrying in the background; nothing you see is lost."
+            "Database is unavailable. Reconnecting in the background; what you see stays. "
+            "Nothing is retried: repeat an action once it answers."
         ]
         assert "database unavailable" in text_of(app.screen.query_one("#top-state"))
         # The screen stays usable: keys work, an action fails with the toast, no crash.
@@ -243,7 +244,8 @@ def test_a_services_factory_is_retried_until_the_database_answers(ui_services):
         assert app.online and len(attempts) == 3
         assert app.screen.query_one("#users", LazyTable).row_count == 2
         assert toasts(app, "error") == [
-            "Database is unavailable. Retrying in the background; nothing you see is lost."
+            "Database is unavailable. Reconnecting in the background; what you see stays. "
+            "Nothing is retried: repeat an action once it answers."
         ]
 
     run_console(app, scenario, settled=False)

@@ -464,7 +464,7 @@ class AuditResource(Resource):
         query=AuditQuery,
         errors=(403,),
         description="`action` may end in `*` for a prefix match; `cursor` comes from "
-        "meta.next_cursor.",
+        "meta.next_cursor; `order=oldest` reads from the first event on.",
     )
     def on_get(self, req, resp):
         c = req.context

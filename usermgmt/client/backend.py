@@ -281,7 +281,15 @@ class RemoteAudit(_Port):
 
         return AuditPage.model_validate(self.conn.json("GET", f"{API}/audit", params=params))
 
-    def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
+    def verify(
+        self,
+        actor: Actor,
+        expect_head: str | ChainHead | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ChainReport:
+        # One request: the server checks the chain and answers once, so there is no
+        # progress to report (the console shows an indeterminate wait instead).
         body = self.conn.json(
             "POST",
             f"{API}/audit/verify",

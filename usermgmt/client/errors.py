@@ -40,6 +40,9 @@ BY_STATUS: dict[int, type[e.DomainError]] = {
     503: e.ServiceUnavailable,
 }
 
+# A 503 whose message says busy (docs/api.md: "busy; try again" where retrying helps).
+BUSY_PREFIX = "Database is busy"
+
 
 def error_from(status: int, body: Any, server: str) -> e.DomainError:
     """The domain error an error response stands for, with the server's message."""
@@ -58,6 +61,8 @@ def error_from(status: int, body: Any, server: str) -> e.DomainError:
     field_errors = error.get("field_errors")
     if not isinstance(field_errors, dict):
         field_errors = None
+    if cls is e.ServiceUnavailable and (message or "").startswith(BUSY_PREFIX):
+        cls = e.DatabaseBusy  # the server's database is there, it refused this one call
     exc = cls(message, details=details, field_errors=field_errors)
     if isinstance(exc, e.ServiceUnavailable):
         exc.message = f"{exc.message.rstrip('.')} (server: {server})"

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -39,6 +39,9 @@ GENESIS_HASH = "0" * 64
 CREATION_ACTIONS = ("user.created", "user.registered", "user.imported")
 MISSING_SHOWN = 20  # users without a creation event named in a report (all are counted)
 REDACTED = "[redacted]"
+PROGRESS_EVERY = 1000  # events between two calls of verify_chain's progress callback
+# progress(checked, total) of a chain verification; raising from it stops the check.
+Progress = Callable[[int, int], None]
 SECRET_KEYS = frozenset(
     {"password", "password_hash", "new_password", "current_password", "token", "refresh_token"}
 )
@@ -166,15 +169,27 @@ def read_head(session: Session) -> ChainHead | None:
 
 
 def verify_chain(
-    session: Session, expect: ChainHead | None = None, batch: int = 5000
+    session: Session,
+    expect: ChainHead | None = None,
+    batch: int = 5000,
+    *,
+    progress: Progress | None = None,
 ) -> ChainReport:
     """Recompute every hash in order; name the first event that does not match.
 
     Then the anchors: the stored head must be the last event, ``expect`` (a head
     recorded earlier) must still be in the chain, and every user must have a
     creation event. The first failure found is the one reported.
+
+    ``progress(checked, total)`` is called before the first event, every
+    PROGRESS_EVERY events and after the last (``total``: the stored head's seq, the
+    events there should be); whatever it raises stops the check and propagates, so
+    a caller can cancel from it.
     """
     head = read_head(session)
+    total = head.seq if head is not None else 0
+    if progress is not None:
+        progress(0, total)
 
     def broken(checked: int, seq: int | None, event_id, reason: str) -> ChainReport:
         return ChainReport(False, checked, seq, event_id, reason, head)
@@ -200,6 +215,10 @@ def verify_chain(
         prev = event.hash
         expected_seq += 1
         checked += 1
+        if progress is not None and checked % PROGRESS_EVERY == 0:
+            progress(checked, max(total, checked))
+    if progress is not None:
+        progress(checked, max(total, checked))
     if head is None:
         return broken(checked, None, None, "the chain head row is missing")
     if head.seq != checked or head.hash != prev:

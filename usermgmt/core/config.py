@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(10, ge=1, le=100)
     webhook_disable_after: int = Field(432000, ge=0, le=31536000)
     webhook_backoff_base: float = Field(30.0, ge=0, le=86400)
-    # The console's users screen fetches its rows again this often (seconds; 0: never).
+    # Seconds between the console's own refreshes of the users and audit screens; 0: off.
     tui_refresh_seconds: float = Field(10.0, ge=0, le=86400)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "text"] | None = None

@@ -122,6 +122,14 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database did not answer (connection refused, timeout, bad URL)."""
 
 
+class DatabaseBusy(DatabaseUnavailable):
+    """The database answered but could not take the work in time (a lock held elsewhere
+    past the busy or lock timeout, no pooled connection free): nothing was applied, and
+    the database is still there."""
+
+    default_message = "Database is busy; try again"
+
+
 class SchemaOutOfDate(ServiceUnavailable):
     """The database schema is behind the code; `usermgmt db upgrade` fixes it."""
 

@@ -149,7 +149,16 @@ class SessionsPort(Protocol):
 class AuditPort(Protocol):
     def query(self, actor: Actor, query: Query = None) -> AuditPage: ...
 
-    def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport: ...
+    def verify(
+        self,
+        actor: Actor,
+        expect_head: str | ChainHead | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ChainReport:
+        """``progress(checked, total)`` as events are checked, where the check runs here;
+        through a server it is one request, and ``progress`` is not called."""
+        ...
 
     def head(self) -> ChainHead: ...
 

@@ -385,6 +385,8 @@ class AuditQuery(WriteModel):
     until: QueryDateTime | None = None
     limit: query_int(1, 1000) = 50
     cursor: Annotated[str, Field(pattern=AUDIT_CURSOR)] | None = None
+    # newest: seq descending, cursor = the seq below which to go on; oldest: ascending, above.
+    order: Literal["newest", "oldest"] = "newest"
 
 
 # ---- output ---------------------------------------------------------------

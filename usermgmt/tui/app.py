@@ -93,8 +93,8 @@ class UserMgmtApp(App[int]):
             page_size=page_size,
             search_debounce=search_debounce,
             first_page=first_page,
+            refresh_seconds=refresh_seconds,
         )
-        self.refresh_seconds = refresh_seconds  # the users screen's own refresh; 0: off
         self.retry_delays = tuple(retry_delays) or RETRY_DELAYS
         self.retry_start = retry_start
         self.start_error: str | None = None
@@ -195,7 +195,8 @@ class UserMgmtApp(App[int]):
         if self.online:
             self.online = False
             self.notify(
-                f"{exc.message}. Retrying in the background; nothing you see is lost.",
+                f"{exc.message}. Reconnecting in the background; what you see stays. "
+                "Nothing is retried: repeat an action once it answers.",
                 title="Database unavailable",
                 severity="error",
                 timeout=8,

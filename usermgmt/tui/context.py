@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual.dom import DOMNode
+from textual.notifications import Notification, Notify
 from textual.worker import Worker, get_current_worker
 
 from usermgmt.core.context import Actor, RequestContext
@@ -36,6 +37,11 @@ log = logging.getLogger("usermgmt.tui")
 T = TypeVar("T")
 Job = Callable[[Backend], T]  # one core call, given the backend; runs in a thread
 
+WAITING = "Waiting for the database…"
+# A call still running after this long is waiting (a busy database: SQLite's busy
+# timeout, a PostgreSQL lock); the console says so until it ends.
+WAIT_NOTICE_S = 0.5
+
 
 class ConsoleContext:
     def __init__(
@@ -47,13 +53,17 @@ class ConsoleContext:
         page_size: int,
         search_debounce: float,
         first_page: Ahead | None = None,
+        refresh_seconds: float = 0,
     ) -> None:
-        """``services`` may come later (:meth:`use`) when the app builds them at start."""
+        """``services`` may come later (:meth:`use`) when the app builds them at start.
+        ``refresh_seconds``: how often screens showing live data fetch it again (0: never)."""
         self._app = app
         self._services = services
         self.actor = actor
         self.page_size = page_size
         self.search_debounce = search_debounce
+        self.refresh_seconds = refresh_seconds
+        self.wait_notice_s = WAIT_NOTICE_S
         self._first_page = first_page
 
     # ---- what screens read ---------------------------------------------------------
@@ -127,33 +137,43 @@ class ConsoleContext:
         failed: Callable[[DomainError], bool] | None = None,
         group: str = "core",
         exclusive: bool = True,
+        wait_notice: bool = True,
     ) -> Worker:
         """Run ``job(services)`` in a thread worker owned by ``owner``.
 
         ``done(result)`` runs on the UI thread. A DomainError goes to
         ``failed(error)`` first (a form showing it inline returns True), else
         to :meth:`show_error`. Anything else is a bug: logged, shown in the
-        error modal. Results for an owner that is gone are dropped.
+        error modal. Results for an owner that is gone are dropped. A call
+        still running after ``wait_notice_s`` shows "Waiting for the database…"
+        until it ends (``wait_notice=False``: the caller shows its own progress).
         """
         app = self._app
+        waiting = _Waiting(app)
 
         def work_in_thread() -> None:
             worker = get_current_worker()
             try:
                 result = job(self.services)
             except DomainError as exc:
+                app.call_from_thread(waiting.end)
                 if not worker.is_cancelled:
                     app.call_from_thread(self._failed, owner, exc, failed)
                 return
             except Exception as exc:  # noqa: BLE001 - the boundary: a bug becomes the error modal
+                app.call_from_thread(waiting.end)
                 app.call_from_thread(self.show_error, exc)
                 return
+            app.call_from_thread(waiting.end)
             if not worker.is_cancelled:
                 app.call_from_thread(self._done, owner, done, result)
 
-        return owner.run_worker(
+        worker = owner.run_worker(
             work_in_thread, thread=True, group=group, exclusive=exclusive, exit_on_error=False
         )
+        if wait_notice:
+            app.set_timer(self.wait_notice_s, lambda: waiting.start(worker))
+        return worker
 
     def _attached(self, owner: DOMNode) -> bool:
         return owner is self._app or owner.is_attached
@@ -183,10 +203,35 @@ class ConsoleContext:
             if reaction.offline:
                 self._app.database_gone(exc)
             else:
-                self._app.notify(exc.message, title=reaction.title, severity=reaction.severity)
+                message = reaction.message or exc.message
+                self._app.notify(message, title=reaction.title, severity=reaction.severity)
             return
         from usermgmt.tui.screens.error import ErrorScreen
 
         incident = uuid.uuid4().hex[:8]
         log.error("unexpected error (incident %s)", incident, exc_info=exc)
         self._app.push_screen(ErrorScreen(incident, type(exc).__name__))
+
+
+class _Waiting:
+    """The "Waiting for the database…" toast of one call: shown if the call is still
+    running when :meth:`start` is due, withdrawn when it ends (UI thread only)."""
+
+    def __init__(self, app: UserMgmtApp) -> None:
+        self._app = app
+        self._ended = False
+        self._note: Notification | None = None
+
+    def start(self, worker: Worker) -> None:
+        if self._ended or worker.is_finished:
+            return
+        # Shown until withdrawn: how long a busy database holds a call is not known here.
+        self._note = Notification(WAITING, "Busy", "information", timeout=3600, markup=False)
+        self._app.post_message(Notify(self._note))
+
+    def end(self) -> None:
+        self._ended = True
+        if self._note is not None:
+            note, self._note = self._note, None
+            # Textual has no public call to take a toast back before its timeout.
+            self._app.call_later(self._app._unnotify, note)

@@ -3,8 +3,9 @@
 Looked up by class hierarchy (most specific class first). Validation errors
 are shown next to the fields of the form that caused them; everything else is
 a toast. A database that went away is an error toast once, then the console
-retries in the background until it is back. Errors that are not DomainErrors
-(bugs) open the error modal instead: see ``ConsoleContext.run`` (tui/context.py).
+pings it in the background until it answers; a busy one only refused that call.
+Errors that are not DomainErrors (bugs) open the error modal instead: see
+``ConsoleContext.run`` (tui/context.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from usermgmt.core.errors import (
     AuditChainBroken,
     AuthenticationError,
     Conflict,
+    DatabaseBusy,
     DomainError,
     InvalidToken,
     NotFound,
@@ -33,7 +35,8 @@ class Reaction:
     severity: Literal["information", "warning", "error"]
     title: str
     inline: bool = False  # a form shows it next to its fields
-    offline: bool = False  # the database is gone: retry in the background
+    offline: bool = False  # the database is gone: reconnect in the background
+    message: str | None = None  # what the toast says instead of the error's own message
 
 
 REACTIONS: dict[type[DomainError], Reaction] = {
@@ -46,6 +49,8 @@ REACTIONS: dict[type[DomainError], Reaction] = {
     NotLoggedIn: Reaction("error", "Not logged in"),
     AuthenticationError: Reaction("error", "Not signed in"),
     PermissionDenied: Reaction("error", "Not allowed"),
+    # Busy is not gone: the call was refused (writes are never retried), the database is there.
+    DatabaseBusy: Reaction("warning", "Database busy", message="Database busy — not applied."),
     ServiceUnavailable: Reaction("error", "Database unavailable", offline=True),
     AuditChainBroken: Reaction("error", "Audit chain broken"),
     DomainError: Reaction("error", "Error"),

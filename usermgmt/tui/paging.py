@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
 from usermgmt.core.context import Actor
 from usermgmt.core.ports import Backend
-from usermgmt.core.schemas import AuditEventOut, UserOut
+from usermgmt.core.schemas import UserOut
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -335,33 +334,3 @@ class AuditFilter:
 
     def query(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v}
-
-
-class AuditSource:
-    """Audit events, newest first, through ``services.audit.query`` (keyset by seq only)."""
-
-    can_offset = False
-
-    def __init__(
-        self,
-        services: Backend,
-        actor: Actor,
-        flt: AuditFilter | Mapping[str, Any],
-        page_size: int = PAGE_SIZE,
-    ) -> None:
-        self.services = services
-        self.actor = actor
-        self.filter = flt if isinstance(flt, AuditFilter) else AuditFilter(**flt)
-        self.page_size = page_size
-
-    can_reverse = False
-
-    def fetch(self, fetch: Fetch) -> tuple[list[AuditEventOut], str | None]:
-        q = {**self.filter.query(), "limit": self.page_size}
-        if fetch.cursor is not None:
-            q["cursor"] = fetch.cursor
-        result = self.services.audit.query(self.actor, q)
-        return result.data, result.meta.next_cursor
-
-    def count(self) -> int | None:
-        return None

@@ -169,7 +169,7 @@ def test_postgres_statement_timeout_is_busy(db):
     with pytest.raises(errors.DatabaseUnavailable) as info, db.read() as s:
         s.execute(text("SET LOCAL statement_timeout = 1"))
         s.execute(text("SELECT pg_sleep(5)"))
-    assert info.value.message == BUSY
+    assert info.value.message == BUSY and isinstance(info.value, errors.DatabaseBusy)
 
 
 @POSTGRES_ONLY
@@ -179,7 +179,7 @@ def test_postgres_lock_timeout_is_busy(db, ada):
         with pytest.raises(errors.DatabaseUnavailable) as info, db.write() as s:
             s.execute(text("SET LOCAL lock_timeout = 1"))
             s.execute(select(User.id).where(User.id == ada).with_for_update())
-    assert info.value.message == BUSY
+    assert info.value.message == BUSY and isinstance(info.value, errors.DatabaseBusy)
 
 
 def test_sqlite_locked_database_is_busy(tmp_path):
@@ -195,7 +195,7 @@ def test_sqlite_locked_database_is_busy(tmp_path):
         holder.close()
         waiter.close()
     error = translate_db_error(wrapped)
-    assert type(error) is errors.DatabaseUnavailable
+    assert type(error) is errors.DatabaseBusy  # a DatabaseUnavailable: 503 alike
     assert error.message == BUSY
 
 
@@ -206,7 +206,7 @@ def test_a_pool_that_lends_no_connection_in_time_is_busy(db, monkeypatch):
     monkeypatch.setattr(db.engine.pool, "connect", exhausted)
     with pytest.raises(errors.DatabaseUnavailable) as info, db.read() as s:
         s.execute(select(1))
-    assert info.value.message == BUSY
+    assert info.value.message == BUSY and isinstance(info.value, errors.DatabaseBusy)
 
 
 def test_every_face_treats_an_unexpected_database_error_as_unexpected():

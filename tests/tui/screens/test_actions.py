@@ -259,7 +259,7 @@ def test_send_reset_link(services, make_app, operator):
         await pilot.press("p", "ctrl+l")
         await settle(pilot)
         assert isinstance(app.screen, UsersScreen)
-        assert f"Reset link sent to {user.email}." in toasts(app)
+        assert f"Reset link queued for {user.email}." in toasts(app)
 
     run_console(app, scenario)
     assert last_event(services, operator, user.id).action == "user.reset_requested"

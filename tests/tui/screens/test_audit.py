@@ -113,9 +113,19 @@ def test_audit_pages_on_by_seq(services, make_app, operator, ctx):
         await pilot.press("a")
         await settle(pilot)
         table = app.screen.query_one("#events", LazyTable)
-        assert not table.cache.exact  # no count for the audit log: it pages on
-        for _ in range(4):
-            await pilot.press("end")
+        assert table.cache.exact and table.row_count == 25  # unfiltered: counted by the head
+        await pilot.press("end")
+        await settle(pilot)
+        assert table.cursor_row == 24 and table.cursor_value.target_id == users[0].id
+        # filtered, the count is unknown: it pages on as you scroll
+        screen = app.screen
+        screen.query_one("#audit-action").value = "user.created"
+        screen.query_one("#audit-action").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not table.cache.exact
+        for _ in range(6):
+            await pilot.press("pagedown")
             await settle(pilot)
         assert table.cache.exact and table.row_count == 25
         assert table.cursor_value.target_id == users[0].id

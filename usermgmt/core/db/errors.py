@@ -38,6 +38,7 @@ from sqlalchemy import exc as sa_exc
 
 from usermgmt.core.errors import (
     Conflict,
+    DatabaseBusy,
     DatabaseUnavailable,
     DomainError,
     EmailExists,
@@ -114,7 +115,7 @@ def translated() -> Iterator[None]:
         raise error from None
     except sa_exc.TimeoutError:  # no pooled connection came free in time
         log.warning("database error mapped to SERVICE_UNAVAILABLE: pool timeout")
-        raise DatabaseUnavailable(BUSY) from None
+        raise DatabaseBusy(BUSY) from None
 
 
 def _from_postgres(exc: sa_exc.DBAPIError, orig: Any) -> DomainError:
@@ -138,7 +139,7 @@ def _from_postgres(exc: sa_exc.DBAPIError, orig: Any) -> DomainError:
             field_name(diag.table_name, diag.column_name), "Is not a valid value"
         )
     if state in _PG_BUSY:
-        return DatabaseUnavailable(BUSY)
+        return DatabaseBusy(BUSY)
     if state == "25006":
         return DatabaseUnavailable(READ_ONLY)
     if state in _PG_UNAVAILABLE or state[:2] in _PG_UNAVAILABLE_CLASSES:
@@ -170,7 +171,7 @@ def _from_sqlite(exc: sa_exc.DBAPIError, orig: Any) -> DomainError:
             return ValidationError.for_field(field_name(table, column), "Is not an allowed value")
         return Conflict("The change refers to or conflicts with other data")
     if name.startswith(_SQLITE_BUSY) or "database is locked" in lowered:
-        return DatabaseUnavailable(BUSY)
+        return DatabaseBusy(BUSY)
     if name.startswith("SQLITE_READONLY"):
         return DatabaseUnavailable(READ_ONLY)
     if name.startswith(_SQLITE_UNAVAILABLE):

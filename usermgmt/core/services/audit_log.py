@@ -8,7 +8,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from usermgmt.core.audit import ChainHead, ChainReport, parse_head, read_head, verify_chain
+from usermgmt.core.audit import (
+    ChainHead,
+    ChainReport,
+    Progress,
+    parse_head,
+    read_head,
+    verify_chain,
+)
 from usermgmt.core.context import Actor
 from usermgmt.core.errors import AuditChainBroken, DomainError
 from usermgmt.core.models import AuditEvent
@@ -37,7 +44,8 @@ def event_out(e: AuditEvent) -> AuditEventOut:
 
 class AuditService(ServiceBase):
     def query(self, actor: Actor, query: AuditQuery | Mapping[str, Any] | None = None) -> AuditPage:
-        """Newest first; ``cursor`` is the ``seq`` below which to continue."""
+        """Newest first (``order="oldest"``: oldest first); ``cursor`` is the ``seq``
+        after which to continue, in that order."""
         actor.require_admin("audit:read")
         q = parse(AuditQuery, query)
         stmt = select(AuditEvent)
@@ -56,9 +64,12 @@ class AuditService(ServiceBase):
             stmt = stmt.where(AuditEvent.at >= q.since)
         if q.until:
             stmt = stmt.where(AuditEvent.at < q.until)
+        oldest = q.order == "oldest"
         if q.cursor:
-            stmt = stmt.where(AuditEvent.seq < int(q.cursor))  # AuditQuery's pattern: digits
-        stmt = stmt.order_by(AuditEvent.seq.desc()).limit(q.limit + 1)
+            after = int(q.cursor)  # AuditQuery's pattern: digits
+            stmt = stmt.where(AuditEvent.seq > after if oldest else AuditEvent.seq < after)
+        seq = AuditEvent.seq.asc() if oldest else AuditEvent.seq.desc()
+        stmt = stmt.order_by(seq).limit(q.limit + 1)
         with self.db.read() as s:
             rows = list(s.execute(stmt).scalars())
         more = len(rows) > q.limit
@@ -68,12 +79,22 @@ class AuditService(ServiceBase):
             meta=AuditMeta(limit=q.limit, next_cursor=str(rows[-1].seq) if more and rows else None),
         )
 
-    def verify(self, actor: Actor, expect_head: str | ChainHead | None = None) -> ChainReport:
-        """Check the chain, and that ``expect_head`` (``SEQ:HASH`` recorded earlier) is in it."""
+    def verify(
+        self,
+        actor: Actor,
+        expect_head: str | ChainHead | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> ChainReport:
+        """Check the chain, and that ``expect_head`` (``SEQ:HASH`` recorded earlier) is in it.
+
+        ``progress(checked, total)`` is called as events are checked (see
+        :func:`verify_chain`); an exception it raises stops the check and propagates.
+        """
         actor.require_admin("audit:read")
         expect = parse_head(expect_head) if isinstance(expect_head, str) else expect_head
         with self.db.read() as s:
-            report = verify_chain(s, expect)
+            report = verify_chain(s, expect, progress=progress)
         _log_head(report.head, ok=report.ok)
         return report
 

@@ -76,7 +76,7 @@ class RuntimeOptions:
     # PostgreSQL: whether psycopg prepares statements on the server (off for
     # PgBouncer's transaction pooling); None on SQLite.
     prepared_statements: bool | None = None
-    # How often the console's users screen fetches its rows again (seconds; 0: never).
+    # How often the console's users and audit screens fetch their rows again (0: never).
     tui_refresh_seconds: float = 10.0
 
 
@@ -97,6 +97,7 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
         backend=backend,
         log_level=settings.log_level,
         log_format=settings.log_format,
+        tui_refresh_seconds=settings.tui_refresh_seconds,
         data_dir=Path(data_dir()),
         api=ApiOptions(
             cors_origins=tuple(settings.cors_origin_list),
@@ -111,7 +112,6 @@ def runtime_options(settings: Settings) -> RuntimeOptions:
             max_import_bytes=settings.max_import_bytes,
         ),
         prepared_statements=prepared,
-        tui_refresh_seconds=settings.tui_refresh_seconds,
     )
 
 

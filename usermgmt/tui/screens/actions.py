@@ -359,7 +359,7 @@ class UserActions:
 
             def job(s) -> str:
                 s.users.send_reset_link(ctx.actor, ctx.request_context(), uid)
-                return f"Reset link sent to {email}."
+                return f"Reset link queued for {email}."
         else:
 
             def job(s) -> str:

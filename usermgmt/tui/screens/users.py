@@ -1,6 +1,6 @@
 """The home screen: every user, lazily paged, searched as you type, filtered and sorted.
 
-It refreshes itself every ``app.refresh_seconds`` (USERMGMT_TUI_REFRESH_SECONDS;
+It refreshes itself every ``ctx.refresh_seconds`` (USERMGMT_TUI_REFRESH_SECONDS;
 0: never) while nothing is in front of it, keeping the highlighted user under
 the cursor, the scroll position and the marks; a highlighted user gone meanwhile
 stays under the cursor, struck through, until the cursor moves. Rows are marked
@@ -142,7 +142,7 @@ class UsersScreen(UserActions, Screen):
     def on_mount(self) -> None:
         self.table.focus()
         self.load()
-        seconds = getattr(self.app, "refresh_seconds", 0)
+        seconds = self.ctx.refresh_seconds
         if seconds > 0:
             self.set_interval(seconds, self.auto_refresh)
 
@@ -546,9 +546,9 @@ class UsersScreen(UserActions, Screen):
             self.table.reload()
 
     def action_audit(self) -> None:
-        from usermgmt.tui.screens.audit import AuditScreen
+        from usermgmt.tui.screens.audit import show_audit_log
 
-        self.app.push_screen(AuditScreen(self.ctx))
+        show_audit_log(self.app, self.ctx)
 
     def action_webhooks(self) -> None:
         from usermgmt.tui.screens.webhooks import WebhooksScreen

@@ -8,9 +8,10 @@ from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label, Static
 
 from usermgmt.core.text import printable
+from usermgmt.tui.widgets.steady_footer import SteadyFooter
 
 
 class TopBar(Horizontal):
@@ -46,7 +47,7 @@ class TopBar(Horizontal):
     def _show_state(self, online: bool) -> None:
         # The label is held, not queried: the watch fires at once, maybe before it mounts.
         state = self._state
-        state.update("● connected" if online else "○ database unavailable, retrying…")
+        state.update("● connected" if online else "○ database unavailable, reconnecting…")
         state.set_class(online, "-online")
         state.set_class(not online, "-offline")
 
@@ -75,7 +76,7 @@ class StatusLine(Static):
             super().update(shown, layout=layout)
 
 
-class KeyFooter(Footer):
+class KeyFooter(SteadyFooter):
     """The footer of every screen and dialog: the keys of the screen in front only (a
     dialog has its own, over its opener's), on one line, never cut mid-key.
 
