@@ -46,6 +46,7 @@ DIALOGS = {
     "lock": ("l",),
     "password": ("p",),
     "confirm_delete": ("d",),
+    "goto": ("colon",),
     "help": ("question_mark",),
     "event": ("enter", "enter"),
     "new_api_key": ("enter", "K"),

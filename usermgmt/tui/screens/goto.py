@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label
 
 from usermgmt.core.errors import DomainError, NotFound, ValidationError
 from usermgmt.core.schemas import UserOut
 from usermgmt.tui.screens.form import FormScreen
+from usermgmt.tui.widgets.bars import KeyFooter
+from usermgmt.tui.widgets.dialog import Dialog
 from usermgmt.tui.widgets.form import FormField
 
 
@@ -17,10 +19,13 @@ class GotoScreen(FormScreen[str, UserOut | None]):
     """Submits what was typed; dismissed with the user found, or None. Not found and an
     ambiguous short id are shown under the field, which keeps what was typed."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [
+        Binding("ctrl+s", "go", "Go"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="goto-form"):
+        with Dialog(id="goto-form"):
             yield Label("Go to user", classes="dialog-title")
             yield FormField(
                 "Id (or its first 8 characters), email or username",
@@ -28,8 +33,9 @@ class GotoScreen(FormScreen[str, UserOut | None]):
                 key="ref",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Go (enter)", id="go", variant="primary")
+                yield Button("Go (ctrl+s)", id="go", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#ref", Input).focus()
