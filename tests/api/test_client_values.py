@@ -39,6 +39,8 @@ WRONG_TYPES = {  # per sort key: values of a type its column cannot hold
     "last_login_at": [5, 10**30, True, [], "2024-05-01", "x" * 41],
     "email": [5, 10**30, 1.5, False, ["a"], {"a": 1}, None, "x" * 256],
     "username": [5, 10**30, True, ["a"], "x" * 51],
+    "name": [5, 10**30, True, ["a"], None, "x" * 202],
+    "status": [5, True, {"a": 1}, None, "x" * 11],
 }
 
 HOSTILE_CURSORS = [

@@ -41,6 +41,16 @@ def test_normalisation_folds_look_alikes_and_is_idempotent(given, stored):
     assert normalise_identifier(stored) == stored
 
 
+@pytest.mark.parametrize("email", ["ada@lab.test", "ada@host.arpa", "ada@printer.local"])
+def test_special_use_domains_are_refused(email):
+    """No person has a mailbox there (RFC 6761); the field says why."""
+    from usermgmt.core.schemas import UserCreate, parse
+
+    with pytest.raises(errors.ValidationError) as refused:
+        parse(UserCreate, {"email": email})
+    assert "special-use" in refused.value.field_errors["email"][0]
+
+
 def test_a_look_alike_is_the_same_account(services, operator, ctx):
     make_user(services, operator, ctx, "ada@example.com")
     with pytest.raises(errors.EmailExists):

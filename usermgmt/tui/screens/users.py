@@ -37,7 +37,7 @@ COLUMNS = [
     Column("username", "Username", ratio=3, min_width=7, sort="username"),
     Column("name", "Name", ratio=3, min_width=7, sort="name"),
     # A set: the role filter (f) narrows instead of a sort.
-    Column("roles", "Roles", ratio=3, min_width=9),
+    Column("roles", "Roles", ratio=1, min_width=9),
     Column("status", "Status", width=10, sort="status"),
     Column("last_login", "Last login", width=12, sort="last_login_at"),
     Column("created", "Created", width=10, sort="created_at"),

@@ -531,13 +531,16 @@ class LazyTable(ScrollView, can_focus=True):
         fixed = sum(c.width for c in self.columns if c.width)
         flexible = [c for c in self.columns if not c.width]
         spare = max(width - self._gutter - len(self.columns) - fixed, 0)
+        # Every flexible column gets its minimum first, then a share of what is left by
+        # its ratio: the minimums are what a narrow terminal must still show.
+        extra = max(spare - sum(c.min_width for c in flexible), 0)
         ratios = sum(c.ratio for c in flexible) or 1
         widths = []
         for column in self.columns:
             if column.width:
                 widths.append(column.width)
             else:
-                widths.append(max(column.min_width, spare * column.ratio // ratios))
+                widths.append(column.min_width + extra * column.ratio // ratios)
         self._widths, self._layout_width = widths, width
         return widths
 
