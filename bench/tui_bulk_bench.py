@@ -68,7 +68,7 @@ async def console_lock(services, marked: int) -> dict[str, float]:
         await pilot.press("y")
         await until(pilot, lambda: len(shown) > before and screen.bulk_running is None)
         figures["lock"] = time.perf_counter() - t0
-        await until(pilot, lambda: not table.loading)
+        await until(pilot, lambda: not table.fetching)
         figures["lock_and_reload"] = time.perf_counter() - t0
         figures["toast"] = shown[-1]
     return figures

@@ -230,7 +230,7 @@ class UsersScreen(UserActions, Screen):
             for row in table.cache.pages[message.page]:  # marks hold the users as now
                 if str(row.id) in self.marks:
                     self.marks[str(row.id)] = row
-        if self._follow is not None and not table.loading:
+        if self._follow is not None and not table.fetching:
             follow, self._follow = self._follow, None
             index = table.index_of(lambda row: row.id == follow)
             if index is not None:
@@ -252,7 +252,7 @@ class UsersScreen(UserActions, Screen):
         if self.app.screen is not self or not getattr(self.app, "online", True):
             return
         table = self.table
-        if table.loading or table.counting or self.bulk_running is not None:
+        if table.fetching or table.counting or self.bulk_running is not None:
             return
         self.refresh_rows()
 
@@ -331,7 +331,7 @@ class UsersScreen(UserActions, Screen):
             user = table.ghost[1]
             parts.append(f"{user.email}: {self.gone.get(str(user.id), 'gone')}")
         parts.append(f"sorted by {describe_sort(self.filter.sort)}")
-        if table.loading and cache.exact:
+        if table.fetching and cache.exact:
             parts.append("loading…")
         self.query_one("#status-line", StatusLine).update("  ·  ".join(parts))
 

@@ -244,7 +244,9 @@ class LazyTable(ScrollView, can_focus=True):
         self.refresh()
 
     @property
-    def loading(self) -> bool:
+    def fetching(self) -> bool:
+        """Pages are on their way. (Not Textual's ``loading``: a focused widget that is
+        loading has its keys taken out of the footer and the bindings.)"""
         return bool(self._in_flight)
 
     @property
