@@ -30,6 +30,8 @@ KEY_BINDING = Binding("K", "new_key", "New key", tooltip="Create an API key for 
 class KeyFormScreen(FormScreen[dict[str, Any], ApiKeyCreated | None]):
     """Name, scopes and expiry of a new key; dismissed with what the core made, or None."""
 
+    SAVE = "create"
+
     BINDINGS = [
         Binding("ctrl+s", "create", "Create"),
         Binding("escape", "cancel", "Cancel"),
@@ -71,13 +73,6 @@ class KeyFormScreen(FormScreen[dict[str, Any], ApiKeyCreated | None]):
     def on_mount(self) -> None:
         self.query_one("#key-name", Input).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "create":
-            self.action_create()
-        else:
-            self.dismiss(None)
-
     def action_create(self) -> None:
         if self.busy:
             return
@@ -110,9 +105,6 @@ class KeyFormScreen(FormScreen[dict[str, Any], ApiKeyCreated | None]):
                 field.set_error(messages)
                 shown = True
         return shown
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class KeyActions:

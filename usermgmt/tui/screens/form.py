@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from textual.screen import ModalScreen
+from textual.widgets import Button, Input
 
 from usermgmt.core.errors import DomainError
 
@@ -25,6 +26,11 @@ Submit = Callable[[Any, D], None]  # (the form, its data): the opener's
 
 
 class FormScreen(ModalScreen[R], Generic[D, R]):
+    # The id of the button that does what the form is for, and of its action
+    # (``action_<SAVE>``, bound to ctrl+s): that button and enter in a text field run
+    # it; any other button, like esc, cancels.
+    SAVE = "save"
+
     def __init__(self, submit: Submit[D]) -> None:
         super().__init__()
         self._submit = submit
@@ -43,3 +49,17 @@ class FormScreen(ModalScreen[R], Generic[D, R]):
 
     def show_refusal(self, exc: DomainError) -> bool:
         return False
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        getattr(self, f"action_{self.SAVE}")()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == self.SAVE:
+            getattr(self, f"action_{self.SAVE}")()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

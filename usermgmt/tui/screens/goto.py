@@ -19,6 +19,8 @@ class GotoScreen(FormScreen[str, UserOut | None]):
     """Submits what was typed; dismissed with the user found, or None. Not found and an
     ambiguous short id are shown under the field, which keeps what was typed."""
 
+    SAVE = "go"
+
     BINDINGS = [
         Binding("ctrl+s", "go", "Go"),
         Binding("escape", "cancel", "Cancel"),
@@ -40,17 +42,6 @@ class GotoScreen(FormScreen[str, UserOut | None]):
     def on_mount(self) -> None:
         self.query_one("#ref", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_go()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "go":
-            self.action_go()
-        else:
-            self.dismiss(None)
-
     def action_go(self) -> None:
         if self.busy:
             return
@@ -68,6 +59,3 @@ class GotoScreen(FormScreen[str, UserOut | None]):
             self.query_one("#ref", Input).focus()
             return True
         return False
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

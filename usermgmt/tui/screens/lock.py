@@ -19,6 +19,8 @@ from usermgmt.tui.widgets.form import FormField
 class LockScreen(FormScreen[int | None, UserOut | None]):
     """Submits the minutes (None: until unlocked); dismissed with the locked user, or None."""
 
+    SAVE = "lock"
+
     BINDINGS = [
         Binding("ctrl+s", "lock", "Lock"),
         Binding("escape", "cancel", "Cancel"),
@@ -53,17 +55,6 @@ class LockScreen(FormScreen[int | None, UserOut | None]):
         # Straight into the minutes: type them (or nothing) and press enter or ctrl+s.
         self.query_one("#minutes", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_lock()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "lock":
-            self.action_lock()
-        else:
-            self.dismiss(None)
-
     def action_lock(self) -> None:
         if self.busy:
             return
@@ -85,6 +76,3 @@ class LockScreen(FormScreen[int | None, UserOut | None]):
             self.query_one("#minutes", Input).focus()
             return True
         return False
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -61,13 +61,3 @@ class RolesScreen(FormScreen[list[str], UserOut | None]):
             self.dismiss(None)
             return
         self.submit(roles)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -233,20 +233,6 @@ class UserFormScreen(FormScreen[dict[str, Any], UserOut | None]):
 
     # ---- buttons and keys -----------------------------------------------------------
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
 
 def _edited(value: str | None, stored: str | None) -> bool:
     """Whether a field's text differs from the stored value it was filled with. A stored

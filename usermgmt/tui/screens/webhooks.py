@@ -247,20 +247,6 @@ class WebhookFormScreen(FormScreen[dict[str, Any], WebhookCreated | None]):
     def on_mount(self) -> None:
         self.query_one("#in-url", Input).focus()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
     def action_save(self) -> None:
         if self.busy:
             return
