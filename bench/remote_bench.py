@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import os
 import socket
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,48 @@ def wait_ready(url: str, timeout: float = 60) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"the server at {url} did not start")
+
+
+def cli_env(tmp: str) -> dict[str, str]:
+    """This environment without USERMGMT_ settings, config and data under ``tmp``."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("USERMGMT_")},
+        "XDG_CONFIG_HOME": f"{tmp}/config",
+        "USERMGMT_DATA_DIR": f"{tmp}/data",
+    }
+
+
+def create_admin(url: str, env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "usermgmt", "--database-url", url, "users", "create",
+         "--email", "bench-admin@example.com", "--role", "admin", "--password-stdin", "-q"],
+        input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+
+
+@contextlib.contextmanager
+def logged_in_server(url: str, env: dict[str, str]) -> Iterator[subprocess.Popen]:
+    """`usermgmt serve` on ``url``, with the bench admin logged in to it in ``env``'s
+    contexts file (the current context); stopped on leaving."""
+    port = free_port()
+    server_url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "usermgmt", "--database-url", url, "serve", "--port", str(port)],
+        env={**env, "USERMGMT_RATE_LIMIT_LOGIN": "off"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_ready(server_url)
+        subprocess.run(
+            [sys.executable, "-m", "usermgmt", "login", "--server", server_url,
+             "--email", "bench-admin@example.com", "--password-stdin"],
+            input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True,
+        )  # fmt: skip
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def server_memory(pid: int) -> dict[str, float]:
@@ -100,31 +144,9 @@ def main() -> None:
         # In a child, so this process stays small: a child's peak RSS counts the
         # memory of the parent it was forked from.
         subprocess.run([sys.executable, __file__, "--seed", url, str(opts.users)], check=True)
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("USERMGMT_")},
-            "XDG_CONFIG_HOME": f"{tmp}/config",
-            "USERMGMT_DATA_DIR": f"{tmp}/data",
-        }
-        subprocess.run(
-            [sys.executable, "-m", "usermgmt", "--database-url", url, "users", "create",
-             "--email", "bench-admin@example.com", "--role", "admin", "--password-stdin", "-q"],
-            input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True,
-        )  # fmt: skip
-        port = free_port()
-        server_url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "usermgmt", "--database-url", url, "serve", "--port", str(port)],
-            env={**env, "USERMGMT_RATE_LIMIT_LOGIN": "off"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_ready(server_url)
-            subprocess.run(
-                [sys.executable, "-m", "usermgmt", "login", "--server", server_url,
-                 "--email", "bench-admin@example.com", "--password-stdin"],
-                input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True,
-            )  # fmt: skip
+        env = cli_env(tmp)
+        create_admin(url, env)
+        with logged_in_server(url, env) as server:
             command = ["users", "list", "--limit", "20"]
             remote, embedded = [], []
             run_once(command, env)  # warm the server's first request and the page cache
@@ -140,9 +162,6 @@ def main() -> None:
             server_peak = server_memory(server.pid)["VmHWM"]
             with open(out_file, "rb") as exported_file:
                 exported = sum(1 for _ in exported_file)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
 
     print(f"users: {opts.users:,}  runs: {opts.runs}  load average: {os.getloadavg()[0]:.2f}")
     print(f"{'mode':<10}{'wall ms':>10}{'cpu ms':>10}{'peak MB':>10}")

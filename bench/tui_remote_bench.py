@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from remote_bench import PASSWORD, free_port, wait_ready  # noqa: E402
+from remote_bench import cli_env, create_admin, logged_in_server  # noqa: E402
 from tui_bench import SIZE, Marks, _users_table, interact, report, until  # noqa: E402
 
 
@@ -121,35 +121,12 @@ def main() -> None:
     seed.migrated(url)
     seeded_s = None
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("USERMGMT_")},
-            "XDG_CONFIG_HOME": f"{tmp}/config",
-            "USERMGMT_DATA_DIR": f"{tmp}/data",
-        }
+        env = cli_env(tmp)
         if fresh:
             seed.seed_sqlite(url, args.users)
             seeded_s = time.perf_counter() - t0
-            subprocess.run(
-                [sys.executable, "-m", "usermgmt", "--database-url", url, "users", "create",
-                 "--email", "bench-admin@example.com", "--role", "admin", "--password-stdin",
-                 "-q"],
-                input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True,
-            )  # fmt: skip
-        port = free_port()
-        server_url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen(
-            [sys.executable, "-m", "usermgmt", "--database-url", url, "serve", "--port", str(port)],
-            env={**env, "USERMGMT_RATE_LIMIT_LOGIN": "off"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_ready(server_url)
-            subprocess.run(
-                [sys.executable, "-m", "usermgmt", "login", "--server", server_url,
-                 "--email", "bench-admin@example.com", "--password-stdin"],
-                input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True,
-            )  # fmt: skip
+            create_admin(url, env)
+        with logged_in_server(url, env):
             cold = cold_start(env)
             os.environ.update(env)  # this process drives the console through the same context
             for name in [k for k in os.environ if k.startswith("USERMGMT_")]:
@@ -160,9 +137,6 @@ def main() -> None:
                 figures = asyncio.run(interact(backend))
             finally:
                 backend.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
     print(f"load average: {os.getloadavg()[0]:.2f}")
     cpus = sorted(r["cpu"] for r in cold)
     print(
