@@ -17,10 +17,9 @@ from urllib.parse import quote, urlsplit
 import pytest
 from sqlalchemy import update
 
-from usermgmt.core.context import Actor, RequestContext
 from usermgmt.core.models import OneTimeToken
 
-from .page_helpers import NEW_PASSWORD, PAGE_CSP, STRONG_PASSWORD
+from .page_helpers import NEW_PASSWORD, PAGE_CSP, STRONG_PASSWORD, make_user
 
 pytestmark = pytest.mark.slow
 
@@ -87,22 +86,13 @@ def assert_only_loopback(site, tab) -> None:
         ), url
 
 
-def make_user(site, email: str, password: str | None = STRONG_PASSWORD) -> None:
-    data = {"email": email} if password is None else {"email": email, "password": password}
-    site.services.users.create(Actor.operator("cli", "test"), RequestContext(), data)
-
-
 def unique(name: str, site) -> str:
     return f"{name}-{site.server.port}-{time.monotonic_ns()}@example.com"
 
 
 def test_reset_password_from_the_mailed_link_then_log_in(site, tab):
     email = unique("ada", site)
-    site.services.users.create(
-        Actor.operator("cli", "test"),
-        RequestContext(),
-        {"email": email, "password": STRONG_PASSWORD},
-    )
+    make_user(site.services, email)
     mailbox = Mailbox(site.mail_dir)
     assert api(site, "/auth/forgot-password", {"email": email})[0] == 202
     link = mailbox.next_link(email)
@@ -185,11 +175,7 @@ def test_verify_email_from_the_mailed_link(site, tab):
 
 def test_an_expired_link_offers_a_new_one_that_works(site, tab):
     email = unique("late", site)
-    site.services.users.create(
-        Actor.operator("cli", "test"),
-        RequestContext(),
-        {"email": email, "password": STRONG_PASSWORD},
-    )
+    make_user(site.services, email)
     mailbox = Mailbox(site.mail_dir)
     assert api(site, "/auth/forgot-password", {"email": email})[0] == 202
     link = mailbox.next_link(email)
@@ -219,7 +205,7 @@ def test_an_expired_link_offers_a_new_one_that_works(site, tab):
 def test_an_invitation_link_sets_the_first_password(site, tab):
     email = unique("invited", site)
     mailbox = Mailbox(site.mail_dir)
-    make_user(site, email, password=None)
+    make_user(site.services, email, password=None)
     link = mailbox.next_link(email)
     assert link.startswith(f"{site.url}/accept-invite?token=")
     page = tab.page
@@ -236,11 +222,7 @@ def test_an_invitation_link_sets_the_first_password(site, tab):
 def test_a_link_clicked_in_webmail_on_another_site_still_opens_the_form(site, tab):
     """The cross-site click a webmail makes: the token cookie must survive the redirect."""
     email = unique("webmail", site)
-    site.services.users.create(
-        Actor.operator("cli", "test"),
-        RequestContext(),
-        {"email": email, "password": STRONG_PASSWORD},
-    )
+    make_user(site.services, email)
     mailbox = Mailbox(site.mail_dir)
     assert api(site, "/auth/forgot-password", {"email": email})[0] == 202
     link = mailbox.next_link(email)
